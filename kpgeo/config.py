@@ -1,0 +1,296 @@
+"""The one frozen, validated configuration of a run (STYLE.md "Configuration").
+
+A pipeline file (TOML) gives what to run; command-line options override it; the result is one
+:class:`PipelineConfig` passed explicitly to every stage and recorded in the run manifest.
+Relative paths in a pipeline file are read from the file's own folder, so a pipeline runs the
+same from any working directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+from .errors import ConfigError, InputError
+from .months import MonthRange, check_observable, parse_month_range
+
+SourceKind = Literal["synthetic", "stac", "sentinelhub"]
+SOURCES: tuple[str, ...] = get_args(SourceKind)
+
+#: Element 84 Earth Search v1: free, no credentials, Collection-1 L2A COGs.
+EARTH_SEARCH_URL = "https://earth-search.aws.element84.com/v1"
+EARTH_SEARCH_COLLECTION = "sentinel-2-c1-l2a"
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Where scenes come from (SPEC §6)."""
+
+    kind: SourceKind = "synthetic"
+    """``synthetic`` (an archive from ``kpgeo synth``), ``stac`` or ``sentinelhub``."""
+    catalog: str = ""
+    """STAC API URL, or path/URL of a static catalog or collection; empty = the default."""
+    collection: str = EARTH_SEARCH_COLLECTION
+    """Collection to search on a STAC API."""
+    max_scene_cloud_pct: float = 95.0
+    """Skip scenes whose provider cloud cover (``eo:cloud_cover``) exceeds this, in %."""
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """How the embedded synthetic archive is built when the source is ``synthetic``."""
+
+    seed: int = 7
+    """Seed of the synthetic world and its scenes."""
+    archive: str = ""
+    """Folder of the archive; empty = a cache folder keyed by sites, months and seed."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """A square part of a site, used to keep the demo small."""
+
+    lon: float
+    """Centre longitude, degrees east."""
+    lat: float
+    """Centre latitude, degrees north."""
+    size_km: float = 6.0
+    """Side of the square in km, drawn on the site's UTM grid."""
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    """One site of a pipeline."""
+
+    aoi: str
+    """Path of the site GeoJSON."""
+    window: Window | None = None
+    """Optional window of the site to process instead of all of it."""
+
+
+@dataclass(frozen=True)
+class MaskConfig:
+    """Validity of scene pixels from the Sen2Cor scene classification (SCL)."""
+
+    invalid_scl: tuple[int, ...] = (0, 1, 3, 8, 9, 10, 11)
+    """SCL classes never used: no data, defective, cloud shadow, clouds, cirrus, snow."""
+    cloud_scl: tuple[int, ...] = (3, 8, 9, 10)
+    """SCL classes grown by :attr:`cloud_buffer_m`, because their thin edges go unflagged."""
+    cloud_buffer_m: float = 60.0
+    """Distance by which clouds and shadows are dilated, in metres."""
+
+
+@dataclass(frozen=True)
+class CompositeConfig:
+    """Monthly compositing."""
+
+    min_valid_pct: float = 30.0
+    """A month whose share of site pixels with a valid observation is lower is a gap, in %."""
+    chunk_px: int = 1024
+    """Side of the square dask chunks of loaded scenes, in pixels."""
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything a run needs, frozen."""
+
+    name: str = "kpgeo"
+    """Pipeline name; the default output folder is ``outputs/<name>``."""
+    description: str = ""
+    """Free text."""
+    source: SourceConfig = field(default_factory=SourceConfig)
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    sites: tuple[SiteConfig, ...] = ()
+    """Sites to process."""
+    baseline: MonthRange | None = None
+    """Months that define normal conditions; detection starts after it."""
+    months: MonthRange | None = None
+    """Months to process."""
+    mask: MaskConfig = field(default_factory=MaskConfig)
+    composite: CompositeConfig = field(default_factory=CompositeConfig)
+    out: str = ""
+    """Output folder; empty = ``outputs/<name>``."""
+    scheduler: str = ""
+    """Address of a running Dask scheduler; empty = a local cluster."""
+    workers: int = 0
+    """Number of local Dask workers; 0 = sized to the machine."""
+    overwrite: bool = False
+    """Recompute site-months that are already done."""
+    path: str = ""
+    """Pipeline file this came from, if any."""
+
+    @property
+    def out_dir(self) -> Path:
+        """Resolved output folder."""
+        return Path(self.out) if self.out else Path("outputs") / self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON view for the run manifest."""
+        return _jsonable(dataclasses.asdict(self))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"first", "last"}:
+            return f"{value['first']}..{value['last']}"
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def load_pipeline(path: str | Path) -> PipelineConfig:
+    """Read a pipeline TOML file into a validated :class:`PipelineConfig`.
+
+    Raises
+    ------
+    ConfigError
+        On a missing file, bad TOML, an unknown key (named with the file) or a bad value.
+
+    Examples
+    --------
+    >>> cfg = load_pipeline("pipelines/demo.toml")  # doctest: +SKIP
+    >>> cfg.source.kind
+    'synthetic'
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"pipeline file {str(path)!r} does not exist; give a TOML file such as "
+            "pipelines/monthly.toml."
+        )
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"pipeline file {str(path)!r} is not valid TOML: {exc}.") from None
+    if "site" in table and "sites" not in table:
+        table["sites"] = table.pop("site")
+    config = _build(PipelineConfig, table, where=str(path), prefix="")
+    base = path.parent
+    sites = tuple(
+        dataclasses.replace(s, aoi=str(_resolve(base, s.aoi))) for s in config.sites
+    )
+    synthetic = config.synthetic
+    if synthetic.archive:
+        synthetic = dataclasses.replace(synthetic, archive=str(_resolve(base, synthetic.archive)))
+    source = config.source
+    if source.catalog and "://" not in source.catalog:
+        source = dataclasses.replace(source, catalog=str(_resolve(base, source.catalog)))
+    return dataclasses.replace(
+        config,
+        sites=sites,
+        synthetic=synthetic,
+        source=source,
+        out=str(_resolve(base, config.out)) if config.out else "",
+        path=str(path),
+    )
+
+
+def _resolve(base: Path, value: str) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (base / p)
+
+
+def _build(cls: type, table: Any, *, where: str, prefix: str) -> Any:
+    """Build dataclass ``cls`` from a TOML table, refusing unknown keys."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [{prefix.rstrip('.')}] must be a table of keys.")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls) if f.name != "path"}
+    for key in table:
+        if key not in known:
+            raise ConfigError(
+                f"{where}: unknown key {prefix + key!r}; known keys here are "
+                f"{', '.join(sorted(known))}."
+            )
+    values = {key: _convert(hints[key], value, where=where, key=prefix + key)
+              for key, value in table.items()}
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: [{prefix.rstrip('.')}] {exc}.") from None
+
+
+def _convert(hint: Any, value: Any, *, where: str, key: str) -> Any:
+    origin = get_origin(hint)
+    args = get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        if value is None:
+            return None
+        hint = next(a for a in args if a is not type(None))
+        origin, args = get_origin(hint), get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where=where, prefix=key + ".")  # type: ignore[arg-type]
+    if hint is MonthRange:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: {key} must be a string like \"2024-01..2024-12\".")
+        try:
+            return parse_month_range(value, what=key)
+        except InputError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(
+                f"{where}: {key} = {value!r} is not one of {', '.join(map(str, args))}."
+            )
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: {key} must be a list.")
+        return tuple(_convert(args[0], v, where=where, key=f"{key}[{i}]")
+                     for i, v in enumerate(value))
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (str, int, float, bool) and not (
+        isinstance(value, hint) and not (hint is int and isinstance(value, bool))
+    ):
+        raise ConfigError(
+            f"{where}: {key} = {value!r} should be of type {hint.__name__}."
+        )
+    return value
+
+
+def validate(config: PipelineConfig, *, today: Any = None) -> PipelineConfig:
+    """Check a complete configuration before anything runs.
+
+    Raises
+    ------
+    ConfigError, MonthError
+        Naming the value and the fix.
+    """
+    if config.source.kind not in SOURCES:
+        raise ConfigError(
+            f"source {config.source.kind!r} is unknown; use one of {', '.join(SOURCES)}."
+        )
+    if not config.sites:
+        raise ConfigError("no site to process; give --aoi FILE or a pipeline file with [[sites]].")
+    if config.months is None:
+        raise ConfigError("no months to process; give --month YYYY-MM or --months A..B.")
+    if config.baseline is None:
+        raise ConfigError(
+            "no baseline; give --baseline A..B, for example --baseline 2024-01..2024-06."
+        )
+    if config.baseline.last >= config.months.last:
+        raise ConfigError(
+            f"baseline {config.baseline} does not end before the last month to process "
+            f"({config.months.last}); detection needs months after the baseline."
+        )
+    if config.source.kind != "synthetic":
+        check_observable(config.months, what="--months", today=today)
+        check_observable(config.baseline, what="--baseline", today=today)
+    if config.workers < 0:
+        raise ConfigError(f"--workers {config.workers} is negative; give 1 or more, or 0 for auto.")
+    if not 0 <= config.composite.min_valid_pct <= 100:
+        raise ConfigError(
+            f"composite.min_valid_pct = {config.composite.min_valid_pct} is not a percentage."
+        )
+    if config.mask.cloud_buffer_m < 0:
+        raise ConfigError(f"mask.cloud_buffer_m = {config.mask.cloud_buffer_m} is negative.")
+    return config

@@ -1,0 +1,90 @@
+"""Validity of scene pixels from Sen2Cor's scene classification (SCL), with cloud dilation.
+
+SCL flags thick clouds and their shadows but misses their thin edges; growing the flagged
+clouds and shadows by a buffer removes most of what it misses (``notes/ecosystem.md`` §3.1).
+Works on dask arrays without computing them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+from scipy import ndimage
+
+#: Sen2Cor SCL classes (ESA Sentinel-2 L2A product definition).
+SCL_NO_DATA = 0
+SCL_SATURATED_OR_DEFECTIVE = 1
+SCL_DARK_AREA = 2
+SCL_CLOUD_SHADOW = 3
+SCL_VEGETATION = 4
+SCL_NOT_VEGETATED = 5
+SCL_WATER = 6
+SCL_UNCLASSIFIED = 7
+SCL_CLOUD_MEDIUM = 8
+SCL_CLOUD_HIGH = 9
+SCL_THIN_CIRRUS = 10
+SCL_SNOW = 11
+
+
+def disk(radius_px: int) -> np.ndarray:
+    """A boolean disk footprint of the given radius in pixels."""
+    r = int(radius_px)
+    yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
+    return (yy**2 + xx**2) <= r * r + 1e-9
+
+
+def _dilate_stack(block: np.ndarray, radius_px: int) -> np.ndarray:
+    """Dilate each time slice of a ``(time, y, x)`` boolean block."""
+    footprint = disk(radius_px)[None]
+    return ndimage.binary_dilation(block, structure=footprint)
+
+
+def valid_from_scl(
+    scl: xr.DataArray,
+    *,
+    invalid_classes: Sequence[int],
+    cloud_classes: Sequence[int],
+    buffer_px: int,
+) -> xr.DataArray:
+    """Pixels usable for compositing: not an invalid class, and not near a cloud or shadow.
+
+    Parameters
+    ----------
+    scl
+        Scene classification ``(time, y, x)``, numpy- or dask-backed.
+    invalid_classes
+        Classes never used (no data, defective, shadow, clouds, cirrus, snow).
+    cloud_classes
+        Classes grown by ``buffer_px`` before masking.
+    buffer_px
+        Dilation radius in pixels of the grid ``scl`` lies on.
+
+    Returns
+    -------
+    xarray.DataArray
+        Boolean, same dims and backing as ``scl``; True where the pixel may be used.
+
+    Examples
+    --------
+    >>> valid = valid_from_scl(ds.scl, invalid_classes=(0, 3, 8, 9), cloud_classes=(3, 8, 9),
+    ...                        buffer_px=6)  # doctest: +SKIP
+    """
+    invalid = scl.isin(list(invalid_classes))
+    cloud = scl.isin(list(cloud_classes))
+    if buffer_px > 0:
+        data = cloud.data
+        if isinstance(data, da.Array):
+            grown = data.map_overlap(
+                _dilate_stack,
+                depth={0: 0, 1: buffer_px, 2: buffer_px},
+                boundary=False,
+                radius_px=buffer_px,
+                dtype=bool,
+            )
+        else:
+            grown = _dilate_stack(np.asarray(data), buffer_px)
+        cloud = cloud.copy(data=grown)
+    return ~(invalid | cloud)

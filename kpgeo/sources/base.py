@@ -1,0 +1,34 @@
+"""The one interface every scene source offers (SPEC §6).
+
+``search`` returns scene metadata only (STAC items, whatever the provider); ``load`` turns
+scenes into a lazy ``xarray.Dataset`` on the site grid with dims ``(time, y, x)``: surface
+reflectance as float32 with the provider's scale and offset applied (NaN where no data), and a
+boolean ``valid`` mask. Everything downstream sees only this.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import pystac
+import xarray as xr
+
+from ..aoi import Site
+from ..months import MonthRange
+
+#: Reflectance bands kpgeo uses, in its own vocabulary (Earth Search asset keys).
+REFLECTANCE_BANDS: tuple[str, ...] = ("blue", "green", "red", "nir", "swir16", "swir22")
+#: The scene classification band.
+SCL_BAND = "scl"
+
+
+class SceneSource(Protocol):
+    """Search scenes, then load them on a site grid."""
+
+    def search(self, site: Site, months: MonthRange) -> list[pystac.Item]:
+        """Scenes intersecting ``site`` acquired within ``months``, oldest first."""
+        ...
+
+    def load(self, items: list[pystac.Item], site: Site) -> xr.Dataset:
+        """Lazy reflectance and validity of ``items`` on ``site.grid``."""
+        ...

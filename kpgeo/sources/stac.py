@@ -1,0 +1,278 @@
+"""The ``stac`` source: a STAC API (Earth Search by default) or a static catalog/collection.
+
+Search uses pystac-client on an API and pystac on a static catalog; pixels load lazily with
+odc-stac onto the site grid, one chunked dask array per band. odc-stac does not apply the
+``raster:bands`` scale and offset (odc-stac issue #55), so this module does; scenes from the
+neighbouring UTM zone are reprojected by odc-stac on the way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import urllib.error
+import urllib.request
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import odc.stac
+import pystac
+import shapely.geometry
+import xarray as xr
+from odc.geo.xr import xr_coords
+
+from ..aoi import Site
+from ..config import EARTH_SEARCH_COLLECTION, EARTH_SEARCH_URL, MaskConfig
+from ..errors import InputError, SourceError
+from ..masking import valid_from_scl
+from ..months import MonthRange, month_bounds_iso
+from .base import REFLECTANCE_BANDS, SCL_BAND
+from .gdal_env import configure_gdal
+
+#: Conformance class of a STAC API that can search items.
+ITEM_SEARCH_CONFORMANCE = "https://api.stacspec.org/v1.0.0/item-search"
+#: 10 m and 20 m bands are resampled onto the 10 m grid bilinearly; classes by nearest.
+RESAMPLING = {"*": "bilinear", SCL_BAND: "nearest"}
+
+
+@dataclass(frozen=True)
+class BandScaling:
+    """``reflectance = DN * scale + offset``; ``nodata`` DN marks missing pixels."""
+
+    scale: float = 1.0
+    offset: float = 0.0
+    nodata: float | None = 0
+
+
+def band_scaling(item: pystac.Item, band: str) -> BandScaling:
+    """Scale, offset and nodata of one asset, from ``raster:bands`` (defaults 1, 0, 0)."""
+    asset = item.assets.get(band)
+    if asset is None:
+        raise SourceError(f"scene {item.id} has no asset {band!r}; it has {sorted(item.assets)}.")
+    bands = asset.extra_fields.get("raster:bands") or [{}]
+    first = bands[0]
+    return BandScaling(
+        scale=float(first.get("scale", 1.0)),
+        offset=float(first.get("offset", 0.0)),
+        nodata=first.get("nodata", 0),
+    )
+
+
+def is_url(text: str) -> bool:
+    return "://" in text
+
+
+@dataclass
+class StacSource:
+    """Scenes from a STAC API or a static STAC catalog/collection.
+
+    Parameters
+    ----------
+    catalog
+        STAC API root URL, or path/URL of a static ``catalog.json`` or ``collection.json``
+        (a folder holding one of those also works). Empty means Earth Search v1.
+    collection
+        Collection searched on an API.
+    mask
+        How SCL turns into validity.
+    chunk_px
+        Side of the square dask chunks.
+    max_scene_cloud_pct
+        Scenes whose ``eo:cloud_cover`` is higher are skipped at search.
+    """
+
+    catalog: str = EARTH_SEARCH_URL
+    collection: str = EARTH_SEARCH_COLLECTION
+    mask: MaskConfig = field(default_factory=MaskConfig)
+    chunk_px: int = 1024
+    max_scene_cloud_pct: float = 100.0
+    _static_items: list[pystac.Item] | None = field(default=None, init=False, repr=False)
+    _is_api: bool | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.catalog:
+            self.catalog = EARTH_SEARCH_URL
+        if not is_url(self.catalog):
+            path = Path(self.catalog)
+            if path.is_dir():
+                for name in ("collection.json", "catalog.json"):
+                    if (path / name).is_file():
+                        path = path / name
+                        break
+            if not path.is_file():
+                raise InputError(
+                    f"--catalog {self.catalog!r} does not exist; give a STAC API URL or the path "
+                    "of a static collection.json or catalog.json (e.g. one written by kpgeo synth)."
+                )
+            self.catalog = str(path)
+
+    # ---- search -------------------------------------------------------------------------
+    def search(self, site: Site, months: MonthRange) -> list[pystac.Item]:
+        """Scenes intersecting the site within ``months``, oldest first.
+
+        Raises
+        ------
+        SourceError
+            If the catalog cannot be read or searched.
+        """
+        items = self._search_api(site, months) if self.is_api else self._search_static(site, months)
+        items = [
+            i for i in items
+            if float(i.properties.get("eo:cloud_cover", 0.0)) <= self.max_scene_cloud_pct
+        ]
+        return sorted(items, key=lambda i: (i.datetime or _UTC_MIN, i.id))
+
+    @property
+    def is_api(self) -> bool:
+        """True when the catalog is a STAC API that supports item search."""
+        if self._is_api is None:
+            if not is_url(self.catalog):
+                self._is_api = False
+            else:
+                doc = _read_json_url(self.catalog)
+                conforms = doc.get("conformsTo") or []
+                self._is_api = any(str(c).startswith(ITEM_SEARCH_CONFORMANCE) for c in conforms)
+        return self._is_api
+
+    def _search_api(self, site: Site, months: MonthRange) -> list[pystac.Item]:
+        import pystac_client
+
+        start, _ = month_bounds_iso(months.first)
+        _, end = month_bounds_iso(months.last)
+        try:
+            client = pystac_client.Client.open(self.catalog)
+            search = client.search(
+                collections=[self.collection],
+                intersects=site.geometry.json,
+                datetime=f"{start}/{end}",
+            )
+            return list(search.items())
+        except pystac_client.exceptions.APIError as exc:
+            raise SourceError(f"STAC API {self.catalog} refused the search: {exc}") from exc
+        except OSError as exc:
+            raise SourceError(f"STAC API {self.catalog} could not be reached: {exc}") from exc
+
+    def _search_static(self, site: Site, months: MonthRange) -> list[pystac.Item]:
+        if self._static_items is None:
+            try:
+                root = pystac.read_file(self.catalog)
+            except (OSError, json.JSONDecodeError, pystac.STACError) as exc:
+                raise SourceError(f"static catalog {self.catalog} cannot be read: {exc}") from exc
+            if isinstance(root, pystac.Item):
+                self._static_items = [root]
+            elif isinstance(root, pystac.Catalog):
+                self._static_items = list(root.get_items(recursive=True))
+            else:
+                raise InputError(
+                    f"--catalog {self.catalog!r} is a STAC {type(root).__name__}; give a catalog "
+                    "or collection."
+                )
+        aoi = site.geometry.geom
+        first = np.datetime64(months.first, "D")
+        stop = np.datetime64(months.last + 1, "D")
+        found = []
+        for item in self._static_items:
+            when = item.datetime
+            if when is None or item.geometry is None:
+                continue
+            day = np.datetime64(when.replace(tzinfo=None), "D")
+            if first <= day < stop and shapely.geometry.shape(item.geometry).intersects(aoi):
+                found.append(item)
+        return found
+
+    # ---- load ---------------------------------------------------------------------------
+    def load(self, items: list[pystac.Item], site: Site) -> xr.Dataset:
+        """Lazy reflectance (float32) and validity of ``items`` on ``site.grid``.
+
+        Scenes of one overpass that come as several tiles are fused (``groupby="solar_day"``).
+        Items whose assets differ in scale or offset (processing baselines) are loaded in
+        groups and each group is scaled with its own values.
+        """
+        configure_gdal()
+        if not items:
+            return empty_scenes(site)
+        groups: dict[tuple[BandScaling, ...], list[pystac.Item]] = defaultdict(list)
+        for item in items:
+            groups[tuple(band_scaling(item, b) for b in REFLECTANCE_BANDS)].append(item)
+        parts = [self._load_group(group, scaling, site) for scaling, group in groups.items()]
+        scenes = parts[0] if len(parts) == 1 else xr.concat(parts, dim="time").sortby("time")
+        return scenes
+
+    def _load_group(self, items: list[pystac.Item], scaling: tuple[BandScaling, ...],
+                    site: Site) -> xr.Dataset:
+        grid = site.grid
+        raw = odc.stac.load(
+            items,
+            bands=[*REFLECTANCE_BANDS, SCL_BAND],
+            geobox=grid,
+            chunks={"x": self.chunk_px, "y": self.chunk_px},
+            groupby="solar_day",
+            resampling=RESAMPLING,
+        )
+        out = xr.Dataset(coords={"time": raw.time, "y": raw.y, "x": raw.x})
+        present = []
+        for band, scale in zip(REFLECTANCE_BANDS, scaling, strict=True):
+            dn = raw[band]
+            nodata = raw[band].attrs.get("nodata", scale.nodata)
+            has_data = dn != nodata if nodata is not None else xr.ones_like(dn, dtype=bool)
+            present.append(has_data)
+            out[band] = (dn.astype("float32") * np.float32(scale.scale)
+                         + np.float32(scale.offset)).where(has_data)
+        buffer_px = int(round(self.mask.cloud_buffer_m / grid.resolution.x))
+        valid = valid_from_scl(raw[SCL_BAND], invalid_classes=self.mask.invalid_scl,
+                               cloud_classes=self.mask.cloud_scl, buffer_px=buffer_px)
+        for has_data in present:
+            valid = valid & has_data
+        out["valid"] = valid
+        out = out.assign_coords(scene_id=("time", _scene_ids_by_solar_day(items, raw.time)))
+        out.attrs["crs"] = str(grid.crs)
+        return out
+
+
+_UTC_MIN = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+
+
+def _solar_day(item: pystac.Item) -> np.datetime64:
+    """Local solar day of a scene, as odc-stac's ``groupby="solar_day"`` computes it."""
+    assert item.datetime is not None
+    lon = shapely.geometry.shape(item.geometry).centroid.x if item.geometry else 0.0
+    local = item.datetime.replace(tzinfo=None) + dt.timedelta(hours=lon / 15)
+    return np.datetime64(local.date(), "D")
+
+
+def _scene_ids_by_solar_day(items: Iterable[pystac.Item], times: xr.DataArray) -> list[str]:
+    """Scene ids of each time step (several ids joined by ``+`` where tiles were fused)."""
+    by_day: dict[np.datetime64, list[str]] = defaultdict(list)
+    for item in items:
+        by_day[_solar_day(item)].append(item.id)
+    days = sorted(by_day)
+    if len(days) != times.size:  # odc-stac grouped differently; keep ids honest but coarse
+        return ["+".join(sorted(i for d in days for i in by_day[d]))] * int(times.size)
+    return ["+".join(sorted(by_day[d])) for d in days]
+
+
+def empty_scenes(site: Site) -> xr.Dataset:
+    """A scene stack with no time steps on the site grid (a month without scenes)."""
+    grid = site.grid
+    yx = xr_coords(grid)
+    coords = {"time": np.array([], dtype="datetime64[ns]"), "y": yx["y"], "x": yx["x"]}
+    shape = (0, *grid.shape.yx)
+    data: dict[str, Any] = {b: (("time", "y", "x"), np.zeros(shape, "float32"))
+                            for b in REFLECTANCE_BANDS}
+    data["valid"] = (("time", "y", "x"), np.zeros(shape, bool))
+    ds = xr.Dataset(data, coords=coords)
+    ds = ds.assign_coords(scene_id=("time", np.array([], dtype=str)))
+    ds.attrs["crs"] = str(grid.crs)
+    return ds
+
+
+def _read_json_url(url: str) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return json.loads(response.read())
+    except (urllib.error.URLError, OSError, json.JSONDecodeError) as exc:
+        raise SourceError(f"catalog {url} cannot be read: {exc}") from exc

@@ -1,0 +1,346 @@
+"""``kpgeo synth``: write a synthetic world as a static STAC collection of COGs, plus its truth.
+
+The collection has the form of Earth Search's ``sentinel-2-c1-l2a``: one item per scene with
+assets ``blue green red nir`` (10 m) and ``swir16 swir22 scl`` (20 m), ``raster:bands`` with
+scale 0.0001 and offset −0.1, nodata 0, and ``proj:`` fields, so kpgeo reads it through exactly the
+code path of the real service. Near a UTM zone boundary every third pass comes on the
+neighbouring zone's grid, as the overlapping MGRS tiles of real Sentinel-2 do.
+
+The truth lies in ``truth/`` on the site grid: each dug pixel's first month, the pre-existing
+digging, fields, burns, and the true area series.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pystac
+import rasterio.warp
+from affine import Affine
+from odc.geo.crs import CRS
+from odc.geo.geobox import GeoBox
+
+from .. import __version__
+from ..aoi import Site
+from ..errors import InputError
+from ..export import write_cog, write_csv
+from ..months import MonthRange
+from .scenes import NODATA, OFFSET, SCALE, Acquisition, SceneArrays, render, schedule
+from .world import World, build_world
+
+#: Sites closer than this to a UTM zone boundary also get scenes on the neighbour's grid.
+NEIGHBOUR_ZONE_KM = 150.0
+#: Every n-th pass of such a site comes on the neighbouring zone's grid.
+NEIGHBOUR_EVERY = 3
+#: Marker of an archive written by kpgeo (and of its parameters) in collection.json.
+SYNTH_KEY = "kpgeo:synth"
+#: Sentinel-2 band metadata of the Collection-1 assets: (asset, band id, centre µm, FWHM µm, m).
+ASSET_BANDS = (
+    ("blue", "B02", 0.490, 0.098, 10),
+    ("green", "B03", 0.560, 0.045, 10),
+    ("red", "B04", 0.665, 0.038, 10),
+    ("nir", "B08", 0.842, 0.145, 10),
+    ("swir16", "B11", 1.610, 0.143, 20),
+    ("swir22", "B12", 2.190, 0.242, 20),
+)
+_STAC_EXTENSIONS = [
+    "https://stac-extensions.github.io/projection/v1.1.0/schema.json",
+    "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
+    "https://stac-extensions.github.io/eo/v1.1.0/schema.json",
+]
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    """What ``kpgeo synth`` wrote."""
+
+    collection: Path
+    """The STAC ``collection.json``."""
+    scenes: int
+    """Number of scenes (items)."""
+    truth: Path
+    """Folder of truth rasters and the true area series."""
+    cached: bool
+    """True when a matching archive was already there and nothing was written."""
+
+
+def synth_parameters(site: Site, months: MonthRange, seed: int) -> dict[str, Any]:
+    """The parameters that fully determine an archive (stored in collection.json)."""
+    return {
+        "site": site.name,
+        "geometry_sha1": hashlib.sha1(site.geometry.wkt.encode()).hexdigest(),
+        "months": str(months),
+        "seed": int(seed),
+        "generator": f"kpgeo {__version__}",
+    }
+
+
+def write_archive(site: Site, months: MonthRange, out: str | Path, *, seed: int = 7,
+                  workers: int = 2) -> SynthResult:
+    """Write the synthetic archive of ``site`` over ``months`` to the folder ``out``.
+
+    An existing archive with the same parameters is reused (the build is deterministic); a
+    folder holding anything else is refused, so nothing is overwritten.
+
+    Raises
+    ------
+    InputError
+        If ``out`` exists and is not an archive with the same parameters.
+    """
+    out = Path(out)
+    params = synth_parameters(site, months, seed)
+    existing = _existing_parameters(out)
+    if existing == params:
+        return SynthResult(out / "collection.json", _count_items(out), out / "truth", True)
+    if out.exists() and (existing is not None or any(out.iterdir())):
+        raise InputError(
+            f"--out {str(out)!r} already holds "
+            f"{'another synthetic archive' if existing else 'other files'}; "
+            "give a new or empty folder."
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        world_grid = _world_grid(site.grid)
+        world = build_world(world_grid, months, seed)
+        acquisitions = schedule(months)
+        neighbour = _neighbour_crs(site)
+        collection = _collection(site, months, params)
+
+        def one(acq: Acquisition) -> pystac.Item:
+            scene = render(world, acq, seed)
+            on_neighbour = neighbour is not None and acq.index % NEIGHBOUR_EVERY == 1
+            return _write_scene(tmp, scene, acq, world_grid,
+                                neighbour if on_neighbour else None)
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            items = list(pool.map(one, acquisitions))
+        for item in items:
+            collection.add_item(item)
+        collection.update_extent_from_items()
+        # A trailing slash tells pystac the root href is a folder, not a file.
+        collection.normalize_hrefs(str(tmp) + "/")
+        for item in items:
+            item.make_asset_hrefs_relative()
+        collection.save(pystac.CatalogType.SELF_CONTAINED)
+        _write_truth(tmp / "truth", world, site, months)
+        if out.exists():
+            out.rmdir()  # empty, checked above
+        tmp.chmod(0o755)  # mkdtemp made it private; an archive is meant to be shared
+        tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return SynthResult(out / "collection.json", len(acquisitions), out / "truth", False)
+
+
+def _existing_parameters(out: Path) -> dict[str, Any] | None:
+    path = out / "collection.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text()).get(SYNTH_KEY)
+    except (json.JSONDecodeError, OSError):
+        return None
+
+
+def _count_items(out: Path) -> int:
+    doc = json.loads((out / "collection.json").read_text())
+    return sum(1 for link in doc.get("links", []) if link.get("rel") == "item")
+
+
+def _world_grid(site_grid: GeoBox) -> GeoBox:
+    """The site grid grown to 20 m-aligned edges, so 10 m and 20 m bands nest exactly."""
+    x0, y0, x1, y1 = site_grid.boundingbox
+    x0, y0 = np.floor(x0 / 20) * 20, np.floor(y0 / 20) * 20
+    x1, y1 = np.ceil(x1 / 20) * 20, np.ceil(y1 / 20) * 20
+    shape = (int(round((y1 - y0) / 10)), int(round((x1 - x0) / 10)))
+    return GeoBox(shape, Affine(10, 0, x0, 0, -10, y1), site_grid.crs)
+
+
+def _neighbour_crs(site: Site) -> CRS | None:
+    """The UTM zone across the nearer zone boundary, if the site lies near one."""
+    lon, lat = site.geometry.centroid.coords[0]
+    zone = site.epsg % 100
+    west_edge = -180 + (zone - 1) * 6
+    km_per_degree = 111.32 * np.cos(np.radians(lat))
+    to_west, to_east = (lon - west_edge) * km_per_degree, (west_edge + 6 - lon) * km_per_degree
+    if min(to_west, to_east) > NEIGHBOUR_ZONE_KM:
+        return None
+    other = zone - 1 if to_west < to_east else zone + 1
+    other = (other - 1) % 60 + 1
+    return CRS(f"EPSG:{site.epsg - zone + other}")
+
+
+def _grid_in(crs: CRS, world_grid: GeoBox, resolution: int) -> GeoBox:
+    """A grid in another CRS covering the world, with edges on multiples of 20 m."""
+    x0, y0, x1, y1 = world_grid.extent.to_crs(crs).boundingbox
+    x0, y0 = np.floor(x0 / 20) * 20, np.floor(y0 / 20) * 20
+    x1, y1 = np.ceil(x1 / 20) * 20, np.ceil(y1 / 20) * 20
+    shape = (int(round((y1 - y0) / resolution)), int(round((x1 - x0) / resolution)))
+    return GeoBox(shape, Affine(resolution, 0, x0, 0, -resolution, y1), crs)
+
+
+def _reproject(arr: np.ndarray, src: GeoBox, dst: GeoBox, nearest: bool) -> np.ndarray:
+    out = np.zeros(dst.shape.yx, dtype=arr.dtype)
+    rasterio.warp.reproject(
+        arr, out, src_transform=src.affine, src_crs=str(src.crs), dst_transform=dst.affine,
+        dst_crs=str(dst.crs), src_nodata=NODATA, dst_nodata=NODATA,
+        resampling=rasterio.warp.Resampling.nearest if nearest
+        else rasterio.warp.Resampling.bilinear,
+    )
+    return out
+
+
+def _write_scene(root: Path, scene: SceneArrays, acq: Acquisition, world_grid: GeoBox,
+                 neighbour: CRS | None) -> pystac.Item:
+    grid10 = world_grid
+    grid20 = GeoBox(tuple(s // 2 for s in world_grid.shape.yx),
+                    world_grid.affine * Affine.scale(2), world_grid.crs)
+    arrays: dict[str, tuple[np.ndarray, GeoBox]] = {}
+    if neighbour is None:
+        arrays.update({b: (a, grid10) for b, a in scene.bands10.items()})
+        arrays.update({b: (a, grid20) for b, a in scene.bands20.items()})
+        arrays["scl"] = (scene.scl, grid20)
+    else:
+        n10, n20 = _grid_in(neighbour, world_grid, 10), _grid_in(neighbour, world_grid, 20)
+        arrays.update({b: (_reproject(a, grid10, n10, False), n10)
+                       for b, a in scene.bands10.items()})
+        arrays.update({b: (_reproject(a, grid20, n20, False), n20)
+                       for b, a in scene.bands20.items()})
+        arrays["scl"] = (_reproject(scene.scl, grid20, n20, True), n20)
+    crs = arrays["blue"][1].crs
+    epsg = int(crs.epsg)
+    zone = epsg % 100
+    tile = f"{zone:02d}PSY"  # P: latitude band 8-16 N; SY: marks a synthetic tile
+    stamp = str(acq.day).replace("-", "")
+    item_id = f"S2{acq.platform[-1].upper()}_T{tile}_{stamp}T105000_L2A"
+    folder = root / item_id
+    footprint = arrays["blue"][1].extent.to_crs("EPSG:4326")
+    item = pystac.Item(
+        id=item_id,
+        geometry=footprint.json,
+        bbox=list(footprint.boundingbox),
+        datetime=np.datetime64(acq.day, "s").astype(object).replace(hour=10, minute=50),
+        properties={
+            "platform": acq.platform,
+            "constellation": "sentinel-2",
+            "instruments": ["msi"],
+            "eo:cloud_cover": round(scene.cloud_pct, 2),
+            "proj:epsg": epsg,
+            "mgrs:utm_zone": zone,
+            "mgrs:latitude_band": "P",
+            "mgrs:grid_square": "SY",
+            "grid:code": f"MGRS-{tile}",
+            "s2:processing_baseline": "05.10",
+            "s2:nodata_pixel_percentage": round(scene.nodata_pct, 2),
+            "kpgeo:synthetic": True,
+        },
+        stac_extensions=list(_STAC_EXTENSIONS),
+    )
+    meta = {name: (band_id, centre, fwhm, res) for name, band_id, centre, fwhm, res in ASSET_BANDS}
+    for name, (arr, grid) in arrays.items():
+        path = write_cog(folder / f"{name}.tif", arr, grid, nodata=NODATA,
+                         resampling="nearest" if name == "scl" else "average")
+        res = int(grid.resolution.x)
+        raster_band: dict[str, Any] = {
+            "nodata": NODATA, "data_type": arr.dtype.name, "spatial_resolution": res,
+        }
+        extra: dict[str, Any] = {
+            "proj:shape": list(grid.shape.yx),
+            "proj:transform": list(grid.affine)[:6],
+        }
+        if name == "scl":
+            title = "Scene classification map (SCL)"
+        else:
+            band_id, centre, fwhm, _ = meta[name]
+            raster_band.update(bits_per_sample=15, scale=SCALE, offset=OFFSET)
+            extra["eo:bands"] = [{"name": band_id, "common_name": name,
+                                  "center_wavelength": centre, "full_width_half_max": fwhm}]
+            title = f"{name} ({band_id}) - {res}m"
+        extra["raster:bands"] = [raster_band]
+        item.add_asset(name, pystac.Asset(
+            href=str(path), media_type=pystac.MediaType.COG, roles=["data"], title=title,
+            extra_fields=extra,
+        ))
+    return item
+
+
+def _collection(site: Site, months: MonthRange, params: dict[str, Any]) -> pystac.Collection:
+    bbox = list(site.geometry.boundingbox)
+    start = np.datetime64(months.first, "s").astype(object)
+    end = np.datetime64(months.last + 1, "s").astype(object)
+    collection = pystac.Collection(
+        id="sentinel-2-c1-l2a",
+        description=(
+            f"Synthetic Sentinel-2 L2A archive of {site.title} written by kpgeo synth "
+            "(Earth Search Collection-1 form). Not real imagery: every scene is drawn from a "
+            "simulated savanna world whose truth lies in truth/."
+        ),
+        extent=pystac.Extent(pystac.SpatialExtent([bbox]),
+                             pystac.TemporalExtent([[start, end]])),
+        license="CC0-1.0",
+        title=f"kpgeo synthetic Sentinel-2 L2A: {site.title}",
+        extra_fields={SYNTH_KEY: params},
+        stac_extensions=list(_STAC_EXTENSIONS),
+    )
+    return collection
+
+
+def _write_truth(folder: Path, world: World, site: Site, months: MonthRange) -> None:
+    """Truth on the site grid: rasters and the true area series."""
+    grid = site.grid
+    world_grid = world.grid
+    col0 = int(round((grid.affine.c - world_grid.affine.c) / 10))
+    row0 = int(round((world_grid.affine.f - grid.affine.f) / 10))
+    crop = (slice(row0, row0 + grid.shape.y), slice(col0, col0 + grid.shape.x))
+    inside = site.pixel_mask()
+    start_day = float(np.datetime64(months.first, "D").astype("int64"))
+    dig_day = world.dig_day[crop]
+    dug = np.isfinite(dig_day) & inside
+    first_month = np.zeros(grid.shape.yx, dtype="int32")
+    as_month = np.where(dug, dig_day, 0).astype("int64").astype("datetime64[D]").astype(
+        "datetime64[M]")
+    yyyymm = (as_month.astype("datetime64[Y]").astype(int) + 1970) * 100 + (
+        as_month.astype(int) % 12 + 1)
+    preexisting = dug & (dig_day < start_day)
+    first_month[dug & ~preexisting] = yyyymm[dug & ~preexisting]
+    burns = np.zeros(grid.shape.yx, dtype="int32")
+    for burn in sorted(world.burns, key=lambda b: b.day):
+        month = np.datetime64(int(burn.day), "D").astype("datetime64[M]")
+        mask = burn.full_mask(world.shape)[crop] & inside
+        burns[mask] = int(str(month).replace("-", ""))
+    write_cog(folder / "first_month.tif", first_month, grid, nodata=None, resampling="nearest",
+              descriptions=["first month dug (YYYYMM), 0 = not dug within the archive"])
+    write_cog(folder / "preexisting.tif", preexisting.astype("uint8"), grid, nodata=None,
+              resampling="nearest", descriptions=["dug before the archive's first month"])
+    write_cog(folder / "fields.tif", (world.field[crop] & inside).astype("uint8"), grid,
+              nodata=None, resampling="nearest", descriptions=["dry-season field"])
+    write_cog(folder / "burns.tif", burns, grid, nodata=None, resampling="nearest",
+              descriptions=["month of the last burn (YYYYMM), 0 = not burned"])
+    write_cog(folder / "water.tif", (world.channel[crop] & inside).astype("uint8"), grid,
+              nodata=None, resampling="nearest", descriptions=["river channel"])
+    pixel_ha = (grid.resolution.x ** 2) / 1e4
+    rows = []
+    for month in months.months():
+        end_day = float(np.datetime64(month + 1, "D").astype("int64")) - 1e-3
+        label = int(str(month).replace("-", ""))
+        rows.append({
+            "month": str(month),
+            "preexisting_ha": round(preexisting.sum() * pixel_ha, 2),
+            "new_ha": round((first_month == label).sum() * pixel_ha, 2),
+            "cumulative_new_ha": round(((first_month > 0) & (first_month <= label)).sum()
+                                       * pixel_ha, 2),
+            "active_ha": round((world.active_by(end_day)[crop] & inside).sum() * pixel_ha, 2),
+            "pit_water_ha": round((world.pit_water_by(end_day)[crop] & inside).sum()
+                                  * pixel_ha, 2),
+        })
+    write_csv(folder / "area_series.csv", rows, list(rows[0]))

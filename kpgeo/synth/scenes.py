@@ -1,0 +1,164 @@
+"""Synthetic Sentinel-2 L2A scenes of a :class:`~kpgeo.synth.world.World`.
+
+A scene is the world's surface on the acquisition day seen through the atmosphere: harmattan
+haze in the dry season, clouds (more in the rains) whose thin edges Sen2Cor's SCL misses,
+cloud shadows, occasional cirrus, sensor noise, and a swath edge without data on some passes.
+Bands come as Earth Search Collection-1 digital numbers: ``DN = (reflectance + 0.1) / 0.0001``,
+0 = no data; ``blue green red nir`` at 10 m, ``swir16 swir22 scl`` at 20 m.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..months import MonthRange
+from . import spectra
+from .world import World, _interp_month_table, smooth_noise
+
+#: Sentinel-2 L2A digital numbers: reflectance = DN * SCALE + OFFSET (processing baseline ≥ 04.00).
+SCALE = 0.0001
+OFFSET = -0.1
+NODATA = 0
+#: Two satellites on one relative orbit revisit every 5 days at the equator.
+REVISIT_DAYS = 5
+#: A day Sentinel-2A passed; the 5-day schedule is counted from it.
+SCHEDULE_EPOCH = np.datetime64("2015-07-04", "D")
+#: Mean cloud fraction of a scene by month (dry Nov–Mar, rains Jun–Sep).
+CLOUD_BY_MONTH = np.array([0.05, 0.05, 0.10, 0.22, 0.35, 0.50, 0.62, 0.70, 0.62, 0.40, 0.15, 0.06])
+#: Harmattan dust strength by month (December to February).
+HARMATTAN_BY_MONTH = np.array([1.0, 0.7, 0.3, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.3, 0.8])
+#: Chance that a pass clips the site with its swath edge.
+SWATH_EDGE_CHANCE = 0.12
+#: Chance of a cirrus veil in a scene.
+CIRRUS_CHANCE = 0.1
+#: Cloud opacity from which SCL flags medium and high probability cloud.
+SCL_CLOUD_MEDIUM = 0.30
+SCL_CLOUD_HIGH = 0.60
+#: Shadow strength from which SCL flags cloud shadow.
+SCL_SHADOW = 0.35
+#: Width of a cloud's edge from clear to opaque, in standard deviations of the cloud field.
+CLOUD_EDGE_SD = 0.25
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """One pass over the site."""
+
+    day: np.datetime64
+    platform: str
+    index: int
+    """Pass number since :data:`SCHEDULE_EPOCH`; drives which tile grid the scene comes on."""
+
+
+def schedule(months: MonthRange) -> list[Acquisition]:
+    """All passes in ``months``: every 5 days, Sentinel-2A and -2B alternating."""
+    first = np.datetime64(months.first, "D")
+    stop = np.datetime64(months.last + 1, "D")
+    k0 = int(np.ceil((first - SCHEDULE_EPOCH).astype(int) / REVISIT_DAYS))
+    out = []
+    k = k0
+    while (day := SCHEDULE_EPOCH + k * REVISIT_DAYS) < stop:
+        out.append(Acquisition(day, "sentinel-2a" if k % 2 == 0 else "sentinel-2b", k))
+        k += 1
+    return out
+
+
+@dataclass
+class SceneArrays:
+    """Digital numbers of one scene on the world grid, and what the scene holds."""
+
+    bands10: dict[str, np.ndarray]
+    bands20: dict[str, np.ndarray]
+    scl: np.ndarray
+    cloud_pct: float
+    nodata_pct: float
+
+
+def render(world: World, acquisition: Acquisition, seed: int) -> SceneArrays:
+    """Render one acquisition of ``world`` as Collection-1 digital numbers."""
+    day_number = int(acquisition.day.astype("int64"))
+    rng = np.random.default_rng([seed, day_number, 2])
+    month_index = int(acquisition.day.astype("datetime64[M]").astype(int) % 12)
+    height, width = world.shape
+    refl = world.surface(float(day_number))
+
+    harmattan = _interp_month_table(HARMATTAN_BY_MONTH, float(day_number))
+    refl += (harmattan * rng.uniform(0.2, 1.0)) * spectra.HAZE[:, None, None]
+
+    mean_cloud = CLOUD_BY_MONTH[month_index]
+    cover = float(rng.beta(2 * mean_cloud / (1 - mean_cloud) + 0.05, 2.0))
+    opacity = np.zeros((height, width), dtype="float32")
+    if cover > 0.005:
+        field = smooth_noise(rng, (height, width), rng.uniform(40, 120))
+        threshold = np.quantile(field[::4, ::4], 1 - cover)
+        opacity = np.clip((field - threshold) / CLOUD_EDGE_SD, 0, 1).astype("float32")
+    shift = (-int(rng.uniform(15, 50)), -int(rng.uniform(30, 90)))
+    shadow = np.roll(opacity, shift, axis=(0, 1)) * (1 - opacity)
+    cirrus = np.zeros_like(opacity)
+    if rng.random() < CIRRUS_CHANCE * (0.5 + mean_cloud):
+        cirrus = (0.15 * np.clip(smooth_noise(rng, (height, width), 150) - 0.5, 0, 1)).astype(
+            "float32"
+        )
+    veil = np.clip(opacity + cirrus, 0, 1)
+    refl = (1 - veil)[None] * refl + veil[None] * spectra.CLOUD[:, None, None]
+    refl *= (1 - 0.65 * shadow)[None]
+    refl += spectra.NOISE_SD[:, None, None] * rng.standard_normal(refl.shape, dtype="float32")
+
+    nodata = np.zeros((height, width), dtype=bool)
+    if rng.random() < SWATH_EDGE_CHANCE:
+        cols = np.arange(width)[None, :]
+        rows = np.arange(height)[:, None]
+        edge = rng.uniform(0.3, 0.9) * width + 0.1 * (rows - height / 2)
+        nodata = (cols > edge) if rng.random() < 0.5 else (cols < width - edge)
+
+    dn = np.clip(np.round((refl - OFFSET) / SCALE), 1, 65535).astype("uint16")
+    dn[:, nodata] = NODATA
+    bands10 = {b: dn[i] for i, b in enumerate(spectra.BANDS[:4])}
+    mean20 = _block_mean(refl[4:])
+    nodata20 = _block_max(nodata)
+    dn20 = np.clip(np.round((mean20 - OFFSET) / SCALE), 1, 65535).astype("uint16")
+    dn20[:, nodata20] = NODATA
+    bands20 = {b: dn20[i] for i, b in enumerate(spectra.BANDS[4:])}
+    scl = _scene_classification(refl, opacity, shadow, cirrus, nodata20)
+    valid20 = ~nodata20
+    flagged = np.isin(scl, (3, 8, 9, 10)) & valid20
+    return SceneArrays(
+        bands10=bands10,
+        bands20=bands20,
+        scl=scl,
+        cloud_pct=float(100 * flagged.sum() / max(valid20.sum(), 1)),
+        nodata_pct=float(100 * nodata20.mean()),
+    )
+
+
+def _block_mean(a: np.ndarray) -> np.ndarray:
+    *lead, h, w = a.shape
+    return a.reshape(*lead, h // 2, 2, w // 2, 2).mean(axis=(-3, -1))
+
+
+def _block_max(a: np.ndarray) -> np.ndarray:
+    h, w = a.shape
+    return a.reshape(h // 2, 2, w // 2, 2).max(axis=(1, 3))
+
+
+def _scene_classification(refl: np.ndarray, opacity: np.ndarray, shadow: np.ndarray,
+                          cirrus: np.ndarray, nodata20: np.ndarray) -> np.ndarray:
+    """An SCL band at 20 m in the manner of Sen2Cor: thick clouds and shadows flagged, thin
+    edges and haze not."""
+    blue, green, red, nir, swir16 = (_block_mean(refl[i]) for i in range(5))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ndvi = (nir - red) / (nir + red)
+        mndwi = (green - swir16) / (green + swir16)
+    scl = np.full(ndvi.shape, 5, dtype="uint8")
+    scl[ndvi > 0.45] = 4
+    scl[(blue + green + red) / 3 < 0.06] = 2
+    scl[(mndwi > 0.2) & (nir < 0.12)] = 6
+    scl[_block_max(shadow) > SCL_SHADOW] = 3
+    scl[_block_max(cirrus) > 0.06] = 10
+    alpha = _block_max(opacity)
+    scl[alpha > SCL_CLOUD_MEDIUM] = 8
+    scl[alpha > SCL_CLOUD_HIGH] = 9
+    scl[nodata20] = 0
+    return scl

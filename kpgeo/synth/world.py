@@ -1,0 +1,357 @@
+"""The synthetic savanna world: static landscape and its dynamics over time, on one grid.
+
+The world knows, for any day, the true surface reflectance of every pixel; scenes (``scenes.py``)
+add the atmosphere, clouds and the sensor. Everything is drawn from one seeded generator, so a
+world is a pure function of (grid, months, seed).
+
+Phenomena (SPEC §6): savanna seasonality (dry Nov–Mar, monsoon peak in August), gallery forest
+along rivers, rivers and seasonal floodplain water, dry-season fields (bare from November to May,
+green in the rains), savanna burns (dark, fading within weeks), and digging sites that start,
+grow, fill with turbid water, are abandoned and slowly regrow; some started before the archive
+(pre-existing digging).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from odc.geo.geobox import GeoBox
+from scipy import ndimage
+
+from ..months import MonthRange
+from . import spectra
+
+PIXEL_M = 10.0
+#: Mid-month vegetation vigour of the savanna, 0 (dry season) to 1 (monsoon peak, Aug–Sep).
+SEASON_BY_MONTH = np.array([0.05, 0.0, 0.05, 0.15, 0.35, 0.55, 0.75, 0.95, 1.0, 0.75, 0.4, 0.15])
+#: Crop cover of dry-season fields: bare from November to April, green in the rains.
+CROP_BY_MONTH = np.array([0.0, 0.0, 0.0, 0.0, 0.1, 0.4, 0.8, 0.9, 0.85, 0.4, 0.0, 0.0])
+#: Floodplain water extent relative to its maximum (rivers overflow Aug–Oct).
+FLOOD_BY_MONTH = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.1, 0.3, 0.8, 1.0, 0.6, 0.2, 0.0])
+#: Natural river turbidity in the rains (0 clear, 1 as turbid as a washing pit).
+RIVER_TURBIDITY_BY_MONTH = np.array([0.1, 0.1, 0.1, 0.1, 0.2, 0.3, 0.5, 0.6, 0.6, 0.4, 0.2, 0.1])
+#: Digging sites per km² of world (artisanal clusters along drainages).
+DIG_SITES_PER_KM2 = 0.35
+#: Share of digging sites that started before the archive (pre-existing digging).
+PREEXISTING_SHARE = 0.35
+#: Days for a freshly dug pit to fill with turbid water.
+PIT_FILL_DAYS = 20
+#: Days over which an abandoned site's vegetation returns (slow regrowth).
+REGROW_DAYS = (540, 900)
+#: Days over which a burn scar's char fades.
+BURN_FADE_DAYS = 25.0
+#: Burn blobs per km² per dry season.
+BURNS_PER_KM2 = 0.25
+#: Dry-season fields per km².
+FIELDS_PER_KM2 = 1.5
+
+
+def _days(value: np.datetime64) -> float:
+    return float(np.datetime64(value, "D").astype("int64"))
+
+
+def _interp_month_table(table: np.ndarray, day: float) -> float:
+    """Value of a mid-month table on a given day (days since 1970-01-01), cyclic."""
+    date = np.datetime64(int(day), "D")
+    month_start = date.astype("datetime64[M]")
+    month_index = int(month_start.astype("int64") % 12)
+    month_len = float(((month_start + 1).astype("datetime64[D]") - month_start.astype("datetime64[D]")).astype("int64"))
+    frac = (day - _days(month_start)) / month_len  # 0..1 within the month; mid-month = 0.5
+    position = month_index + frac - 0.5
+    lo = int(np.floor(position)) % 12
+    w = position - np.floor(position)
+    return float((1 - w) * table[lo] + w * table[(lo + 1) % 12])
+
+
+def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale_px: float) -> np.ndarray:
+    """Smooth zero-mean, unit-variance noise with features of about ``scale_px`` pixels."""
+    step = max(1, int(scale_px))
+    coarse = rng.standard_normal((shape[0] // step + 3, shape[1] // step + 3)).astype("float32")
+    fine = ndimage.zoom(coarse, step, order=3, prefilter=False)[: shape[0], : shape[1]]
+    fine -= fine.mean()
+    sd = fine.std()
+    return fine / sd if sd > 0 else fine
+
+
+@dataclass
+class DiggingSite:
+    """One artisanal digging cluster."""
+
+    start_day: float
+    grow_days: float
+    end_day: float
+    regrow_days: float
+
+
+@dataclass
+class Burn:
+    """A savanna fire: its day and its scar, stored as a small box to keep memory low."""
+
+    day: float
+    row: int
+    col: int
+    scar: np.ndarray
+
+    def full_mask(self, shape: tuple[int, int]) -> np.ndarray:
+        mask = np.zeros(shape, dtype=bool)
+        mask[self.row:self.row + self.scar.shape[0], self.col:self.col + self.scar.shape[1]] = self.scar
+        return mask
+
+
+@dataclass
+class World:
+    """Static layers of the synthetic world and the rules that animate them."""
+
+    grid: GeoBox
+    months: MonthRange
+    river_dist_m: np.ndarray
+    channel: np.ndarray
+    forest: np.ndarray
+    density: np.ndarray
+    dry_share: np.ndarray
+    field: np.ndarray
+    field_vigour: np.ndarray
+    burns: list[Burn]
+    dig_day: np.ndarray
+    dig_site: np.ndarray
+    pit: np.ndarray
+    sites: list[DiggingSite]
+    gravel_tint: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.channel.shape  # type: ignore[return-value]
+
+    # ---- truth --------------------------------------------------------------------------
+    def dug_by(self, day: float) -> np.ndarray:
+        """Pixels dug on or before ``day``."""
+        return self.dig_day <= day
+
+    def active_by(self, day: float) -> np.ndarray:
+        """Dug pixels whose site is still worked on ``day``."""
+        ends = np.array([s.end_day for s in self.sites] + [-np.inf])
+        return self.dug_by(day) & (ends[self.dig_site] > day)
+
+    def pit_water_by(self, day: float) -> np.ndarray:
+        """Pits holding water on ``day``."""
+        return self.pit & (self.dig_day + PIT_FILL_DAYS <= day)
+
+    # ---- reflectance --------------------------------------------------------------------
+    def surface(self, day: float) -> np.ndarray:
+        """True surface reflectance ``(band, y, x)`` on ``day`` (days since 1970-01-01)."""
+        season = _interp_month_table(SEASON_BY_MONTH, day)
+        crop = _interp_month_table(CROP_BY_MONTH, day)
+        flood = _interp_month_table(FLOOD_BY_MONTH, day)
+        river_turbidity = _interp_month_table(RIVER_TURBIDITY_BY_MONTH, day)
+
+        def mix(a: np.ndarray, b: np.ndarray, weight_of_a: np.ndarray) -> np.ndarray:
+            w = weight_of_a[None]
+            return w * a[:, None, None] + (1 - w) * b
+
+        background = (
+            self.dry_share[None] * spectra.DRY_GRASS[:, None, None]
+            + (1 - self.dry_share[None]) * spectra.SAVANNA_SOIL[:, None, None]
+        )
+        cover = (0.12 + 0.63 * season) * self.density
+        savanna = mix(spectra.GREEN_VEGETATION, background, cover)
+        out = savanna.copy()
+        forest_cover = np.float32(0.80 + 0.15 * season)
+        forest = forest_cover * spectra.FOREST + (1 - forest_cover) * spectra.DRY_GRASS
+        out[:, self.forest] = forest[:, None]
+        fields = mix(
+            spectra.GREEN_VEGETATION,
+            np.broadcast_to(spectra.TILLED_SOIL[:, None, None], out.shape),
+            crop * self.field_vigour,
+        )
+        out = np.where(self.field[None], fields, out)
+        for burn in self.burns:
+            if burn.day <= day < burn.day + 6 * BURN_FADE_DAYS:
+                char = np.float32(np.exp(-(day - burn.day) / BURN_FADE_DAYS))
+                rows = slice(burn.row, burn.row + burn.scar.shape[0])
+                cols = slice(burn.col, burn.col + burn.scar.shape[1])
+                box = out[:, rows, cols]
+                box[:, burn.scar] = char * spectra.CHAR[:, None] + (1 - char) * box[:, burn.scar]
+        out = self._digging(out, savanna, day)
+        water_width = np.float32(12.0 + 60.0 * flood)
+        river = spectra.CLEAR_WATER + river_turbidity * (
+            spectra.TURBID_WATER - spectra.CLEAR_WATER
+        )
+        wet = self.channel | ((self.river_dist_m < water_width) & ~self.dug_by(day))
+        out[:, wet] = river[:, None]
+        return out.astype("float32", copy=False)
+
+    def _digging(self, out: np.ndarray, savanna: np.ndarray, day: float) -> np.ndarray:
+        dug = self.dug_by(day)
+        if not dug.any():
+            return out
+        idx = np.nonzero(dug)
+        site_ids = self.dig_site[idx]
+        ends = np.array([s.end_day for s in self.sites])[site_ids]
+        regrow = np.array([s.regrow_days for s in self.sites])[site_ids]
+        since_end = np.clip((day - ends) / regrow, 0.0, 1.0).astype("float32")
+        tint = self.gravel_tint[idx]
+        gravel = spectra.DUG_GRAVEL[:, None] * tint[None]
+        ground = (1 - since_end) * gravel + since_end * savanna[:, idx[0], idx[1]]
+        pit = self.pit[idx] & (self.dig_day[idx] + PIT_FILL_DAYS <= day)
+        # Abandoned pits keep their water but the sediment settles over about half a year.
+        settle = np.clip((day - ends) / 180.0, 0.0, 1.0).astype("float32")
+        water = (1 - settle) * spectra.TURBID_WATER[:, None] + settle * spectra.CLEAR_WATER[:, None]
+        out[:, idx[0], idx[1]] = np.where(pit[None], water, ground)
+        return out
+
+
+def build_world(grid: GeoBox, months: MonthRange, seed: int) -> World:
+    """Draw a world on ``grid`` whose digging unfolds over ``months``."""
+    rng = np.random.default_rng([seed, 20240611])
+    height, width = grid.shape.yx
+    area_km2 = height * width * PIXEL_M**2 / 1e6
+    start_day = _days(months.first)
+    end_day = _days(months.last + 1)
+
+    river_lines, channel_px = _rivers(rng, (height, width))
+    river_dist_m = (ndimage.distance_transform_edt(~channel_px) * PIXEL_M).astype("float32")
+    channel = river_dist_m <= 10.0
+    forest_edge = 70.0 + 40.0 * smooth_noise(rng, (height, width), 12)
+    forest = (river_dist_m < forest_edge) & ~channel
+    density = np.clip(0.85 + 0.12 * smooth_noise(rng, (height, width), 25), 0.6, 1.0)
+    dry_share = np.clip(0.7 + 0.15 * smooth_noise(rng, (height, width), 30), 0.3, 1.0)
+
+    dig_day, dig_site, pit, sites = _digging(rng, (height, width), river_lines, river_dist_m,
+                                             area_km2, start_day, end_day)
+    forest &= ~np.isfinite(dig_day)
+    field, field_vigour = _fields(rng, (height, width), river_dist_m, dig_day, area_km2)
+    burns = _burns(rng, (height, width), area_km2, start_day, end_day,
+                   blocked=field | forest | channel | (river_dist_m < 40) |
+                   ndimage.binary_dilation(np.isfinite(dig_day), iterations=5))
+    gravel_tint = np.clip(1.0 + 0.06 * smooth_noise(rng, (height, width), 4), 0.85, 1.15)
+    return World(
+        grid=grid, months=months, river_dist_m=river_dist_m, channel=channel, forest=forest,
+        density=density.astype("float32"), dry_share=dry_share.astype("float32"), field=field,
+        field_vigour=field_vigour, burns=burns, dig_day=dig_day, dig_site=dig_site, pit=pit,
+        sites=sites, gravel_tint=gravel_tint.astype("float32"),
+    )
+
+
+def _rivers(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[list[np.ndarray], np.ndarray]:
+    """A meandering main river across the world and one tributary; centre lines in pixels."""
+    height, width = shape
+    size = max(height, width)
+    lines = []
+    angle = rng.uniform(0, np.pi)
+    centre = np.array([height / 2, width / 2]) + rng.uniform(-0.15, 0.15, 2) * [height, width]
+    for k in range(2):
+        s = np.arange(-size, size, 0.5)
+        offset = (
+            rng.uniform(0.02, 0.05) * size * np.sin(2 * np.pi * s / rng.uniform(0.3, 0.6) / size
+                                                    + rng.uniform(0, 6.3))
+            + rng.uniform(3, 8) * np.sin(2 * np.pi * s / rng.uniform(40, 90))
+        )
+        direction = np.array([np.sin(angle), np.cos(angle)])
+        normal = np.array([-direction[1], direction[0]])
+        pts = centre[None] + s[:, None] * direction[None] + offset[:, None] * normal[None]
+        if k == 1:  # the tributary starts on the main river and runs off one way only
+            pts = pts[len(s) // 2:]
+        inside = (pts[:, 0] >= 0) & (pts[:, 0] < height) & (pts[:, 1] >= 0) & (pts[:, 1] < width)
+        lines.append(pts[inside])
+        anchor = lines[0][len(lines[0]) // 3] if len(lines[0]) else centre
+        centre = anchor
+        angle = angle + rng.choice([-1, 1]) * rng.uniform(0.6, 1.2)
+    channel = np.zeros(shape, dtype=bool)
+    for pts in lines:
+        rows = np.clip(pts[:, 0].astype(int), 0, height - 1)
+        cols = np.clip(pts[:, 1].astype(int), 0, width - 1)
+        channel[rows, cols] = True
+    return lines, channel
+
+
+def _digging(rng: np.random.Generator, shape: tuple[int, int], river_lines: list[np.ndarray],
+             river_dist_m: np.ndarray, area_km2: float, start_day: float, end_day: float,
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[DiggingSite]]:
+    height, width = shape
+    dig_day = np.full(shape, np.inf, dtype="float32")
+    dig_site = np.full(shape, -1, dtype="int32")
+    sites: list[DiggingSite] = []
+    points = np.concatenate([p for p in river_lines if len(p)]) if river_lines else np.zeros((0, 2))
+    n_sites = max(6, int(round(DIG_SITES_PER_KM2 * area_km2)))
+    span = end_day - start_day
+    wobble = smooth_noise(rng, shape, 6)
+    pits = smooth_noise(rng, shape, 3) > 0.55
+    for _ in range(n_sites):
+        anchor = points[rng.integers(len(points))] if len(points) else rng.uniform(0, 1, 2) * shape
+        offset_px = rng.uniform(3, 20) * rng.choice([-1, 1], size=2)
+        cy, cx = anchor + offset_px
+        radius_px = rng.uniform(5, 20)
+        if rng.random() < PREEXISTING_SHARE:
+            start = start_day - rng.uniform(30, 1000)
+        else:
+            start = start_day + rng.uniform(0, max(span - 45, 1))
+        grow = rng.uniform(60, 300)
+        end = start + grow + rng.uniform(90, 540)
+        site = DiggingSite(start, grow, end, rng.uniform(*REGROW_DAYS))
+        r0, r1 = int(max(0, cy - 2 * radius_px)), int(min(height, cy + 2 * radius_px + 1))
+        c0, c1 = int(max(0, cx - 2 * radius_px)), int(min(width, cx + 2 * radius_px + 1))
+        if r0 >= r1 or c0 >= c1:
+            continue
+        yy, xx = np.mgrid[r0:r1, c0:c1]
+        priority = np.hypot(yy - cy, xx - cx) / radius_px * (1 + 0.3 * wobble[r0:r1, c0:c1])
+        day = (start + np.clip(priority, 0, None) * grow).astype("float32")
+        take = (priority < 1) & (river_dist_m[r0:r1, c0:c1] > 15.0) & (day < dig_day[r0:r1, c0:c1])
+        if not take.any():
+            continue
+        dig_day[r0:r1, c0:c1][take] = day[take]
+        dig_site[r0:r1, c0:c1][take] = len(sites)
+        sites.append(site)
+    pit = pits & np.isfinite(dig_day)
+    return dig_day, dig_site, pit, sites
+
+
+def _fields(rng: np.random.Generator, shape: tuple[int, int], river_dist_m: np.ndarray,
+            dig_day: np.ndarray, area_km2: float) -> tuple[np.ndarray, np.ndarray]:
+    height, width = shape
+    field = np.zeros(shape, dtype=bool)
+    vigour = np.ones(shape, dtype="float32")
+    blocked = (river_dist_m < 150) | ndimage.binary_dilation(np.isfinite(dig_day), iterations=6)
+    for _ in range(int(round(FIELDS_PER_KM2 * area_km2))):
+        cy, cx = rng.uniform(0, height), rng.uniform(0, width)
+        half_a, half_b = rng.uniform(4, 12), rng.uniform(3, 9)
+        theta = rng.uniform(0, np.pi)
+        r0, r1 = int(max(0, cy - 13)), int(min(height, cy + 14))
+        c0, c1 = int(max(0, cx - 13)), int(min(width, cx + 14))
+        if r0 >= r1 or c0 >= c1:
+            continue
+        yy, xx = np.mgrid[r0:r1, c0:c1]
+        u = (yy - cy) * np.cos(theta) + (xx - cx) * np.sin(theta)
+        v = -(yy - cy) * np.sin(theta) + (xx - cx) * np.cos(theta)
+        rect = (np.abs(u) < half_a) & (np.abs(v) < half_b) & ~blocked[r0:r1, c0:c1]
+        field[r0:r1, c0:c1] |= rect
+        vigour[r0:r1, c0:c1][rect] = rng.uniform(0.75, 1.0)
+    return field, vigour
+
+
+def _burns(rng: np.random.Generator, shape: tuple[int, int], area_km2: float, start_day: float,
+           end_day: float, blocked: np.ndarray) -> list[Burn]:
+    """Burn blobs in every dry season (December to March) the archive touches."""
+    height, width = shape
+    burns = []
+    first_year = int(str(np.datetime64(int(start_day), "D"))[:4]) - 1
+    last_year = int(str(np.datetime64(int(end_day), "D"))[:4])
+    for year in range(first_year, last_year + 1):
+        season_start = _days(np.datetime64(f"{year}-12-01"))
+        for _ in range(max(1, int(round(BURNS_PER_KM2 * area_km2)))):
+            day = season_start + rng.uniform(0, 120)
+            if not (start_day - 6 * BURN_FADE_DAYS <= day < end_day):
+                continue
+            cy, cx = rng.uniform(0, height), rng.uniform(0, width)
+            radius = rng.uniform(10, 40)
+            r0, r1 = int(max(0, cy - 2 * radius)), int(min(height, cy + 2 * radius + 1))
+            c0, c1 = int(max(0, cx - 2 * radius)), int(min(width, cx + 2 * radius + 1))
+            if r0 >= r1 or c0 >= c1:
+                continue
+            yy, xx = np.mgrid[r0:r1, c0:c1]
+            wobble = smooth_noise(rng, (r1 - r0, c1 - c0), 5)
+            blob = (np.hypot(yy - cy, xx - cx) / radius * (1 + 0.3 * wobble) < 1)
+            blob &= ~blocked[r0:r1, c0:c1]
+            if blob.any():
+                burns.append(Burn(day, r0, c0, blob))
+    return burns
