@@ -278,14 +278,14 @@ def _to_shape(geometry: dict[str, Any], path: Path) -> shapely.Geometry:
         shape = shapely.geometry.shape(geometry)
     except (ValueError, TypeError, IndexError) as exc:
         raise AOIError(f"site file {where} has malformed coordinates ({exc}).") from None
-    if shape.is_empty or shape.area == 0:
-        raise AOIError(f"site file {where} has a polygon with no area; draw the outline.")
-    if not shape.is_valid:
+    if not shape.is_empty and not shape.is_valid:
         reason = shapely.is_valid_reason(shape)
         raise AOIError(
             f"site file {where} has an invalid polygon ({reason}); redraw the outline so it "
             "does not cross itself (QGIS: Vector > Geometry Tools > Fix Geometries)."
         )
+    if shape.is_empty or shape.area == 0:
+        raise AOIError(f"site file {where} has a polygon with no area; draw the outline.")
     return shape
 
 

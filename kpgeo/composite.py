@@ -49,13 +49,36 @@ def monthly_composite(scenes: xr.Dataset) -> xr.Dataset:
         )
         out[COUNT_BAND] = (("y", "x"), np.zeros(shape, dtype="int16"))
         return out
-    masked = scenes[list(REFLECTANCE_BANDS)].where(valid)
-    if masked.chunks:
+    bands = scenes[list(REFLECTANCE_BANDS)]
+    if bands.chunks:
         # A median needs every time step of a pixel in one chunk (odc-stac loads time=1).
-        masked = masked.chunk({"time": -1})
-    median = masked.median("time", skipna=True).astype("float32")
+        bands = bands.chunk({"time": -1})
+        valid = valid.chunk({"time": -1})
+    median = xr.apply_ufunc(
+        masked_median, bands, valid,
+        input_core_dims=[["time"], ["time"]],
+        dask="parallelized",
+        output_dtypes=["float32"],
+    )
     median[COUNT_BAND] = valid.sum("time").astype("int16")
     return median.drop_vars("scene_id", errors="ignore")
+
+
+def masked_median(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Median over the last axis of the values where ``valid`` (NaN where none is).
+
+    Equal to ``numpy.nanmedian`` of the masked values, but several times faster for the short
+    time axis of a month: sort once with invalid values last, then pick the middle one or two.
+    """
+    if values.shape[-1] == 0:
+        return np.full(values.shape[:-1], np.nan, dtype="float32")
+    masked = np.where(valid & np.isfinite(values), values, np.nan).astype("float32", copy=False)
+    ordered = np.sort(masked, axis=-1)  # NaN sorts last
+    count = np.isfinite(ordered).sum(axis=-1, keepdims=True)
+    low = np.take_along_axis(ordered, np.maximum(count - 1, 0) // 2, axis=-1)
+    high = np.take_along_axis(ordered, count // 2 - (count == 0), axis=-1)
+    median = ((low + high) / 2)[..., 0]
+    return np.where(count[..., 0] > 0, median, np.nan).astype("float32")
 
 
 def valid_pct(count: np.ndarray, inside: np.ndarray) -> float:

@@ -226,8 +226,6 @@ def _convert(hint: Any, value: Any, *, where: str, key: str) -> Any:
             return None
         hint = next(a for a in args if a is not type(None))
         origin, args = get_origin(hint), get_args(hint)
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, where=where, prefix=key + ".")  # type: ignore[arg-type]
     if hint is MonthRange:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: {key} must be a string like \"2024-01..2024-12\".")
@@ -235,6 +233,8 @@ def _convert(hint: Any, value: Any, *, where: str, key: str) -> Any:
             return parse_month_range(value, what=key)
         except InputError as exc:
             raise ConfigError(f"{where}: {exc}") from None
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where=where, prefix=key + ".")  # type: ignore[arg-type]
     if origin is Literal:
         if value not in args:
             raise ConfigError(

@@ -48,6 +48,7 @@ def write_cog(
     nodata: float | int | None = None,
     tags: Mapping[str, Any] | None = None,
     resampling: str = "average",
+    zlevel: int = 6,
 ) -> Path:
     """Write a ``(band, y, x)`` or ``(y, x)`` array on ``grid`` as a Cloud-Optimized GeoTIFF.
 
@@ -67,6 +68,8 @@ def write_cog(
         Dataset-level metadata tags.
     resampling
         Overview resampling, ``average`` for measurements, ``nearest`` for classes.
+    zlevel
+        DEFLATE level, 1 (fastest) to 9 (smallest).
 
     Returns
     -------
@@ -92,6 +95,7 @@ def write_cog(
         transform=grid.affine,
         nodata=nodata,
         compress="DEFLATE",
+        zlevel=zlevel,
         predictor=3 if floating else 2,
         blocksize=COG_BLOCK_PX,
         overview_resampling=resampling,

@@ -107,7 +107,8 @@ def write_archive(site: Site, months: MonthRange, out: str | Path, *, seed: int 
             "give a new or empty folder."
         )
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    # No dots in the name: pystac takes a dotted last component for a file name.
+    tmp = Path(tempfile.mkdtemp(prefix="kpgeo-synth-tmp-", dir=out.parent)).resolve()
     try:
         world_grid = _world_grid(site.grid)
         world = build_world(world_grid, months, seed)
@@ -248,7 +249,8 @@ def _write_scene(root: Path, scene: SceneArrays, acq: Acquisition, world_grid: G
     )
     meta = {name: (band_id, centre, fwhm, res) for name, band_id, centre, fwhm, res in ASSET_BANDS}
     for name, (arr, grid) in arrays.items():
-        path = write_cog(folder / f"{name}.tif", arr, grid, nodata=NODATA,
+        # Fastest DEFLATE level: the archive is rebuilt on demand, speed beats size here.
+        path = write_cog(folder / f"{name}.tif", arr, grid, nodata=NODATA, zlevel=1,
                          resampling="nearest" if name == "scl" else "average")
         res = int(grid.resolution.x)
         raster_band: dict[str, Any] = {

@@ -68,7 +68,7 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale_px: flo
     """Smooth zero-mean, unit-variance noise with features of about ``scale_px`` pixels."""
     step = max(1, int(scale_px))
     coarse = rng.standard_normal((shape[0] // step + 3, shape[1] // step + 3)).astype("float32")
-    fine = ndimage.zoom(coarse, step, order=3, prefilter=False)[: shape[0], : shape[1]]
+    fine = ndimage.zoom(coarse, step, order=1)[: shape[0], : shape[1]]
     fine -= fine.mean()
     sd = fine.std()
     return fine / sd if sd > 0 else fine

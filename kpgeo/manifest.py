@@ -1,0 +1,69 @@
+"""The run manifest (SPEC §8): command, config, versions, scenes, timings, output checksums."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import platform
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .export import write_json
+
+_PACKAGES = ("kpgeo", "numpy", "xarray", "dask", "distributed", "rasterio", "odc-stac", "odc-geo",
+             "pystac", "pystac-client", "shapely", "pyproj")
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, GDAL and the packages that shape results."""
+    import rasterio
+
+    found = {"python": platform.python_version(), "gdal": rasterio.__gdal_version__}
+    for name in _PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class Manifest:
+    """Collects what a run did; written once at the end (and on failure)."""
+
+    config: dict[str, Any]
+    command: list[str] = field(default_factory=lambda: list(sys.argv))
+    started: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat())
+    site_months: list[dict[str, Any]] = field(default_factory=list)
+    skipped_scenes: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[Path] = field(default_factory=list)
+
+    def write(self, out_dir: Path, *, status: str) -> Path:
+        finished = dt.datetime.now(dt.timezone.utc)
+        stamp = finished.strftime("%Y%m%dT%H%M%S%fZ")
+        doc = {
+            "status": status,
+            "command": self.command,
+            "started": self.started,
+            "finished": finished.isoformat(),
+            "config": self.config,
+            "versions": versions(),
+            "site_months": self.site_months,
+            "skipped_scenes": self.skipped_scenes,
+            "outputs": [
+                {"path": str(p.relative_to(out_dir)), "sha256": sha256(p)}
+                for p in self.outputs if p.exists()
+            ],
+        }
+        return write_json(out_dir / "runs" / f"{stamp}.json", doc)

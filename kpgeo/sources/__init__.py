@@ -1,0 +1,43 @@
+"""Scene sources behind one interface (SPEC §6): ``synthetic``, ``stac``, ``sentinelhub``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config import PipelineConfig
+from ..errors import ConfigError
+from .base import REFLECTANCE_BANDS, SCL_BAND, SceneSource
+from .stac import StacSource
+from .synthetic import DEFAULT_CACHE, SyntheticSource
+
+__all__ = ["REFLECTANCE_BANDS", "SCL_BAND", "SceneSource", "StacSource", "SyntheticSource",
+           "open_source"]
+
+
+def open_source(config: PipelineConfig) -> SceneSource:
+    """The scene source a configuration asks for.
+
+    A ``synthetic`` source with a ``catalog`` reads that archive; without one it builds (or
+    reuses) an archive per site covering the baseline and the months.
+    """
+    kind = config.source.kind
+    if kind == "stac" or (kind == "synthetic" and config.source.catalog):
+        return StacSource(
+            config.source.catalog,
+            collection=config.source.collection,
+            mask=config.mask,
+            chunk_px=config.composite.chunk_px,
+            max_scene_cloud_pct=config.source.max_scene_cloud_pct,
+        )
+    if kind == "synthetic":
+        assert config.months is not None and config.baseline is not None
+        from ..months import MonthRange
+
+        span = MonthRange(min(config.months.first, config.baseline.first),
+                          max(config.months.last, config.baseline.last))
+        root = Path(config.synthetic.archive) if config.synthetic.archive else DEFAULT_CACHE
+        return SyntheticSource(span, seed=config.synthetic.seed, root=root, mask=config.mask,
+                               chunk_px=config.composite.chunk_px)
+    raise ConfigError(
+        f"source {kind!r} is not available yet in this version of kpgeo; use synthetic or stac."
+    )

@@ -1,0 +1,141 @@
+"""Builders for tests and examples: site files, hand-made scenes as real COGs with STAC items,
+and a loopback HTTP server with byte ranges (STYLE.md "Tests").
+
+Nothing here reaches a network beyond 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pystac
+from affine import Affine
+from odc.geo.geobox import GeoBox
+
+from .export import write_cog
+from .sources.base import REFLECTANCE_BANDS, SCL_BAND
+
+#: Collection-1 scaling, as Earth Search publishes it.
+C1_SCALE = 0.0001
+C1_OFFSET = -0.1
+
+
+def write_site_file(path: str | Path, bbox: tuple[float, float, float, float], *,
+                    name: str = "test-site", title: str = "Test site") -> Path:
+    """Write a rectangular site GeoJSON (RFC 7946, counter-clockwise) and return its path."""
+    w, s, e, n = bbox
+    doc = {"type": "FeatureCollection", "features": [{
+        "type": "Feature",
+        "properties": {"name": name, "title": title, "country": "CIV", "source": "test"},
+        "geometry": {"type": "Polygon",
+                     "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]},
+    }]}
+    path = Path(path)
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def reflectance_to_dn(reflectance: np.ndarray | float, *, scale: float = C1_SCALE,
+                      offset: float = C1_OFFSET) -> np.ndarray:
+    """Digital numbers that a provider with this scale and offset stores for a reflectance."""
+    return np.round((np.asarray(reflectance) - offset) / scale).astype("uint16")
+
+
+def make_scene(
+    folder: str | Path,
+    item_id: str,
+    when: dt.datetime,
+    grid: GeoBox,
+    dn: Mapping[str, np.ndarray],
+    scl: np.ndarray,
+    *,
+    scale: float = C1_SCALE,
+    offset: float = C1_OFFSET,
+) -> pystac.Item:
+    """Write one hand-made scene as COGs (every band on ``grid``, SCL too) with its STAC item.
+
+    Parameters
+    ----------
+    dn
+        Digital numbers per reflectance band, ``(y, x)`` uint16, 0 = no data. Bands not given
+        are filled with the DN of reflectance 0.1.
+    scl
+        Scene classification ``(y, x)`` uint8.
+    """
+    folder = Path(folder) / item_id
+    footprint = grid.extent.to_crs("EPSG:4326")
+    item = pystac.Item(
+        id=item_id, geometry=footprint.json, bbox=list(footprint.boundingbox),
+        datetime=when.replace(tzinfo=dt.timezone.utc),
+        properties={"proj:epsg": int(grid.crs.epsg), "eo:cloud_cover": 0.0},
+        stac_extensions=["https://stac-extensions.github.io/projection/v1.1.0/schema.json",
+                         "https://stac-extensions.github.io/raster/v1.1.0/schema.json"],
+    )
+    fill = reflectance_to_dn(np.full(grid.shape.yx, 0.1), scale=scale, offset=offset)
+    for band in (*REFLECTANCE_BANDS, SCL_BAND):
+        arr = scl.astype("uint8") if band == SCL_BAND else np.asarray(dn.get(band, fill), "uint16")
+        path = write_cog(folder / f"{band}.tif", arr, grid, nodata=0)
+        raster: dict[str, Any] = {"nodata": 0, "data_type": arr.dtype.name,
+                                  "spatial_resolution": float(grid.resolution.x)}
+        if band != SCL_BAND:
+            raster.update(scale=scale, offset=offset)
+        item.add_asset(band, pystac.Asset(
+            href=str(path), media_type=pystac.MediaType.COG, roles=["data"],
+            extra_fields={"raster:bands": [raster], "proj:shape": list(grid.shape.yx),
+                          "proj:transform": list(grid.affine)[:6]},
+        ))
+    return item
+
+
+def write_collection(folder: str | Path, items: list[pystac.Item]) -> Path:
+    """Save items as a self-contained static collection; return ``collection.json``."""
+    folder = Path(folder).resolve()
+    bbox = [min(i.bbox[0] for i in items), min(i.bbox[1] for i in items),
+            max(i.bbox[2] for i in items), max(i.bbox[3] for i in items)]
+    times = [i.datetime for i in items]
+    collection = pystac.Collection(
+        id="test", description="hand-made test scenes",
+        extent=pystac.Extent(pystac.SpatialExtent([bbox]),
+                             pystac.TemporalExtent([[min(times), max(times)]])),
+    )
+    collection.add_items(items)
+    collection.normalize_hrefs(str(folder) + "/")
+    for item in items:
+        item.make_asset_hrefs_relative()
+    collection.save(pystac.CatalogType.SELF_CONTAINED)
+    return folder / "collection.json"
+
+
+def grid_for(crs: str, x0: float, y1: float, shape: tuple[int, int],
+             resolution: float = 10.0) -> GeoBox:
+    """A north-up grid with its top-left corner at ``(x0, y1)``."""
+    return GeoBox(shape, Affine(resolution, 0, x0, 0, -resolution, y1), crs)
+
+
+@contextmanager
+def range_server(root: str | Path) -> Iterator[str]:
+    """Serve a folder over HTTP with byte ranges on 127.0.0.1; yield its base URL."""
+    from RangeHTTPServer import RangeRequestHandler
+
+    class QuietHandler(RangeRequestHandler):
+        def log_message(self, *args: Any) -> None:  # keep test output clean
+            pass
+
+    handler = functools.partial(QuietHandler, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
