@@ -95,7 +95,7 @@ def write_cog(
         transform=grid.affine,
         nodata=nodata,
         compress="DEFLATE",
-        zlevel=zlevel,
+        level=zlevel,
         predictor=3 if floating else 2,
         blocksize=COG_BLOCK_PX,
         overview_resampling=resampling,

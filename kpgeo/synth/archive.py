@@ -205,7 +205,7 @@ def _write_scene(root: Path, scene: SceneArrays, acq: Acquisition, world_grid: G
                  neighbour: CRS | None) -> pystac.Item:
     grid10 = world_grid
     grid20 = GeoBox(tuple(s // 2 for s in world_grid.shape.yx),
-                    world_grid.affine * Affine.scale(2), world_grid.crs)
+                    world_grid.affine @ Affine.scale(2), world_grid.crs)
     arrays: dict[str, tuple[np.ndarray, GeoBox]] = {}
     if neighbour is None:
         arrays.update({b: (a, grid10) for b, a in scene.bands10.items()})
@@ -306,8 +306,9 @@ def _write_truth(folder: Path, world: World, site: Site, months: MonthRange) -> 
     crop = (slice(row0, row0 + grid.shape.y), slice(col0, col0 + grid.shape.x))
     inside = site.pixel_mask()
     start_day = float(np.datetime64(months.first, "D").astype("int64"))
+    end_day = float(np.datetime64(months.last + 1, "D").astype("int64"))
     dig_day = world.dig_day[crop]
-    dug = np.isfinite(dig_day) & inside
+    dug = (dig_day < end_day) & inside  # sites keep growing after the archive ends
     first_month = np.zeros(grid.shape.yx, dtype="int32")
     as_month = np.where(dug, dig_day, 0).astype("int64").astype("datetime64[D]").astype(
         "datetime64[M]")

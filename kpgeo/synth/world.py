@@ -138,67 +138,71 @@ class World:
         return self.pit & (self.dig_day + PIT_FILL_DAYS <= day)
 
     # ---- reflectance --------------------------------------------------------------------
-    def surface(self, day: float) -> np.ndarray:
-        """True surface reflectance ``(band, y, x)`` on ``day`` (days since 1970-01-01)."""
+    def surface(self, day: float, rows: slice = slice(None)) -> np.ndarray:
+        """True surface reflectance ``(band, y, x)`` on ``day`` (days since 1970-01-01).
+
+        ``rows`` limits the work to a strip of rows, so scenes render strip by strip in
+        cache-sized pieces whatever the size of the world.
+        """
+        r0, r1, _ = rows.indices(self.shape[0])
         season = _interp_month_table(SEASON_BY_MONTH, day)
         crop = _interp_month_table(CROP_BY_MONTH, day)
         flood = _interp_month_table(FLOOD_BY_MONTH, day)
         river_turbidity = _interp_month_table(RIVER_TURBIDITY_BY_MONTH, day)
-
-        def mix(a: np.ndarray, b: np.ndarray, weight_of_a: np.ndarray) -> np.ndarray:
-            w = weight_of_a[None]
-            return w * a[:, None, None] + (1 - w) * b
-
-        background = (
-            self.dry_share[None] * spectra.DRY_GRASS[:, None, None]
-            + (1 - self.dry_share[None]) * spectra.SAVANNA_SOIL[:, None, None]
-        )
-        cover = (0.12 + 0.63 * season) * self.density
-        savanna = mix(spectra.GREEN_VEGETATION, background, cover)
+        dry_share = self.dry_share[r0:r1][None]
+        background = (dry_share * spectra.DRY_GRASS[:, None, None]
+                      + (1 - dry_share) * spectra.SAVANNA_SOIL[:, None, None])
+        cover = ((0.12 + 0.63 * season) * self.density[r0:r1])[None]
+        savanna = cover * spectra.GREEN_VEGETATION[:, None, None] + (1 - cover) * background
         out = savanna.copy()
         forest_cover = np.float32(0.80 + 0.15 * season)
         forest = forest_cover * spectra.FOREST + (1 - forest_cover) * spectra.DRY_GRASS
-        out[:, self.forest] = forest[:, None]
-        fields = mix(
-            spectra.GREEN_VEGETATION,
-            np.broadcast_to(spectra.TILLED_SOIL[:, None, None], out.shape),
-            crop * self.field_vigour,
-        )
-        out = np.where(self.field[None], fields, out)
+        out[:, self.forest[r0:r1]] = forest[:, None]
+        field = self.field[r0:r1]
+        if field.any():
+            crop_cover = crop * self.field_vigour[r0:r1][field]
+            out[:, field] = (crop_cover * spectra.GREEN_VEGETATION[:, None]
+                             + (1 - crop_cover) * spectra.TILLED_SOIL[:, None])
         for burn in self.burns:
-            if burn.day <= day < burn.day + 6 * BURN_FADE_DAYS:
-                char = np.float32(np.exp(-(day - burn.day) / BURN_FADE_DAYS))
-                rows = slice(burn.row, burn.row + burn.scar.shape[0])
-                cols = slice(burn.col, burn.col + burn.scar.shape[1])
-                box = out[:, rows, cols]
-                box[:, burn.scar] = char * spectra.CHAR[:, None] + (1 - char) * box[:, burn.scar]
-        out = self._digging(out, savanna, day)
+            if not burn.day <= day < burn.day + 6 * BURN_FADE_DAYS:
+                continue
+            b0, b1 = max(burn.row, r0), min(burn.row + burn.scar.shape[0], r1)
+            if b0 >= b1:
+                continue
+            char = np.float32(np.exp(-(day - burn.day) / BURN_FADE_DAYS))
+            scar = burn.scar[b0 - burn.row:b1 - burn.row]
+            cols = slice(burn.col, burn.col + burn.scar.shape[1])
+            box = out[:, b0 - r0:b1 - r0, cols]
+            box[:, scar] = char * spectra.CHAR[:, None] + (1 - char) * box[:, scar]
+        self._digging(out, savanna, day, r0, r1)
         water_width = np.float32(12.0 + 60.0 * flood)
         river = spectra.CLEAR_WATER + river_turbidity * (
             spectra.TURBID_WATER - spectra.CLEAR_WATER
         )
-        wet = self.channel | ((self.river_dist_m < water_width) & ~self.dug_by(day))
+        wet = self.channel[r0:r1] | ((self.river_dist_m[r0:r1] < water_width)
+                                     & ~(self.dig_day[r0:r1] <= day))
         out[:, wet] = river[:, None]
         return out.astype("float32", copy=False)
 
-    def _digging(self, out: np.ndarray, savanna: np.ndarray, day: float) -> np.ndarray:
-        dug = self.dug_by(day)
+    def _digging(self, out: np.ndarray, savanna: np.ndarray, day: float, r0: int,
+                 r1: int) -> None:
+        dig_day = self.dig_day[r0:r1]
+        dug = dig_day <= day
         if not dug.any():
-            return out
+            return
         idx = np.nonzero(dug)
-        site_ids = self.dig_site[idx]
+        site_ids = self.dig_site[r0:r1][idx]
         ends = np.array([s.end_day for s in self.sites])[site_ids]
         regrow = np.array([s.regrow_days for s in self.sites])[site_ids]
         since_end = np.clip((day - ends) / regrow, 0.0, 1.0).astype("float32")
-        tint = self.gravel_tint[idx]
+        tint = self.gravel_tint[r0:r1][idx]
         gravel = spectra.DUG_GRAVEL[:, None] * tint[None]
         ground = (1 - since_end) * gravel + since_end * savanna[:, idx[0], idx[1]]
-        pit = self.pit[idx] & (self.dig_day[idx] + PIT_FILL_DAYS <= day)
+        pit = self.pit[r0:r1][idx] & (dig_day[idx] + PIT_FILL_DAYS <= day)
         # Abandoned pits keep their water but the sediment settles over about half a year.
         settle = np.clip((day - ends) / 180.0, 0.0, 1.0).astype("float32")
         water = (1 - settle) * spectra.TURBID_WATER[:, None] + settle * spectra.CLEAR_WATER[:, None]
         out[:, idx[0], idx[1]] = np.where(pit[None], water, ground)
-        return out
 
 
 def build_world(grid: GeoBox, months: MonthRange, seed: int) -> World:

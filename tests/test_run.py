@@ -1,0 +1,40 @@
+"""``kpgeo run`` end to end on a synthetic archive, in exactly the documented form (SPEC §4)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import rasterio
+from click.testing import CliRunner
+from rio_cogeo.cogeo import cog_validate
+
+from kpgeo.cli import cli
+from kpgeo.testing import write_site_file
+
+
+def test_run_exact_form_writes_composites_and_a_manifest(small_archive, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    aoi = write_site_file(tmp_path / "my.geojson", (-5.705, 8.715, -5.695, 8.725), name="my")
+    out = tmp_path / "DIR"
+    result = CliRunner().invoke(cli, [
+        "run", "--aoi", str(aoi), "--source", "stac", "--catalog", str(small_archive.collection),
+        "--baseline", "2024-01..2024-01", "--months", "2024-01..2024-03", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for month in ("2024-01", "2024-02", "2024-03"):
+        path = out / "my" / month / "composite.tif"
+        assert cog_validate(str(path), quiet=True)[0]
+        with rasterio.open(path) as src:
+            assert src.descriptions == ("blue", "green", "red", "nir", "swir16", "swir22",
+                                        "valid_count")
+            assert src.crs.to_epsg() == 32630 and src.res == (10.0, 10.0)
+            assert src.tags()["month"] == month
+            assert src.read(7).max() >= 1
+    manifests = list((out / "runs").glob("*.json"))
+    assert len(manifests) == 1
+    doc = json.loads(manifests[0].read_text())
+    assert doc["status"] == "ok"
+    assert [m["month"] for m in doc["site_months"]] == ["2024-01", "2024-02", "2024-03"]
+    assert all(m["scenes"] == 6 and m["scene_ids"] for m in doc["site_months"])
+    assert doc["config"]["source"]["kind"] == "stac"
+    assert len(doc["outputs"]) == 3 and all(len(o["sha256"]) == 64 for o in doc["outputs"])
+    assert "gdal" in doc["versions"] and "odc-stac" in doc["versions"]
