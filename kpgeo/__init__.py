@@ -7,9 +7,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .aoi import Site, load_site  # noqa: E402
-from .config import PipelineConfig, load_pipeline  # noqa: E402
-from .errors import (  # noqa: E402
+from .aoi import Site, load_site
+from .config import PipelineConfig, load_pipeline
+from .errors import (
     AOIError,
     ConfigError,
     CredentialsError,
@@ -19,7 +19,7 @@ from .errors import (  # noqa: E402
     MonthError,
     SourceError,
 )
-from .months import MonthRange, parse_month, parse_month_range  # noqa: E402
+from .months import MonthRange, parse_month, parse_month_range
 
 __all__ = [
     "AOIError",

@@ -45,7 +45,7 @@ def write_cog(
     grid: GeoBox,
     *,
     descriptions: Sequence[str] = (),
-    nodata: float | int | None = None,
+    nodata: float | None = None,
     tags: Mapping[str, Any] | None = None,
     resampling: str = "average",
     zlevel: int = 6,
@@ -102,13 +102,12 @@ def write_cog(
         BIGTIFF="IF_SAFER",
     )
     path = Path(path)
-    with atomic_path(path) as tmp:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(arr)
-            for i, text in enumerate(descriptions, start=1):
-                dst.set_band_description(i, text)
-            if tags:
-                dst.update_tags(**{k: str(v) for k, v in tags.items()})
+    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(arr)
+        for i, text in enumerate(descriptions, start=1):
+            dst.set_band_description(i, text)
+        if tags:
+            dst.update_tags(**{k: str(v) for k, v in tags.items()})
     return path
 
 
@@ -123,9 +122,8 @@ def write_json(path: str | Path, doc: Any) -> Path:
 def write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> Path:
     """Write rows as CSV atomically, columns in the given order."""
     path = Path(path)
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
     return path

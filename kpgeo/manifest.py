@@ -44,13 +44,13 @@ class Manifest:
 
     config: dict[str, Any]
     command: list[str] = field(default_factory=lambda: list(sys.argv))
-    started: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat())
+    started: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
     site_months: list[dict[str, Any]] = field(default_factory=list)
     skipped_scenes: list[dict[str, Any]] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
 
     def write(self, out_dir: Path, *, status: str) -> Path:
-        finished = dt.datetime.now(dt.timezone.utc)
+        finished = dt.datetime.now(dt.UTC)
         stamp = finished.strftime("%Y%m%dT%H%M%S%fZ")
         doc = {
             "status": status,

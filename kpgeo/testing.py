@@ -75,7 +75,7 @@ def make_scene(
     footprint = grid.extent.to_crs("EPSG:4326")
     item = pystac.Item(
         id=item_id, geometry=footprint.json, bbox=list(footprint.boundingbox),
-        datetime=when.replace(tzinfo=dt.timezone.utc),
+        datetime=when.replace(tzinfo=dt.UTC),
         properties={"proj:epsg": int(grid.crs.epsg), "eo:cloud_cover": 0.0},
         stac_extensions=["https://stac-extensions.github.io/projection/v1.1.0/schema.json",
                          "https://stac-extensions.github.io/raster/v1.1.0/schema.json"],

@@ -16,8 +16,14 @@ from kpgeo.composite import COUNT_BAND, month_quality, monthly_composite
 from kpgeo.config import MaskConfig
 from kpgeo.months import parse_month_range
 from kpgeo.sources.stac import StacSource
-from kpgeo.testing import (grid_for, make_scene, range_server, reflectance_to_dn,
-                           write_collection, write_site_file)
+from kpgeo.testing import (
+    grid_for,
+    make_scene,
+    range_server,
+    reflectance_to_dn,
+    write_collection,
+    write_site_file,
+)
 
 JAN = parse_month_range("2024-01")
 NO_BUFFER = MaskConfig(cloud_buffer_m=0.0)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import odc.stac
 import pystac
-import rasterio
 import pytest
+import rasterio
 from click.testing import CliRunner
 from rio_cogeo.cogeo import cog_validate
 
@@ -20,6 +20,12 @@ from kpgeo.synth import write_archive
 from kpgeo.synth.scenes import schedule
 
 from .conftest import TORTIYA
+
+
+def epsg_of(item: pystac.Item) -> int:
+    """EPSG code of an item; pystac migrates ``proj:epsg`` (v1.1) to ``proj:code`` (v2) on read."""
+    code = item.properties.get("proj:epsg") or item.properties["proj:code"]
+    return int(str(code).removeprefix("EPSG:"))
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +57,9 @@ def test_cli_archive_reads_with_pystac_loads_with_odc_stac_and_cogs_validate(
         assert band["nodata"] == 0 and band["spatial_resolution"] == res
         if key != "scl":
             assert band["scale"] == 0.0001 and band["offset"] == -0.1
-    assert item.properties["proj:epsg"] in (32629, 32630)
+    assert epsg_of(item) in (32629, 32630)
+    raw = json.loads(Path(item.get_self_href()).read_text())
+    assert raw["properties"]["proj:epsg"] in (32629, 32630)  # written in Earth Search c1 form
     assert "proj:transform" in item.assets["red"].extra_fields
     loaded = odc.stac.load(items[:2], bands=["red", "scl"], crs="EPSG:32630", resolution=100)
     assert loaded.red.shape[0] == 2 and int(loaded.red.max()) > 1000
@@ -60,7 +68,7 @@ def test_cli_archive_reads_with_pystac_loads_with_odc_stac_and_cogs_validate(
 def test_near_the_zone_boundary_some_scenes_come_on_the_neighbouring_grid(
         cli_archive: Path) -> None:
     items = list(pystac.read_file(str(cli_archive / "collection.json")).get_items(recursive=True))
-    zones = [i.properties["proj:epsg"] for i in items]
+    zones = [epsg_of(i) for i in items]
     assert zones.count(32630) > zones.count(32629) > 0
     with rasterio.open(items[zones.index(32629)].assets["red"].get_absolute_href()) as src:
         assert src.crs.to_epsg() == 32629

@@ -233,7 +233,7 @@ class StacSource:
         return out
 
 
-_UTC_MIN = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+_UTC_MIN = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 def _solar_day(item: pystac.Item) -> np.datetime64:
