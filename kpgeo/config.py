@@ -9,6 +9,7 @@ same from any working directory.
 from __future__ import annotations
 
 import dataclasses
+import os
 import tomllib
 import types
 import typing
@@ -195,7 +196,8 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
 
 def _resolve(base: Path, value: str) -> Path:
     p = Path(value).expanduser()
-    return p if p.is_absolute() else (base / p)
+    # normpath: print "outputs/demo", not "pipelines/../outputs/demo"
+    return Path(os.path.normpath(p if p.is_absolute() else (base / p)))
 
 
 def _build(cls: type, table: Any, *, where: str, prefix: str) -> Any:
