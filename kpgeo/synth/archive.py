@@ -158,13 +158,19 @@ def _count_items(out: Path) -> int:
     return sum(1 for link in doc.get("links", []) if link.get("rel") == "item")
 
 
-def _world_grid(site_grid: GeoBox) -> GeoBox:
-    """The site grid grown to 20 m-aligned edges, so 10 m and 20 m bands nest exactly."""
-    x0, y0, x1, y1 = site_grid.boundingbox
+def _snapped_grid(bbox: tuple[float, float, float, float], crs: CRS, resolution: int) -> GeoBox:
+    """A north-up grid covering ``bbox`` with edges on multiples of 20 m, so that 10 m and 20 m
+    bands nest exactly, as in Sentinel-2 tiles."""
+    x0, y0, x1, y1 = bbox
     x0, y0 = np.floor(x0 / 20) * 20, np.floor(y0 / 20) * 20
     x1, y1 = np.ceil(x1 / 20) * 20, np.ceil(y1 / 20) * 20
-    shape = (int(round((y1 - y0) / 10)), int(round((x1 - x0) / 10)))
-    return GeoBox(shape, Affine(10, 0, x0, 0, -10, y1), site_grid.crs)
+    shape = (round((y1 - y0) / resolution), round((x1 - x0) / resolution))
+    return GeoBox(shape, Affine(resolution, 0, x0, 0, -resolution, y1), crs)
+
+
+def _world_grid(site_grid: GeoBox) -> GeoBox:
+    """The site grid grown to 20 m-aligned edges."""
+    return _snapped_grid(tuple(site_grid.boundingbox), site_grid.crs, 10)
 
 
 def _neighbour_crs(site: Site) -> CRS | None:
@@ -182,12 +188,8 @@ def _neighbour_crs(site: Site) -> CRS | None:
 
 
 def _grid_in(crs: CRS, world_grid: GeoBox, resolution: int) -> GeoBox:
-    """A grid in another CRS covering the world, with edges on multiples of 20 m."""
-    x0, y0, x1, y1 = world_grid.extent.to_crs(crs).boundingbox
-    x0, y0 = np.floor(x0 / 20) * 20, np.floor(y0 / 20) * 20
-    x1, y1 = np.ceil(x1 / 20) * 20, np.ceil(y1 / 20) * 20
-    shape = (int(round((y1 - y0) / resolution)), int(round((x1 - x0) / resolution)))
-    return GeoBox(shape, Affine(resolution, 0, x0, 0, -resolution, y1), crs)
+    """A grid in another CRS covering the world."""
+    return _snapped_grid(tuple(world_grid.extent.to_crs(crs).boundingbox), crs, resolution)
 
 
 def _reproject(arr: np.ndarray, src: GeoBox, dst: GeoBox, nearest: bool) -> np.ndarray:
