@@ -6,6 +6,8 @@ line and nothing else (SPEC §10).
 
 from __future__ import annotations
 
+import functools
+
 import json
 import math
 import re
@@ -77,9 +79,10 @@ class Site:
         assert epsg is not None
         return epsg
 
-    @property
+    @functools.cached_property
     def grid(self) -> GeoBox:
-        """The site grid: its UTM zone, 10 m pixels, edges snapped to whole pixels."""
+        """The site grid: its UTM zone, 10 m pixels, edges snapped to whole pixels (computed
+        once per site)."""
         return GeoBox.from_geopolygon(self.geometry.to_crs(self.crs), resolution=RESOLUTION_M)
 
     @property
@@ -89,6 +92,10 @@ class Site:
 
     def pixel_mask(self) -> np.ndarray:
         """Boolean ``(y, x)`` array of the grid pixels whose centres lie in the polygon."""
+        return self._pixel_mask.copy()
+
+    @functools.cached_property
+    def _pixel_mask(self) -> np.ndarray:
         from rasterio.features import geometry_mask
 
         grid = self.grid

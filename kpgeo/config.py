@@ -97,6 +97,41 @@ class CompositeConfig:
 
 
 @dataclass(frozen=True)
+class DetectionConfig:
+    """Thresholds of pre-existing and new digging (SPEC §7, ``kpgeo/detection.py``).
+
+    Reflectances are L2A surface reflectance (0-1). The defaults were set on synthetic archives
+    and checked against the Ghana galamsey patches (``benchmarks/accuracy.py``).
+    """
+
+    ndvi_drop: float = 0.10
+    """New bare ground: NDVI this far below the baseline's least-green land state."""
+    bare_ndvi_max: float = 0.15
+    """New bare ground: NDVI at most this (gravel and spoil are nearly bare)."""
+    bright_red_min: float = 0.12
+    """Bare ground of digging is bright: red at least this (burn scars, shadows are darker)."""
+    water_mndwi_min: float = 0.10
+    """Open water: MNDWI at least this."""
+    turbid_ndti_min: float = -0.02
+    """New pit water must be turbid: NDTI at least this."""
+    water_buffer_m: float = 60.0
+    """New water within this distance of any baseline water is a flood, not a pit, in metres."""
+    haze_blue_red_max: float = 0.85
+    """Observations with blue above this share of red (and blue > 0.12) are thin cloud or haze
+    that SCL missed; they neither detect nor clear a detection."""
+    end_months: int = 3
+    """Last valid baseline months whose median is the baseline's end state."""
+    fresh_ndvi_max: float = 0.08
+    """Pre-existing: bright ground this bare at the baseline's end is worked ground."""
+    never_green_ndvi_max: float = 0.30
+    """Pre-existing: ground never greener than this in the baseline is old digging, unless water."""
+    pond_max_ha: float = 2.0
+    """Pre-existing: small water bodies (pits) up to this size count as digging."""
+    min_area_ha: float = 0.1
+    """Minimum mapping unit of digging polygons, in hectares."""
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Everything a run needs, frozen."""
 
@@ -114,6 +149,7 @@ class PipelineConfig:
     """Months to process."""
     mask: MaskConfig = field(default_factory=MaskConfig)
     composite: CompositeConfig = field(default_factory=CompositeConfig)
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
     out: str = ""
     """Output folder; empty = ``outputs/<name>``."""
     scheduler: str = ""
@@ -295,4 +331,12 @@ def validate(config: PipelineConfig, *, today: Any = None) -> PipelineConfig:
         )
     if config.mask.cloud_buffer_m < 0:
         raise ConfigError(f"mask.cloud_buffer_m = {config.mask.cloud_buffer_m} is negative.")
+    if config.detection.min_area_ha < 0:
+        raise ConfigError(
+            f"detection.min_area_ha = {config.detection.min_area_ha} is negative; give 0 or more."
+        )
+    if config.detection.end_months < 1:
+        raise ConfigError(
+            f"detection.end_months = {config.detection.end_months}; give 1 or more months."
+        )
     return config

@@ -1,33 +1,66 @@
 """Composes the stages per site and month (STYLE.md "Data flow").
 
-This version runs search → load → monthly composite → COG for every site-month of the baseline
-and the months to process, and writes the run manifest. Detection, areas and exports are built
-on these composites by later stages.
+Per site: the baseline months are composited and reduced to the :class:`~.detection.Baseline`
+(``<site>/baseline.tif``, reused by later runs); each month after the baseline is searched,
+loaded once, and turned into its composite and its per-scene evidence in one Dask computation;
+the detection state advances and the month's products are written (SPEC §8). The state of a
+month lives in its ``change.tif``, so a monthly run needs only the new month's scenes, the
+previous month's ``change.tif`` and ``baseline.tif``; rerunning a month gives identical products.
+After all sites: ``timeseries.csv``, ``exports/disturbed-YYYY-MM.geojson`` and the manifest.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import logging
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import dask
+import dask.array as da
 import numpy as np
+import rasterio
+import xarray as xr
 
+from . import __version__, timeseries
 from .aoi import Site, load_site
 from .composite import COUNT_BAND, MonthQuality, month_quality, monthly_composite
 from .config import PipelineConfig
-from .errors import ConfigError, LowCoverageWarning
-from .export import write_cog
+from .detection import (
+    BASELINE_BANDS,
+    Baseline,
+    DetectionState,
+    build_baseline,
+    digging_signal,
+    month_label,
+    observation_evidence,
+)
+from .errors import ConfigError, KpgeoError, LowCoverageWarning
+from .export import write_cog, write_json
+from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices, ndvi
 from .manifest import Manifest
 from .months import Month, MonthRange
+from .polygons import DiggingArea, digging_areas, feature_collection, new_digging_mask
 from .sources import REFLECTANCE_BANDS, SceneSource, open_source
 
 log = logging.getLogger(__name__)
+
+#: Bands of ``change.tif``; the last three are the detection state and class.
+CHANGE_BANDS = ("change_score", "evidence_scenes", "first_detected", "confirmed", "digging")
+CHANGE_DESCRIPTIONS = (
+    "change score: baseline least-green land NDVI minus this month's NDVI (vegetation loss > 0)",
+    "scene observations of this month with digging evidence",
+    "first detection month of new digging (YYYYMM), 0 = none",
+    "confirmation month of new digging (YYYYMM), 0 = none",
+    "digging: 0 none, 1 pre-existing, 2 new (confirmed, at the mapping unit), 3 candidate",
+)
+DIGGING_NONE, DIGGING_PREEXISTING, DIGGING_NEW, DIGGING_CANDIDATE = 0, 1, 2, 3
 
 
 def resolve_sites(config: PipelineConfig, names: tuple[str, ...] = ()) -> list[Site]:
@@ -62,6 +95,12 @@ def months_to_process(config: PipelineConfig) -> list[Month]:
     return sorted(set(config.baseline.months()) | set(config.months.months()))
 
 
+def detection_months(config: PipelineConfig) -> list[Month]:
+    """Months after the baseline up to the last month asked for: the state passes each."""
+    assert config.months is not None and config.baseline is not None
+    return list(MonthRange(config.baseline.last + 1, config.months.last).months())
+
+
 @dataclass
 class SiteMonth:
     """What one site-month produced."""
@@ -72,20 +111,64 @@ class SiteMonth:
     scene_ids: list[str]
     seconds: float
     outputs: list[Path] = field(default_factory=list)
-    reused: bool = False
+    areas: dict[str, float] = field(default_factory=dict)
+    digging_areas: list[DiggingArea] = field(default_factory=list)
+
+    def row(self) -> dict[str, Any]:
+        return timeseries.row(self.site, self.month, self.quality.status, self.quality.scenes,
+                              self.quality.valid_pct, self.areas)
 
 
-def composite_site_month(source: SceneSource, site: Site, month: Month, config: PipelineConfig,
-                         folder: Path) -> SiteMonth:
-    """Search, load, composite and write one site-month."""
-    started = time.perf_counter()
+# ---- reading and computing one month ------------------------------------------------------
+@dataclass
+class MonthData:
+    """A month's composite (numpy) and, after the baseline, its per-scene evidence."""
+
+    bands: dict[str, np.ndarray]
+    count: np.ndarray
+    quality: MonthQuality
+    scene_ids: list[str]
+    evidence: np.ndarray | None = None
+
+
+def _lazy_evidence(scenes: xr.Dataset, baseline: Baseline, far: np.ndarray,
+                   config: PipelineConfig) -> Any:
+    """Per-scene evidence codes ``(time, y, x)``, lazy when the scenes are."""
+    names = ("blue", "green", "red", "nir", "swir16")
+    params = config.detection
+    if scenes.sizes.get("time", 0) == 0:
+        return np.zeros((0, *far.shape), dtype="int8")
+
+    def block(blue, green, red, nir, swir16, valid, land_min, far_block):  # type: ignore[no-untyped-def]
+        bands = dict(zip(names, (blue, green, red, nir, swir16), strict=True))
+        return observation_evidence(bands, valid, land_min, far_block, params)
+
+    arrays = [scenes[b].data for b in names]
+    valid = scenes["valid"].data
+    if not isinstance(arrays[0], da.Array):
+        return block(*arrays, valid, baseline.land_ndvi_min, far)
+    chunks = arrays[0].chunks
+    valid = valid.rechunk(chunks) if isinstance(valid, da.Array) else da.from_array(valid, chunks)
+    land_min = da.from_array(baseline.land_ndvi_min, chunks=chunks[1:])
+    far_d = da.from_array(far, chunks=chunks[1:])
+    pairs: list[Any] = []
+    for arr in (*arrays, valid):
+        pairs += [arr, "tyx"]
+    return da.blockwise(block, "tyx", *pairs, land_min, "yx", far_d, "yx", dtype="int8")
+
+
+def load_month(source: SceneSource, site: Site, month: Month, config: PipelineConfig,
+               baseline: Baseline | None = None, far: np.ndarray | None = None) -> MonthData:
+    """Search and load a month once; its composite and (given a baseline) its evidence."""
     items = source.search(site, MonthRange.single(month))
     scenes = source.load(items, site)
     composite = monthly_composite(scenes)
+    evidence = (_lazy_evidence(scenes, baseline, far, config)
+                if baseline is not None and far is not None else None)
     with warnings.catch_warnings():
         # GDAL warns about in-memory arrays it reprojects; the grids are always explicit here.
         warnings.filterwarnings("ignore", message="Dataset has no geotransform")
-        composite = composite.compute()
+        composite, evidence = dask.compute(composite, evidence)
     count = composite[COUNT_BAND].values
     quality = month_quality(count, site.pixel_mask(), len(items), config.composite.min_valid_pct)
     if quality.status == "gap":
@@ -95,21 +178,255 @@ def composite_site_month(source: SceneSource, site: Site, month: Month, config: 
             LowCoverageWarning,
             stacklevel=2,
         )
-    cube = np.stack([composite[b].values for b in REFLECTANCE_BANDS]
-                    + [count.astype("float32")])
-    path = write_cog(
-        folder / "composite.tif",
-        cube,
-        site.grid,
+    bands = {b: composite[b].values for b in REFLECTANCE_BANDS}
+    return MonthData(bands, count, quality, [i.id for i in items], evidence)
+
+
+def read_composite(path: Path) -> tuple[dict[str, np.ndarray], MonthQuality]:
+    """Bands and quality of a written ``composite.tif``."""
+    with rasterio.open(path) as src:
+        cube = src.read()
+        tags = src.tags()
+    bands = {b: cube[i] for i, b in enumerate(REFLECTANCE_BANDS)}
+    quality = MonthQuality(tags.get("status", "gap"), int(tags.get("scenes", 0)),  # type: ignore[arg-type]
+                           float(tags.get("valid_pct", 0.0)))
+    return bands, quality
+
+
+# ---- writing one month -----------------------------------------------------------------------
+def _grid_tags(site: Site, month: Month, quality: MonthQuality) -> dict[str, Any]:
+    return {"site": site.name, "month": str(month), "status": quality.status,
+            "scenes": quality.scenes, "valid_pct": quality.valid_pct}
+
+
+def write_composite(folder: Path, site: Site, month: Month, data: MonthData) -> Path:
+    cube = np.stack([data.bands[b] for b in REFLECTANCE_BANDS] + [data.count.astype("float32")])
+    return write_cog(
+        folder / "composite.tif", cube, site.grid,
         descriptions=[*REFLECTANCE_BANDS, COUNT_BAND],
-        tags={"site": site.name, "month": str(month), "status": quality.status,
-              "scenes": len(items), "valid_pct": quality.valid_pct,
+        tags={**_grid_tags(site, month, data.quality),
               "units": "surface reflectance (bands 1-6), valid observations (band 7)"},
     )
-    return SiteMonth(site.name, str(month), quality, [i.id for i in items],
-                     time.perf_counter() - started, [path])
 
 
+def write_indices(folder: Path, site: Site, month: Month, bands: Mapping[str, np.ndarray],
+                  quality: MonthQuality) -> Path:
+    values = compute_indices(bands)
+    return write_cog(
+        folder / "indices.tif", np.stack([values[n] for n in INDEX_NAMES]), site.grid,
+        descriptions=[INDEX_DESCRIPTIONS[n] for n in INDEX_NAMES],
+        tags={**_grid_tags(site, month, quality), "indices": ",".join(INDEX_NAMES)},
+    )
+
+
+def write_change(folder: Path, site: Site, month: Month, bands: Mapping[str, np.ndarray],
+                 quality: MonthQuality, baseline: Baseline, state: DetectionState,
+                 new: np.ndarray, evidence: np.ndarray | None, config: PipelineConfig) -> Path:
+    with np.errstate(invalid="ignore"):
+        score = baseline.land_ndvi_min - ndvi(bands)
+    hits = (np.zeros(score.shape, "float32") if evidence is None or len(evidence) == 0
+            else (evidence == 1).sum(axis=0).astype("float32"))
+    digging = np.full(score.shape, DIGGING_NONE, dtype="float32")
+    digging[state.candidate] = DIGGING_CANDIDATE
+    digging[new] = DIGGING_NEW
+    digging[baseline.preexisting] = DIGGING_PREEXISTING
+    cube = np.stack([score.astype("float32"), hits, state.first_detected.astype("float32"),
+                     state.confirmed.astype("float32"), digging])
+    return write_cog(
+        folder / "change.tif", cube, site.grid, descriptions=CHANGE_DESCRIPTIONS, nodata=None,
+        resampling="nearest",
+        tags={**_grid_tags(site, month, quality), "baseline": str(config.baseline),
+              "parameters": json.dumps(dataclasses.asdict(config.detection), sort_keys=True)},
+    )
+
+
+def read_state(path: Path) -> DetectionState:
+    """The detection state stored in a month's ``change.tif``."""
+    with rasterio.open(path) as src:
+        first = src.read(CHANGE_BANDS.index("first_detected") + 1)
+        confirmed = src.read(CHANGE_BANDS.index("confirmed") + 1)
+    return DetectionState(first.astype("int32"), confirmed.astype("int32"))
+
+
+def _foreign_member(config: PipelineConfig, month: str,
+                    sites: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The ``kpgeo`` member of GeoJSON products: provenance, no timestamps (reruns match)."""
+    return {
+        "month": month,
+        "software": f"kpgeo {__version__}",
+        "source": {"kind": config.source.kind, "catalog": config.source.catalog,
+                   "collection": config.source.collection},
+        "baseline": str(config.baseline),
+        "sites": {name: dict(sites[name]) for name in sorted(sites)},
+        "parameters": {"detection": dataclasses.asdict(config.detection),
+                       "mask": {k: list(v) if isinstance(v, tuple) else v
+                                for k, v in dataclasses.asdict(config.mask).items()},
+                       "min_valid_pct": config.composite.min_valid_pct},
+    }
+
+
+def _areas_ha(site: Site, preexisting: np.ndarray, new: np.ndarray, previous_new: np.ndarray,
+              bands: Mapping[str, np.ndarray], config: PipelineConfig) -> dict[str, float]:
+    pixel_ha = abs(site.grid.resolution.x) ** 2 / 1e4
+    fresh, water = digging_signal(bands, config.detection)
+    digging = preexisting | new
+    return {
+        "preexisting_ha": float(preexisting.sum()) * pixel_ha,
+        "new_ha": float((new & ~previous_new).sum()) * pixel_ha,
+        "cumulative_new_ha": float(new.sum()) * pixel_ha,
+        "active_ha": float((digging & fresh).sum()) * pixel_ha,
+        "water_ha": float((digging & water).sum()) * pixel_ha,
+    }
+
+
+# ---- one site --------------------------------------------------------------------------------
+@dataclass
+class SiteRun:
+    """Runs one site through the baseline and the months asked for."""
+
+    source: SceneSource
+    site: Site
+    config: PipelineConfig
+    progress: Callable[[str], None]
+    results: list[SiteMonth] = field(default_factory=list)
+
+    @property
+    def folder(self) -> Path:
+        return self.config.out_dir / self.site.name
+
+    def _report(self, result: SiteMonth, what: str) -> None:
+        q = result.quality
+        self.progress(f"{self.site.name} {result.month}: {what} {q.status}, {q.scenes} scenes, "
+                      f"{q.valid_pct:.1f}% valid ({result.seconds:.1f} s)")
+
+    def run(self) -> list[SiteMonth]:
+        config = self.config
+        assert config.baseline is not None and config.months is not None
+        requested = set(config.months.months())
+        baseline = None if config.overwrite else self._read_baseline()
+        baseline_requested = [m for m in config.baseline.months() if m in requested]
+        if baseline is None or baseline_requested:
+            baseline = self._run_baseline(baseline, baseline_requested)
+        self._run_detection(baseline, requested)
+        return self.results
+
+    # -- baseline
+    def _baseline_path(self) -> Path:
+        return self.folder / "baseline.tif"
+
+    def _baseline_tags(self) -> dict[str, str]:
+        return {"baseline": str(self.config.baseline),
+                "parameters": json.dumps(dataclasses.asdict(self.config.detection),
+                                         sort_keys=True),
+                "min_valid_pct": str(self.config.composite.min_valid_pct)}
+
+    def _read_baseline(self) -> Baseline | None:
+        """``baseline.tif`` if it was made for this baseline and these parameters."""
+        path = self._baseline_path()
+        if not path.is_file():
+            return None
+        with rasterio.open(path) as src:
+            tags = src.tags()
+            if any(tags.get(k) != v for k, v in self._baseline_tags().items()):
+                return None
+            return Baseline.from_stack(src.read())
+
+    def _run_baseline(self, baseline: Baseline | None, requested: list[Month]) -> Baseline:
+        """Composite the baseline months (all if the baseline must be built), then the
+        products of the baseline months asked for."""
+        config = self.config
+        assert config.baseline is not None
+        months = requested if baseline is not None else list(config.baseline.months())
+        done: dict[Month, SiteMonth] = {}
+        for month in months:
+            started = time.perf_counter()
+            data = load_month(self.source, self.site, month, config)
+            folder = self.folder / str(month)
+            outputs = [write_composite(folder, self.site, month, data),
+                       write_indices(folder, self.site, month, data.bands, data.quality)]
+            done[month] = SiteMonth(self.site.name, str(month), data.quality, data.scene_ids,
+                                    time.perf_counter() - started, outputs)
+            self._report(done[month], "baseline")
+        if baseline is None:
+            valid = [m for m in months if done[m].quality.status == "ok"]
+            if not valid:
+                raise KpgeoError(
+                    f"{self.site.name}: no month of the baseline {config.baseline} has enough "
+                    f"valid observations (min_valid_pct = {config.composite.min_valid_pct}); "
+                    "choose a longer or drier baseline."
+                )
+            composites = (read_composite(self.folder / str(m) / "composite.tif")[0]
+                          for m in valid)
+            baseline = build_baseline(composites, config.detection,
+                                      abs(self.site.grid.resolution.x))
+            inside = self.site.pixel_mask()
+            baseline = dataclasses.replace(baseline, preexisting=baseline.preexisting & inside)
+            write_cog(self._baseline_path(), baseline.stack(), self.site.grid,
+                      descriptions=BASELINE_BANDS, tags=self._baseline_tags())
+        for month in months:
+            if month not in requested:
+                self.results.append(done[month])
+        empty = DetectionState.empty(self.site.grid.shape.yx)
+        none = np.zeros(self.site.grid.shape.yx, dtype=bool)
+        for month in requested:
+            result = done[month]
+            bands, _ = read_composite(self.folder / str(month) / "composite.tif")
+            self._finish_month(result, month, bands, baseline, empty, none, none, None)
+        return baseline
+
+    # -- after the baseline
+    def _run_detection(self, baseline: Baseline, requested: set[Month]) -> None:
+        config = self.config
+        pixel_m = abs(self.site.grid.resolution.x)
+        inside = self.site.pixel_mask()
+        far = baseline.far_from_water(config.detection.water_buffer_m, pixel_m)
+        exclude = baseline.preexisting | ~inside
+        state = DetectionState.empty(self.site.grid.shape.yx)
+        for month in detection_months(config):
+            change_path = self.folder / str(month) / "change.tif"
+            if month not in requested and change_path.is_file() and not config.overwrite:
+                state = read_state(change_path)
+                continue
+            started = time.perf_counter()
+            previous_new = new_digging_mask(state, baseline.preexisting,
+                                            config.detection.min_area_ha, pixel_m) & inside
+            data = load_month(self.source, self.site, month, config, baseline, far)
+            assert data.evidence is not None
+            state = state.advance(data.evidence, month, exclude=exclude)
+            new = new_digging_mask(state, baseline.preexisting, config.detection.min_area_ha,
+                                   pixel_m) & inside
+            folder = self.folder / str(month)
+            outputs = [write_composite(folder, self.site, month, data),
+                       write_indices(folder, self.site, month, data.bands, data.quality)]
+            result = SiteMonth(self.site.name, str(month), data.quality, data.scene_ids,
+                               0.0, outputs)
+            self._finish_month(result, month, data.bands, baseline, state, new, previous_new,
+                               data.evidence)
+            result.seconds = time.perf_counter() - started
+            self._report(result, "")
+
+    def _finish_month(self, result: SiteMonth, month: Month, bands: Mapping[str, np.ndarray],
+                      baseline: Baseline, state: DetectionState, new: np.ndarray,
+                      previous_new: np.ndarray, evidence: np.ndarray | None) -> None:
+        """change.tif, disturbed.geojson and the time-series areas of one site-month."""
+        config = self.config
+        folder = self.folder / str(month)
+        result.outputs.append(write_change(folder, self.site, month, bands, result.quality,
+                                           baseline, state, new, evidence, config))
+        result.digging_areas = digging_areas(self.site.name, self.site.grid,
+                                             baseline.preexisting, new, state)
+        result.areas = _areas_ha(self.site, baseline.preexisting, new, previous_new, bands,
+                                 config)
+        foreign = _foreign_member(config, str(month), {self.site.name: {
+            "status": result.quality.status, "scene_ids": result.scene_ids}})
+        path = folder / "disturbed.geojson"
+        write_json(path, feature_collection(result.digging_areas,
+                                            {self.site.name: self.site.crs}, foreign))
+        result.outputs.append(path)
+        self.results.append(result)
+
+
+# ---- the run ---------------------------------------------------------------------------------
 @contextlib.contextmanager
 def _dask_context(config: PipelineConfig) -> Iterator[None]:
     """A distributed client for ``--scheduler``, else dask's threaded scheduler."""
@@ -124,17 +441,42 @@ def _dask_context(config: PipelineConfig) -> Iterator[None]:
             yield
 
 
+def write_exports(config: PipelineConfig, site_names: list[str], months: list[str]) -> list[Path]:
+    """``exports/disturbed-YYYY-MM.geojson``: every site's digging areas of each month.
+
+    Built from the per-site ``disturbed.geojson`` files, so sites run separately still end up
+    in one file per month.
+    """
+    out = []
+    for month in months:
+        features: list[dict[str, Any]] = []
+        sites: dict[str, Any] = {}
+        for name in site_names:
+            path = config.out_dir / name / month / "disturbed.geojson"
+            if not path.is_file():
+                continue
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            features += doc["features"]
+            sites.update(doc["kpgeo"]["sites"])
+        if not sites:
+            continue
+        doc = {"type": "FeatureCollection", "kpgeo": _foreign_member(config, month, sites),
+               "features": features}
+        out.append(write_json(config.out_dir / "exports" / f"disturbed-{month}.geojson", doc))
+    return out
+
+
 def run(config: PipelineConfig, *, site_names: tuple[str, ...] = (),
         progress: Callable[[str], None] = log.info) -> list[SiteMonth]:
-    """Run the pipeline: composites for every site-month, then the manifest.
+    """Run the pipeline for every site and month asked for, then write the shared products.
 
     Returns
     -------
     list of SiteMonth
-        One entry per site and month, in processing order.
+        One entry per site-month computed, in processing order.
     """
     sites = resolve_sites(config, site_names)
-    months = months_to_process(config)
+    all_names = [s.name for s in resolve_sites(config)] if site_names else [s.name for s in sites]
     out_dir = config.out_dir
     source = open_source(config)
     manifest = Manifest(config=config.to_dict())
@@ -143,22 +485,22 @@ def run(config: PipelineConfig, *, site_names: tuple[str, ...] = (),
     try:
         with _dask_context(config):
             for site in sites:
-                for month in months:
-                    folder = out_dir / site.name / str(month)
-                    result = composite_site_month(source, site, month, config, folder)
-                    results.append(result)
-                    manifest.outputs.extend(result.outputs)
+                site_results = SiteRun(source, site, config, progress).run()
+                results += site_results
+                for r in site_results:
+                    manifest.outputs.extend(r.outputs)
                     manifest.site_months.append({
-                        "site": result.site, "month": result.month,
-                        "status": result.quality.status, "scenes": result.quality.scenes,
-                        "valid_pct": result.quality.valid_pct, "scene_ids": result.scene_ids,
-                        "seconds": round(result.seconds, 2),
+                        "site": r.site, "month": r.month, "status": r.quality.status,
+                        "scenes": r.quality.scenes, "valid_pct": r.quality.valid_pct,
+                        "scene_ids": r.scene_ids, "seconds": round(r.seconds, 2),
                     })
-                    progress(
-                        f"{site.name} {month}: {result.quality.status}, "
-                        f"{result.quality.scenes} scenes, {result.quality.valid_pct:.1f}% valid "
-                        f"({result.seconds:.1f} s)"
-                    )
+        assert config.months is not None
+        months = [str(m) for m in config.months.months()]
+        rows = [r.row() for r in results if r.month in set(months)]
+        manifest.outputs.append(timeseries.merge(out_dir / "timeseries.csv", rows))
+        exports = write_exports(config, all_names, months)
+        manifest.outputs.extend(exports)
+        progress(f"timeseries: {out_dir / 'timeseries.csv'}; {len(exports)} monthly exports")
         status = "ok"
     finally:
         if results or status == "ok":

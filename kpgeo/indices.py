@@ -1,0 +1,88 @@
+"""Spectral indices of digging (SPEC §7), as normalised differences of surface reflectance.
+
+Every index is ``(a - b) / (a + b)`` of two band combinations, between -1 and 1.
+
+NaN policy: an index is NaN where any band it uses is NaN (no valid observation) or where the
+denominator is not positive (both terms zero or negative, which only noise on very dark pixels
+produces); it is never filled. Callers count NaN pixels as "not observed", never as "no change".
+
+========  ==============================================  =============================================
+index     formula (Sentinel-2 bands)                      reference
+========  ==============================================  =============================================
+NDVI      (nir - red) / (nir + red)         B08, B04      Rouse et al. 1974, NASA SP-351, 309-317
+MNDWI     (green - swir16) / (green + swir16) B03, B11    Xu 2006, Int. J. Remote Sens. 27(14), 3025
+BSI       ((swir16 + red) - (nir + blue)) /               Rikimaru et al. 2002, Tropical Ecology
+          ((swir16 + red) + (nir + blue))   B11 B04 B08 B02  43(1), 39-47
+NDTI      (red - green) / (red + green)     B04, B03      Lacaux et al. 2007, Remote Sens. Environ.
+                                                          106(1), 66-74
+========  ==============================================  =============================================
+
+What each says about digging (``notes/domain.md`` §1.4, the USGS indicators): NDVI falls where
+vegetation is cleared; BSI rises over bright bare soil and gravel; MNDWI is positive over open
+water, including pits; NDTI is positive where water is turbid with suspended sediment (washing
+pits, rivers below workings) and negative over clear water. NDTI is only meaningful where MNDWI
+says water.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+#: Index names in the order of ``indices.tif``.
+INDEX_NAMES = ("ndvi", "mndwi", "bsi", "ndti")
+
+INDEX_DESCRIPTIONS = {
+    "ndvi": "NDVI (nir - red) / (nir + red), Rouse et al. 1974",
+    "mndwi": "MNDWI (green - swir16) / (green + swir16), Xu 2006",
+    "bsi": "BSI ((swir16 + red) - (nir + blue)) / ((swir16 + red) + (nir + blue)), Rikimaru 2002",
+    "ndti": "NDTI (red - green) / (red + green), Lacaux et al. 2007",
+}
+
+
+def normalized_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(a - b) / (a + b)`` as float32; NaN where either is NaN or ``a + b <= 0``.
+
+    Examples
+    --------
+    >>> normalized_difference(np.array([0.3, np.nan, 0.0]), np.array([0.1, 0.1, 0.0]))
+    array([0.5, nan, nan], dtype=float32)
+    """
+    a = np.asarray(a, dtype="float32")
+    b = np.asarray(b, dtype="float32")
+    total = a + b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (a - b) / total
+    return np.where(total > 0, out, np.float32(np.nan)).astype("float32", copy=False)
+
+
+def ndvi(bands: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Normalised difference vegetation index."""
+    return normalized_difference(bands["nir"], bands["red"])
+
+
+def mndwi(bands: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Modified normalised difference water index (SWIR 1.6 µm)."""
+    return normalized_difference(bands["green"], bands["swir16"])
+
+
+def bsi(bands: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Bare soil index."""
+    return normalized_difference(
+        np.asarray(bands["swir16"], dtype="float32") + np.asarray(bands["red"], dtype="float32"),
+        np.asarray(bands["nir"], dtype="float32") + np.asarray(bands["blue"], dtype="float32"),
+    )
+
+
+def ndti(bands: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Normalised difference turbidity index."""
+    return normalized_difference(bands["red"], bands["green"])
+
+
+_FUNCTIONS = {"ndvi": ndvi, "mndwi": mndwi, "bsi": bsi, "ndti": ndti}
+
+
+def compute_indices(bands: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """All of :data:`INDEX_NAMES` from reflectance bands (arrays of one shape)."""
+    return {name: _FUNCTIONS[name](bands) for name in INDEX_NAMES}

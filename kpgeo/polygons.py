@@ -1,0 +1,164 @@
+"""Digging areas as polygons with stable ids, and their RFC 7946 GeoJSON form (SPEC §8).
+
+A digging area is one 8-connected group of pixels of one status (pre-existing or new) no smaller
+than the minimum mapping unit. Its id comes from its *seed pixel*: for new digging the pixel
+confirmed first (ties broken by row, then column), for pre-existing digging the top-left pixel.
+Confirmed pixels never unconfirm, so an area only grows, its seed stays in it, and its id stays
+the same in later months and in reruns; when two areas grow together the older id survives.
+The id spells the seed pixel's centre in the site's UTM grid, so it is readable on a map:
+``tortiya-n-694215-964305`` is new digging around easting 694215 m, northing 964305 m.
+
+Areas are counted in pixels of the UTM grid (100 m² each at 10 m), never from reprojected
+geometry. GeoJSON is written by hand rather than through GDAL's driver because the product needs
+a top-level foreign member (``kpgeo``) and must be byte-identical across reruns.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import rasterio.features
+import shapely
+import shapely.geometry
+from odc.geo.geobox import GeoBox
+from odc.geo.geom import Geometry
+from scipy import ndimage
+
+from .detection import EIGHT, DetectionState, label_month, remove_small
+from .export import write_json
+
+Status = Literal["preexisting", "new"]
+#: Decimal places of GeoJSON coordinates (RFC 7946 §11.2: about 0.1 m).
+COORDINATE_DECIMALS = 6
+
+
+@dataclass(frozen=True)
+class DiggingArea:
+    """One digging area of a site in one month."""
+
+    site: str
+    id: str
+    status: Status
+    first_detected: str | None
+    """Month (YYYY-MM) its first pixel was first detected; None for pre-existing digging."""
+    confirmed: str | None
+    """Month its first pixel was confirmed; None for pre-existing digging."""
+    area_ha: float
+    pixels: int
+    geometry: shapely.Geometry
+    """Polygon or MultiPolygon in the site grid's CRS."""
+
+    def properties(self) -> dict[str, Any]:
+        return {"site": self.site, "id": self.id, "status": self.status,
+                "first_detected": self.first_detected, "confirmed": self.confirmed,
+                "area_ha": self.area_ha}
+
+
+def new_digging_mask(state: DetectionState, preexisting: np.ndarray, min_area_ha: float,
+                     pixel_m: float = 10.0) -> np.ndarray:
+    """Confirmed new-digging pixels outside pre-existing digging, at the mapping unit."""
+    return remove_small((state.confirmed > 0) & ~preexisting, min_area_ha, pixel_m)
+
+
+def digging_areas(site: str, grid: GeoBox, preexisting: np.ndarray, new: np.ndarray,
+                  state: DetectionState) -> list[DiggingArea]:
+    """The pre-existing and new digging areas of a site, ordered by status then id.
+
+    ``preexisting`` and ``new`` are final pixel masks (already at the mapping unit).
+    """
+    areas = _areas(site, grid, preexisting, "preexisting", None)
+    areas += _areas(site, grid, new, "new", state)
+    return sorted(areas, key=lambda a: (a.status != "preexisting", a.id))
+
+
+def _areas(site: str, grid: GeoBox, mask: np.ndarray, status: Status,
+           state: DetectionState | None) -> list[DiggingArea]:
+    labels, count = ndimage.label(mask, structure=EIGHT)
+    if count == 0:
+        return []
+    rows, cols = np.nonzero(labels)
+    lab = labels[rows, cols]
+    confirmed = state.confirmed[rows, cols] if state is not None else np.zeros_like(lab)
+    # The seed of each area: first by label, then earliest confirmation, then row, then column.
+    order = np.lexsort((cols, rows, confirmed, lab))
+    first_of_label = order[np.r_[0, np.nonzero(np.diff(lab[order]))[0] + 1]]
+    pixel_m = abs(grid.resolution.x)
+    sizes = np.bincount(lab, minlength=count + 1)
+    if state is not None:
+        first_detected = ndimage.minimum(np.where(state.first_detected > 0, state.first_detected,
+                                                  np.iinfo("int32").max),
+                                         labels, np.arange(1, count + 1))
+    shapes: dict[int, list[shapely.Geometry]] = {}
+    for geom, value in rasterio.features.shapes(labels.astype("int32"), mask=labels > 0,
+                                                connectivity=8, transform=grid.affine):
+        shapes.setdefault(int(value), []).append(shapely.geometry.shape(geom))
+    prefix = "p" if status == "preexisting" else "n"
+    out = []
+    for index in first_of_label:
+        label = int(lab[index])
+        x, y = grid.affine * (cols[index] + 0.5, rows[index] + 0.5)
+        geometry = shapely.make_valid(shapely.union_all(shapes[label]))
+        out.append(DiggingArea(
+            site=site,
+            id=f"{site}-{prefix}-{math.floor(x)}-{math.floor(y)}",
+            status=status,
+            first_detected=label_month(first_detected[label - 1]) if state is not None else None,
+            confirmed=label_month(confirmed[index]) if state is not None else None,
+            area_ha=round(float(sizes[label]) * pixel_m**2 / 1e4, 4),
+            pixels=int(sizes[label]),
+            geometry=geometry,
+        ))
+    return out
+
+
+def rfc7946_geometry(geometry: shapely.Geometry, crs: Any) -> dict[str, Any]:
+    """``geometry`` (in ``crs``) as an RFC 7946 GeoJSON geometry.
+
+    WGS84 longitude/latitude, counter-clockwise exterior rings and clockwise holes (§3.1.6),
+    coordinates rounded to 6 decimals (§11.2).
+    """
+    wgs84 = Geometry(geometry, crs).to_crs("EPSG:4326").geom
+    wgs84 = shapely.set_precision(wgs84, 10.0 ** -COORDINATE_DECIMALS)
+    wgs84 = shapely.make_valid(wgs84)
+    polygons = [g for g in getattr(wgs84, "geoms", [wgs84]) if g.geom_type == "Polygon"
+                and not g.is_empty]
+    oriented = [shapely.geometry.polygon.orient(p, sign=1.0) for p in polygons]
+    if len(oriented) == 1:
+        doc = shapely.geometry.mapping(oriented[0])
+    else:
+        doc = shapely.geometry.mapping(shapely.MultiPolygon(oriented))
+    return {"type": doc["type"], "coordinates": _round(doc["coordinates"])}
+
+
+def _round(coords: Any) -> Any:
+    if isinstance(coords[0], (int, float)):
+        return [round(float(c), COORDINATE_DECIMALS) for c in coords]
+    return [_round(c) for c in coords]
+
+
+def feature_collection(areas: Sequence[DiggingArea], crs_of: Mapping[str, Any],
+                       foreign: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """An RFC 7946 FeatureCollection of ``areas``; ``crs_of`` maps site name → grid CRS.
+
+    ``foreign`` becomes the top-level foreign member ``kpgeo`` (RFC 7946 §6.1).
+    """
+    doc: dict[str, Any] = {"type": "FeatureCollection"}
+    if foreign is not None:
+        doc["kpgeo"] = dict(foreign)
+    doc["features"] = [
+        {"type": "Feature", "id": a.id, "properties": a.properties(),
+         "geometry": rfc7946_geometry(a.geometry, crs_of[a.site])}
+        for a in areas
+    ]
+    return doc
+
+
+def write_geojson(path: str | Path, areas: Sequence[DiggingArea], crs_of: Mapping[str, Any],
+                  foreign: Mapping[str, Any] | None = None) -> Path:
+    """Write ``areas`` as RFC 7946 GeoJSON, atomically."""
+    return write_json(path, feature_collection(areas, crs_of, foreign))
