@@ -140,7 +140,8 @@ def run(pipeline: Path | None, month: str | None, months_text: str | None,
                               overwrite=overwrite)
     results = pipeline_module.run(config, site_names=site_names, progress=log.info)
     gaps = sum(r.quality.status == "gap" for r in results)
-    click.echo(f"{len(results)} site-months written to {config.out_dir} ({gaps} gaps)")
+    click.echo(f"{len(results)} site-months written to {config.out_dir} ({gaps} gaps); "
+               f"time series: {config.out_dir / 'timeseries.csv'}")
 
 
 def build_run_config(pipeline: Path | None, *, month: str | None = None,
@@ -211,7 +212,9 @@ def demo(out: Path | None) -> None:
 
     config = build_run_config(demo_pipeline_path(), out=out)
     results = pipeline_module.run(config, progress=log.info)
-    click.echo(f"{len(results)} site-months written to {config.out_dir}")
+    click.echo(f"{len(results)} site-months written to {config.out_dir}; "
+               f"time series: {config.out_dir / 'timeseries.csv'}; "
+               f"exports: {config.out_dir / 'exports'}")
 
 
 # ---- kpgeo export -----------------------------------------------------------------------------
@@ -237,6 +240,9 @@ def export(month: str, fmt: str, out: Path) -> None:
             f"no digging areas for {label} in {str(out)!r} ({source} is missing); run "
             f"`kpgeo run ... --month {label} --out {out}` first."
         )
+    if fmt == "geojson":  # the run already wrote it, in RFC 7946 form
+        click.echo(str(source))
+        return
     raise KpgeoError(f"export to {fmt} is not available in kpgeo {__version__} yet.")
 
 

@@ -110,8 +110,8 @@ class DetectionConfig:
     """New bare ground: NDVI at most this (gravel and spoil are nearly bare)."""
     bright_red_min: float = 0.12
     """Bare ground of digging is bright: red at least this (burn scars, shadows are darker)."""
-    water_mndwi_min: float = 0.10
-    """Open water: MNDWI at least this."""
+    water_index_min: float = 0.10
+    """Open water: the larger of MNDWI and NDWI at least this."""
     turbid_ndti_min: float = -0.02
     """New pit water must be turbid: NDTI at least this."""
     water_buffer_m: float = 60.0
@@ -119,14 +119,24 @@ class DetectionConfig:
     haze_blue_red_max: float = 0.85
     """Observations with blue above this share of red (and blue > 0.12) are thin cloud or haze
     that SCL missed; they neither detect nor clear a detection."""
-    end_months: int = 3
+    end_months: int = 1
     """Last valid baseline months whose median is the baseline's end state."""
     fresh_ndvi_max: float = 0.08
-    """Pre-existing: bright ground this bare at the baseline's end is worked ground."""
+    """Pre-existing: bright ground this bare at the baseline's end is worked ground..."""
+    seasonal_margin: float = 0.05
+    """...unless it was within this of as bare earlier in the baseline's dry season (fields)."""
+    green_season_ndvi: float = 0.40
+    """A baseline month is in the green season when the site's median NDVI reaches this."""
+    green_peak_margin: float = 0.05
+    """Months of the green season whose site median NDVI is within this of the highest are its
+    peak, where ground that never greens is told from fields."""
     never_green_ndvi_max: float = 0.30
-    """Pre-existing: ground never greener than this in the baseline is old digging, unless water."""
+    """Pre-existing: ground never greener than this in the baseline's green season is old
+    digging, unless water."""
     pond_max_ha: float = 2.0
     """Pre-existing: small water bodies (pits) up to this size count as digging."""
+    cluster_gap_m: float = 20.0
+    """Pre-existing: pits and spoil this close together form one worked area, in metres."""
     min_area_ha: float = 0.1
     """Minimum mapping unit of digging polygons, in hectares."""
 

@@ -4,20 +4,27 @@ The method (SPEC §7), in the terms of the USGS indicators of active digging (br
 vegetation, turbid water in pits; ``notes/domain.md`` §1.4):
 
 1. **Baseline.** From the monthly composites of the baseline's valid months, per pixel: the
-   least-green *land* state (minimum NDVI over months where MNDWI < 0), the greenest state
-   (maximum NDVI), the wettest state (maximum MNDWI), and the end state (median of the last
-   ``end_months`` composites). Taking the least-green land state as the reference makes the
+   least-green *land* state (minimum NDVI over months without open water), the greenest state
+   in the green season (maximum NDVI over months whose site-wide median NDVI reaches
+   ``green_season_ndvi``), the wettest state (maximum water index), and the end state (median of
+   the last ``end_months`` composites). Open water is MNDWI > 0 or NDWI > 0: NDWI's 10 m bands
+   see pits that MNDWI's 20 m SWIR band blurs into the gravel around them. Taking the least-green land state as the reference makes the
    savanna's dry season and dry-season fields (bare then, too) normal, and keeps floodplains
    that were under water in the rains comparable with their dry-season ground.
 2. **Pre-existing digging** at the baseline's end: ground that is bare and bright at the end
-   (NDVI and red thresholds), or was never green during the whole baseline and is bright, or
+   (NDVI and red thresholds) but was not as bare earlier in the dry season (that is a field),
+   or was never green in the baseline's green season and is bright
+   (only where the green season was observed: dry-season fields are bare until the rains), or
    holds turbid water; closed by one pixel and with holes filled (pits inside workings), plus
    small water bodies (pits, up to ``pond_max_ha``) wherever they are.
 3. **New digging**, per *scene* observation after the baseline, not per monthly median, so that
    a pixel can be confirmed within the month it was dug: an observation is evidence when NDVI
    falls ``ndvi_drop`` below the least-green land state to bare levels and the ground is bright
-   (burn scars are dark, so they never count), or when turbid water appears farther than
-   ``water_buffer_m`` from any baseline water (seasonal floods spread from rivers). Observations
+   (burn scars are dark, so they never count), or when turbid water appears where the baseline
+   saw land in the same season (the calendar month and those either side), or, where the
+   baseline did not see the pixel then, farther than ``water_buffer_m`` from any baseline water
+   (seasonal floods spread from rivers; pits on floodplains are dug in the dry season's land).
+   Observations
    whose blue is nearly as high as red are thin cloud or haze that SCL missed: they count as
    not observed.
 4. **Confirmation.** A pixel's first evidence makes it a candidate (``first_detected``); the
@@ -38,14 +45,14 @@ import numpy as np
 from scipy import ndimage
 
 from .config import DetectionConfig
-from .indices import mndwi, ndti, ndvi
+from .indices import mndwi, ndti, ndvi, ndwi
 from .months import Month
 
 #: Evidence codes of one observation of one pixel.
 UNOBSERVED, NO_EVIDENCE, EVIDENCE = -1, 0, 1
 #: Bands of ``baseline.tif``.
-BASELINE_BANDS = ("land_ndvi_min", "ndvi_max", "mndwi_max", "ndvi_end", "mndwi_end",
-                  "ndti_end", "red_end", "preexisting")
+BASELINE_BANDS = ("land_ndvi_min", "early_land_ndvi_min", "green_ndvi_max", "water_max", "ndvi_end", "water_end",
+                  "ndti_end", "red_end", "water_months", "land_months", "preexisting")
 #: 8-connectivity: diagonal neighbours belong to one digging area.
 EIGHT = np.ones((3, 3), dtype=bool)
 
@@ -66,12 +73,19 @@ class Baseline:
     """Per-pixel reference states of a site's baseline, on the site grid."""
 
     land_ndvi_min: np.ndarray
-    ndvi_max: np.ndarray
-    mndwi_max: np.ndarray
+    early_land_ndvi_min: np.ndarray
+    """Least-green land NDVI before the end state's months: how bare the dry season was."""
+    green_ndvi_max: np.ndarray
+    """NaN where the green season was never observed."""
+    water_max: np.ndarray
     ndvi_end: np.ndarray
-    mndwi_end: np.ndarray
+    water_end: np.ndarray
     ndti_end: np.ndarray
     red_end: np.ndarray
+    water_months: np.ndarray
+    """Bit ``m - 1`` set where the pixel was open water in calendar month ``m`` of the baseline."""
+    land_months: np.ndarray
+    """Bit ``m - 1`` set where the pixel was seen as land in calendar month ``m``."""
     preexisting: np.ndarray
     """Boolean: digging at the baseline's end."""
 
@@ -83,11 +97,31 @@ class Baseline:
     def from_stack(cls, stack: np.ndarray) -> Baseline:
         values = {b: stack[i] for i, b in enumerate(BASELINE_BANDS)}
         values["preexisting"] = values["preexisting"] > 0.5
+        for name in ("water_months", "land_months"):
+            values[name] = values[name].astype("int32")
         return cls(**values)
+
+    def new_water_possible(self, calendar_month: int, buffer_m: float,
+                           pixel_m: float) -> np.ndarray:
+        """Where new water in ``calendar_month`` can be a pit rather than a flood.
+
+        Where the baseline saw the pixel as land in that month and the months either side, and
+        never as water then, water now is new. Where the baseline did not see the pixel then,
+        only water farther than ``buffer_m`` from any baseline water counts, as floods spread
+        from rivers.
+        """
+        window = 0
+        for m in (calendar_month - 1, calendar_month, calendar_month + 1):
+            window |= 1 << ((m - 1) % 12)
+        water = self.water_months.astype("int64")
+        land = self.land_months.astype("int64")
+        flooded_then = (water & window) != 0
+        land_then = (land & window) == window
+        return ~flooded_then & (land_then | self.far_from_water(buffer_m, pixel_m))
 
     def far_from_water(self, buffer_m: float, pixel_m: float) -> np.ndarray:
         """Pixels farther than ``buffer_m`` from any water seen in the baseline."""
-        wet = self.mndwi_max > 0
+        wet = self.water_max > 0
         if not wet.any():
             return np.ones(wet.shape, dtype=bool)
         return ndimage.distance_transform_edt(~wet) * pixel_m > buffer_m
@@ -102,58 +136,124 @@ def _nanmedian(stack: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def build_baseline(composites: Iterable[Mapping[str, np.ndarray]], params: DetectionConfig,
-                   pixel_m: float = 10.0) -> Baseline:
+                   pixel_m: float = 10.0, months: Sequence[int] | None = None) -> Baseline:
     """Reference states and pre-existing digging from the baseline's valid monthly composites.
 
     Parameters
     ----------
     composites
         One mapping band name → ``(y, x)`` reflectance per valid baseline month, oldest first.
-        Consumed one at a time: memory holds running extremes and the last ``end_months``.
+        Consumed one at a time: memory holds running extremes, the green season's NDVI and
+        the last ``end_months``.
+    months
+        Calendar month (1-12) of each composite, for the per-month water and land record;
+        without it new water is judged by distance from baseline water alone.
     """
-    land_min = ndvi_max = mndwi_max = None
+    calendar = iter(months) if months is not None else None
+    nan = None
+    land_min = water_max = nan
+    green: list[tuple[float, np.ndarray]] = []  # (site median NDVI, NDVI) of green months
     tail: deque[dict[str, np.ndarray]] = deque(maxlen=params.end_months)
     for composite in composites:
-        vi, wi = ndvi(composite), mndwi(composite)
+        vi, wi = ndvi(composite), water_index(composite)
         with np.errstate(invalid="ignore"):
             land = np.where(wi < 0, vi, np.nan).astype("float32")
+        if nan is None:
+            nan = np.full(vi.shape, np.nan, dtype="float32")
+            land_min = early_min = water_max = nan
+            water_months = np.zeros(vi.shape, dtype="int32")
+            land_months = np.zeros(vi.shape, dtype="int32")
+        if calendar is not None:
+            bit = np.int32(1 << (next(calendar) - 1))
+            with np.errstate(invalid="ignore"):
+                water_months[wi > 0] |= bit
+                land_months[wi < 0] |= bit
         # fmin/fmax ignore NaN unless both sides are NaN.
-        land_min = land if land_min is None else np.fmin(land_min, land)
-        ndvi_max = vi if ndvi_max is None else np.fmax(ndvi_max, vi)
-        mndwi_max = wi if mndwi_max is None else np.fmax(mndwi_max, wi)
-        tail.append({"ndvi": vi, "mndwi": wi, "ndti": ndti(composite),
+        land_min = np.fmin(land_min, land)
+        water_max = np.fmax(water_max, wi)
+        median = _site_median(vi)
+        if median >= params.green_season_ndvi:
+            green.append((median, land))  # a flooded pixel is not "not green"
+        if len(tail) == tail.maxlen:  # the oldest end month leaves the end state
+            early_min = np.fmin(early_min, tail[0]["land"])
+        tail.append({"ndvi": vi, "water": wi, "ndti": ndti(composite), "land": land,
                      "red": np.asarray(composite["red"], "float32")})
-    if land_min is None or ndvi_max is None or mndwi_max is None:
+    if nan is None:
         raise ValueError("the baseline has no valid month")
     base = dict(
-        land_ndvi_min=land_min, ndvi_max=ndvi_max, mndwi_max=mndwi_max,
+        land_ndvi_min=land_min, early_land_ndvi_min=early_min,
+        green_ndvi_max=_peak_green(green, params, nan),
+        water_max=water_max,
         ndvi_end=_nanmedian([t["ndvi"] for t in tail]),
-        mndwi_end=_nanmedian([t["mndwi"] for t in tail]),
+        water_end=_nanmedian([t["water"] for t in tail]),
         ndti_end=_nanmedian([t["ndti"] for t in tail]),
         red_end=_nanmedian([t["red"] for t in tail]),
+        water_months=water_months, land_months=land_months,
     )
     base["preexisting"] = map_preexisting(**base, params=params, pixel_m=pixel_m)
     return Baseline(**base)
 
 
-def map_preexisting(*, ndvi_end: np.ndarray, red_end: np.ndarray, mndwi_end: np.ndarray,
-                    ndti_end: np.ndarray, ndvi_max: np.ndarray, params: DetectionConfig,
+def _peak_green(green: list[tuple[float, np.ndarray]], params: DetectionConfig,
+                nan: np.ndarray) -> np.ndarray:
+    """Greenest land NDVI of each pixel over the months of the season's peak (site median NDVI
+    within ``green_peak_margin`` of the highest); NaN where the pixel was not seen as land then.
+
+    Only the peak: fields are half green at the season's edges, and a field seen only then
+    would pass for ground that never greens.
+    """
+    out = nan
+    if green:
+        peak = max(m for m, _ in green)
+        for median, vi in green:
+            if median >= peak - params.green_peak_margin:
+                out = np.fmax(out, vi)
+    return out
+
+
+def water_index(bands: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Open water where positive: the larger of MNDWI and NDWI (NaN only if both are)."""
+    return np.fmax(mndwi(bands), ndwi(bands))
+
+
+def _site_median(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if finite.size else float("nan")
+
+
+def map_preexisting(*, ndvi_end: np.ndarray, red_end: np.ndarray, water_end: np.ndarray,
+                    ndti_end: np.ndarray, green_ndvi_max: np.ndarray,
+                    early_land_ndvi_min: np.ndarray, params: DetectionConfig,
                     pixel_m: float = 10.0, **_: np.ndarray) -> np.ndarray:
     """Digging at the baseline's end (step 2 of the module docstring), as a boolean mask."""
     with np.errstate(invalid="ignore"):
-        fresh = (ndvi_end < params.fresh_ndvi_max) & (red_end > params.bright_red_min)
-        never_green = ((ndvi_max < params.never_green_ndvi_max)
+        # NaN (green season never seen) compares False: no pixel is "never green" then.
+        never_green = ((green_ndvi_max < params.never_green_ndvi_max)
                        & (ndvi_end < params.never_green_ndvi_max)
-                       & (red_end > params.bright_red_min) & (mndwi_end < 0))
-        turbid = (mndwi_end > params.water_mndwi_min) & (ndti_end > 0)
-        water = mndwi_end > 0
-    dug = ndimage.binary_fill_holes(ndimage.binary_closing(fresh | never_green | turbid,
-                                                           structure=EIGHT))
+                       & (red_end > params.bright_red_min) & (water_end < 0))
+        # A field is bare at the end too, but it was as bare earlier in the dry season and green
+        # in the rains: that is a season, not digging. (Unseen peak: NaN, not seasonal.)
+        seasonal = ((early_land_ndvi_min < params.fresh_ndvi_max + params.seasonal_margin)
+                    & (green_ndvi_max >= params.never_green_ndvi_max))
+        fresh = ((ndvi_end < params.fresh_ndvi_max) & (red_end > params.bright_red_min)
+                 & ~seasonal)
+        turbid = (water_end > params.water_index_min) & (ndti_end > 0)
+        water = water_end > 0
+    dug = fresh | never_green | turbid
     ponds, count = ndimage.label(water, structure=EIGHT)
     if count:
         sizes = ndimage.sum_labels(water, ponds, np.arange(1, count + 1))
         small = np.nonzero(sizes * pixel_m**2 / 1e4 <= params.pond_max_ha)[0] + 1
         dug |= np.isin(ponds, small)
+    # Pits and spoil of one working lie a few pixels apart: close gaps up to
+    # ``cluster_gap_m`` so they form one worked area, and fill the holes inside.
+    gap_px = int(round(params.cluster_gap_m / pixel_m / 2))
+    if gap_px > 0:
+        # Padded so that the closing's erosion does not eat workings on the grid's edge.
+        padded = np.pad(dug, gap_px, mode="edge")
+        closed = ndimage.binary_closing(padded, structure=EIGHT, iterations=gap_px)
+        dug = closed[gap_px:-gap_px, gap_px:-gap_px]
+    dug = ndimage.binary_fill_holes(dug)
     return remove_small(dug, params.min_area_ha, pixel_m)
 
 
@@ -170,7 +270,7 @@ def remove_small(mask: np.ndarray, min_area_ha: float, pixel_m: float = 10.0) ->
 
 
 def observation_evidence(bands: Mapping[str, np.ndarray], valid: np.ndarray,
-                         land_ndvi_min: np.ndarray, far_from_water: np.ndarray,
+                         land_ndvi_min: np.ndarray, new_water_possible: np.ndarray,
                          params: DetectionConfig) -> np.ndarray:
     """Evidence of new digging in scene observations (step 3), as int8 codes.
 
@@ -180,8 +280,8 @@ def observation_evidence(bands: Mapping[str, np.ndarray], valid: np.ndarray,
         Reflectance arrays ``(..., y, x)``, e.g. one per scene along a leading time axis.
     valid
         Boolean validity from SCL, same shape.
-    land_ndvi_min, far_from_water
-        From the :class:`Baseline`, ``(y, x)``.
+    land_ndvi_min, new_water_possible
+        From the :class:`Baseline`, ``(y, x)`` (see :meth:`Baseline.new_water_possible`).
 
     Returns
     -------
@@ -190,14 +290,15 @@ def observation_evidence(bands: Mapping[str, np.ndarray], valid: np.ndarray,
     """
     blue = np.asarray(bands["blue"], "float32")
     red = np.asarray(bands["red"], "float32")
-    vi, wi, ti = ndvi(bands), mndwi(bands), ndti(bands)
+    vi, wi, ti = ndvi(bands), water_index(bands), ndti(bands)
     with np.errstate(invalid="ignore"):
         hazy = (blue > params.haze_blue_red_max * red) & (blue > 0.12)
         observed = valid & np.isfinite(vi) & np.isfinite(wi) & ~hazy
+        # Water is judged by the water test alone (turbid water is bright in red, too).
         bare = ((vi < np.minimum(land_ndvi_min - params.ndvi_drop, params.bare_ndvi_max))
-                & (red > params.bright_red_min))
-        new_water = ((wi > params.water_mndwi_min) & (ti > params.turbid_ndti_min)
-                     & far_from_water)
+                & (red > params.bright_red_min) & (wi < 0))
+        new_water = ((wi > params.water_index_min) & (ti > params.turbid_ndti_min)
+                     & new_water_possible)
     code = np.where(bare | new_water, EVIDENCE, NO_EVIDENCE).astype("int8")
     return np.where(observed, code, UNOBSERVED).astype("int8")
 
@@ -246,10 +347,10 @@ def digging_signal(bands: Mapping[str, np.ndarray], params: DetectionConfig) -> 
     Inside digging areas, ``fresh | turbid water`` is taken as "worked this month" (active) and
     ``water`` as pit water.
     """
-    vi, wi, ti = ndvi(bands), mndwi(bands), ndti(bands)
+    vi, wi, ti = ndvi(bands), water_index(bands), ndti(bands)
     red = np.asarray(bands["red"], "float32")
     with np.errstate(invalid="ignore"):
         water = wi > 0
         fresh = ((vi < params.bare_ndvi_max) & (red > params.bright_red_min)) | (
-            (wi > params.water_mndwi_min) & (ti > 0))
+            (wi > params.water_index_min) & (ti > 0))
     return fresh, water

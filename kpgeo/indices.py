@@ -15,13 +15,16 @@ BSI       ((swir16 + red) - (nir + blue)) /               Rikimaru et al. 2002, 
           ((swir16 + red) + (nir + blue))   B11 B04 B08 B02  43(1), 39-47
 NDTI      (red - green) / (red + green)     B04, B03      Lacaux et al. 2007, Remote Sens. Environ.
                                                           106(1), 66-74
+NDWI      (green - nir) / (green + nir)     B03, B08      McFeeters 1996, Int. J. Remote Sens.
+                                                          17(7), 1425-1432
 ========  ==============================================  =============================================
 
 What each says about digging (``notes/domain.md`` §1.4, the USGS indicators): NDVI falls where
 vegetation is cleared; BSI rises over bright bare soil and gravel; MNDWI is positive over open
 water, including pits; NDTI is positive where water is turbid with suspended sediment (washing
 pits, rivers below workings) and negative over clear water. NDTI is only meaningful where MNDWI
-says water.
+says water. NDWI earns its place beside MNDWI because both its bands are 10 m: MNDWI's SWIR band
+is 20 m, so a pit one or two pixels across is mixed with the gravel around it and reads dry.
 """
 
 from __future__ import annotations
@@ -31,13 +34,14 @@ from collections.abc import Mapping
 import numpy as np
 
 #: Index names in the order of ``indices.tif``.
-INDEX_NAMES = ("ndvi", "mndwi", "bsi", "ndti")
+INDEX_NAMES = ("ndvi", "mndwi", "bsi", "ndti", "ndwi")
 
 INDEX_DESCRIPTIONS = {
     "ndvi": "NDVI (nir - red) / (nir + red), Rouse et al. 1974",
     "mndwi": "MNDWI (green - swir16) / (green + swir16), Xu 2006",
     "bsi": "BSI ((swir16 + red) - (nir + blue)) / ((swir16 + red) + (nir + blue)), Rikimaru 2002",
     "ndti": "NDTI (red - green) / (red + green), Lacaux et al. 2007",
+    "ndwi": "NDWI (green - nir) / (green + nir), McFeeters 1996",
 }
 
 
@@ -80,7 +84,12 @@ def ndti(bands: Mapping[str, np.ndarray]) -> np.ndarray:
     return normalized_difference(bands["red"], bands["green"])
 
 
-_FUNCTIONS = {"ndvi": ndvi, "mndwi": mndwi, "bsi": bsi, "ndti": ndti}
+def ndwi(bands: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Normalised difference water index (McFeeters), all 10 m bands."""
+    return normalized_difference(bands["green"], bands["nir"])
+
+
+_FUNCTIONS = {"ndvi": ndvi, "mndwi": mndwi, "bsi": bsi, "ndti": ndti, "ndwi": ndwi}
 
 
 def compute_indices(bands: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -131,40 +131,44 @@ class MonthData:
     evidence: np.ndarray | None = None
 
 
-def _lazy_evidence(scenes: xr.Dataset, baseline: Baseline, far: np.ndarray,
+def _lazy_evidence(scenes: xr.Dataset, baseline: Baseline, water_possible: np.ndarray,
                    config: PipelineConfig) -> Any:
     """Per-scene evidence codes ``(time, y, x)``, lazy when the scenes are."""
     names = ("blue", "green", "red", "nir", "swir16")
     params = config.detection
     if scenes.sizes.get("time", 0) == 0:
-        return np.zeros((0, *far.shape), dtype="int8")
+        return np.zeros((0, *water_possible.shape), dtype="int8")
 
-    def block(blue, green, red, nir, swir16, valid, land_min, far_block):  # type: ignore[no-untyped-def]
+    def block(blue, green, red, nir, swir16, valid, land_min, possible):  # type: ignore[no-untyped-def]
         bands = dict(zip(names, (blue, green, red, nir, swir16), strict=True))
-        return observation_evidence(bands, valid, land_min, far_block, params)
+        return observation_evidence(bands, valid, land_min, possible, params)
 
     arrays = [scenes[b].data for b in names]
     valid = scenes["valid"].data
     if not isinstance(arrays[0], da.Array):
-        return block(*arrays, valid, baseline.land_ndvi_min, far)
+        return block(*arrays, valid, baseline.land_ndvi_min, water_possible)
     chunks = arrays[0].chunks
     valid = valid.rechunk(chunks) if isinstance(valid, da.Array) else da.from_array(valid, chunks)
     land_min = da.from_array(baseline.land_ndvi_min, chunks=chunks[1:])
-    far_d = da.from_array(far, chunks=chunks[1:])
+    possible = da.from_array(water_possible, chunks=chunks[1:])
     pairs: list[Any] = []
     for arr in (*arrays, valid):
         pairs += [arr, "tyx"]
-    return da.blockwise(block, "tyx", *pairs, land_min, "yx", far_d, "yx", dtype="int8")
+    return da.blockwise(block, "tyx", *pairs, land_min, "yx", possible, "yx", dtype="int8")
 
 
 def load_month(source: SceneSource, site: Site, month: Month, config: PipelineConfig,
-               baseline: Baseline | None = None, far: np.ndarray | None = None) -> MonthData:
+               baseline: Baseline | None = None) -> MonthData:
     """Search and load a month once; its composite and (given a baseline) its evidence."""
     items = source.search(site, MonthRange.single(month))
     scenes = source.load(items, site)
     composite = monthly_composite(scenes)
-    evidence = (_lazy_evidence(scenes, baseline, far, config)
-                if baseline is not None and far is not None else None)
+    evidence = None
+    if baseline is not None:
+        possible = baseline.new_water_possible(calendar_month(month),
+                                               config.detection.water_buffer_m,
+                                               abs(site.grid.resolution.x))
+        evidence = _lazy_evidence(scenes, baseline, possible, config)
     with warnings.catch_warnings():
         # GDAL warns about in-memory arrays it reprojects; the grids are always explicit here.
         warnings.filterwarnings("ignore", message="Dataset has no geotransform")
@@ -180,6 +184,11 @@ def load_month(source: SceneSource, site: Site, month: Month, config: PipelineCo
         )
     bands = {b: composite[b].values for b in REFLECTANCE_BANDS}
     return MonthData(bands, count, quality, [i.id for i in items], evidence)
+
+
+def calendar_month(month: Month) -> int:
+    """1 (January) to 12 (December)."""
+    return int(str(month)[5:7])
 
 
 def read_composite(path: Path) -> tuple[dict[str, np.ndarray], MonthQuality]:
@@ -358,7 +367,8 @@ class SiteRun:
             composites = (read_composite(self.folder / str(m) / "composite.tif")[0]
                           for m in valid)
             baseline = build_baseline(composites, config.detection,
-                                      abs(self.site.grid.resolution.x))
+                                      abs(self.site.grid.resolution.x),
+                                      months=[calendar_month(m) for m in valid])
             inside = self.site.pixel_mask()
             baseline = dataclasses.replace(baseline, preexisting=baseline.preexisting & inside)
             write_cog(self._baseline_path(), baseline.stack(), self.site.grid,
@@ -379,7 +389,6 @@ class SiteRun:
         config = self.config
         pixel_m = abs(self.site.grid.resolution.x)
         inside = self.site.pixel_mask()
-        far = baseline.far_from_water(config.detection.water_buffer_m, pixel_m)
         exclude = baseline.preexisting | ~inside
         state = DetectionState.empty(self.site.grid.shape.yx)
         for month in detection_months(config):
@@ -390,7 +399,7 @@ class SiteRun:
             started = time.perf_counter()
             previous_new = new_digging_mask(state, baseline.preexisting,
                                             config.detection.min_area_ha, pixel_m) & inside
-            data = load_month(self.source, self.site, month, config, baseline, far)
+            data = load_month(self.source, self.site, month, config, baseline)
             assert data.evidence is not None
             state = state.advance(data.evidence, month, exclude=exclude)
             new = new_digging_mask(state, baseline.preexisting, config.detection.min_area_ha,

@@ -101,7 +101,7 @@ def _areas(site: str, grid: GeoBox, mask: np.ndarray, status: Status,
     out = []
     for index in first_of_label:
         label = int(lab[index])
-        x, y = grid.affine * (cols[index] + 0.5, rows[index] + 0.5)
+        x, y = grid.affine @ (cols[index] + 0.5, rows[index] + 0.5)
         geometry = shapely.make_valid(shapely.union_all(shapes[label]))
         out.append(DiggingArea(
             site=site,

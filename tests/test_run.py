@@ -13,7 +13,7 @@ from kpgeo.cli import cli
 from kpgeo.testing import write_site_file
 
 
-def test_run_exact_form_writes_composites_and_a_manifest(small_archive, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_run_exact_form_writes_products_and_a_manifest(small_archive, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     aoi = write_site_file(tmp_path / "my.geojson", (-5.705, 8.715, -5.695, 8.725), name="my")
     out = tmp_path / "DIR"
     result = CliRunner().invoke(cli, [
@@ -36,5 +36,11 @@ def test_run_exact_form_writes_composites_and_a_manifest(small_archive, tmp_path
     assert [m["month"] for m in doc["site_months"]] == ["2024-01", "2024-02", "2024-03"]
     assert all(m["scenes"] == 6 and m["scene_ids"] for m in doc["site_months"])
     assert doc["config"]["source"]["kind"] == "stac"
-    assert len(doc["outputs"]) == 3 and all(len(o["sha256"]) == 64 for o in doc["outputs"])
+    listed = {o["path"] for o in doc["outputs"]}
+    for month in ("2024-01", "2024-02", "2024-03"):
+        for name in ("composite.tif", "indices.tif", "change.tif", "disturbed.geojson"):
+            assert f"my/{month}/{name}" in listed
+        assert f"exports/disturbed-{month}.geojson" in listed
+    assert "timeseries.csv" in listed
+    assert all(len(o["sha256"]) == 64 for o in doc["outputs"])
     assert "gdal" in doc["versions"] and "odc-stac" in doc["versions"]

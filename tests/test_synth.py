@@ -46,7 +46,7 @@ def test_cli_archive_reads_with_pystac_loads_with_odc_stac_and_cogs_validate(
     # Five-day revisit: 18 passes in January to March 2024.
     assert len(items) == len(schedule(parse_month_range("2024-01..2024-03"))) == 18
     tifs = sorted(cli_archive.rglob("*.tif"))
-    assert len(tifs) == 18 * 7 + 5
+    assert len(tifs) == 18 * 7 + 7  # 7 assets per scene, 7 truth rasters
     for tif in tifs:
         valid, errors, _ = cog_validate(str(tif), quiet=True)
         assert valid, (tif, errors)
@@ -90,8 +90,29 @@ def test_truth_lies_beside_the_archive(small_archive) -> None:  # type: ignore[n
     assert float(rows[0]["preexisting_ha"]) == pytest.approx(pre.sum() * 0.01, abs=0.01)
     assert float(rows[-1]["cumulative_new_ha"]) == pytest.approx((first > 0).sum() * 0.01,
                                                                  abs=0.01)
-    for name in ("fields.tif", "burns.tif", "water.tif"):
+    for name in ("fields.tif", "burns.tif", "water.tif", "pits.tif"):
         assert (truth / name).is_file()
+    with rasterio.open(truth / "regrown_month.tif") as src:
+        regrown = src.read(1)
+    # Only dug ground regrows (after abandonment), and never before it was dug.
+    assert not (regrown > 0)[~(pre | (first > 0))].any()
+    both = (first > 0) & (regrown > 0)
+    assert (regrown[both] >= first[both]).all()
+
+
+def test_two_sites_of_one_seed_are_different_worlds(tmp_path: Path) -> None:
+    """The site's name separates worlds: the demo's two windows must not be twins."""
+    from kpgeo.aoi import load_site
+    from kpgeo.synth.archive import _world_grid, site_stream
+    from kpgeo.synth.world import build_world
+
+    months = parse_month_range("2024-01..2024-02")
+    bobi = load_site("aoi/bobi-seguela.geojson").window(-6.732, 8.036, 1.0)
+    tortiya = load_site("aoi/tortiya.geojson").window(-5.700, 8.720, 1.0)
+    assert bobi.grid.shape == tortiya.grid.shape
+    a = build_world(_world_grid(bobi.grid), months, 7, site_stream(bobi))
+    b = build_world(_world_grid(tortiya.grid), months, 7, site_stream(tortiya))
+    assert not np.array_equal(a.dig_day, b.dig_day)
 
 
 def test_same_seed_same_archive_other_seed_other_archive(small_site, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -45,7 +45,7 @@ class SyntheticSource:
         """The STAC source over this site's archive, writing the archive if needed."""
         if site.name not in self._sources:
             folder = archive_folder(self.root, site, self.months, self.seed)
-            result = write_archive(site, self.months, folder, seed=self.seed)
+            result = write_archive(site, self.months, folder, seed=self.seed, replace_stale=True)
             self._sources[site.name] = StacSource(
                 str(result.collection), mask=self.mask, chunk_px=self.chunk_px
             )

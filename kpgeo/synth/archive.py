@@ -16,6 +16,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,23 +73,40 @@ class SynthResult:
     """True when a matching archive was already there and nothing was written."""
 
 
-def synth_parameters(site: Site, months: MonthRange, seed: int) -> dict[str, Any]:
+#: Version of the generator and its truth; an archive of another version is rebuilt, not reused.
+SYNTH_VERSION = 4
+
+
+def site_stream(site: Site) -> int:
+    """A number from the site's name that makes sites of one seed different worlds."""
+    return zlib.crc32(site.name.encode("utf-8"))
+
+
+def synth_parameters(site: Site, months: MonthRange, seed: int,
+                     cloudiness: float = 1.0) -> dict[str, Any]:
     """The parameters that fully determine an archive (stored in collection.json)."""
     return {
         "site": site.name,
         "geometry_sha1": hashlib.sha1(site.geometry.wkt.encode()).hexdigest(),
         "months": str(months),
         "seed": int(seed),
+        "cloudiness": float(cloudiness),
+        "synth_version": SYNTH_VERSION,
         "generator": f"kpgeo {__version__}",
     }
 
 
 def write_archive(site: Site, months: MonthRange, out: str | Path, *, seed: int = 7,
-                  workers: int = 2) -> SynthResult:
+                  cloudiness: float = 1.0, workers: int = 2,
+                  replace_stale: bool = False) -> SynthResult:
     """Write the synthetic archive of ``site`` over ``months`` to the folder ``out``.
 
     An existing archive with the same parameters is reused (the build is deterministic); a
     folder holding anything else is refused, so nothing is overwritten.
+
+    ``cloudiness`` multiplies the mean cloud cover of every month (1 = the climate of the
+    sites; 2 = an unusually cloudy year). ``replace_stale`` lets a cache replace a kpgeo archive
+    made with other parameters or an older generator.
 
     Raises
     ------
@@ -96,11 +114,13 @@ def write_archive(site: Site, months: MonthRange, out: str | Path, *, seed: int 
         If ``out`` exists and is not an archive with the same parameters.
     """
     out = Path(out)
-    params = synth_parameters(site, months, seed)
+    params = synth_parameters(site, months, seed, cloudiness)
     existing = _existing_parameters(out)
     if existing == params:
         return SynthResult(out / "collection.json", _count_items(out), out / "truth", True)
-    if out.exists() and (existing is not None or any(out.iterdir())):
+    if existing is not None and replace_stale:
+        shutil.rmtree(out)  # a cache of an older generator or other parameters
+    elif out.exists() and (existing is not None or any(out.iterdir())):
         raise InputError(
             f"--out {str(out)!r} already holds "
             f"{'another synthetic archive' if existing else 'other files'}; "
@@ -111,13 +131,14 @@ def write_archive(site: Site, months: MonthRange, out: str | Path, *, seed: int 
     tmp = Path(tempfile.mkdtemp(prefix="kpgeo-synth-tmp-", dir=out.parent)).resolve()
     try:
         world_grid = _world_grid(site.grid)
-        world = build_world(world_grid, months, seed)
+        stream = site_stream(site)
+        world = build_world(world_grid, months, seed, stream)
         acquisitions = schedule(months)
         neighbour = _neighbour_crs(site)
         collection = _collection(site, months, params)
 
         def one(acq: Acquisition) -> pystac.Item:
-            scene = render(world, acq, seed)
+            scene = render(world, acq, seed, cloudiness, stream)
             on_neighbour = neighbour is not None and acq.index % NEIGHBOUR_EVERY == 1
             return _write_scene(tmp, scene, acq, world_grid,
                                 neighbour if on_neighbour else None)
@@ -331,6 +352,21 @@ def _write_truth(folder: Path, world: World, site: Site, months: MonthRange) -> 
               nodata=None, resampling="nearest", descriptions=["dry-season field"])
     write_cog(folder / "burns.tif", burns, grid, nodata=None, resampling="nearest",
               descriptions=["month of the last burn (YYYYMM), 0 = not burned"])
+    # Ground of abandoned sites regrows; once regrown it looks like the savanna around it (its
+    # pits keep their water). Benchmarks use this to tell visible from past digging.
+    ends = np.array([s.end_day + s.regrow_days for s in world.sites] + [np.inf])
+    regrown_day = np.where(np.isfinite(dig_day), ends[world.dig_site[crop]], np.inf)
+    regrown = np.isfinite(regrown_day) & (regrown_day < end_day) & dug
+    regrown_month = np.zeros(grid.shape.yx, dtype="int32")
+    if regrown.any():
+        as_month = regrown_day[regrown].astype("int64").astype("datetime64[D]").astype(
+            "datetime64[M]")
+        regrown_month[regrown] = [int(str(m).replace("-", "")) for m in as_month]
+    write_cog(folder / "regrown_month.tif", regrown_month, grid, nodata=None, resampling="nearest",
+              descriptions=["month the dug ground had regrown (YYYYMM), 0 = not by the "
+                            "archive's end"])
+    write_cog(folder / "pits.tif", (world.pit[crop] & dug).astype("uint8"), grid, nodata=None,
+              resampling="nearest", descriptions=["pit that holds water once dug"])
     write_cog(folder / "water.tif", (world.channel[crop] & inside).astype("uint8"), grid,
               nodata=None, resampling="nearest", descriptions=["river channel"])
     pixel_ha = (grid.resolution.x ** 2) / 1e4

@@ -78,16 +78,21 @@ class SceneArrays:
     nodata_pct: float
 
 
-def render(world: World, acquisition: Acquisition, seed: int) -> SceneArrays:
-    """Render one acquisition of ``world`` as Collection-1 digital numbers."""
+def render(world: World, acquisition: Acquisition, seed: int,
+           cloudiness: float = 1.0, stream: int = 0) -> SceneArrays:
+    """Render one acquisition of ``world`` as Collection-1 digital numbers.
+
+    ``cloudiness`` scales the month's mean cloud cover (capped at 95 %); ``stream`` separates
+    the weather of sites that share a seed.
+    """
     day_number = int(acquisition.day.astype("int64"))
-    rng = np.random.default_rng([seed, day_number, 2])
+    rng = np.random.default_rng([seed, day_number, 2, stream])
     month_index = int(acquisition.day.astype("datetime64[M]").astype(int) % 12)
     height, width = world.shape
 
     harmattan = _interp_month_table(HARMATTAN_BY_MONTH, float(day_number))
     haze = (harmattan * rng.uniform(0.2, 1.0)) * spectra.HAZE[:, None, None]
-    mean_cloud = CLOUD_BY_MONTH[month_index]
+    mean_cloud = float(min(CLOUD_BY_MONTH[month_index] * cloudiness, 0.95))
     cover = float(rng.beta(2 * mean_cloud / (1 - mean_cloud) + 0.05, 2.0))
     opacity = np.zeros((height, width), dtype="float32")
     if cover > 0.005:

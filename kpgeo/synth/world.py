@@ -205,9 +205,13 @@ class World:
         out[:, idx[0], idx[1]] = np.where(pit[None], water, ground)
 
 
-def build_world(grid: GeoBox, months: MonthRange, seed: int) -> World:
-    """Draw a world on ``grid`` whose digging unfolds over ``months``."""
-    rng = np.random.default_rng([seed, 20240611])
+def build_world(grid: GeoBox, months: MonthRange, seed: int, stream: int = 0) -> World:
+    """Draw a world on ``grid`` whose digging unfolds over ``months``.
+
+    ``stream`` separates worlds of one seed (the archive passes a number derived from the
+    site's name, so two sites of one seed differ).
+    """
+    rng = np.random.default_rng([seed, 20240611, stream])
     height, width = grid.shape.yx
     area_km2 = height * width * PIXEL_M**2 / 1e6
     start_day = _days(months.first)

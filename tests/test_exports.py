@@ -1,0 +1,485 @@
+"""Products of ``kpgeo run`` and their RFC 7946 GeoJSON form (SPEC §8, STYLE.md "Outputs").
+
+Two parts: digging areas made by hand on a real site grid (a polygon with a hole, two pixel
+groups touching at a corner) go through :func:`kpgeo.polygons.feature_collection`; then the
+documented command runs end to end on the shared synthetic archive, once, plus reruns. Every
+GeoJSON is checked by an RFC 7946 checker written here, not by the writer's own code.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import itertools
+import json
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import geopandas
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+from odc.geo.geobox import GeoBox
+from rio_cogeo.cogeo import cog_validate
+
+from kpgeo.aoi import load_site
+from kpgeo.cli import cli
+from kpgeo.detection import DetectionState
+from kpgeo.indices import INDEX_NAMES
+from kpgeo.pipeline import CHANGE_BANDS
+from kpgeo.polygons import digging_areas, feature_collection, write_geojson
+from kpgeo.sources import REFLECTANCE_BANDS
+from kpgeo.synth import SynthResult
+from kpgeo.testing import write_site_file
+
+REPO = Path(__file__).resolve().parent.parent
+UTM_30N = "EPSG:32630"
+SITE = "tw"
+#: A site inside the 2 x 2 km window of the shared archive (tests/conftest.py).
+SITE_BBOX = (-5.708, 8.712, -5.692, 8.728)
+BASELINE = "2024-01..2024-01"
+MONTHS = ("2024-01", "2024-02", "2024-03")
+TIMESERIES_COLUMNS = ["site", "month", "status", "scenes", "valid_pct", "preexisting_ha",
+                      "new_ha", "cumulative_new_ha", "active_ha", "water_ha"]
+PROPERTY_KEYS = {"site", "id", "status", "first_detected", "confirmed", "area_ha"}
+MAX_DECIMALS = 6
+#: Tolerance of areas measured on reprojected polygons against pixel-counted areas.
+AREA_RTOL = 0.01
+MONTH_RE = re.compile(r"^\d{4}-\d{2}$")
+
+
+# ---- an RFC 7946 checker, independent of kpgeo ------------------------------------------------
+def signed_area(ring: list[list[float]]) -> float:
+    """Shoelace area of a closed ring: positive when counter-clockwise."""
+    total = 0.0
+    for (x0, y0), (x1, y1) in itertools.pairwise(ring):
+        total += x0 * y1 - x1 * y0
+    return total / 2
+
+
+def polygons_of(geometry: dict[str, Any]) -> list[list[list[list[float]]]]:
+    """The polygons (lists of rings) of a Polygon or MultiPolygon."""
+    if geometry["type"] == "Polygon":
+        return [geometry["coordinates"]]
+    assert geometry["type"] == "MultiPolygon", geometry["type"]
+    return list(geometry["coordinates"])
+
+
+def _keys(obj: Any) -> Iterator[str]:
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            yield key
+            yield from _keys(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            yield from _keys(value)
+
+
+def _numbers(obj: Any) -> Iterator[Decimal]:
+    if isinstance(obj, Decimal):
+        yield obj
+    elif isinstance(obj, list):
+        for value in obj:
+            yield from _numbers(value)
+
+
+def check_rfc7946(text: str) -> dict[str, Any]:
+    """Assert that ``text`` is an RFC 7946 FeatureCollection of polygonal digging areas.
+
+    No ``crs`` member anywhere; WGS84 lon/lat within range with at most 6 decimals; rings
+    closed with at least 4 positions; exterior rings counter-clockwise, holes clockwise.
+    Returns the parsed document (floats as floats).
+    """
+    exact = json.loads(text, parse_float=Decimal)
+    assert exact["type"] == "FeatureCollection"
+    assert "crs" not in set(_keys(exact)), "RFC 7946 §4: no crs member"
+    for feature in exact["features"]:
+        assert feature["type"] == "Feature"
+        coordinates = feature["geometry"]["coordinates"]
+        for number in _numbers(coordinates):
+            exponent = number.as_tuple().exponent
+            assert isinstance(exponent, int) and -exponent <= MAX_DECIMALS, number
+    doc = json.loads(text)
+    for feature in doc["features"]:
+        polygons = polygons_of(feature["geometry"])
+        assert polygons, feature["id"]
+        for polygon in polygons:
+            for i, ring in enumerate(polygon):
+                assert len(ring) >= 4 and ring[0] == ring[-1], (feature["id"], "ring not closed")
+                for lon, lat in ring:
+                    assert -180 <= lon <= 180 and -90 <= lat <= 90, (lon, lat)
+                area = signed_area(ring)
+                if i == 0:
+                    assert area > 0, (feature["id"], "exterior ring not counter-clockwise")
+                else:
+                    assert area < 0, (feature["id"], "hole not clockwise")
+    return doc
+
+
+def check_properties(doc: dict[str, Any], month: str | None = None) -> None:
+    """Each feature names its site, id, status and months, and its area in ha."""
+    for feature in doc["features"]:
+        props = feature["properties"]
+        assert set(props) == PROPERTY_KEYS, props
+        assert feature["id"] == props["id"]
+        assert props["status"] in {"preexisting", "new"}
+        assert isinstance(props["area_ha"], float) and props["area_ha"] > 0
+        if props["status"] == "preexisting":
+            assert props["first_detected"] is None and props["confirmed"] is None
+            assert f"{props['site']}-p-" in props["id"]
+        else:
+            assert MONTH_RE.match(props["first_detected"]) and MONTH_RE.match(props["confirmed"])
+            assert props["first_detected"] <= props["confirmed"]
+            assert month is None or props["confirmed"] <= month
+            assert f"{props['site']}-n-" in props["id"]
+    ids = [f["id"] for f in doc["features"]]
+    assert len(ids) == len(set(ids)), "ids are unique within a month"
+
+
+def check_areas_in_utm(path: Path, min_area_ha: float = 0.1) -> int:
+    """Areas of the features read by geopandas, in UTM 30N, match ``area_ha`` within 1 %.
+
+    Returns the number of features compared.
+    """
+    frame = geopandas.read_file(path)
+    assert frame.crs is not None and frame.crs.to_epsg() == 4326
+    big = frame[frame["area_ha"] >= min_area_ha]
+    measured_ha = big.to_crs(UTM_30N).area / 1e4
+    np.testing.assert_allclose(measured_ha.to_numpy(), big["area_ha"].to_numpy(),
+                               rtol=AREA_RTOL)
+    return len(big)
+
+
+# ---- digging areas made by hand on a real site grid ------------------------------------------
+@pytest.fixture(scope="module")
+def grid() -> GeoBox:
+    """The 1 km window of Tortiya's grid (UTM 30N, 10 m)."""
+    return load_site(REPO / "aoi" / "tortiya.geojson").window(-5.70, 8.72, 1.0).grid
+
+
+def _expected_id(grid: GeoBox, prefix: str, row: int, col: int) -> str:
+    x, y, _ = grid.affine @ (col + 0.5, row + 0.5, 1.0)
+    return f"tortiya-{prefix}-{math.floor(x)}-{math.floor(y)}"
+
+
+def _hand_made(grid: GeoBox) -> tuple[np.ndarray, np.ndarray, DetectionState]:
+    """A 6 x 6 old working with a 2 x 2 hole; new digging in two 3 x 3 groups touching at a
+    corner (the lower right one confirmed first) and a separate 4 x 5 block."""
+    shape = grid.shape.yx
+    pre = np.zeros(shape, dtype=bool)
+    pre[10:16, 10:16] = True
+    pre[12:14, 12:14] = False
+    new = np.zeros(shape, dtype=bool)
+    first = np.zeros(shape, dtype="int32")
+    confirmed = np.zeros(shape, dtype="int32")
+    new[40:43, 40:43] = True
+    first[40:43, 40:43], confirmed[40:43, 40:43] = 202403, 202403
+    new[43:46, 43:46] = True
+    first[43:46, 43:46], confirmed[43:46, 43:46] = 202401, 202402
+    new[70:74, 20:25] = True
+    first[70:74, 20:25], confirmed[70:74, 20:25] = 202402, 202403
+    return pre, new, DetectionState(first, confirmed)
+
+
+def test_hand_made_areas_have_seed_ids_months_and_pixel_areas(grid: GeoBox) -> None:
+    """Ids spell the seed pixel (top-left for old digging, first confirmed for new), diagonal
+    neighbours form one area, months and areas come from the pixels."""
+    assert grid.crs is not None and grid.crs.epsg == 32630 and grid.shape.yx[0] >= 80
+    pre, new, state = _hand_made(grid)
+    areas = digging_areas("tortiya", grid, pre, new, state)
+    assert [a.status for a in areas] == ["preexisting", "new", "new"]
+    old, *fresh = areas
+    assert old.id == _expected_id(grid, "p", 10, 10)
+    assert (old.pixels, old.area_ha, old.first_detected, old.confirmed) == (32, 0.32, None, None)
+    assert old.geometry.geom_type == "Polygon" and len(old.geometry.interiors) == 1
+    assert old.geometry.area == pytest.approx(3200.0)
+    by_id = {a.id: a for a in fresh}
+    corner = by_id[_expected_id(grid, "n", 43, 43)]
+    assert (corner.pixels, corner.area_ha) == (18, 0.18)
+    assert (corner.first_detected, corner.confirmed) == ("2024-01", "2024-02")
+    assert corner.geometry.area == pytest.approx(1800.0)
+    block = by_id[_expected_id(grid, "n", 70, 20)]
+    assert (block.pixels, block.first_detected, block.confirmed) == (20, "2024-02", "2024-03")
+    assert [a.id for a in fresh] == sorted(by_id)
+
+
+def test_hand_made_areas_as_rfc7946_geojson(grid: GeoBox, tmp_path: Path) -> None:
+    """The hole comes out clockwise inside a counter-clockwise exterior, the corner-touching
+    groups as two polygons of one feature; geopandas reads the file and UTM areas match."""
+    pre, new, state = _hand_made(grid)
+    areas = digging_areas("tortiya", grid, pre, new, state)
+    foreign = {"month": "2024-03", "note": "hand-made"}
+    doc = feature_collection(areas, {"tortiya": grid.crs}, foreign)
+    text = json.dumps(doc)
+    checked = check_rfc7946(text)
+    check_properties(checked, "2024-03")
+    assert checked["kpgeo"] == foreign
+    by_id = {f["id"]: f for f in checked["features"]}
+    old = by_id[_expected_id(grid, "p", 10, 10)]
+    corner = by_id[_expected_id(grid, "n", 43, 43)]
+    assert old["geometry"]["type"] == "Polygon" and len(old["geometry"]["coordinates"]) == 2
+    hole = old["geometry"]["coordinates"][1]
+    assert signed_area(hole) < 0 and len(hole) == 5
+    assert corner["properties"]["area_ha"] == 0.18
+    parts = polygons_of(corner["geometry"])
+    assert len(parts) == 2 and all(len(p) == 1 for p in parts)
+    path = write_geojson(tmp_path / "hand.geojson", areas, {"tortiya": grid.crs}, foreign)
+    assert json.loads(path.read_text()) == doc
+    assert check_areas_in_utm(path) == 3
+
+
+def test_hand_made_ids_survive_growth(grid: GeoBox) -> None:
+    """An area that grows (pixels confirmed later, above and left of its seed) keeps its id;
+    when areas grow together the one confirmed first gives the id."""
+    pre, new, state = _hand_made(grid)
+    before = {a.id for a in digging_areas("tortiya", grid, pre, new, state)}
+    grown = new.copy()
+    first, confirmed = state.first_detected.copy(), state.confirmed.copy()
+    later = np.zeros_like(new)
+    later[36:40, 30:46] = True  # above and left of both corner groups
+    later[46:70, 43:45] = True  # a trench down from the lower group ...
+    later[68:70, 24:45] = True  # ... and across to the block
+    later &= ~new
+    grown |= later
+    first[later], confirmed[later] = 202404, 202404
+    after = digging_areas("tortiya", grid, pre, grown, DetectionState(first, confirmed))
+    assert {a.id for a in after} == before - {_expected_id(grid, "n", 70, 20)}
+    joined = next(a for a in after if a.status == "new")
+    assert joined.id == _expected_id(grid, "n", 43, 43)
+    assert joined.pixels == int(grown.sum())
+    assert (joined.first_detected, joined.confirmed) == ("2024-01", "2024-02")
+
+
+# ---- the documented command end to end -------------------------------------------------------
+@dataclass(frozen=True)
+class Products:
+    """What a run left in its output folder, read right after it finished."""
+
+    out: Path
+    exports: dict[str, str]
+    """Month -> text of ``exports/disturbed-YYYY-MM.geojson``."""
+    per_site: dict[str, str]
+    """Month -> text of ``<site>/<month>/disturbed.geojson``."""
+    timeseries: str
+    manifests: list[Path]
+    hashes: dict[str, str]
+    """Relative path -> sha256 of every product outside ``runs/``."""
+
+
+def _read_products(out: Path) -> Products:
+    files = sorted(p for p in out.rglob("*") if p.is_file() and "runs" not in p.parts)
+    return Products(
+        out=out,
+        exports={m: (out / "exports" / f"disturbed-{m}.geojson").read_text(encoding="utf-8")
+                 for m in MONTHS if (out / "exports" / f"disturbed-{m}.geojson").is_file()},
+        per_site={m: (out / SITE / m / "disturbed.geojson").read_text(encoding="utf-8")
+                  for m in MONTHS if (out / SITE / m / "disturbed.geojson").is_file()},
+        timeseries=(out / "timeseries.csv").read_text(encoding="utf-8"),
+        manifests=sorted((out / "runs").glob("*.json")),
+        hashes={str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in files},
+    )
+
+
+def _run(aoi: Path, catalog: Path, out: Path, months: str, *extra: str) -> None:
+    """``kpgeo run --aoi AOI --source stac --catalog DIR/collection.json --baseline A..B
+    --months A..C --out OUT``, exactly as documented."""
+    result = CliRunner().invoke(cli, [
+        "run", "--aoi", str(aoi), "--source", "stac", "--catalog", str(catalog),
+        "--baseline", BASELINE, "--months", months, "--out", str(out), *extra])
+    assert result.exit_code == 0, (result.output, result.exception)
+
+
+@pytest.fixture(scope="module")
+def run_inputs(small_archive: SynthResult,
+               tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """The site file, the archive's collection and the output folder."""
+    root = tmp_path_factory.mktemp("exports")
+    aoi = write_site_file(root / "tw.geojson", SITE_BBOX, name=SITE)
+    return aoi, small_archive.collection, root / "OUT"
+
+
+@pytest.fixture(scope="module")
+def first_run(run_inputs: tuple[Path, Path, Path]) -> Products:
+    """One run of all three months into a new folder."""
+    aoi, catalog, out = run_inputs
+    _run(aoi, catalog, out, f"{MONTHS[0]}..{MONTHS[-1]}")
+    return _read_products(out)
+
+
+@pytest.fixture(scope="module")
+def reruns(run_inputs: tuple[Path, Path, Path],
+           first_run: Products) -> tuple[Products, Products]:
+    """The same command again with ``--overwrite``, then only the last month."""
+    aoi, catalog, out = run_inputs
+    _run(aoi, catalog, out, f"{MONTHS[0]}..{MONTHS[-1]}", "--overwrite")
+    overwritten = _read_products(out)
+    _run(aoi, catalog, out, f"{MONTHS[-1]}..{MONTHS[-1]}")
+    return overwritten, _read_products(out)
+
+
+def test_every_product_exists_and_rasters_are_cogs(first_run: Products) -> None:
+    """Per site and month: composite, indices and change as valid COGs on the UTM grid with
+    every band described, and disturbed.geojson; the exports; one manifest."""
+    out = first_run.out
+    bands = {"composite.tif": len(REFLECTANCE_BANDS) + 1, "indices.tif": len(INDEX_NAMES),
+             "change.tif": len(CHANGE_BANDS)}
+    for month in MONTHS:
+        for name, count in bands.items():
+            path = out / SITE / month / name
+            valid, errors, _ = cog_validate(str(path), quiet=True)
+            assert valid, (path, errors)
+            with rasterio.open(path) as src:
+                assert src.count == count and src.crs.to_epsg() == 32630
+                assert all(d and d.strip() for d in src.descriptions), (path, src.descriptions)
+                assert src.tags()["month"] == month
+        assert (out / SITE / month / "disturbed.geojson").is_file()
+        assert month in first_run.exports
+    with rasterio.open(out / SITE / MONTHS[0] / "indices.tif") as src:
+        assert [d.split()[0] for d in src.descriptions] == [n.upper() for n in INDEX_NAMES]
+        assert INDEX_NAMES[:4] == ("ndvi", "mndwi", "bsi", "ndti")
+    assert len(first_run.manifests) == 1
+    manifest = json.loads(first_run.manifests[0].read_text())
+    assert manifest["status"] == "ok"
+    listed = {o["path"] for o in manifest["outputs"]}
+    assert {"timeseries.csv", *(f"exports/disturbed-{m}.geojson" for m in MONTHS)} <= listed
+    for output in manifest["outputs"]:
+        assert first_run.hashes[output["path"]] == output["sha256"], output["path"]
+
+
+def test_timeseries_columns_rows_and_areas_agree_with_geojson(first_run: Products) -> None:
+    """timeseries.csv has exactly the documented columns, one ok row per month, and its
+    pre-existing and cumulative new areas equal the sums of the month's polygons."""
+    lines = first_run.timeseries.splitlines()
+    assert lines[0] == ",".join(TIMESERIES_COLUMNS)
+    rows = list(csv.DictReader(lines))
+    assert [(r["site"], r["month"], r["status"]) for r in rows] == [
+        (SITE, m, "ok") for m in MONTHS]
+    for row in rows:
+        doc = json.loads(first_run.exports[row["month"]])
+        for status, column in (("preexisting", "preexisting_ha"), ("new", "cumulative_new_ha")):
+            total = sum(f["properties"]["area_ha"] for f in doc["features"]
+                        if f["properties"]["status"] == status)
+            assert float(row[column]) == pytest.approx(total, abs=0.006), (row, status)
+        assert int(row["scenes"]) > 0 and 0 < float(row["valid_pct"]) <= 100
+
+
+def test_geojson_products_are_rfc7946_with_provenance(first_run: Products) -> None:
+    """Exports and per-site files: RFC 7946, complete properties, and a ``kpgeo`` member with
+    month, software, source, sites with their scene ids, and parameters; at least one
+    digging area in some month, else this test proves nothing."""
+    manifest = json.loads(first_run.manifests[0].read_text())
+    scenes = {(m["site"], m["month"]): m["scene_ids"] for m in manifest["site_months"]}
+    n_features = 0
+    for month in MONTHS:
+        export = check_rfc7946(first_run.exports[month])
+        per_site = check_rfc7946(first_run.per_site[month])
+        assert export["features"] == per_site["features"]
+        check_properties(export, month)
+        assert all(f["properties"]["site"] == SITE for f in export["features"])
+        meta = export["kpgeo"]
+        assert {"month", "software", "source", "sites", "parameters"} <= set(meta)
+        assert meta["month"] == month and meta["software"].startswith("kpgeo ")
+        assert meta["source"]["kind"] == "stac" and meta["source"]["catalog"]
+        assert meta["sites"][SITE]["scene_ids"] == scenes[(SITE, month)]
+        assert meta["sites"][SITE]["scene_ids"]
+        assert meta["parameters"]["detection"]["min_area_ha"] == 0.1
+        assert per_site["kpgeo"] == meta
+        n_features += len(export["features"])
+    assert n_features > 0, "the small archive gave no digging area in any month"
+
+
+def test_exports_load_in_geopandas_with_utm_areas_matching(first_run: Products) -> None:
+    """geopandas reads every export; areas measured after .to_crs(EPSG:32630) match
+    ``area_ha`` within 1 % for every feature of at least 0.1 ha."""
+    compared = sum(check_areas_in_utm(first_run.out / "exports" / f"disturbed-{m}.geojson")
+                   for m in MONTHS)
+    assert compared > 0
+
+
+def test_ids_are_stable_across_months(first_run: Products) -> None:
+    """Areas only grow: every id of month M is still there in month M + 1, with the same
+    status and months, and an area no smaller."""
+    docs = [json.loads(first_run.exports[m]) for m in MONTHS]
+    for earlier, later in itertools.pairwise(docs):
+        after = {f["id"]: f["properties"] for f in later["features"]}
+        for feature in earlier["features"]:
+            props = feature["properties"]
+            assert feature["id"] in after, feature["id"]
+            kept = after[feature["id"]]
+            assert (kept["status"], kept["first_detected"], kept["confirmed"]) == (
+                props["status"], props["first_detected"], props["confirmed"])
+            assert kept["area_ha"] >= props["area_ha"]
+
+
+def _features(text: str) -> list[dict[str, Any]]:
+    return json.loads(text)["features"]
+
+
+def test_rerun_with_overwrite_gives_identical_products(first_run: Products,
+                                                       reruns: tuple[Products, Products]) -> None:
+    """The same command with --overwrite rewrites the same features, ids and rows; every
+    product (GeoJSON, CSV, COG) is byte-identical; a second manifest is added."""
+    overwritten, _ = reruns
+    for month in MONTHS:
+        assert _features(overwritten.exports[month]) == _features(first_run.exports[month])
+        assert _features(overwritten.per_site[month]) == _features(first_run.per_site[month])
+    assert overwritten.timeseries == first_run.timeseries
+    changed = [p for p in first_run.hashes if overwritten.hashes.get(p) != first_run.hashes[p]]
+    assert not [p for p in changed if p.endswith((".geojson", ".csv"))]
+    assert not changed, "rasters differ after a rerun (SPEC: reruns give identical products)"
+    assert overwritten.hashes.keys() == first_run.hashes.keys()
+    assert len(overwritten.manifests) == 2
+
+
+def test_rerun_of_the_last_month_gives_identical_products(first_run: Products,
+                                                          reruns: tuple[Products, Products],
+                                                          ) -> None:
+    """``--months`` of only the last month, from the stored state of the month before: the
+    same features and ids, and timeseries.csv keeps identical rows."""
+    _, last_only = reruns
+    month = MONTHS[-1]
+    assert _features(last_only.exports[month]) == _features(first_run.exports[month])
+    assert ([f["id"] for f in _features(last_only.per_site[month])]
+            == [f["id"] for f in _features(first_run.per_site[month])])
+    assert last_only.timeseries == first_run.timeseries
+    for earlier in MONTHS[:-1]:
+        assert last_only.exports[earlier] == first_run.exports[earlier]
+    assert last_only.hashes == first_run.hashes
+    assert len(last_only.manifests) == 3
+
+
+def _collection(*rings: list[list[float]], **members: Any) -> str:
+    """A one-feature FeatureCollection of a polygon with ``rings``, as JSON text."""
+    return json.dumps({"type": "FeatureCollection", **members, "features": [{
+        "type": "Feature", "id": "a", "properties": {},
+        "geometry": {"type": "Polygon", "coordinates": list(rings)}}]})
+
+
+def _ring(x0: float, y0: float, side: float) -> list[list[float]]:
+    """A counter-clockwise square ring with its lower-left corner at ``(x0, y0)``."""
+    return [[x0, y0], [x0 + side, y0], [x0 + side, y0 + side], [x0, y0 + side], [x0, y0]]
+
+
+def test_rfc7946_checker_rejects_what_it_should() -> None:
+    """The checker passes a square with a hole and fails a crs member, a clockwise exterior,
+    a counter-clockwise hole, an open ring, 7 decimals and a latitude out of range."""
+    outer, hole = _ring(-5.7, 8.72, 0.001), _ring(-5.6997, 8.7203, 0.0004)
+    check_rfc7946(_collection(outer, hole[::-1]))
+    bad = [
+        _collection(outer, crs={"type": "name", "properties": {"name": "EPSG:4326"}}),
+        _collection(outer[::-1]),
+        _collection(outer, hole),
+        _collection(outer[:-1]),
+        _collection(_ring(-5.7, 8.7200001, 0.001)),
+        _collection(_ring(-5.7, 89.9995, 0.001)),
+    ]
+    for text in bad:
+        with pytest.raises(AssertionError):
+            check_rfc7946(text)
