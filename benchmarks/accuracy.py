@@ -38,18 +38,17 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kpgeo.aoi import load_site  # noqa: E402
-from kpgeo.config import PipelineConfig, SiteConfig, SourceConfig, Window, validate  # noqa: E402
-from kpgeo.detection import month_label, remove_small  # noqa: E402
-from kpgeo.indices import ndvi  # noqa: E402
-from kpgeo.months import parse_month_range  # noqa: E402
-from kpgeo.pipeline import CHANGE_BANDS, DIGGING_NEW, DIGGING_PREEXISTING, read_composite, run  # noqa: E402
-from kpgeo.synth import write_archive  # noqa: E402
+from kpgeo.aoi import load_site
+from kpgeo.config import PipelineConfig, SiteConfig, SourceConfig, Window, validate
+from kpgeo.detection import month_label, remove_small
+from kpgeo.indices import ndvi
+from kpgeo.months import parse_month_range
+from kpgeo.pipeline import CHANGE_BANDS, DIGGING_NEW, DIGGING_PREEXISTING, read_composite, run
+from kpgeo.synth import write_archive
 
 BASELINE = "2023-01..2023-12"
 MONTHS = "2023-01..2024-12"

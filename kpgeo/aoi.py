@@ -7,7 +7,6 @@ line and nothing else (SPEC §10).
 from __future__ import annotations
 
 import functools
-
 import json
 import math
 import re

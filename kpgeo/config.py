@@ -101,7 +101,8 @@ class DetectionConfig:
     """Thresholds of pre-existing and new digging (SPEC §7, ``kpgeo/detection.py``).
 
     Reflectances are L2A surface reflectance (0-1). The defaults were set on synthetic archives
-    and checked against the Ghana galamsey patches (``benchmarks/accuracy.py``).
+    (``benchmarks/accuracy.py``) and checked on the Ghana galamsey patches
+    (``tests/test_realdata.py``).
     """
 
     ndvi_drop: float = 0.10
@@ -117,14 +118,17 @@ class DetectionConfig:
     water_buffer_m: float = 60.0
     """New water within this distance of any baseline water is a flood, not a pit, in metres."""
     haze_blue_red_max: float = 0.85
-    """Observations with blue above this share of red (and blue > 0.12) are thin cloud or haze
-    that SCL missed; they neither detect nor clear a detection."""
-    end_months: int = 1
-    """Last valid baseline months whose median is the baseline's end state."""
+    """Observations with blue above this share of red (and above ``haze_blue_min``) are thin
+    cloud or haze that SCL missed; they neither detect nor clear a detection."""
+    haze_blue_min: float = 0.12
+    """Blue reflectance from which an observation can be haze (dark water is bluish too)."""
+    pit_ndti_min: float = 0.0
+    """Pre-existing and active digging: water this turbid (NDTI) is a washing pit."""
     fresh_ndvi_max: float = 0.08
     """Pre-existing: bright ground this bare at the baseline's end is worked ground..."""
     seasonal_margin: float = 0.05
-    """...unless it was within this of as bare earlier in the baseline's dry season (fields)."""
+    """...unless it was within this of as bare in the dry months before the rains and green at
+    the season's peak (a field)."""
     green_season_ndvi: float = 0.40
     """A baseline month is in the green season when the site's median NDVI reaches this."""
     green_peak_margin: float = 0.05
@@ -325,6 +329,12 @@ def validate(config: PipelineConfig, *, today: Any = None) -> PipelineConfig:
         raise ConfigError(
             "no baseline; give --baseline A..B, for example --baseline 2024-01..2024-06."
         )
+    if config.months.first < config.baseline.first:
+        raise ConfigError(
+            f"months {config.months} start before the baseline {config.baseline}; kpgeo "
+            "measures digging from the baseline on: start --months at or after "
+            f"{config.baseline.first}."
+        )
     if config.baseline.last >= config.months.last:
         raise ConfigError(
             f"baseline {config.baseline} does not end before the last month to process "
@@ -344,9 +354,5 @@ def validate(config: PipelineConfig, *, today: Any = None) -> PipelineConfig:
     if config.detection.min_area_ha < 0:
         raise ConfigError(
             f"detection.min_area_ha = {config.detection.min_area_ha} is negative; give 0 or more."
-        )
-    if config.detection.end_months < 1:
-        raise ConfigError(
-            f"detection.end_months = {config.detection.end_months}; give 1 or more months."
         )
     return config

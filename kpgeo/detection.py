@@ -1,43 +1,39 @@
 """Digging from reflectance: the baseline, pre-existing digging, and new digging with confirmation.
 
 The method (SPEC §7), in the terms of the USGS indicators of active digging (bright bare soil, no
-vegetation, turbid water in pits; ``notes/domain.md`` §1.4):
+vegetation, turbid water in pits; ``notes/domain.md`` §1.4). Open water is MNDWI > 0 or NDWI > 0:
+NDWI's 10 m bands see pits that MNDWI's 20 m SWIR band blurs into the gravel around them.
 
-1. **Baseline.** From the monthly composites of the baseline's valid months, per pixel: the
-   least-green *land* state (minimum NDVI over months without open water), the greenest state
-   in the green season (maximum NDVI over months whose site-wide median NDVI reaches
-   ``green_season_ndvi``), the wettest state (maximum water index), and the end state (median of
-   the last ``end_months`` composites). Open water is MNDWI > 0 or NDWI > 0: NDWI's 10 m bands
-   see pits that MNDWI's 20 m SWIR band blurs into the gravel around them. Taking the least-green land state as the reference makes the
-   savanna's dry season and dry-season fields (bare then, too) normal, and keeps floodplains
-   that were under water in the rains comparable with their dry-season ground.
-2. **Pre-existing digging** at the baseline's end: ground that is bare and bright at the end
-   (NDVI and red thresholds) but was not as bare earlier in the dry season (that is a field),
-   or was never green in the baseline's green season and is bright
-   (only where the green season was observed: dry-season fields are bare until the rains), or
-   holds turbid water; closed by one pixel and with holes filled (pits inside workings), plus
-   small water bodies (pits, up to ``pond_max_ha``) wherever they are.
+1. **Baseline.** From the composites of the baseline's valid months, per pixel: the least-green
+   *land* state (minimum NDVI over months without open water), the same over the dry months
+   before the rains, the greenest land state at the peak of the green season (months whose
+   site-wide median NDVI reaches ``green_season_ndvi`` and lies within ``green_peak_margin`` of
+   the highest), the wettest state, the calendar months it was water and land, and the end state
+   (its last observation). The least-green land state as reference makes the savanna's dry
+   season and dry-season fields (bare then, too) normal, and keeps floodplains that were under
+   water in the rains comparable with their dry ground.
+2. **Pre-existing digging** at the baseline's end: bright ground bare at the end, unless it was
+   as bare in the dry months before the rains and green at the peak (a field); bright ground
+   never green at the peak (only where the peak was seen); turbid water; small water bodies
+   (pits, up to ``pond_max_ha``). Gaps up to ``cluster_gap_m`` are closed and holes filled.
 3. **New digging**, per *scene* observation after the baseline, not per monthly median, so that
    a pixel can be confirmed within the month it was dug: an observation is evidence when NDVI
-   falls ``ndvi_drop`` below the least-green land state to bare levels and the ground is bright
-   (burn scars are dark, so they never count), or when turbid water appears where the baseline
-   saw land in the same season (the calendar month and those either side), or, where the
-   baseline did not see the pixel then, farther than ``water_buffer_m`` from any baseline water
-   (seasonal floods spread from rivers; pits on floodplains are dug in the dry season's land).
-   Observations
-   whose blue is nearly as high as red are thin cloud or haze that SCL missed: they count as
-   not observed.
+   falls ``ndvi_drop`` below the least-green land state to bare levels on bright dry ground
+   (burn scars and shadows are dark, so they never count), or when turbid water appears where
+   the baseline saw land in the same season (the calendar month and those either side), or,
+   where the baseline did not see the pixel then, farther than ``water_buffer_m`` from any
+   baseline water (floods spread from rivers; floodplain pits are dug in the dry season's land).
+   Observations whose blue is nearly as high as red are thin cloud or haze that SCL missed:
+   they count as not observed.
 4. **Confirmation.** A pixel's first evidence makes it a candidate (``first_detected``); the
    next valid observation confirms it if it repeats the evidence (``confirmed``), else clears
    it. A one-off artefact therefore never confirms. Confirmed pixels stay confirmed: digging
-   is counted once, when it happens. The state is two YYYYMM integers per pixel, carried from
+   is counted once, when it happens. The state is YYYYMM integers per pixel, carried from
    month to month; a month without valid observations leaves it untouched.
 """
 
 from __future__ import annotations
 
-import warnings
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -51,7 +47,8 @@ from .months import Month
 #: Evidence codes of one observation of one pixel.
 UNOBSERVED, NO_EVIDENCE, EVIDENCE = -1, 0, 1
 #: Bands of ``baseline.tif``.
-BASELINE_BANDS = ("land_ndvi_min", "early_land_ndvi_min", "green_ndvi_max", "water_max", "ndvi_end", "water_end",
+BASELINE_BANDS = ("land_ndvi_min", "dry_land_ndvi_min", "green_ndvi_max", "water_max",
+                  "ndvi_end", "water_end",
                   "ndti_end", "red_end", "water_months", "land_months", "preexisting")
 #: 8-connectivity: diagonal neighbours belong to one digging area.
 EIGHT = np.ones((3, 3), dtype=bool)
@@ -73,8 +70,8 @@ class Baseline:
     """Per-pixel reference states of a site's baseline, on the site grid."""
 
     land_ndvi_min: np.ndarray
-    early_land_ndvi_min: np.ndarray
-    """Least-green land NDVI before the end state's months: how bare the dry season was."""
+    dry_land_ndvi_min: np.ndarray
+    """Least-green land NDVI in the dry months before the rains: how bare the fields lay."""
     green_ndvi_max: np.ndarray
     """NaN where the green season was never observed."""
     water_max: np.ndarray
@@ -127,14 +124,6 @@ class Baseline:
         return ndimage.distance_transform_edt(~wet) * pixel_m > buffer_m
 
 
-def _nanmedian(stack: Sequence[np.ndarray]) -> np.ndarray:
-    """Median ignoring NaN; NaN, silently, where every value is NaN."""
-    arr = np.stack(stack)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels give NaN, as meant
-        return np.nanmedian(arr, axis=0).astype("float32")
-
-
 def build_baseline(composites: Iterable[Mapping[str, np.ndarray]], params: DetectionConfig,
                    pixel_m: float = 10.0, months: Sequence[int] | None = None) -> Baseline:
     """Reference states and pre-existing digging from the baseline's valid monthly composites.
@@ -143,55 +132,51 @@ def build_baseline(composites: Iterable[Mapping[str, np.ndarray]], params: Detec
     ----------
     composites
         One mapping band name → ``(y, x)`` reflectance per valid baseline month, oldest first.
-        Consumed one at a time: memory holds running extremes, the green season's NDVI and
-        the last ``end_months``.
+        Consumed one at a time: memory holds running extremes, the end state and the green
+        season's NDVI.
     months
         Calendar month (1-12) of each composite, for the per-month water and land record;
         without it new water is judged by distance from baseline water alone.
     """
     calendar = iter(months) if months is not None else None
-    nan = None
-    land_min = water_max = nan
-    green: list[tuple[float, np.ndarray]] = []  # (site median NDVI, NDVI) of green months
-    tail: deque[dict[str, np.ndarray]] = deque(maxlen=params.end_months)
+    state: dict[str, np.ndarray] = {}
+    green: list[tuple[float, np.ndarray]] = []  # (site median NDVI, land NDVI) of green months
+    rains_seen = False
     for composite in composites:
-        vi, wi = ndvi(composite), water_index(composite)
+        vi, wi, ti = ndvi(composite), water_index(composite), ndti(composite)
+        red = np.asarray(composite["red"], "float32")
         with np.errstate(invalid="ignore"):
             land = np.where(wi < 0, vi, np.nan).astype("float32")
-        if nan is None:
+        if not state:
             nan = np.full(vi.shape, np.nan, dtype="float32")
-            land_min = early_min = water_max = nan
-            water_months = np.zeros(vi.shape, dtype="int32")
-            land_months = np.zeros(vi.shape, dtype="int32")
+            state = {name: nan for name in ("land_ndvi_min", "dry_land_ndvi_min", "water_max",
+                                            "ndvi_end", "water_end", "ndti_end", "red_end")}
+            state["water_months"] = np.zeros(vi.shape, dtype="int32")
+            state["land_months"] = np.zeros(vi.shape, dtype="int32")
         if calendar is not None:
             bit = np.int32(1 << (next(calendar) - 1))
             with np.errstate(invalid="ignore"):
-                water_months[wi > 0] |= bit
-                land_months[wi < 0] |= bit
+                state["water_months"][wi > 0] |= bit
+                state["land_months"][wi < 0] |= bit
         # fmin/fmax ignore NaN unless both sides are NaN.
-        land_min = np.fmin(land_min, land)
-        water_max = np.fmax(water_max, wi)
+        state["land_ndvi_min"] = np.fmin(state["land_ndvi_min"], land)
+        state["water_max"] = np.fmax(state["water_max"], wi)
         median = _site_median(vi)
         if median >= params.green_season_ndvi:
+            rains_seen = True
             green.append((median, land))  # a flooded pixel is not "not green"
-        if len(tail) == tail.maxlen:  # the oldest end month leaves the end state
-            early_min = np.fmin(early_min, tail[0]["land"])
-        tail.append({"ndvi": vi, "water": wi, "ndti": ndti(composite), "land": land,
-                     "red": np.asarray(composite["red"], "float32")})
-    if nan is None:
+        elif not rains_seen:  # the dry season before the rains, when fields lie bare
+            state["dry_land_ndvi_min"] = np.fmin(state["dry_land_ndvi_min"], land)
+        # The end state is each pixel's last observation: a cloudy last month leaves gaps.
+        seen = np.isfinite(vi)
+        for name, value in (("ndvi_end", vi), ("water_end", wi), ("ndti_end", ti),
+                            ("red_end", red)):
+            state[name] = np.where(seen, value, state[name]).astype("float32")
+    if not state:
         raise ValueError("the baseline has no valid month")
-    base = dict(
-        land_ndvi_min=land_min, early_land_ndvi_min=early_min,
-        green_ndvi_max=_peak_green(green, params, nan),
-        water_max=water_max,
-        ndvi_end=_nanmedian([t["ndvi"] for t in tail]),
-        water_end=_nanmedian([t["water"] for t in tail]),
-        ndti_end=_nanmedian([t["ndti"] for t in tail]),
-        red_end=_nanmedian([t["red"] for t in tail]),
-        water_months=water_months, land_months=land_months,
-    )
-    base["preexisting"] = map_preexisting(**base, params=params, pixel_m=pixel_m)
-    return Baseline(**base)
+    state["green_ndvi_max"] = _peak_green(green, params, np.full_like(state["ndvi_end"], np.nan))
+    state["preexisting"] = map_preexisting(**state, params=params, pixel_m=pixel_m)
+    return Baseline(**state)
 
 
 def _peak_green(green: list[tuple[float, np.ndarray]], params: DetectionConfig,
@@ -223,7 +208,7 @@ def _site_median(values: np.ndarray) -> float:
 
 def map_preexisting(*, ndvi_end: np.ndarray, red_end: np.ndarray, water_end: np.ndarray,
                     ndti_end: np.ndarray, green_ndvi_max: np.ndarray,
-                    early_land_ndvi_min: np.ndarray, params: DetectionConfig,
+                    dry_land_ndvi_min: np.ndarray, params: DetectionConfig,
                     pixel_m: float = 10.0, **_: np.ndarray) -> np.ndarray:
     """Digging at the baseline's end (step 2 of the module docstring), as a boolean mask."""
     with np.errstate(invalid="ignore"):
@@ -233,11 +218,11 @@ def map_preexisting(*, ndvi_end: np.ndarray, red_end: np.ndarray, water_end: np.
                        & (red_end > params.bright_red_min) & (water_end < 0))
         # A field is bare at the end too, but it was as bare earlier in the dry season and green
         # in the rains: that is a season, not digging. (Unseen peak: NaN, not seasonal.)
-        seasonal = ((early_land_ndvi_min < params.fresh_ndvi_max + params.seasonal_margin)
+        seasonal = ((dry_land_ndvi_min < params.fresh_ndvi_max + params.seasonal_margin)
                     & (green_ndvi_max >= params.never_green_ndvi_max))
         fresh = ((ndvi_end < params.fresh_ndvi_max) & (red_end > params.bright_red_min)
                  & ~seasonal)
-        turbid = (water_end > params.water_index_min) & (ndti_end > 0)
+        turbid = (water_end > params.water_index_min) & (ndti_end > params.pit_ndti_min)
         water = water_end > 0
     dug = fresh | never_green | turbid
     ponds, count = ndimage.label(water, structure=EIGHT)
@@ -292,7 +277,7 @@ def observation_evidence(bands: Mapping[str, np.ndarray], valid: np.ndarray,
     red = np.asarray(bands["red"], "float32")
     vi, wi, ti = ndvi(bands), water_index(bands), ndti(bands)
     with np.errstate(invalid="ignore"):
-        hazy = (blue > params.haze_blue_red_max * red) & (blue > 0.12)
+        hazy = (blue > params.haze_blue_red_max * red) & (blue > params.haze_blue_min)
         observed = valid & np.isfinite(vi) & np.isfinite(wi) & ~hazy
         # Water is judged by the water test alone (turbid water is bright in red, too).
         bare = ((vi < np.minimum(land_ndvi_min - params.ndvi_drop, params.bare_ndvi_max))
@@ -309,10 +294,17 @@ class DetectionState:
 
     first_detected: np.ndarray
     confirmed: np.ndarray
+    mapped_since: np.ndarray | None = None
+    """Month the pixel first belonged to a mapped area (at the mapping unit); polygon ids
+    are seeded from it, so an area keeps its id when unmapped pixels join it."""
+
+    def __post_init__(self) -> None:
+        if self.mapped_since is None:
+            object.__setattr__(self, "mapped_since", np.zeros_like(self.confirmed))
 
     @classmethod
     def empty(cls, shape: tuple[int, int]) -> DetectionState:
-        return cls(np.zeros(shape, "int32"), np.zeros(shape, "int32"))
+        return cls(np.zeros(shape, "int32"), np.zeros(shape, "int32"), np.zeros(shape, "int32"))
 
     @property
     def candidate(self) -> np.ndarray:
@@ -337,7 +329,14 @@ class DetectionState:
             confirmed[observed & hit & waiting] = label
             first[observed & ~hit & waiting] = 0
             first[observed & hit & ~waiting] = label
-        return DetectionState(first, confirmed)
+        return DetectionState(first, confirmed, self.mapped_since)
+
+    def mapped(self, mask: np.ndarray, month: Month | str) -> DetectionState:
+        """The state with ``mask`` (this month's mapped new digging) recorded in
+        :attr:`mapped_since`."""
+        assert self.mapped_since is not None
+        since = np.where(mask & (self.mapped_since == 0), month_label(month), self.mapped_since)
+        return DetectionState(self.first_detected, self.confirmed, since.astype("int32"))
 
 
 def digging_signal(bands: Mapping[str, np.ndarray], params: DetectionConfig) -> tuple[
@@ -352,5 +351,5 @@ def digging_signal(bands: Mapping[str, np.ndarray], params: DetectionConfig) -> 
     with np.errstate(invalid="ignore"):
         water = wi > 0
         fresh = ((vi < params.bare_ndvi_max) & (red > params.bright_red_min)) | (
-            (wi > params.water_index_min) & (ti > 0))
+            (wi > params.water_index_min) & (ti > params.pit_ndti_min))
     return fresh, water

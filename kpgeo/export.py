@@ -85,22 +85,22 @@ def write_cog(
     floating = np.issubdtype(arr.dtype, np.floating)
     if nodata is None and floating:
         nodata = float("nan")
-    profile = dict(
-        driver="COG",
-        count=arr.shape[0],
-        height=arr.shape[1],
-        width=arr.shape[2],
-        dtype=arr.dtype.name,
-        crs=str(grid.crs),
-        transform=grid.affine,
-        nodata=nodata,
-        compress="DEFLATE",
-        level=zlevel,
-        predictor=3 if floating else 2,
-        blocksize=COG_BLOCK_PX,
-        overview_resampling=resampling,
-        BIGTIFF="IF_SAFER",
-    )
+    profile = {
+        "driver": "COG",
+        "count": arr.shape[0],
+        "height": arr.shape[1],
+        "width": arr.shape[2],
+        "dtype": arr.dtype.name,
+        "crs": str(grid.crs),
+        "transform": grid.affine,
+        "nodata": nodata,
+        "compress": "DEFLATE",
+        "level": zlevel,
+        "predictor": 3 if floating else 2,
+        "blocksize": COG_BLOCK_PX,
+        "overview_resampling": resampling,
+        "BIGTIFF": "IF_SAFER",
+    }
     path = Path(path)
     with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         dst.write(arr)

@@ -5,7 +5,9 @@ Per site: the baseline months are composited and reduced to the :class:`~.detect
 loaded once, and turned into its composite and its per-scene evidence in one Dask computation;
 the detection state advances and the month's products are written (SPEC §8). The state of a
 month lives in its ``change.tif``, so a monthly run needs only the new month's scenes, the
-previous month's ``change.tif`` and ``baseline.tif``; rerunning a month gives identical products.
+previous month's ``change.tif`` and ``baseline.tif`` (months after the latest saved state are
+computed on the way); rerunning a month gives identical products. Saved files carry a signature
+of grid, baseline, source and parameters and are recomputed when it differs.
 After all sites: ``timeseries.csv``, ``exports/disturbed-YYYY-MM.geojson`` and the manifest.
 """
 
@@ -38,8 +40,8 @@ from .detection import (
     DetectionState,
     build_baseline,
     digging_signal,
-    month_label,
     observation_evidence,
+    remove_small,
 )
 from .errors import ConfigError, KpgeoError, LowCoverageWarning
 from .export import write_cog, write_json
@@ -52,12 +54,14 @@ from .sources import REFLECTANCE_BANDS, SceneSource, open_source
 log = logging.getLogger(__name__)
 
 #: Bands of ``change.tif``; the last three are the detection state and class.
-CHANGE_BANDS = ("change_score", "evidence_scenes", "first_detected", "confirmed", "digging")
+CHANGE_BANDS = ("change_score", "evidence_scenes", "first_detected", "confirmed", "mapped_since",
+                "digging")
 CHANGE_DESCRIPTIONS = (
     "change score: baseline least-green land NDVI minus this month's NDVI (vegetation loss > 0)",
     "scene observations of this month with digging evidence",
     "first detection month of new digging (YYYYMM), 0 = none",
     "confirmation month of new digging (YYYYMM), 0 = none",
+    "first month the pixel was in a mapped new-digging area (YYYYMM), 0 = none",
     "digging: 0 none, 1 pre-existing, 2 new (confirmed, at the mapping unit), 3 candidate",
 )
 DIGGING_NONE, DIGGING_PREEXISTING, DIGGING_NEW, DIGGING_CANDIDATE = 0, 1, 2, 3
@@ -87,12 +91,6 @@ def resolve_sites(config: PipelineConfig, names: tuple[str, ...] = ()) -> list[S
                 )
         sites = [known[n] for n in names]
     return sites
-
-
-def months_to_process(config: PipelineConfig) -> list[Month]:
-    """The baseline's months and the months asked for, in order, each once."""
-    assert config.months is not None and config.baseline is not None
-    return sorted(set(config.baseline.months()) | set(config.months.months()))
 
 
 def detection_months(config: PipelineConfig) -> list[Month]:
@@ -239,22 +237,62 @@ def write_change(folder: Path, site: Site, month: Month, bands: Mapping[str, np.
     digging[state.candidate] = DIGGING_CANDIDATE
     digging[new] = DIGGING_NEW
     digging[baseline.preexisting] = DIGGING_PREEXISTING
+    assert state.mapped_since is not None
     cube = np.stack([score.astype("float32"), hits, state.first_detected.astype("float32"),
-                     state.confirmed.astype("float32"), digging])
+                     state.confirmed.astype("float32"), state.mapped_since.astype("float32"),
+                     digging])
     return write_cog(
         folder / "change.tif", cube, site.grid, descriptions=CHANGE_DESCRIPTIONS, nodata=None,
         resampling="nearest",
-        tags={**_grid_tags(site, month, quality), "baseline": str(config.baseline),
-              "parameters": json.dumps(dataclasses.asdict(config.detection), sort_keys=True)},
+        tags={**_grid_tags(site, month, quality), SIGNATURE_TAG: signature(site, config)},
     )
 
 
-def read_state(path: Path) -> DetectionState:
-    """The detection state stored in a month's ``change.tif``."""
+#: Tag of ``baseline.tif`` and ``change.tif`` that records what made them.
+SIGNATURE_TAG = "kpgeo_signature"
+
+
+def signature(site: Site, config: PipelineConfig) -> str:
+    """What a saved baseline or state depends on: grid, baseline, source and parameters.
+
+    A saved file whose signature differs (another window, threshold, mask or catalog) is
+    recomputed rather than reused.
+    """
+    grid = site.grid
+    return json.dumps({
+        "crs": str(grid.crs), "transform": list(grid.affine)[:6], "shape": list(grid.shape.yx),
+        "baseline": str(config.baseline),
+        "source": [config.source.kind, config.source.catalog, config.source.collection],
+        "detection": dataclasses.asdict(config.detection),
+        "mask": {k: list(v) if isinstance(v, tuple) else v
+                 for k, v in dataclasses.asdict(config.mask).items()},
+        "min_valid_pct": config.composite.min_valid_pct,
+    }, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class SavedMonth:
+    """What a month's ``change.tif`` holds for the next month."""
+
+    state: DetectionState
+    status: str
+    new: np.ndarray
+    """Mapped new digging of that month."""
+
+
+def read_saved_month(path: Path, expected_signature: str) -> SavedMonth | None:
+    """The state in a month's ``change.tif``; None if missing or made otherwise."""
+    if not path.is_file():
+        return None
     with rasterio.open(path) as src:
-        first = src.read(CHANGE_BANDS.index("first_detected") + 1)
-        confirmed = src.read(CHANGE_BANDS.index("confirmed") + 1)
-    return DetectionState(first.astype("int32"), confirmed.astype("int32"))
+        tags = src.tags()
+        if tags.get(SIGNATURE_TAG) != expected_signature:
+            return None
+        bands = {name: src.read(i + 1) for i, name in enumerate(CHANGE_BANDS)}
+    state = DetectionState(bands["first_detected"].astype("int32"),
+                           bands["confirmed"].astype("int32"),
+                           bands["mapped_since"].astype("int32"))
+    return SavedMonth(state, tags.get("status", "gap"), bands["digging"] == DIGGING_NEW)
 
 
 def _foreign_member(config: PipelineConfig, month: str,
@@ -323,20 +361,13 @@ class SiteRun:
     def _baseline_path(self) -> Path:
         return self.folder / "baseline.tif"
 
-    def _baseline_tags(self) -> dict[str, str]:
-        return {"baseline": str(self.config.baseline),
-                "parameters": json.dumps(dataclasses.asdict(self.config.detection),
-                                         sort_keys=True),
-                "min_valid_pct": str(self.config.composite.min_valid_pct)}
-
     def _read_baseline(self) -> Baseline | None:
-        """``baseline.tif`` if it was made for this baseline and these parameters."""
+        """``baseline.tif`` if it was made for this grid, baseline, source and parameters."""
         path = self._baseline_path()
         if not path.is_file():
             return None
         with rasterio.open(path) as src:
-            tags = src.tags()
-            if any(tags.get(k) != v for k, v in self._baseline_tags().items()):
+            if src.tags().get(SIGNATURE_TAG) != signature(self.site, self.config):
                 return None
             return Baseline.from_stack(src.read())
 
@@ -369,10 +400,15 @@ class SiteRun:
             baseline = build_baseline(composites, config.detection,
                                       abs(self.site.grid.resolution.x),
                                       months=[calendar_month(m) for m in valid])
+            # Clip to the site, then apply the mapping unit to what is left inside.
             inside = self.site.pixel_mask()
-            baseline = dataclasses.replace(baseline, preexisting=baseline.preexisting & inside)
+            preexisting = remove_small(baseline.preexisting & inside,
+                                       config.detection.min_area_ha,
+                                       abs(self.site.grid.resolution.x))
+            baseline = dataclasses.replace(baseline, preexisting=preexisting)
             write_cog(self._baseline_path(), baseline.stack(), self.site.grid,
-                      descriptions=BASELINE_BANDS, tags=self._baseline_tags())
+                      descriptions=BASELINE_BANDS,
+                      tags={SIGNATURE_TAG: signature(self.site, config)})
         for month in months:
             if month not in requested:
                 self.results.append(done[month])
@@ -386,33 +422,56 @@ class SiteRun:
 
     # -- after the baseline
     def _run_detection(self, baseline: Baseline, requested: set[Month]) -> None:
+        """Advance the state through the months after the baseline up to the last one asked
+        for, starting from the latest saved state before the first one asked for."""
         config = self.config
+        months = detection_months(config)
+        wanted = [i for i, m in enumerate(months) if m in requested]
+        if not wanted:
+            return
         pixel_m = abs(self.site.grid.resolution.x)
         inside = self.site.pixel_mask()
         exclude = baseline.preexisting | ~inside
-        state = DetectionState.empty(self.site.grid.shape.yx)
-        for month in detection_months(config):
-            change_path = self.folder / str(month) / "change.tif"
-            if month not in requested and change_path.is_file() and not config.overwrite:
-                state = read_state(change_path)
-                continue
+        shape = self.site.grid.shape.yx
+        expected = signature(self.site, config)
+        state = DetectionState.empty(shape)
+        last_ok_new = np.zeros(shape, dtype=bool)  # areas of the new_ha difference
+        start = 0
+        if not config.overwrite:
+            for i in range(wanted[0] - 1, -1, -1):
+                saved = read_saved_month(self.folder / str(months[i]) / "change.tif", expected)
+                if saved is not None:
+                    state, start = saved.state, i + 1
+                    last_ok_new = self._last_ok_new(months[:i + 1], expected)
+                    break
+        for month in months[start:wanted[-1] + 1]:
             started = time.perf_counter()
-            previous_new = new_digging_mask(state, baseline.preexisting,
-                                            config.detection.min_area_ha, pixel_m) & inside
             data = load_month(self.source, self.site, month, config, baseline)
             assert data.evidence is not None
             state = state.advance(data.evidence, month, exclude=exclude)
             new = new_digging_mask(state, baseline.preexisting, config.detection.min_area_ha,
                                    pixel_m) & inside
+            state = state.mapped(new, month)
             folder = self.folder / str(month)
             outputs = [write_composite(folder, self.site, month, data),
                        write_indices(folder, self.site, month, data.bands, data.quality)]
             result = SiteMonth(self.site.name, str(month), data.quality, data.scene_ids,
                                0.0, outputs)
-            self._finish_month(result, month, data.bands, baseline, state, new, previous_new,
+            self._finish_month(result, month, data.bands, baseline, state, new, last_ok_new,
                                data.evidence)
+            if data.quality.status == "ok":
+                last_ok_new = new
             result.seconds = time.perf_counter() - started
             self._report(result, "")
+
+    def _last_ok_new(self, months: list[Month], expected: str) -> np.ndarray:
+        """Mapped new digging of the latest saved month that was not a gap: a gap month's new
+        digging is counted in the next valid month's ``new_ha``."""
+        for month in reversed(months):
+            saved = read_saved_month(self.folder / str(month) / "change.tif", expected)
+            if saved is not None and saved.status == "ok":
+                return saved.new
+        return np.zeros(self.site.grid.shape.yx, dtype=bool)
 
     def _finish_month(self, result: SiteMonth, month: Month, bands: Mapping[str, np.ndarray],
                       baseline: Baseline, state: DetectionState, new: np.ndarray,
@@ -503,11 +562,11 @@ def run(config: PipelineConfig, *, site_names: tuple[str, ...] = (),
                         "scenes": r.quality.scenes, "valid_pct": r.quality.valid_pct,
                         "scene_ids": r.scene_ids, "seconds": round(r.seconds, 2),
                     })
-        assert config.months is not None
-        months = [str(m) for m in config.months.months()]
-        rows = [r.row() for r in results if r.month in set(months)]
+        # Every month written is indexed, also those recomputed on the way to the ones asked for.
+        written = sorted({r.month for r in results if r.areas})
+        rows = [r.row() for r in results if r.areas]
         manifest.outputs.append(timeseries.merge(out_dir / "timeseries.csv", rows))
-        exports = write_exports(config, all_names, months)
+        exports = write_exports(config, all_names, written)
         manifest.outputs.extend(exports)
         progress(f"timeseries: {out_dir / 'timeseries.csv'}; {len(exports)} monthly exports")
         status = "ok"

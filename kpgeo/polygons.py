@@ -2,9 +2,11 @@
 
 A digging area is one 8-connected group of pixels of one status (pre-existing or new) no smaller
 than the minimum mapping unit. Its id comes from its *seed pixel*: for new digging the pixel
-confirmed first (ties broken by row, then column), for pre-existing digging the top-left pixel.
-Confirmed pixels never unconfirm, so an area only grows, its seed stays in it, and its id stays
-the same in later months and in reruns; when two areas grow together the older id survives.
+mapped first (in the earliest month it belonged to a mapped area; ties broken by confirmation
+month, row, column), for pre-existing digging the top-left pixel. Confirmed pixels never
+unconfirm, so an area only grows, its seed stays in it, and its id stays the same in later
+months and in reruns; pixels that join it later, even ones confirmed earlier but too few to be
+mapped, never take over the seed; when two mapped areas grow together the older id survives.
 The id spells the seed pixel's centre in the site's UTM grid, so it is readable on a map:
 ``tortiya-n-694215-964305`` is new digging around easting 694215 m, northing 964305 m.
 
@@ -83,9 +85,13 @@ def _areas(site: str, grid: GeoBox, mask: np.ndarray, status: Status,
         return []
     rows, cols = np.nonzero(labels)
     lab = labels[rows, cols]
-    confirmed = state.confirmed[rows, cols] if state is not None else np.zeros_like(lab)
-    # The seed of each area: first by label, then earliest confirmation, then row, then column.
-    order = np.lexsort((cols, rows, confirmed, lab))
+    zeros = np.zeros_like(lab)
+    confirmed = state.confirmed[rows, cols] if state is not None else zeros
+    since = state.mapped_since[rows, cols] if state is not None else zeros  # type: ignore[index]
+    # Unmapped pixels (0) sort after mapped ones: a group joining an area never lends its seed.
+    since = np.where(since > 0, since, np.iinfo("int32").max)
+    # The seed of each area: by label, then first mapped, first confirmed, row, column.
+    order = np.lexsort((cols, rows, confirmed, since, lab))
     first_of_label = order[np.r_[0, np.nonzero(np.diff(lab[order]))[0] + 1]]
     pixel_m = abs(grid.resolution.x)
     sizes = np.bincount(lab, minlength=count + 1)

@@ -85,8 +85,8 @@ def test_clouds_are_dilated_by_the_buffer_and_other_classes_kept_or_dropped() ->
     scl[0, 20, 20] = 2  # dark area: kept
     scl[0, 20, 0] = 11  # snow: dropped, not grown
     cube = xr.DataArray(scl, dims=("time", "y", "x"))
-    kwargs = dict(invalid_classes=(0, 1, 3, 8, 9, 10, 11), cloud_classes=(3, 8, 9, 10),
-                  buffer_px=3)
+    kwargs = {"invalid_classes": (0, 1, 3, 8, 9, 10, 11), "cloud_classes": (3, 8, 9, 10),
+                  "buffer_px": 3}
     valid = valid_from_scl(cube, **kwargs).values[0]
     assert not valid[0, 0] and valid[20, 20] and not valid[20, 0] and valid[19, 1]
     grown = ~valid[7:14, 7:14]

@@ -256,6 +256,29 @@ def test_hand_made_ids_survive_growth(grid: GeoBox) -> None:
     assert (joined.first_detected, joined.confirmed) == ("2024-01", "2024-02")
 
 
+def test_an_unmapped_group_joining_an_area_does_not_take_its_id(grid: GeoBox) -> None:
+    """A group confirmed early but too small to be mapped, which later joins a mapped area,
+    does not change the area's id: seeds are chosen by the month pixels were first mapped."""
+    shape = grid.shape.yx
+    pre = np.zeros(shape, dtype=bool)
+    small = np.zeros(shape, dtype=bool)
+    small[20:22, 20:22] = True  # 4 px, confirmed 2025-01: below the 0.1 ha unit
+    area = np.zeros(shape, dtype=bool)
+    area[20:24, 23:28] = True  # 20 px, confirmed and mapped 2025-02
+    confirmed = np.where(small, 202501, np.where(area, 202502, 0)).astype("int32")
+    state = DetectionState(confirmed.copy(), confirmed.copy()).mapped(area, "2025-02")
+    (feb,) = digging_areas("tortiya", grid, pre, area, state)
+    assert feb.id == _expected_id(grid, "n", 20, 23)
+    bridge = np.zeros(shape, dtype=bool)
+    bridge[20:22, 22] = True  # 2025-03: the small group joins the area
+    confirmed[bridge] = 202503
+    joined = small | area | bridge
+    state = DetectionState(confirmed.copy(), confirmed.copy(), state.mapped_since).mapped(
+        joined, "2025-03")
+    (mar,) = digging_areas("tortiya", grid, pre, joined, state)
+    assert mar.id == feb.id and mar.pixels == 26
+
+
 # ---- the documented command end to end -------------------------------------------------------
 @dataclass(frozen=True)
 class Products:
@@ -483,3 +506,30 @@ def test_rfc7946_checker_rejects_what_it_should() -> None:
     for text in bad:
         with pytest.raises(AssertionError):
             check_rfc7946(text)
+
+
+def test_saved_state_made_with_other_parameters_is_recomputed(
+        run_inputs: tuple[Path, Path, Path], first_run: Products, tmp_path: Path) -> None:
+    """Rerunning the last month with another threshold must not carry the earlier month's
+    state made with the old one: the saved baseline and state are recomputed."""
+    import dataclasses
+    import shutil
+
+    from kpgeo.cli import build_run_config
+    from kpgeo.pipeline import SIGNATURE_TAG, run
+
+    aoi, catalog, _ = run_inputs
+    before = list(csv.DictReader(first_run.timeseries.splitlines()))
+    assert float(before[-1]["cumulative_new_ha"]) > 0  # there was new digging to lose
+    out = tmp_path / "copy"
+    shutil.copytree(first_run.out, out)
+    config = build_run_config(None, months_text=MONTHS[-1], aoi_files=(aoi,), source="stac",
+                              catalog=str(catalog), baseline=BASELINE, out=out)
+    # No bare ground counts as new any more: nothing new can be confirmed.
+    strict = dataclasses.replace(config.detection, bare_ndvi_max=-1.0, water_index_min=2.0)
+    run(dataclasses.replace(config, detection=strict), progress=lambda _: None)
+    for month in MONTHS[1:]:  # the earlier month was recomputed too, with the new threshold
+        with rasterio.open(out / SITE / month / "change.tif") as src:
+            assert '"bare_ndvi_max": -1.0' in src.tags()[SIGNATURE_TAG]
+    rows = list(csv.DictReader((out / "timeseries.csv").open(encoding="utf-8")))
+    assert [r["cumulative_new_ha"] for r in rows if r["month"] in MONTHS[1:]] == ["0.00", "0.00"]

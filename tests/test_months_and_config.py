@@ -69,6 +69,8 @@ CLI_BAD = [
     (["run", "--months", "2024-01..2024-06", "--baseline", "2024-01..2024-06"],
      "does not end before the last month"),
     (["run", "--month", "2024-01", "--months", "2024-01..2024-02"], "not both"),
+    (["run", "--months", "2023-06..2024-06", "--baseline", "2024-01..2024-03"],
+     "start before the baseline"),
     (["run", "--source", "sentinel", "--months", "2024-01..2024-06"], "--source 'sentinel'"),
     (["run", "--source", "stac", "--months", "2014-01..2024-06", "--baseline",
       "2014-01..2014-12"], "before Sentinel-2 data exist"),
@@ -145,6 +147,16 @@ def test_bad_values_in_pipeline_files(tmp_path: Path) -> None:
         path.write_text(text + "\n")
         with pytest.raises(ConfigError, match=expected.replace("(", r"\(")):
             load_pipeline(path)
+
+
+def test_negative_mapping_unit_is_refused_with_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(f'baseline = "2024-01..2024-03"\nmonths = "2024-01..2024-06"\n'
+                    f'[[sites]]\naoi = "{TORTIYA}"\n[detection]\nmin_area_ha = -1.0\n')
+    result = CliRunner().invoke(cli, ["run", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "detection.min_area_ha = -1.0" in result.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_options_override_the_pipeline_file(tmp_path: Path) -> None:
