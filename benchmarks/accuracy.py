@@ -96,13 +96,13 @@ def _pct(estimate: float, truth: float) -> float:
 
 
 def score(pred_new: np.ndarray, confirmed: np.ndarray, pred_pre: np.ndarray | None,
-          cumulative_by_month: dict[str, float], truth: dict[str, np.ndarray],
+          new_by_month: dict[str, np.ndarray], truth: dict[str, np.ndarray],
           baseline_end: int, months: list[str]) -> Scores:
     first = truth["first_month"]
     dug_by_end = truth["preexisting"].astype(bool) | ((first > 0) & (first <= baseline_end))
     regrown = (truth["regrown_month"] > 0) & (truth["regrown_month"] <= baseline_end)
     # Ground first dug in the baseline's last month cannot be confirmed before the baseline
-    # ends; kpgeo reports it as new digging of the next month. It is scored as neither.
+    # ends; kpgeo reports it as new digging of the next month. It is left out of every score.
     boundary = first == baseline_end
     visible_pre = dug_by_end & ~(regrown & ~truth["pits"].astype(bool)) & ~boundary
     true_new = first > baseline_end
@@ -119,9 +119,11 @@ def score(pred_new: np.ndarray, confirmed: np.ndarray, pred_pre: np.ndarray | No
             continue
         true_ha = float(((first > baseline_end) & (first <= label)).sum()) * pixel_ha
         if true_ha > 1.0:
-            errors.append(abs(_pct(cumulative_by_month[month], true_ha)))
+            errors.append(abs(_pct(float((new_by_month[month] & ~boundary).sum()) * pixel_ha,
+                                   true_ha)))
     last = months[-1]
     true_last = float(true_new.sum()) * pixel_ha
+    pred_last = float((new_by_month[last] & ~boundary).sum()) * pixel_ha
     not_dug = ~dug_by_end & ~true_new
     pred_any = pred_new | (pred_pre if pred_pre is not None else False)
     fields = truth["fields"].astype(bool) & not_dug
@@ -130,7 +132,7 @@ def score(pred_new: np.ndarray, confirmed: np.ndarray, pred_pre: np.ndarray | No
     delay = _months_between(confirmed[hit], first[hit])
     return Scores(
         f1=f1, precision=precision, recall=recall,
-        cumulative_error_pct=_pct(cumulative_by_month[last], true_last),
+        cumulative_error_pct=_pct(pred_last, true_last),
         cumulative_mae_pct=float(np.mean(errors)) if errors else float("nan"),
         preexisting_error_pct=(_pct(float((pred_pre & ~boundary).sum()),
                                     float(visible_pre.sum()))
@@ -145,7 +147,7 @@ def score(pred_new: np.ndarray, confirmed: np.ndarray, pred_pre: np.ndarray | No
 
 
 def plain_method(site_dir: Path, baseline: list[str], months: list[str],
-                 min_area_ha: float) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+                 min_area_ha: float) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Monthly medians; NDVI ≥ 0.2 below the baseline's median NDVI two months running."""
     base = np.stack([ndvi(read_composite(site_dir / m / "composite.tif")[0]) for m in baseline])
     with np.errstate(all="ignore"):
@@ -156,7 +158,7 @@ def plain_method(site_dir: Path, baseline: list[str], months: list[str],
             reference = np.nanmedian(base, axis=0)
     confirmed = np.zeros(reference.shape, dtype="int32")
     previous = np.zeros(reference.shape, dtype=bool)
-    cumulative: dict[str, float] = {}
+    cumulative: dict[str, np.ndarray] = {}
     for month in months:
         if month <= baseline[-1]:
             continue
@@ -165,8 +167,7 @@ def plain_method(site_dir: Path, baseline: list[str], months: list[str],
                     ) >= PLAIN_NDVI_DROP
         confirmed[drop & previous & (confirmed == 0)] = month_label(month)
         previous = drop
-        mask = remove_small(confirmed > 0, min_area_ha)
-        cumulative[month] = float(mask.sum()) * 0.01
+        cumulative[month] = remove_small(confirmed > 0, min_area_ha)
     return remove_small(confirmed > 0, min_area_ha), confirmed, cumulative
 
 
@@ -198,7 +199,8 @@ def run_case(window: str, seed: int, cloudiness: float, workdir: Path,
     change = site_dir / month_names[-1] / "change.tif"
     digging = _read(change, CHANGE_BANDS.index("digging") + 1)
     confirmed = _read(change, CHANGE_BANDS.index("confirmed") + 1).astype("int32")
-    cumulative = {r.month: r.areas["cumulative_new_ha"] for r in results if r.areas}
+    cumulative = {m: _read(site_dir / m / "change.tif", CHANGE_BANDS.index("digging") + 1)
+                  == DIGGING_NEW for m in month_names if month_label(m) > baseline_end}
     ours = score(digging == DIGGING_NEW, confirmed, digging == DIGGING_PREEXISTING, cumulative,
                  truth, baseline_end, month_names)
     plain_new, plain_confirmed, plain_cumulative = plain_method(
@@ -278,9 +280,9 @@ def markdown(rows: list[dict[str, object]], command: str, seconds: float) -> str
         "the error against all ground ever dug is shown too: regrown ground is invisible to any "
         "optical method. Pixel scores leave out pixels first dug in the last month (no method "
         "can have seen them twice); the area error and the delay include them. Pixels first dug "
-        "in the baseline's last month are scored as neither pre-existing nor new: they cannot "
-        "be confirmed before the baseline ends, and kpgeo reports them as new digging of the "
-        "first month after it. The plain method maps no pre-existing digging.",
+        "in the baseline's last month are left out of every score: they cannot be confirmed "
+        "before the baseline ends, and kpgeo reports them as new digging of the first month "
+        "after it. The plain method maps no pre-existing digging.",
         "<!-- accuracy:end -->",
     ]
     return "\n".join(lines) + "\n"

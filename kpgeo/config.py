@@ -129,6 +129,11 @@ class DetectionConfig:
     seasonal_margin: float = 0.05
     """...unless it was within this of as bare in the dry months before the rains and green at
     the season's peak (a field)."""
+    gravel_ndvi_max: float = 0.06
+    """Pre-existing: bright ground this bare in a baseline month is gravel (tilled fields stay
+    above it, even under harmattan haze)..."""
+    gravel_min_months: int = 2
+    """...and in this many baseline months it is digging, even if it has begun to regrow."""
     green_season_ndvi: float = 0.40
     """A baseline month is in the green season when the site's median NDVI reaches this."""
     green_peak_margin: float = 0.05

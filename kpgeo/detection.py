@@ -13,8 +13,9 @@ NDWI's 10 m bands see pits that MNDWI's 20 m SWIR band blurs into the gravel aro
    season and dry-season fields (bare then, too) normal, and keeps floodplains that were under
    water in the rains comparable with their dry ground.
 2. **Pre-existing digging** at the baseline's end: bright ground bare at the end, unless it was
-   as bare in the dry months before the rains and green at the peak (a field); bright ground
-   never green at the peak (only where the peak was seen); turbid water; small water bodies
+   as bare in the dry months before the rains and green at the peak (a field); ground seen as
+   bright gravel, barer than any field, in ``gravel_min_months`` baseline months, even if it has
+   begun to regrow; bright ground never green at the peak (only where the peak was seen); turbid water; small water bodies
    (pits, up to ``pond_max_ha``). Gaps up to ``cluster_gap_m`` are closed and holes filled.
 3. **New digging**, per *scene* observation after the baseline, not per monthly median, so that
    a pixel can be confirmed within the month it was dug: an observation is evidence when NDVI
@@ -47,7 +48,8 @@ from .months import Month
 #: Evidence codes of one observation of one pixel.
 UNOBSERVED, NO_EVIDENCE, EVIDENCE = -1, 0, 1
 #: Bands of ``baseline.tif``.
-BASELINE_BANDS = ("land_ndvi_min", "dry_land_ndvi_min", "green_ndvi_max", "water_max",
+BASELINE_BANDS = ("land_ndvi_min", "dry_land_ndvi_min", "gravel_months", "green_ndvi_max",
+                  "water_max",
                   "ndvi_end", "water_end",
                   "ndti_end", "red_end", "water_months", "land_months", "preexisting")
 #: 8-connectivity: diagonal neighbours belong to one digging area.
@@ -72,6 +74,8 @@ class Baseline:
     land_ndvi_min: np.ndarray
     dry_land_ndvi_min: np.ndarray
     """Least-green land NDVI in the dry months before the rains: how bare the fields lay."""
+    gravel_months: np.ndarray
+    """Baseline months in which the pixel was bright ground barer than any field."""
     green_ndvi_max: np.ndarray
     """NaN where the green season was never observed."""
     water_max: np.ndarray
@@ -94,7 +98,7 @@ class Baseline:
     def from_stack(cls, stack: np.ndarray) -> Baseline:
         values = {b: stack[i] for i, b in enumerate(BASELINE_BANDS)}
         values["preexisting"] = values["preexisting"] > 0.5
-        for name in ("water_months", "land_months"):
+        for name in ("water_months", "land_months", "gravel_months"):
             values[name] = values[name].astype("int32")
         return cls(**values)
 
@@ -152,12 +156,17 @@ def build_baseline(composites: Iterable[Mapping[str, np.ndarray]], params: Detec
             state = {name: nan for name in ("land_ndvi_min", "dry_land_ndvi_min", "water_max",
                                             "ndvi_end", "water_end", "ndti_end", "red_end")}
             state["water_months"] = np.zeros(vi.shape, dtype="int32")
+            state["gravel_months"] = np.zeros(vi.shape, dtype="int32")
             state["land_months"] = np.zeros(vi.shape, dtype="int32")
         if calendar is not None:
             bit = np.int32(1 << (next(calendar) - 1))
             with np.errstate(invalid="ignore"):
                 state["water_months"][wi > 0] |= bit
                 state["land_months"][wi < 0] |= bit
+        with np.errstate(invalid="ignore"):
+            state["gravel_months"] += ((land < params.gravel_ndvi_max)
+                                       & (red > params.bright_red_min)
+                                       & ~hazy(composite, params)).astype("int32")
         # fmin/fmax ignore NaN unless both sides are NaN.
         state["land_ndvi_min"] = np.fmin(state["land_ndvi_min"], land)
         state["water_max"] = np.fmax(state["water_max"], wi)
@@ -196,6 +205,14 @@ def _peak_green(green: list[tuple[float, np.ndarray]], params: DetectionConfig,
     return out
 
 
+def hazy(bands: Mapping[str, np.ndarray], params: DetectionConfig) -> np.ndarray:
+    """Thin cloud or haze that SCL missed: blue nearly as high as red, and bright."""
+    blue = np.asarray(bands["blue"], "float32")
+    red = np.asarray(bands["red"], "float32")
+    with np.errstate(invalid="ignore"):
+        return (blue > params.haze_blue_red_max * red) & (blue > params.haze_blue_min)
+
+
 def water_index(bands: Mapping[str, np.ndarray]) -> np.ndarray:
     """Open water where positive: the larger of MNDWI and NDWI (NaN only if both are)."""
     return np.fmax(mndwi(bands), ndwi(bands))
@@ -208,7 +225,8 @@ def _site_median(values: np.ndarray) -> float:
 
 def map_preexisting(*, ndvi_end: np.ndarray, red_end: np.ndarray, water_end: np.ndarray,
                     ndti_end: np.ndarray, green_ndvi_max: np.ndarray,
-                    dry_land_ndvi_min: np.ndarray, params: DetectionConfig,
+                    dry_land_ndvi_min: np.ndarray, gravel_months: np.ndarray,
+                    params: DetectionConfig,
                     pixel_m: float = 10.0, **_: np.ndarray) -> np.ndarray:
     """Digging at the baseline's end (step 2 of the module docstring), as a boolean mask."""
     with np.errstate(invalid="ignore"):
@@ -224,7 +242,9 @@ def map_preexisting(*, ndvi_end: np.ndarray, red_end: np.ndarray, water_end: np.
                  & ~seasonal)
         turbid = (water_end > params.water_index_min) & (ndti_end > params.pit_ndti_min)
         water = water_end > 0
-    dug = fresh | never_green | turbid
+    # Gravel seen in the baseline is digging even where it has begun to regrow since.
+    worked = gravel_months >= params.gravel_min_months
+    dug = fresh | never_green | turbid | worked
     ponds, count = ndimage.label(water, structure=EIGHT)
     if count:
         sizes = ndimage.sum_labels(water, ponds, np.arange(1, count + 1))
@@ -273,12 +293,10 @@ def observation_evidence(bands: Mapping[str, np.ndarray], valid: np.ndarray,
     numpy.ndarray
         :data:`UNOBSERVED`, :data:`NO_EVIDENCE` or :data:`EVIDENCE` per observation.
     """
-    blue = np.asarray(bands["blue"], "float32")
     red = np.asarray(bands["red"], "float32")
     vi, wi, ti = ndvi(bands), water_index(bands), ndti(bands)
     with np.errstate(invalid="ignore"):
-        hazy = (blue > params.haze_blue_red_max * red) & (blue > params.haze_blue_min)
-        observed = valid & np.isfinite(vi) & np.isfinite(wi) & ~hazy
+        observed = valid & np.isfinite(vi) & np.isfinite(wi) & ~hazy(bands, params)
         # Water is judged by the water test alone (turbid water is bright in red, too).
         bare = ((vi < np.minimum(land_ndvi_min - params.ndvi_drop, params.bare_ndvi_max))
                 & (red > params.bright_red_min) & (wi < 0))

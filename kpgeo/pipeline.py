@@ -343,8 +343,11 @@ class SiteRun:
 
     def _report(self, result: SiteMonth, what: str) -> None:
         q = result.quality
-        self.progress(f"{self.site.name} {result.month}: {what} {q.status}, {q.scenes} scenes, "
-                      f"{q.valid_pct:.1f}% valid ({result.seconds:.1f} s)")
+        areas = result.areas
+        found = (f", {areas['cumulative_new_ha']:.2f} ha new digging in all"
+                 if areas and q.status == "ok" else "")
+        self.progress(f"{self.site.name} {result.month}: {what}{q.status}, {q.scenes} scenes, "
+                      f"{q.valid_pct:.1f}% valid{found} ({result.seconds:.1f} s)")
 
     def run(self) -> list[SiteMonth]:
         config = self.config
@@ -386,7 +389,7 @@ class SiteRun:
                        write_indices(folder, self.site, month, data.bands, data.quality)]
             done[month] = SiteMonth(self.site.name, str(month), data.quality, data.scene_ids,
                                     time.perf_counter() - started, outputs)
-            self._report(done[month], "baseline")
+            self._report(done[month], "baseline, ")
         if baseline is None:
             valid = [m for m in months if done[m].quality.status == "ok"]
             if not valid:
