@@ -49,9 +49,10 @@ REPROJECTION_TOLERANCE = 0.02
 
 
 def _realdata_folder() -> Path | None:
-    """``$KPGEO_REALDATA`` (the realdata root or the patch folder itself), else
+    """The copy committed under ``tests/data`` (1.2 MB, MIT + Copernicus attribution, see its
+    README), else ``$KPGEO_REALDATA`` (the realdata root or the patch folder), else
     ``<repo>/../shared/realdata``."""
-    candidates = []
+    candidates = [Path(__file__).resolve().parent / "data" / PATCHES]
     if os.environ.get("KPGEO_REALDATA"):
         root = Path(os.environ["KPGEO_REALDATA"]).expanduser()
         candidates += [root / PATCHES, root]
