@@ -243,7 +243,9 @@ def export(month: str, fmt: str, out: Path) -> None:
     if fmt == "geojson":  # the run already wrote it, in RFC 7946 form
         click.echo(str(source))
         return
-    raise KpgeoError(f"export to {fmt} is not available in kpgeo {__version__} yet.")
+    from .export import convert_geojson
+
+    click.echo(str(convert_geojson(source, fmt)))
 
 
 def main() -> None:

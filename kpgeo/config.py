@@ -151,6 +151,51 @@ class DetectionConfig:
 
 
 @dataclass(frozen=True)
+class Assumption:
+    """A ranged assumption of the production-volume chain, with where the range comes from."""
+
+    low: float
+    high: float
+    source: str = ""
+
+
+def _assumption(low: float, high: float, source: str) -> Any:
+    return field(default_factory=lambda: Assumption(low, high, source))
+
+
+@dataclass(frozen=True)
+class VolumeConfig:
+    """Production-volume inputs (SPEC §7): carats = new area × gravel fraction × gravel
+    thickness × grade × recovery, each drawn uniformly from its range in a seeded Monte Carlo.
+
+    The default ranges are the working bounds of ``notes/domain.md`` §1.6-1.7; replace them with
+    the USGS SIR 2013-5185 and field-sheet values for a site before quoting figures.
+    """
+
+    seed: int = 2005
+    """Seed of the Monte Carlo draws: the same seed gives the same figures."""
+    draws: int = 20000
+    """Number of Monte Carlo draws."""
+    gravel_fraction: Assumption = _assumption(
+        0.3, 0.7, "share of dug ground that is extracted gravel (vs spoil, ponds, camps); "
+        "estimate, notes/domain.md 1.7")
+    gravel_thickness_m: Assumption = _assumption(
+        0.3, 1.5, "alluvial gravel bed thickness, decimetres to 1-2 m in the region; to be "
+        "replaced by USGS SIR 2013-5185 / SODEMI values, notes/domain.md 1.7")
+    grade_ct_per_m3: Assumption = _assumption(
+        0.3, 1.9, "placer grade near Seguela, secondary-source bounds 0.3-1.9 ct/m3 "
+        "(notes/domain.md 1.6); dyke workings at Bobi are richer and need their own stratum")
+    recovery: Assumption = _assumption(
+        0.5, 0.9, "share of diamonds recovered by artisanal jigs and sieves; estimate, "
+        "notes/domain.md 1.7")
+
+    def assumptions(self) -> dict[str, Assumption]:
+        return {"gravel_fraction": self.gravel_fraction,
+                "gravel_thickness_m": self.gravel_thickness_m,
+                "grade_ct_per_m3": self.grade_ct_per_m3, "recovery": self.recovery}
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Everything a run needs, frozen."""
 
@@ -169,6 +214,7 @@ class PipelineConfig:
     mask: MaskConfig = field(default_factory=MaskConfig)
     composite: CompositeConfig = field(default_factory=CompositeConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
+    volume: VolumeConfig = field(default_factory=VolumeConfig)
     out: str = ""
     """Output folder; empty = ``outputs/<name>``."""
     scheduler: str = ""
@@ -356,6 +402,14 @@ def validate(config: PipelineConfig, *, today: Any = None) -> PipelineConfig:
         )
     if config.mask.cloud_buffer_m < 0:
         raise ConfigError(f"mask.cloud_buffer_m = {config.mask.cloud_buffer_m} is negative.")
+    for name, value in config.volume.assumptions().items():
+        if not (0 <= value.low <= value.high):
+            raise ConfigError(
+                f"volume.{name} = [{value.low}, {value.high}] is not a range; give "
+                "0 <= low <= high."
+            )
+    if config.volume.draws < 100:
+        raise ConfigError(f"volume.draws = {config.volume.draws}; give at least 100 draws.")
     if config.detection.min_area_ha < 0:
         raise ConfigError(
             f"detection.min_area_ha = {config.detection.min_area_ha} is negative; give 0 or more."

@@ -127,3 +127,31 @@ def write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]], columns: Sequ
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+#: GDAL drivers of ``kpgeo export --format``; GeoJSON is the run's own RFC 7946 file.
+VECTOR_DRIVERS = {"gpkg": "GPKG", "kml": "KML"}
+
+
+def convert_geojson(source: str | Path, fmt: str) -> Path:
+    """Write ``source`` (an RFC 7946 export) beside it as GeoPackage or KML, atomically.
+
+    The same features, properties and WGS84 geometries; in KML each placemark is named by its
+    digging-area id.
+    """
+    import geopandas
+
+    source = Path(source)
+    target = source.with_suffix(f".{fmt}")
+    frame = geopandas.read_file(source)
+    if fmt == "kml":  # KML's driver names placemarks from a "Name" field
+        frame.insert(0, "Name", frame["id"])
+    # The temporary file keeps the extension: GDAL drivers judge a file by it.
+    tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp{target.suffix}")
+    try:
+        frame.to_file(tmp, driver=VECTOR_DRIVERS[fmt], layer="digging")
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return target

@@ -50,6 +50,7 @@ from .manifest import Manifest
 from .months import Month, MonthRange
 from .polygons import DiggingArea, digging_areas, feature_collection, new_digging_mask
 from .sources import REFLECTANCE_BANDS, SceneSource, open_source
+from .volume import write_volume_exports
 
 log = logging.getLogger(__name__)
 
@@ -568,10 +569,12 @@ def run(config: PipelineConfig, *, site_names: tuple[str, ...] = (),
         # Every month written is indexed, also those recomputed on the way to the ones asked for.
         written = sorted({r.month for r in results if r.areas})
         rows = [r.row() for r in results if r.areas]
-        manifest.outputs.append(timeseries.merge(out_dir / "timeseries.csv", rows))
+        series = timeseries.merge(out_dir / "timeseries.csv", rows)
+        manifest.outputs.append(series)
         exports = write_exports(config, all_names, written)
+        exports += write_volume_exports(out_dir, timeseries.read(series), written, config.volume)
         manifest.outputs.extend(exports)
-        progress(f"timeseries: {out_dir / 'timeseries.csv'}; {len(exports)} monthly exports")
+        progress(f"timeseries: {series}; {len(exports)} monthly exports")
         status = "ok"
     finally:
         if results or status == "ok":
