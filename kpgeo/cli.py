@@ -120,10 +120,12 @@ def synth(aoi_file: Path, months_text: str, out: Path, seed: int) -> None:
 @click.option("--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786.")
 @click.option("--workers", type=int, help="Number of local Dask workers.")
 @click.option("--overwrite", is_flag=True, help="Recompute site-months already done.")
+@click.option("--offline/--online", default=None,
+              help="Inline every script and style in the maps (default: the pipeline's).")
 def run(pipeline: Path | None, month: str | None, months_text: str | None,
         site_names: tuple[str, ...], aoi_files: tuple[Path, ...], source: str | None,
         catalog: str | None, baseline: str | None, out: Path | None, scheduler: str | None,
-        workers: int | None, overwrite: bool) -> None:
+        workers: int | None, overwrite: bool, offline: bool | None) -> None:
     """Run the monthly pipeline. Options override the pipeline file.
 
     \b
@@ -137,7 +139,7 @@ def run(pipeline: Path | None, month: str | None, months_text: str | None,
     config = build_run_config(pipeline, month=month, months_text=months_text,
                               aoi_files=aoi_files, source=source, catalog=catalog,
                               baseline=baseline, out=out, scheduler=scheduler, workers=workers,
-                              overwrite=overwrite)
+                              overwrite=overwrite, offline=offline)
     results = pipeline_module.run(config, site_names=site_names, progress=log.info)
     gaps = sum(r.quality.status == "gap" for r in results)
     click.echo(f"{len(results)} site-months written to {config.out_dir} ({gaps} gaps); "
@@ -149,7 +151,7 @@ def build_run_config(pipeline: Path | None, *, month: str | None = None,
                      source: str | None = None, catalog: str | None = None,
                      baseline: str | None = None, out: Path | None = None,
                      scheduler: str | None = None, workers: int | None = None,
-                     overwrite: bool = False) -> PipelineConfig:
+                     overwrite: bool = False, offline: bool | None = None) -> PipelineConfig:
     """The validated configuration of ``kpgeo run``: pipeline file, then options on top."""
     config = load_pipeline(pipeline) if pipeline is not None else PipelineConfig()
     if month and months_text:
@@ -181,6 +183,8 @@ def build_run_config(pipeline: Path | None, *, month: str | None = None,
         changes["workers"] = workers
     if overwrite:
         changes["overwrite"] = True
+    if offline is not None:
+        changes["offline"] = offline
     return validate(dataclasses.replace(config, **changes))
 
 

@@ -223,6 +223,8 @@ class PipelineConfig:
     """Number of local Dask workers; 0 = sized to the machine."""
     overwrite: bool = False
     """Recompute site-months that are already done."""
+    offline: bool = False
+    """Inline every script, style and image in the HTML maps so they work without a network."""
     path: str = ""
     """Pipeline file this came from, if any."""
 
