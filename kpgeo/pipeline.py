@@ -14,6 +14,7 @@ After all sites: ``timeseries.csv``, ``exports/disturbed-YYYY-MM.geojson`` and t
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import dataclasses
 import json
 import logging
@@ -249,6 +250,10 @@ def write_change(folder: Path, site: Site, month: Month, bands: Mapping[str, np.
     )
 
 
+#: Lock file of an output folder while a run writes it.
+LOCK_NAME = ".kpgeo.lock"
+#: What a finished site-month folder holds.
+MONTH_PRODUCTS = ("composite.tif", "indices.tif", "change.tif", "disturbed.geojson")
 #: Tag of ``baseline.tif`` and ``change.tif`` that records what made them.
 SIGNATURE_TAG = "kpgeo_signature"
 
@@ -354,8 +359,14 @@ class SiteRun:
         config = self.config
         assert config.baseline is not None and config.months is not None
         requested = set(config.months.months())
-        baseline = None if config.overwrite else self._read_baseline()
         baseline_requested = [m for m in config.baseline.months() if m in requested]
+        # --overwrite recomputes the months asked for: the baseline only if they include it.
+        baseline = (None if config.overwrite and baseline_requested
+                    else self._read_baseline())
+        if baseline is not None and not config.overwrite:  # site-months already done are not recomputed (SPEC §9)
+            for month in [m for m in baseline_requested if self._is_done(m)]:
+                baseline_requested.remove(month)
+                self.progress(f"{self.site.name} {month}: done already, kept")
         if baseline is None or baseline_requested:
             baseline = self._run_baseline(baseline, baseline_requested)
         self._run_detection(baseline, requested)
@@ -441,14 +452,22 @@ class SiteRun:
         state = DetectionState.empty(shape)
         last_ok_new = np.zeros(shape, dtype=bool)  # areas of the new_ha difference
         start = 0
-        if not config.overwrite:
-            for i in range(wanted[0] - 1, -1, -1):
-                saved = read_saved_month(self.folder / str(months[i]) / "change.tif", expected)
-                if saved is not None:
-                    state, start = saved.state, i + 1
-                    last_ok_new = self._last_ok_new(months[:i + 1], expected)
-                    break
+        # The latest saved state before the first month asked for is reused (--overwrite too).
+        for i in range(wanted[0] - 1, -1, -1):
+            saved = read_saved_month(self.folder / str(months[i]) / "change.tif", expected)
+            if saved is not None:
+                state, start = saved.state, i + 1
+                last_ok_new = self._last_ok_new(months[:i + 1], expected)
+                break
         for month in months[start:wanted[-1] + 1]:
+            if not config.overwrite and self._is_done(month):
+                saved = read_saved_month(self.folder / str(month) / "change.tif", expected)
+                assert saved is not None
+                state = saved.state
+                if saved.status == "ok":
+                    last_ok_new = saved.new
+                self.progress(f"{self.site.name} {month}: done already, kept")
+                continue
             started = time.perf_counter()
             data = load_month(self.source, self.site, month, config, baseline)
             assert data.evidence is not None
@@ -467,6 +486,15 @@ class SiteRun:
                 last_ok_new = new
             result.seconds = time.perf_counter() - started
             self._report(result, "")
+
+    def _is_done(self, month: Month) -> bool:
+        """Every product of the site-month is there and its state was made as this run
+        would make it."""
+        folder = self.folder / str(month)
+        if not all((folder / name).is_file() for name in MONTH_PRODUCTS):
+            return False
+        return read_saved_month(folder / "change.tif",
+                                signature(self.site, self.config)) is not None
 
     def _last_ok_new(self, months: list[Month], expected: str) -> np.ndarray:
         """Mapped new digging of the latest saved month that was not a gap: a gap month's new
@@ -499,6 +527,24 @@ class SiteRun:
 
 
 # ---- the run ---------------------------------------------------------------------------------
+@contextlib.contextmanager
+def output_lock(out_dir: Path) -> Iterator[None]:
+    """Keep two runs out of one output folder (SPEC §10); the lock ends with the process."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / LOCK_NAME, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise KpgeoError(
+                f"another kpgeo run is writing {out_dir}; wait for it to finish or give "
+                "another --out."
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @contextlib.contextmanager
 def _dask_context(config: PipelineConfig) -> Iterator[None]:
     """A distributed client for ``--scheduler``, else dask's threaded scheduler."""
@@ -553,31 +599,33 @@ def run(config: PipelineConfig, *, site_names: tuple[str, ...] = (),
     source = open_source(config)
     manifest = Manifest(config=config.to_dict())
     results: list[SiteMonth] = []
-    status = "failed"
-    try:
-        with _dask_context(config):
-            for site in sites:
-                site_results = SiteRun(source, site, config, progress).run()
-                results += site_results
-                for r in site_results:
-                    manifest.outputs.extend(r.outputs)
-                    manifest.site_months.append({
-                        "site": r.site, "month": r.month, "status": r.quality.status,
-                        "scenes": r.quality.scenes, "valid_pct": r.quality.valid_pct,
-                        "scene_ids": r.scene_ids, "seconds": round(r.seconds, 2),
-                    })
-        # Every month written is indexed, also those recomputed on the way to the ones asked for.
-        written = sorted({r.month for r in results if r.areas})
-        rows = [r.row() for r in results if r.areas]
-        series = timeseries.merge(out_dir / "timeseries.csv", rows)
-        manifest.outputs.append(series)
-        exports = write_exports(config, all_names, written)
-        exports += write_volume_exports(out_dir, timeseries.read(series), written, config.volume)
-        manifest.outputs.extend(exports)
-        progress(f"timeseries: {series}; {len(exports)} monthly exports")
-        status = "ok"
-    finally:
-        if results or status == "ok":
-            path = manifest.write(out_dir, status=status)
-            progress(f"manifest: {path}")
+    with output_lock(out_dir):
+        status = "failed"
+        try:
+            with _dask_context(config):
+                for site in sites:
+                    site_results = SiteRun(source, site, config, progress).run()
+                    results += site_results
+                    for r in site_results:
+                        manifest.outputs.extend(r.outputs)
+                        manifest.site_months.append({
+                            "site": r.site, "month": r.month, "status": r.quality.status,
+                            "scenes": r.quality.scenes, "valid_pct": r.quality.valid_pct,
+                            "scene_ids": r.scene_ids, "seconds": round(r.seconds, 2),
+                        })
+            # Every month written is indexed, also those computed on the way to the ones asked.
+            written = sorted({r.month for r in results if r.areas})
+            series = timeseries.merge(out_dir / "timeseries.csv",
+                                      [r.row() for r in results if r.areas])
+            manifest.outputs.append(series)
+            exports = write_exports(config, all_names, written)
+            exports += write_volume_exports(out_dir, timeseries.read(series), written,
+                                            config.volume)
+            manifest.outputs.extend(exports)
+            progress(f"timeseries: {series}; {len(exports)} monthly exports")
+            status = "ok"
+        finally:
+            if results or status == "ok":
+                path = manifest.write(out_dir, status=status)
+                progress(f"manifest: {path}")
     return results

@@ -339,11 +339,12 @@ def first_run(run_inputs: tuple[Path, Path, Path]) -> Products:
 @pytest.fixture(scope="module")
 def reruns(run_inputs: tuple[Path, Path, Path],
            first_run: Products) -> tuple[Products, Products]:
-    """The same command again with ``--overwrite``, then only the last month."""
+    """The same command again with ``--overwrite``, then only the last month, recomputed
+    (``--overwrite``) from the state saved by the month before."""
     aoi, catalog, out = run_inputs
     _run(aoi, catalog, out, f"{MONTHS[0]}..{MONTHS[-1]}", "--overwrite")
     overwritten = _read_products(out)
-    _run(aoi, catalog, out, f"{MONTHS[-1]}..{MONTHS[-1]}")
+    _run(aoi, catalog, out, f"{MONTHS[-1]}..{MONTHS[-1]}", "--overwrite")
     return overwritten, _read_products(out)
 
 
@@ -533,3 +534,38 @@ def test_saved_state_made_with_other_parameters_is_recomputed(
             assert '"bare_ndvi_max": -1.0' in src.tags()[SIGNATURE_TAG]
     rows = list(csv.DictReader((out / "timeseries.csv").open(encoding="utf-8")))
     assert [r["cumulative_new_ha"] for r in rows if r["month"] in MONTHS[1:]] == ["0.00", "0.00"]
+
+
+def test_done_site_months_are_kept_without_overwrite(
+        run_inputs: tuple[Path, Path, Path], reruns: tuple[Products, Products]) -> None:
+    """A rerun without ``--overwrite`` keeps finished site-months (SPEC §9): nothing changes."""
+    aoi, catalog, out = run_inputs
+    before = _read_products(out)
+    result = CliRunner().invoke(cli, [
+        "-v", "run", "--aoi", str(aoi), "--source", "stac", "--catalog", str(catalog),
+        "--baseline", BASELINE, "--months", f"{MONTHS[0]}..{MONTHS[-1]}", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "0 site-months written" in result.output
+    after = _read_products(out)
+    assert after.hashes == before.hashes
+
+
+def test_two_runs_cannot_write_one_output_folder(run_inputs: tuple[Path, Path, Path],
+                                                 tmp_path: Path) -> None:
+    """While one run holds the folder's lock, another is refused with a clear message."""
+    import fcntl
+
+    from kpgeo.pipeline import LOCK_NAME
+
+    aoi, catalog, _ = run_inputs
+    out = tmp_path / "busy"
+    out.mkdir()
+    with open(out / LOCK_NAME, "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = CliRunner().invoke(cli, [
+            "run", "--aoi", str(aoi), "--source", "stac", "--catalog", str(catalog),
+            "--baseline", BASELINE, "--months", f"{MONTHS[0]}..{MONTHS[-1]}",
+            "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "another kpgeo run is writing" in result.output
+    assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]
