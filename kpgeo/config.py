@@ -40,6 +40,33 @@ class SourceConfig:
     """Collection to search on a STAC API."""
     max_scene_cloud_pct: float = 95.0
     """Skip scenes whose provider cloud cover (``eo:cloud_cover``) exceeds this, in %."""
+    sh_base_url: str = "https://sh.dataspace.copernicus.eu"
+    """``sentinelhub``: service URL (Process and Catalog APIs); Copernicus Data Space by default,
+    another Sentinel Hub deployment by setting its URL and :attr:`sh_token_url`."""
+    sh_token_url: str = ("https://identity.dataspace.copernicus.eu/auth/realms/CDSE/protocol/"
+                         "openid-connect/token")
+    """``sentinelhub``: OAuth client-credentials token URL of that deployment."""
+    sh_cache: str = ""
+    """``sentinelhub``: folder of the on-disk response cache (a rerun costs no quota and works
+    offline); empty = ``$KPGEO_CACHE_DIR/sentinelhub`` or ``~/.cache/kpgeo/sentinelhub``."""
+    sh_tile_px: int = 2500
+    """``sentinelhub``: largest side of one Process request in pixels (the API allows 2500)."""
+    sh_use_clm: bool = True
+    """``sentinelhub``: also mask the service's s2cloudless cloud mask (CLM), dilated like SCL
+    clouds by ``mask.cloud_buffer_m``."""
+    sh_max_attempts: int = 4
+    """``sentinelhub``: attempts per request (429, 5xx, connection errors) before the scene is
+    skipped and recorded."""
+    sh_backoff_s: float = 2.0
+    """``sentinelhub``: wait after the first 5xx or connection error, doubled after each."""
+    sh_max_wait_s: float = 60.0
+    """``sentinelhub``: longest single wait; a 429 whose Retry-After asks for more gives up."""
+    sh_request_budget_s: float = 300.0
+    """``sentinelhub``: time one request may take with all its attempts and waits, in seconds."""
+    sh_timeout_s: float = 120.0
+    """``sentinelhub``: timeout of one HTTP attempt, in seconds."""
+    sh_threads: int = 4
+    """``sentinelhub``: requests in flight at once."""
 
 
 @dataclass(frozen=True)
@@ -287,6 +314,8 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
     source = config.source
     if source.catalog and "://" not in source.catalog:
         source = dataclasses.replace(source, catalog=str(_resolve(base, source.catalog)))
+    if source.sh_cache:
+        source = dataclasses.replace(source, sh_cache=str(_resolve(base, source.sh_cache)))
     return dataclasses.replace(
         config,
         sites=sites,

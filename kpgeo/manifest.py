@@ -14,7 +14,7 @@ from typing import Any
 from .export import write_json
 
 _PACKAGES = ("kpgeo", "numpy", "xarray", "dask", "distributed", "rasterio", "odc-stac", "odc-geo",
-             "pystac", "pystac-client", "shapely", "pyproj")
+             "pystac", "pystac-client", "shapely", "pyproj", "sentinelhub", "folium")
 
 
 def versions() -> dict[str, str]:
@@ -47,6 +47,7 @@ class Manifest:
     started: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
     site_months: list[dict[str, Any]] = field(default_factory=list)
     skipped_scenes: list[dict[str, Any]] = field(default_factory=list)
+    retries: list[dict[str, Any]] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
 
     def write(self, out_dir: Path, *, status: str) -> Path:
@@ -61,6 +62,7 @@ class Manifest:
             "versions": versions(),
             "site_months": self.site_months,
             "skipped_scenes": self.skipped_scenes,
+            "retries": self.retries,
             "outputs": [
                 {"path": str(p.relative_to(out_dir)), "sha256": sha256(p)}
                 for p in self.outputs if p.exists()

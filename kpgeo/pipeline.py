@@ -129,6 +129,8 @@ class MonthData:
     quality: MonthQuality
     scene_ids: list[str]
     evidence: np.ndarray | None = None
+    skipped: int = 0
+    """Scenes of the month the source skipped after bounded retries."""
 
 
 def _lazy_evidence(scenes: xr.Dataset, baseline: Baseline, water_possible: np.ndarray,
@@ -174,6 +176,10 @@ def load_month(source: SceneSource, site: Site, month: Month, config: PipelineCo
         warnings.filterwarnings("ignore", message="Dataset has no geotransform")
         composite, evidence = dask.compute(composite, evidence)
     count = composite[COUNT_BAND].values
+    # Scenes the source had to skip (recorded with their reason) were not used.
+    skipped = {s.get("scene_id") for s in getattr(source, "skipped", [])
+               if s.get("site") == site.name and s.get("month") == str(month)}
+    items = [i for i in items if i.id not in skipped]
     quality = month_quality(count, site.pixel_mask(), len(items), config.composite.min_valid_pct)
     if quality.status == "gap":
         warnings.warn(
@@ -183,7 +189,7 @@ def load_month(source: SceneSource, site: Site, month: Month, config: PipelineCo
             stacklevel=2,
         )
     bands = {b: composite[b].values for b in REFLECTANCE_BANDS}
-    return MonthData(bands, count, quality, [i.id for i in items], evidence)
+    return MonthData(bands, count, quality, [i.id for i in items], evidence, len(skipped))
 
 
 def calendar_month(month: Month) -> int:
@@ -213,7 +219,7 @@ def write_composite(folder: Path, site: Site, month: Month, data: MonthData) -> 
     return write_cog(
         folder / "composite.tif", cube, site.grid,
         descriptions=[*REFLECTANCE_BANDS, COUNT_BAND],
-        tags={**_grid_tags(site, month, data.quality),
+        tags={**_grid_tags(site, month, data.quality), "skipped_scenes": data.skipped,
               "units": "surface reflectance (bands 1-6), valid observations (band 7)"},
     )
 
@@ -268,7 +274,8 @@ def signature(site: Site, config: PipelineConfig) -> str:
     return json.dumps({
         "crs": str(grid.crs), "transform": list(grid.affine)[:6], "shape": list(grid.shape.yx),
         "baseline": str(config.baseline),
-        "source": [config.source.kind, config.source.catalog, config.source.collection],
+        "source": [config.source.kind, config.source.catalog, config.source.collection,
+                   config.source.sh_base_url, config.source.sh_use_clm],
         "detection": dataclasses.asdict(config.detection),
         "mask": {k: list(v) if isinstance(v, tuple) else v
                  for k, v in dataclasses.asdict(config.mask).items()},
@@ -493,6 +500,9 @@ class SiteRun:
         folder = self.folder / str(month)
         if not all((folder / name).is_file() for name in MONTH_PRODUCTS):
             return False
+        with rasterio.open(folder / "composite.tif") as src:
+            if int(src.tags().get("skipped_scenes", 0)):
+                return False  # retried on the next run (cached responses make that cheap)
         return read_saved_month(folder / "change.tif",
                                 signature(self.site, self.config)) is not None
 
@@ -625,6 +635,8 @@ def run(config: PipelineConfig, *, site_names: tuple[str, ...] = (),
             progress(f"timeseries: {series}; {len(exports)} monthly exports")
             status = "ok"
         finally:
+            manifest.skipped_scenes.extend(getattr(source, "skipped", []))
+            manifest.retries.extend(getattr(source, "retries", []))
             if results or status == "ok":
                 path = manifest.write(out_dir, status=status)
                 progress(f"manifest: {path}")

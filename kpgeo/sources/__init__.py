@@ -18,7 +18,15 @@ def open_source(config: PipelineConfig) -> SceneSource:
     """The scene source a configuration asks for.
 
     A ``synthetic`` source with a ``catalog`` reads that archive; without one it builds (or
-    reuses) an archive per site covering the baseline and the months.
+    reuses) an archive per site covering the baseline and the months. ``sentinelhub`` reads
+    its credentials from the environment here, before anything is written.
+
+    Raises
+    ------
+    CredentialsError
+        ``sentinelhub`` without ``SH_CLIENT_ID``/``SH_CLIENT_SECRET`` (exit code 2).
+    ConfigError
+        An unknown source or ``sh_*`` setting out of range.
     """
     kind = config.source.kind
     if kind == "stac" or (kind == "synthetic" and config.source.catalog):
@@ -38,6 +46,12 @@ def open_source(config: PipelineConfig) -> SceneSource:
         root = Path(config.synthetic.archive) if config.synthetic.archive else DEFAULT_CACHE
         return SyntheticSource(span, seed=config.synthetic.seed, root=root, mask=config.mask,
                                chunk_px=config.composite.chunk_px)
+    if kind == "sentinelhub":
+        # ^ imported here: sentinelhub-py is only needed by those who use it
+        from .sentinelhub import SentinelHubSource
+
+        return SentinelHubSource(config.source, mask=config.mask,
+                                 chunk_px=config.composite.chunk_px)
     raise ConfigError(
-        f"source {kind!r} is not available yet in this version of kpgeo; use synthetic or stac."
+        f"source {kind!r} is unknown; use synthetic, stac or sentinelhub."
     )
