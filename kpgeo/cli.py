@@ -143,7 +143,8 @@ def run(pipeline: Path | None, month: str | None, months_text: str | None,
     results = pipeline_module.run(config, site_names=site_names, progress=log.info)
     gaps = sum(r.quality.status == "gap" for r in results)
     click.echo(f"{len(results)} site-months written to {config.out_dir} ({gaps} gaps); "
-               f"time series: {config.out_dir / 'timeseries.csv'}")
+               f"time series: {config.out_dir / 'timeseries.csv'}; "
+               f"index: {config.out_dir / 'index.html'}")
 
 
 def build_run_config(pipeline: Path | None, *, month: str | None = None,
@@ -216,9 +217,8 @@ def demo(out: Path | None) -> None:
 
     config = build_run_config(demo_pipeline_path(), out=out)
     results = pipeline_module.run(config, progress=log.info)
-    click.echo(f"{len(results)} site-months written to {config.out_dir}; "
-               f"time series: {config.out_dir / 'timeseries.csv'}; "
-               f"exports: {config.out_dir / 'exports'}")
+    click.echo(f"{len(results)} site-months written to {config.out_dir}")
+    click.echo(f"open {config.out_dir / 'index.html'}")
 
 
 # ---- kpgeo export -----------------------------------------------------------------------------

@@ -22,6 +22,9 @@ from odc.geo.geobox import GeoBox
 #: GDAL COG driver options: DEFLATE with the predictor that suits the data type, 512 px tiles
 #: (Earth Search uses the same), averaged overviews for reflectance.
 COG_BLOCK_PX = 512
+#: The process umask, read once (reading it means setting it).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 @contextmanager
@@ -33,6 +36,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        # mkstemp makes the file private (0600); products are for sharing: honour the umask.
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

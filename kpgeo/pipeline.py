@@ -594,6 +594,27 @@ def write_exports(config: PipelineConfig, site_names: list[str], months: list[st
     return out
 
 
+def write_pages(config: PipelineConfig, sites: list[Site], results: list[SiteMonth],
+                all_sites: list[Site], progress: Callable[[str], None]) -> list[Path]:
+    """The month maps of the site-months written (and their neighbours' links), then
+    ``index.html`` over every site of the pipeline."""
+    from .index_page import write_index
+    from .maps import write_site_maps
+
+    assert config.baseline is not None
+    baseline = [str(m) for m in config.baseline.months()]
+    pages: list[Path] = []
+    for site in sites:
+        # Months computed now, plus neighbours (their links) and any month missing its map.
+        months = sorted({r.month for r in results if r.site == site.name and r.areas})
+        pages += write_site_maps(config.out_dir, site.name, site.title, baseline, months,
+                                 offline=config.offline)
+    index = write_index(config.out_dir, [(s.name, s.title) for s in all_sites],
+                        offline=config.offline)
+    progress(f"{len(pages)} maps; index: {index}")
+    return [*pages, index]
+
+
 def run(config: PipelineConfig, *, site_names: tuple[str, ...] = (),
         progress: Callable[[str], None] = log.info) -> list[SiteMonth]:
     """Run the pipeline for every site and month asked for, then write the shared products.
@@ -604,7 +625,8 @@ def run(config: PipelineConfig, *, site_names: tuple[str, ...] = (),
         One entry per site-month computed, in processing order.
     """
     sites = resolve_sites(config, site_names)
-    all_names = [s.name for s in resolve_sites(config)] if site_names else [s.name for s in sites]
+    all_sites = resolve_sites(config) if site_names else sites
+    all_names = [s.name for s in all_sites]
     out_dir = config.out_dir
     source = open_source(config)
     manifest = Manifest(config=config.to_dict())
@@ -633,6 +655,7 @@ def run(config: PipelineConfig, *, site_names: tuple[str, ...] = (),
                                             config.volume)
             manifest.outputs.extend(exports)
             progress(f"timeseries: {series}; {len(exports)} monthly exports")
+            manifest.outputs.extend(write_pages(config, sites, results, all_sites, progress))
             status = "ok"
         finally:
             manifest.skipped_scenes.extend(getattr(source, "skipped", []))

@@ -1,0 +1,153 @@
+"""The page around a folium map (for :mod:`kpgeo.maps`): title bar, legend, basemap note, the
+digging areas as data, and their popups.
+
+All of it is inserted into the HTML *after* folium has rendered it, never handed to folium.
+folium (branca) compiles every rendered element as a new Jinja template, so text given to it
+that holds ``{{ ... }}`` would be evaluated as Python expressions while the page is built: a
+site title from an AOI file could run code. Here text only ever reaches HTML as a value of
+kpgeo's own autoescaping templates, or reaches scripts through
+:func:`kpgeo.htmlsafe.json_for_script`; popups set it with ``textContent``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from .htmlsafe import json_for_script
+
+_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
+                          trim_blocks=True, lstrip_blocks=True)
+_STYLE = Markup(Path(__file__).with_name("map_page.css").read_text(encoding="utf-8"))
+_SCRIPT = Markup(Path(__file__).with_name("map_page.js").read_text(encoding="utf-8"))
+#: Where the parts go in folium's page (branca's ``Figure`` template), each exactly once.
+_HEAD_END, _BODY_START, _PAGE_END = "\n</head>\n", "<body>\n", "</script>\n</html>"
+
+_HEAD = _ENV.from_string("""
+<title>{{ title }} {{ month }}: digging areas</title>
+<style>{{ style }}</style>
+<script>{{ icons }}
+{{ script }}</script>
+""")
+
+_BODY = _ENV.from_string("""
+<header class="kpgeo-bar">
+  <nav class="kpgeo-nav">
+    {% if prev %}<a class="kpgeo-prev" href="../{{ prev }}/map.html">&#9664; {{ prev }}</a>
+    {% else %}<span class="kpgeo-off">&#9664;</span>{% endif %}
+    <a class="kpgeo-index" href="../../index.html">all sites</a>
+    {% if next %}<a class="kpgeo-next" href="../{{ next }}/map.html">{{ next }} &#9654;</a>
+    {% else %}<span class="kpgeo-off">&#9654;</span>{% endif %}
+  </nav>
+  <h1 class="kpgeo-title"><span id="kpgeo-site-title" title="{{ title }}">{{ title }}</span>
+    <span class="kpgeo-month">{{ month }}</span></h1>
+  <span class="kpgeo-status kpgeo-{{ status }}" title="{{ status_text }}">
+    {{- status_text -}}</span>
+  <span class="kpgeo-summary" title="{{ summary }}">{{ summary }}</span>
+  <a class="kpgeo-data" href="disturbed.geojson" download>GeoJSON</a>
+</header>
+<section class="kpgeo-legend" aria-label="legend">
+  <h2>Digging areas</h2>
+  <div><i class="kpgeo-swatch" style="border-color: {{ preexisting }}"></i>
+    pre-existing (dug by the end of the baseline)</div>
+  {% if gradient %}
+  <div>new, first detected {{ legend[0][0] }} &#8230; {{ legend[-1][0] }}</div>
+  <div class="kpgeo-bar-scale" style="background: {{ gradient }}"></div>
+  {% else %}
+  {% for label, colour in legend %}
+  <div><i class="kpgeo-swatch" style="border-color: {{ colour }}"></i>new, first detected
+    {{ label }}</div>
+  {% endfor %}
+  {% endif %}
+  {% if not legend %}<div class="kpgeo-muted">no new digging mapped yet</div>{% endif %}
+  <h2>Change score</h2>
+  <div class="kpgeo-bar-scale" style="background: {{ change_gradient }}"></div>
+  <div class="kpgeo-scale-ends"><span>{{ change_low }}</span>
+    <span>NDVI drop below baseline</span><span>{{ change_high }}+</span></div>
+  {% if not has_baseline %}
+  <div class="kpgeo-muted">baseline {{ baseline_month }}: no composite to show</div>
+  {% endif %}
+</section>
+<div id="kpgeo-tiles-note" class="kpgeo-note" role="status" title="click to hide" hidden>
+  {{- tiles_note -}}
+</div>
+""")
+
+_END = _ENV.from_string("""
+<script>
+var KPGEO = {{ data }};
+{{ map }}.fitBounds(KPGEO.bounds, {animate: false});
+{{ digging }}.addData(KPGEO.areas);
+{{ tiles }}.on("tileerror", kpgeoTilesFailed);
+{{ map }}.attributionControl.setPrefix(false);
+</script>
+""")
+
+
+def head(site_title: str, month: str, icon_script: str = "") -> str:
+    """``<head>`` additions: title, style, and the functions the map's layers call."""
+    return _HEAD.render(title=site_title, month=month, style=_STYLE, script=_SCRIPT,
+                        icons=Markup(icon_script))
+
+
+def body(**values: Any) -> str:
+    """The title bar, legend and basemap note; ``values`` as the template names them."""
+    return _BODY.render(**values)
+
+
+def end_script(data: Mapping[str, Any], *, map_name: str, digging_name: str,
+               tiles_name: str) -> str:
+    """The script after folium's: page data (``KPGEO``, with the digging areas and the image
+    ``bounds``), the map fitted to the site without animation (a zoom animation still running
+    would draw the images and the areas at different scales for a moment), the areas added
+    to their (empty) GeoJSON layer, and the tile-failure note hooked up.
+
+    ``*_name`` are folium's JavaScript variable names (``element.get_name()``).
+    """
+    return _END.render(data=Markup(json_for_script(dict(data))), map=Markup(map_name),
+                       digging=Markup(digging_name), tiles=Markup(tiles_name))
+
+
+def assemble(rendered: str, *, head_html: str, body_html: str, end_html: str,
+             images: Mapping[str, str]) -> str:
+    """Insert kpgeo's parts into folium's rendered page, and the images for their
+    placeholder URLs (images are large: folium would compile each as a template).
+
+    Raises
+    ------
+    AssertionError
+        If folium's page no longer has the expected shape (a folium or branca upgrade).
+    """
+    page = _replace_once(rendered, _HEAD_END, head_html + _HEAD_END)
+    page = _replace_once(page, _BODY_START, _BODY_START + body_html)
+    page = _replace_once(page, _PAGE_END, "</script>\n" + end_html + "</html>")
+    for placeholder, uri in images.items():
+        page = _replace_once(page, f'"{placeholder}"', f'"{uri}"')
+    return page
+
+
+def _replace_once(page: str, old: str, new: str) -> str:
+    assert page.count(old) == 1, f"folium's page has {page.count(old)} of {old!r}, not one"
+    return page.replace(old, new)
+
+
+def summary_text(features: Sequence[Mapping[str, Any]]) -> str:
+    """``"12 digging areas: 3.10 ha pre-existing, 4.20 ha new"``."""
+    ha = {s: sum(float(f["properties"].get("area_ha") or 0) for f in features
+                 if f["properties"].get("status") == s) for s in ("preexisting", "new")}
+    return (f"{len(features)} digging area{'s' if len(features) != 1 else ''}: "
+            f"{ha['preexisting']:.2f} ha pre-existing, {ha['new']:.2f} ha new")
+
+
+def status_text(status: Mapping[str, str]) -> tuple[str, str]:
+    """``(status, text)`` of a month from its composite's tags."""
+    state = status.get("status", "unknown")
+    text = (f"{state}: {status.get('scenes', '?')} scenes, "
+            f"{float(status.get('valid_pct', 0) or 0):.0f}% of the site seen")
+    if state == "gap":
+        text += "; too little seen to measure this month"
+    return state, text

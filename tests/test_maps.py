@@ -1,0 +1,430 @@
+"""Map pages and the index (SPEC §8 "Maps", §10 escaping), in a real browser.
+
+The documented ``kpgeo run`` runs once on the shared synthetic archive for a site whose name
+and title hold ``<script>alert(1)</script>``; the map writers then turn its products into pages.
+Static checks read the HTML; the rest loads the pages from ``file://`` in Debian's headless
+Chromium, started so that it cannot reach any network: every request goes to a proxy on
+127.0.0.1:9 where nothing listens, loopback included, and every host name fails to resolve.
+Basemap tile failures are the one expected console error, and the page must say so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import folium
+import folium.plugins
+import pytest
+from click.testing import CliRunner
+
+from kpgeo.aoi import load_site
+from kpgeo.cli import cli
+from kpgeo.index_page import write_index
+from kpgeo.maps import (
+    CLASS_BASELINE,
+    CLASS_CHANGE,
+    CLASS_DIGGING,
+    CLASS_MONTH,
+    OSM_TILES,
+    TILES_NOTE,
+    pick_baseline_month,
+    write_site_maps,
+    write_site_month_map,
+)
+from kpgeo.offline import OfflineError, check_offline, external_assets
+from kpgeo.svg_chart import Series, line_chart, runs
+from kpgeo.synth import SynthResult
+from kpgeo.testing import write_site_file
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+XSS = "<script>alert(1)</script>"
+#: folium compiles what it renders as Jinja templates: a title reaching it would be evaluated.
+TEMPLATE_INJECTION = "{{ 7*7 }}"
+#: A site inside the 2 x 2 km window of the shared archive (tests/conftest.py).
+SITE_BBOX = (-5.708, 8.712, -5.692, 8.728)
+BASELINE = "2024-01..2024-01"
+MONTHS = ["2024-01", "2024-02", "2024-03"]
+WINDOW = (1280, 860)
+#: Seconds to wait for a page's map to draw or a control to react.
+WAIT_S = 10
+#: The only console error expected: a basemap tile that the blocked network could not fetch.
+TILE_FAILURE = re.compile(
+    "^" + re.escape(OSM_TILES).replace(r"\{z\}", r"\d+").replace(r"\{x\}", r"\d+")
+    .replace(r"\{y\}", r"\d+") + r" - Failed to load resource: net::ERR_[A-Z_]+$")
+
+
+@dataclass(frozen=True)
+class Pages:
+    """The products of one run and the pages written from them."""
+
+    out: Path
+    site: str
+    title: str
+    maps: dict[str, Path]
+    index: Path
+
+
+@pytest.fixture(scope="module")
+def pages(small_archive: SynthResult, tmp_path_factory: pytest.TempPathFactory) -> Pages:
+    root = tmp_path_factory.mktemp("maps")
+    aoi = write_site_file(root / "xss.geojson", SITE_BBOX, name=f"tw {XSS}",
+                          title=f"Tortiya {XSS} {TEMPLATE_INJECTION}")
+    site = load_site(aoi)
+    out = root / "OUT"
+    result = CliRunner().invoke(cli, [
+        "run", "--aoi", str(aoi), "--source", "stac", "--catalog", str(small_archive.collection),
+        "--baseline", BASELINE, "--months", f"{MONTHS[0]}..{MONTHS[-1]}", "--out", str(out)])
+    assert result.exit_code == 0, (result.output, result.exception)
+    maps = {m: write_site_month_map(out, site.name, site.title, m, MONTHS,
+                                    pick_baseline_month(out, site.name, m, [MONTHS[0]]))
+            for m in MONTHS}
+    return Pages(out, site.name, site.title, maps, write_index(out, [(site.name, site.title)]))
+
+
+def _features(pages: Pages, month: str) -> list[dict[str, Any]]:
+    path = pages.out / pages.site / month / "disturbed.geojson"
+    return list(json.loads(path.read_text(encoding="utf-8"))["features"])
+
+
+# ---- static checks ---------------------------------------------------------------------------
+class _Loads(HTMLParser):
+    """Every address a page would load by itself, found independently of kpgeo.offline."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.addresses: list[str] = []
+        self._style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "script" and values.get("src") is not None:
+            self.addresses.append(str(values["src"]))
+        if tag == "link" and values.get("href") is not None:
+            self.addresses.append(str(values["href"]))
+        self._style = tag == "style"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._style = False
+
+    def handle_data(self, data: str) -> None:
+        if self._style:
+            self.addresses += re.findall(r"@import[^;]*", data)
+            self.addresses += [u for u in re.findall(r"url\(\s*['\"]?([^'\")]*)", data)
+                               if not u.startswith(("data:", "#"))]
+
+
+def test_offline_pages_load_no_script_or_style_from_a_network_or_file(pages: Pages) -> None:
+    for page in [*pages.maps.values(), pages.index]:
+        html = page.read_text(encoding="utf-8")
+        parser = _Loads()
+        parser.feed(html)
+        assert parser.addresses == [], (page, parser.addresses)
+        assert "file://" not in html and "cdn." not in html, page
+    html = pages.maps["2024-03"].read_text(encoding="utf-8")
+    assert "leaflet-control-measure" in html and 'imagePath = ""' in html  # inlined plugins
+
+
+def test_offline_checker_rejects_what_it_should() -> None:
+    for page in ('<script src="https://cdn.example/leaflet.js"></script>',
+                 '<link rel="stylesheet" href="file:///tmp/leaflet.css"/>',
+                 '<script src="leaflet.js"></script>',
+                 "<style>.a { background: url(images/layers.png) }</style>",
+                 "<style>@import 'https://fonts.example/a.css';</style>"):
+        assert external_assets(page), page
+        with pytest.raises(OfflineError, match="still loads"):
+            check_offline(page)
+    assert external_assets('<style>.a { background: url("data:image/png;base64,AA==") }</style>'
+                           '<script>L.tileLayer("https://tile.example/{z}.png")</script>') == []
+
+
+def test_online_map_links_cdns_and_folium_class_lists_stay_untouched(pages: Pages,
+                                                                      tmp_path: Path) -> None:
+    before = (list(folium.Map.default_js), list(folium.plugins.MeasureControl.default_js))
+    out = pages.out
+    online = write_site_month_map(out, pages.site, pages.title, "2024-02", MONTHS, "2024-01",
+                                  offline=False)
+    html = online.read_text(encoding="utf-8")
+    assert re.search(r'<script src="https://[^"]*leaflet', html)
+    assert (list(folium.Map.default_js), list(folium.plugins.MeasureControl.default_js)) == before
+    assert all(url.startswith("https://") for _, url in folium.Map.default_js)
+    write_site_month_map(out, pages.site, pages.title, "2024-02", MONTHS, "2024-01")
+
+
+def test_maps_are_identical_when_written_again_and_neighbours_are_refreshed(
+        pages: Pages) -> None:
+    before = {m: p.read_bytes() for m, p in pages.maps.items()}
+    written = write_site_maps(pages.out, pages.site, pages.title, [MONTHS[0]],
+                              months=[MONTHS[-1]])
+    assert [p.parent.name for p in written] == MONTHS[-2:]  # the month and the one before
+    assert {m: p.read_bytes() for m, p in pages.maps.items()} == before
+    pages.maps[MONTHS[0]].unlink()  # as after an interrupted run
+    assert [p.parent.name for p in write_site_maps(pages.out, pages.site, pages.title,
+                                                   [MONTHS[0]], months=[])] == MONTHS[:2]
+    assert pages.maps[MONTHS[0]].read_bytes() == before[MONTHS[0]]
+
+
+def test_text_from_files_is_escaped_in_the_html(pages: Pages) -> None:
+    for page in [*pages.maps.values(), pages.index]:
+        html = page.read_text(encoding="utf-8")
+        assert XSS not in html, page
+        assert f"&lt;script&gt;alert(1)&lt;/script&gt; {TEMPLATE_INJECTION}" in html, page
+        assert "Tortiya &lt;script&gt;alert(1)&lt;/script&gt; 49" not in html, page
+    assert "\\u003cscript\\u003ealert(1)\\u003c/script\\u003e" in pages.maps["2024-03"].read_text(
+        encoding="utf-8")  # the title as data for the popups, escaped for a <script>
+
+
+class _Anchors(HTMLParser):
+    """``<a href>`` of a page's markup (scripts are not parsed as markup)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        href = dict(attrs).get("href")
+        if tag == "a" and href:
+            self.hrefs.add(href)
+
+
+def _hrefs(page: Path) -> set[str]:
+    parser = _Anchors()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return parser.hrefs
+
+
+def test_map_links_previous_next_and_index(pages: Pages) -> None:
+    for i, month in enumerate(MONTHS):
+        hrefs = _hrefs(pages.maps[month])
+        assert "../../index.html" in hrefs
+        if i > 0:
+            assert f"../{MONTHS[i - 1]}/map.html" in hrefs
+        if i + 1 < len(MONTHS):
+            assert f"../{MONTHS[i + 1]}/map.html" in hrefs
+        for href in hrefs - {"https://www.openstreetmap.org/copyright"}:
+            assert (pages.maps[month].parent / href).is_file(), (month, href)
+
+
+def test_index_links_every_map_and_export(pages: Pages) -> None:
+    html = pages.index.read_text(encoding="utf-8")
+    for month in MONTHS:
+        assert f'href="{pages.site}/{month}/map.html"' in html
+        assert f'href="exports/disturbed-{month}.geojson"' in html
+    for href in _hrefs(pages.index):
+        assert (pages.out / href).is_file(), href
+
+
+def test_chart_breaks_lines_at_gap_months() -> None:
+    assert runs([1.0, None, 2.0, 3.0, None]) == [[(0, 1.0)], [(2, 2.0), (3, 3.0)]]
+    months = ["2024-01", "2024-02", "2024-03", "2024-04", "2024-05"]
+    svg = line_chart(months, [Series("a", "#000000", [1.0, 2.0, None, 3.0, 4.0]),
+                              Series(XSS, "#ff0000", [0.0, 0.0, None, 0.0, None])],
+                     unit="ha", shaded={"2024-03": "gap"}, title=XSS)
+    assert svg.count("<polyline") == 3  # a: two runs; the other: one run and a lone point
+    assert svg.count("<circle") == 7 and "gap" in svg
+    assert XSS not in svg
+
+
+def test_baseline_month_is_the_same_calendar_month_when_seen(pages: Pages) -> None:
+    assert pick_baseline_month(pages.out, pages.site, "2025-01", ["2024-01"]) == "2024-01"
+    assert pick_baseline_month(pages.out, pages.site, "2024-03", ["2024-01", "2024-02"]) \
+        == "2024-02"
+
+
+# ---- in the browser --------------------------------------------------------------------------
+CHROMIUM_ARGS = (
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-default-apps", "--no-first-run", "--disable-extensions",
+    # Every request through a proxy where nothing listens, loopback too; no name resolves.
+    "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+    f"--window-size={WINDOW[0]},{WINDOW[1]}",
+)
+#: Records alert() calls instead of showing them, installed before any page script runs.
+ALERT_TRAP = "window.__alerts = []; window.alert = function (m) { window.__alerts.push(String(m)); };"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver_path):
+        reason = ("the map tests need Debian's chromium and chromium-driver "
+                  "(`make test` installs them: apt-get install chromium chromium-driver)")
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in CHROMIUM_ARGS:
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # An explicit driver and browser keep Selenium Manager (which would download) out of it.
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": ALERT_TRAP})
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait(driver: Any, script: str) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, WAIT_S).until(lambda d: d.execute_script(script))
+
+
+def _open(driver: Any, page: Path) -> list[dict[str, Any]]:
+    """Load ``page``; return the console entries of this load."""
+    driver.get("about:blank")  # ends the previous page's requests (tiles still failing)...
+    driver.get_log("browser")  # ...so that its console entries can be dropped here
+    driver.get(page.as_uri())
+    _wait(driver, "return document.readyState === 'complete'")
+    return list(driver.get_log("browser"))
+
+
+def _open_map(driver: Any, page: Path) -> list[dict[str, Any]]:
+    logs = _open(driver, page)
+    _wait(driver, f"return document.querySelectorAll('img.{CLASS_MONTH}').length > 0")
+    return logs
+
+
+def _severe(entries: list[dict[str, Any]]) -> list[str]:
+    return [e["message"] for e in entries if e["level"] == "SEVERE"]
+
+
+def test_map_and_index_load_without_errors_and_say_tiles_need_a_network(
+        browser: Any, pages: Pages) -> None:
+    logs = _open_map(browser, pages.maps["2024-03"])
+    _wait(browser, "return !document.getElementById('kpgeo-tiles-note').hidden")
+    note = browser.find_element("id", "kpgeo-tiles-note")
+    assert note.is_displayed() and note.text == TILES_NOTE
+    logs += browser.get_log("browser")
+    severe = _severe(logs)
+    tile_failures = [m for m in severe if TILE_FAILURE.match(m)]
+    assert tile_failures, "the blocked basemap should have failed to load"
+    assert [m for m in severe if not TILE_FAILURE.match(m)] == []
+    assert browser.execute_script("return typeof L.Control.Measure") == "function"
+    assert _severe(_open(browser, pages.index)) == []
+    assert browser.find_elements("css selector", "svg.kpgeo-chart polyline")
+
+
+def test_map_draws_every_digging_area(browser: Any, pages: Pages) -> None:
+    for month in ("2024-01", "2024-03"):
+        features = _features(pages, month)
+        assert features, f"the synthetic archive has digging in {month}"
+        _open_map(browser, pages.maps[month])
+        drawn = browser.execute_script(
+            f"return document.querySelectorAll('.leaflet-overlay-pane path.{CLASS_DIGGING}')"
+            ".length")
+        assert drawn == len(features), month
+        # ... on the imagery: every area lies within the month's image, at the same scale.
+        outside = browser.execute_script(f"""
+            const image = document.querySelector('img.{CLASS_MONTH}').getBoundingClientRect();
+            return [...document.querySelectorAll('path.{CLASS_DIGGING}')].filter(path => {{
+                const box = path.getBoundingClientRect();
+                return box.left < image.left - 2 || box.right > image.right + 2
+                    || box.top < image.top - 2 || box.bottom > image.bottom + 2; }}).length;""")
+        assert outside == 0, month
+
+
+def _toggle(driver: Any, label_start: str) -> None:
+    for label in driver.find_elements("css selector", ".leaflet-control-layers-overlays label"):
+        if label.text.strip().startswith(label_start):
+            label.find_element("css selector", "input").click()
+            return
+    raise AssertionError(f"no layer control entry starting with {label_start!r}")
+
+
+def _count(driver: Any, css: str) -> int:
+    return int(driver.execute_script(f"return document.querySelectorAll({css!r}).length"))
+
+
+def test_layer_control_switches_overlays(browser: Any, pages: Pages) -> None:
+    _open_map(browser, pages.maps["2024-03"])
+    month, baseline, change = (f"img.{c}" for c in (CLASS_MONTH, CLASS_BASELINE, CLASS_CHANGE))
+    assert (_count(browser, month), _count(browser, baseline), _count(browser, change)) == (1, 0, 0)
+    _toggle(browser, "Baseline true colour 2024-01")
+    _wait(browser, f"return document.querySelectorAll({baseline!r}).length === 1")
+    _toggle(browser, "True colour 2024-03")
+    _wait(browser, f"return document.querySelectorAll({month!r}).length === 0")
+    _toggle(browser, "Change score")
+    _wait(browser, f"return document.querySelectorAll({change!r}).length === 1")
+    _toggle(browser, "Digging areas")
+    _wait(browser, f"return document.querySelectorAll('path.{CLASS_DIGGING}').length === 0")
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", path
+    return struct.unpack(">II", data[16:24])
+
+
+def test_screenshots_of_map_and_index(browser: Any, pages: Pages) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    _open_map(browser, pages.maps["2024-03"])
+    _wait(browser, "return !document.getElementById('kpgeo-tiles-note').hidden")
+    shots = {"map-2024-03.png": None, "index.png": pages.index}
+    for name, page in shots.items():
+        if page is not None:
+            _open(browser, page)
+        path = ARTIFACTS / name
+        assert browser.save_screenshot(str(path))
+        width, height = _png_size(path)
+        assert width >= WINDOW[0] * 0.9 and height >= WINDOW[1] * 0.5, (name, width, height)
+
+
+def test_title_with_markup_shows_as_text_and_never_runs(browser: Any, pages: Pages) -> None:
+    _open_map(browser, pages.maps["2024-03"])
+    assert browser.title.startswith(pages.title)
+    assert browser.find_element("id", "kpgeo-site-title").get_attribute("textContent") \
+        == pages.title
+    # Open a digging area's popup by clicking its path.
+    browser.execute_script(f"""
+        const path = document.querySelector('path.{CLASS_DIGGING}');
+        const box = path.getBoundingClientRect();
+        const at = {{bubbles: true, clientX: box.x + box.width / 2, clientY: box.y + box.height / 2}};
+        path.dispatchEvent(new MouseEvent('click', at));""")
+    _wait(browser, "return document.querySelector('.kpgeo-popup-title') !== null")
+    popup = browser.find_element("css selector", ".kpgeo-popup")
+    assert popup.find_element("css selector", ".kpgeo-popup-title").get_attribute(
+        "textContent") == pages.title
+    assert any(f["properties"]["id"] in popup.text for f in _features(pages, "2024-03"))
+    assert "ha" in popup.text
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "map-popup.png"))
+    assert browser.execute_script("return window.__alerts") == []
+    _open(browser, pages.index)
+    assert browser.find_element("css selector", ".kpgeo-site-title").get_attribute(
+        "textContent") == pages.title
+    assert browser.execute_script("return window.__alerts") == []
+    assert _count(browser, "script") == 0
+
+
+def test_measure_control_measures_hectares_offline(browser: Any, pages: Pages) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    _open_map(browser, pages.maps["2024-02"])
+    browser.find_element("css selector", ".leaflet-control-measure-toggle").click()
+    browser.find_element("css selector", ".leaflet-control-measure .js-start").click()
+    area = browser.find_element("css selector", ".folium-map")
+    for dx, dy in ((-60, -60), (60, -60), (60, 60), (-60, 60)):
+        ActionChains(browser).move_to_element_with_offset(area, dx, dy).click().perform()
+    browser.find_element("css selector", ".leaflet-control-measure .js-finish").click()
+    _wait(browser, "return document.querySelector('.leaflet-popup-content') !== null")
+    assert "Hectares" in browser.find_element("css selector", ".leaflet-popup-content").text
+    # Measuring makes a Leaflet marker: its icon must come from the page, not beside it.
+    logs = browser.get_log("browser")
+    assert [m for m in _severe(logs) if not TILE_FAILURE.match(m)] == []
