@@ -40,6 +40,10 @@ class SourceConfig:
     """Collection to search on a STAC API."""
     max_scene_cloud_pct: float = 95.0
     """Skip scenes whose provider cloud cover (``eo:cloud_cover``) exceeds this, in %."""
+    resampling: Literal["bilinear", "nearest"] = "bilinear"
+    """``stac``: how 10 m and 20 m bands are resampled onto the site grid (SCL always nearest).
+    ``sentinelhub`` always asks the service for nearest, so its SCL classes stay whole; set
+    ``nearest`` here to compare the two sources pixel for pixel."""
     sh_base_url: str = "https://sh.dataspace.copernicus.eu"
     """``sentinelhub``: service URL (Process and Catalog APIs); Copernicus Data Space by default,
     another Sentinel Hub deployment by setting its URL and :attr:`sh_token_url`."""

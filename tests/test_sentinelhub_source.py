@@ -20,7 +20,6 @@ import rasterio
 import requests
 from click.testing import CliRunner
 
-import kpgeo.sources.stac as stac_module
 from kpgeo.aoi import load_site
 from kpgeo.cli import cli
 from kpgeo.composite import monthly_composite
@@ -40,7 +39,6 @@ JAN = parse_month_range("2024-01")
 #: from the whole grid's at a few pixels.
 ZONE30_JAN = {"S2B_T30PSY_20240103T105000_L2A", "S2B_T30PSY_20240113T105000_L2A",
               "S2A_T30PSY_20240118T105000_L2A", "S2A_T30PSY_20240128T105000_L2A"}
-NEAREST = {"*": "nearest"}
 
 
 @pytest.fixture(autouse=True)
@@ -81,8 +79,7 @@ def _no_compute(*args: Any, **kwargs: Any) -> None:
 
 
 def _stac_scenes(archive, site, ids, monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(stac_module, "RESAMPLING", NEAREST)
-    stac = StacSource(str(archive.collection))
+    stac = StacSource(str(archive.collection), resampling="nearest")
     return stac.load([i for i in stac.search(site, JAN) if i.id in ids], site)
 
 
@@ -355,15 +352,19 @@ def test_run_end_to_end_gives_the_stac_composites(small_archive, tmp_path: Path,
                                                   monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """``kpgeo run --source sentinelhub`` against the loopback server fed by the synthetic
     archive, versus ``--source stac`` on the archive itself. The server reads as the service
-    does with kpgeo's request (NEAREST resampling), so the stac source reads with nearest too;
+    does with kpgeo's request (NEAREST resampling), so the stac source is set to read with
+    nearest too (`[source] resampling = "nearest"`);
     then every composite matches to float32 rounding (harmonised DN x 1e-4 vs DN x 1e-4 - 0.1)
     and the valid counts, time series and areas match exactly."""
-    monkeypatch.setattr(stac_module, "RESAMPLING", NEAREST)
     monkeypatch.chdir(tmp_path)
     aoi = write_site_file(tmp_path / "my.geojson", (-5.705, 8.715, -5.695, 8.725), name="my")
     common = ["--aoi", str(aoi), "--baseline", "2024-01..2024-01", "--months", "2024-01..2024-03"]
-    stac_run = CliRunner().invoke(cli, ["run", *common, "--source", "stac", "--catalog",
-                                        str(small_archive.collection), "--out", str(tmp_path / "a")])
+    # The stac source set to resample as the sentinelhub request does, by a pipeline setting.
+    stac_pipeline = tmp_path / "stac.toml"
+    stac_pipeline.write_text(f'name = "stac"\n[source]\nkind = "stac"\nresampling = "nearest"\n'
+                             f'catalog = "{small_archive.collection}"\n')
+    stac_run = CliRunner().invoke(cli, ["run", str(stac_pipeline), *common,
+                                        "--out", str(tmp_path / "a")])
     assert stac_run.exit_code == 0, stac_run.output
     with SentinelHubTestServer(small_archive.collection).running() as server:
         _login(server, monkeypatch)

@@ -36,6 +36,7 @@ def open_source(config: PipelineConfig) -> SceneSource:
             mask=config.mask,
             chunk_px=config.composite.chunk_px,
             max_scene_cloud_pct=config.source.max_scene_cloud_pct,
+            resampling=config.source.resampling,
         )
     if kind == "synthetic":
         assert config.months is not None and config.baseline is not None

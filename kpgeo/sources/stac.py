@@ -35,7 +35,8 @@ from .gdal_env import configure_gdal
 
 #: Conformance class of a STAC API that can search items.
 ITEM_SEARCH_CONFORMANCE = "https://api.stacspec.org/v1.0.0/item-search"
-#: 10 m and 20 m bands are resampled onto the 10 m grid bilinearly; classes by nearest.
+#: 10 m and 20 m bands are resampled onto the 10 m grid bilinearly by default; classes
+#: (SCL) always by nearest.
 RESAMPLING = {"*": "bilinear", SCL_BAND: "nearest"}
 
 
@@ -83,6 +84,8 @@ class StacSource:
         Side of the square dask chunks.
     max_scene_cloud_pct
         Scenes whose ``eo:cloud_cover`` is higher are skipped at search.
+    resampling
+        ``bilinear`` or ``nearest`` for the reflectance bands (SCL is always nearest).
     """
 
     catalog: str = EARTH_SEARCH_URL
@@ -90,6 +93,7 @@ class StacSource:
     mask: MaskConfig = field(default_factory=MaskConfig)
     chunk_px: int = 1024
     max_scene_cloud_pct: float = 100.0
+    resampling: str = "bilinear"
     _static_items: list[pystac.Item] | None = field(default=None, init=False, repr=False)
     _is_api: bool | None = field(default=None, init=False, repr=False)
 
@@ -211,7 +215,7 @@ class StacSource:
             geobox=grid,
             chunks={"x": self.chunk_px, "y": self.chunk_px},
             groupby="solar_day",
-            resampling=RESAMPLING,
+            resampling={**RESAMPLING, "*": self.resampling},
         )
         out = xr.Dataset(coords={"time": raw.time, "y": raw.y, "x": raw.x})
         present = []
