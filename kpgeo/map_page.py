@@ -137,8 +137,8 @@ def _replace_once(page: str, old: str, new: str) -> str:
 
 def summary_text(features: Sequence[Mapping[str, Any]]) -> str:
     """``"12 digging areas: 3.10 ha pre-existing, 4.20 ha new"``."""
-    ha = {s: sum(float(f["properties"].get("area_ha") or 0) for f in features
-                 if f["properties"].get("status") == s) for s in ("preexisting", "new")}
+    ha = {s: sum(float((f.get("properties") or {}).get("area_ha") or 0) for f in features
+                 if (f.get("properties") or {}).get("status") == s) for s in ("preexisting", "new")}
     return (f"{len(features)} digging area{'s' if len(features) != 1 else ''}: "
             f"{ha['preexisting']:.2f} ha pre-existing, {ha['new']:.2f} ha new")
 

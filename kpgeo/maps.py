@@ -283,7 +283,7 @@ def _add_overlays(m: folium.Map, month: str, month_image: MapImage, baseline_mon
 def _detection_months(areas: Mapping[str, Any], months: Sequence[str]) -> list[str]:
     """Months after the baseline (recorded in the GeoJSON's ``kpgeo`` member) among
     ``months``, plus any first-detection month of the areas: the colour ramp's months."""
-    found = {f["properties"].get("first_detected") for f in areas.get("features", [])}
+    found = {(f.get("properties") or {}).get("first_detected") for f in areas.get("features", [])}
     candidates = set(months) | {str(m) for m in found if m}
     try:
         last = str(parse_month_range(str(areas["kpgeo"]["baseline"])).last)
@@ -332,9 +332,9 @@ def _body(site_title: str, month: str, months: Sequence[str], baseline_month: st
     ordered = sorted(set(months) | {month})
     i = ordered.index(month)
     state, status_text = map_page.status_text(status)
-    present = sorted({str(f["properties"]["first_detected"]) for f in features
-                      if f["properties"].get("status") == "new"
-                      and f["properties"].get("first_detected")})
+    present = sorted({str((f.get("properties") or {})["first_detected"]) for f in features
+                      if (f.get("properties") or {}).get("status") == "new"
+                      and (f.get("properties") or {}).get("first_detected")})
     legend = [(m, detection_colour(m, detection)) for m in present]
     return map_page.body(
         prev=ordered[i - 1] if i > 0 else None,

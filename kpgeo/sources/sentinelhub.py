@@ -431,6 +431,8 @@ def _check(source: SourceConfig) -> None:
     for name in ("sh_backoff_s", "sh_max_wait_s", "sh_request_budget_s", "sh_timeout_s"):
         if getattr(source, name) < 0:
             raise ConfigError(f"source.{name} = {getattr(source, name)} is negative.")
+    if source.sh_timeout_s <= 0:
+        raise ConfigError(f"source.sh_timeout_s = {source.sh_timeout_s}; give a timeout above 0.")
     for name in ("sh_base_url", "sh_token_url"):
         if "://" not in getattr(source, name):
             raise ConfigError(f"source.{name} = {getattr(source, name)!r} is not a URL.")

@@ -138,7 +138,11 @@ class BoundedClient(SentinelHubDownloadClient):
             try:
                 response = self._do_download(request)
             except (requests.ConnectionError, requests.Timeout,
-                    requests.exceptions.ChunkedEncodingError) as exc:
+                    requests.exceptions.ChunkedEncodingError,
+                    requests.exceptions.ContentDecodingError,
+                    requests.exceptions.TooManyRedirects) as exc:
+                # A garbled or looping answer is treated like a dropped connection: retried
+                # within the bounds, then the scene is skipped and recorded.
                 problem, status, wait = type(exc).__name__, None, None
             except DownloadFailedException as exc:  # from the token request
                 problem, status = _token_problem(exc)
