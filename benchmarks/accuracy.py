@@ -33,6 +33,7 @@ import platform
 import statistics
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,12 +151,9 @@ def plain_method(site_dir: Path, baseline: list[str], months: list[str],
                  min_area_ha: float) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Monthly medians; NDVI ≥ 0.2 below the baseline's median NDVI two months running."""
     base = np.stack([ndvi(read_composite(site_dir / m / "composite.tif")[0]) for m in baseline])
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            reference = np.nanmedian(base, axis=0)
+    with warnings.catch_warnings():  # pixels never seen in the baseline give NaN, as meant
+        warnings.simplefilter("ignore", RuntimeWarning)
+        reference = np.nanmedian(base, axis=0)
     confirmed = np.zeros(reference.shape, dtype="int32")
     previous = np.zeros(reference.shape, dtype=bool)
     cumulative: dict[str, np.ndarray] = {}

@@ -49,9 +49,8 @@ from .months import Month
 UNOBSERVED, NO_EVIDENCE, EVIDENCE = -1, 0, 1
 #: Bands of ``baseline.tif``.
 BASELINE_BANDS = ("land_ndvi_min", "dry_land_ndvi_min", "gravel_months", "green_ndvi_max",
-                  "water_max",
-                  "ndvi_end", "water_end",
-                  "ndti_end", "red_end", "water_months", "land_months", "preexisting")
+                  "water_max", "ndvi_end", "water_end", "ndti_end", "red_end", "water_months",
+                  "land_months", "preexisting")
 #: 8-connectivity: diagonal neighbours belong to one digging area.
 EIGHT = np.ones((3, 3), dtype=bool)
 
