@@ -176,7 +176,8 @@ def load_site(path: str | Path) -> Site:
     if path.is_dir():
         raise AOIError(f"site file {str(path)!r} is a folder; give the path of a GeoJSON file.")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig also reads the byte-order mark Windows editors put first.
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
     except UnicodeDecodeError:
         raise AOIError(
             f"site file {str(path)!r} is not text (not UTF-8); save it as GeoJSON text."
@@ -261,8 +262,10 @@ def _check_crs_member(doc: dict[str, Any], path: Path) -> None:
         return
     name = (crs.get("properties") or {}).get("name") if isinstance(crs, dict) else None
     if name not in _WGS84_CRS_NAMES:
+        # A crs without a name (a link, a bare string) is shown whole, so the line names it.
+        shown = name if isinstance(name, str) else crs
         raise AOIError(
-            f"site file {str(path)!r} declares crs {name!r}; kpgeo reads WGS84 longitude/latitude "
+            f"site file {str(path)!r} declares crs {shown!r}; kpgeo reads WGS84 longitude/latitude "
             "(RFC 7946): reproject it, e.g. ogr2ogr -t_srs EPSG:4326 out.geojson in.geojson."
         )
 
@@ -281,7 +284,8 @@ def _to_shape(geometry: dict[str, Any], path: Path) -> shapely.Geometry:
         for ring in rings:
             _check_ring(ring, where)
     try:
-        shape = shapely.geometry.shape(geometry)
+        # Heights ([lon, lat, z], allowed by RFC 7946 and written by some GIS) are dropped.
+        shape = shapely.force_2d(shapely.geometry.shape(geometry))
     except (ValueError, TypeError, IndexError) as exc:
         raise AOIError(f"site file {where} has malformed coordinates ({exc}).") from None
     if not shape.is_empty and not shape.is_valid:

@@ -139,3 +139,21 @@ def test_multipolygon_features_merge_into_one_site(tmp_path: Path) -> None:
     assert site.title == "Two <b>parts</b>"  # kept as given; escaped wherever it reaches HTML
     assert site.geometry.geom.geom_type == "MultiPolygon"
     assert np.isclose(site.area_km2, 2 * 11.0 * 11.0, rtol=0.05)
+
+
+def test_heights_and_a_byte_order_mark_are_accepted(tmp_path: Path) -> None:
+    """What some GIS and Windows editors write: [lon, lat, z] positions, a UTF-8 BOM."""
+    ring = [[-5.705, 8.715], [-5.695, 8.715], [-5.695, 8.725], [-5.705, 8.725], [-5.705, 8.715]]
+    doc = {"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {"name": "flat"},
+        "geometry": {"type": "Polygon", "coordinates": [ring]}}]}
+    flat = tmp_path / "flat.geojson"
+    flat.write_text(json.dumps(doc), encoding="utf-8")
+    doc["features"][0]["geometry"]["coordinates"] = [[[*p, 312.5] for p in ring]]
+    doc["features"][0]["properties"]["name"] = "heights"
+    heights = tmp_path / "heights.geojson"
+    heights.write_text(json.dumps(doc), encoding="utf-8-sig")
+    assert heights.read_bytes().startswith(b"\xef\xbb\xbf")
+    a, b = load_site(flat), load_site(heights)
+    assert not b.geometry.geom.has_z
+    assert a.grid == b.grid and a.geometry.geom.equals(b.geometry.geom)
