@@ -22,6 +22,8 @@ from .months import MonthRange, check_observable, parse_month_range
 
 SourceKind = Literal["synthetic", "stac", "sentinelhub"]
 SOURCES: tuple[str, ...] = get_args(SourceKind)
+#: ``--scheduler`` values that name one of dask's local schedulers instead of an address.
+LOCAL_SCHEDULERS = ("threads", "synchronous")
 
 #: Element 84 Earth Search v1: free, no credentials, Collection-1 L2A COGs.
 EARTH_SEARCH_URL = "https://earth-search.aws.element84.com/v1"
@@ -44,6 +46,13 @@ class SourceConfig:
     """``stac``: how 10 m and 20 m bands are resampled onto the site grid (SCL always nearest).
     ``sentinelhub`` always asks the service for nearest, so its SCL classes stay whole; set
     ``nearest`` here to compare the two sources pixel for pixel."""
+    read_attempts: int = 3
+    """``stac``/``synthetic``: reads of a scene that failed (HTTP error, stall, corrupt COG)
+    before it is skipped and recorded in the manifest; its month is retried by the next run."""
+    http_timeout_s: float = 60.0
+    """``stac``: timeout of one HTTP read of a COG, in seconds; a stalled server fails after it."""
+    http_retries: int = 3
+    """``stac``: GDAL's own quick retries of one HTTP read (429 and 5xx answers, timeouts)."""
     sh_base_url: str = "https://sh.dataspace.copernicus.eu"
     """``sentinelhub``: service URL (Process and Catalog APIs); Copernicus Data Space by default,
     another Sentinel Hub deployment by setting its URL and :attr:`sh_token_url`."""
@@ -249,9 +258,10 @@ class PipelineConfig:
     out: str = ""
     """Output folder; empty = ``outputs/<name>``."""
     scheduler: str = ""
-    """Address of a running Dask scheduler; empty = a local cluster."""
+    """Address of a running Dask scheduler (``tcp://host:8786``); ``threads`` computes in this
+    process with dask's threaded scheduler; empty = a local cluster sized to the machine."""
     workers: int = 0
-    """Number of local Dask workers; 0 = sized to the machine."""
+    """Workers of the local cluster (threads with ``threads``); 0 = one per core."""
     overwrite: bool = False
     """Recompute site-months that are already done."""
     offline: bool = False
@@ -429,6 +439,24 @@ def validate(config: PipelineConfig, *, today: Any = None) -> PipelineConfig:
     if config.source.kind != "synthetic":
         check_observable(config.months, what="--months", today=today)
         check_observable(config.baseline, what="--baseline", today=today)
+    if config.source.read_attempts < 1:
+        raise ConfigError(
+            f"source.read_attempts = {config.source.read_attempts}; give 1 or more."
+        )
+    if config.source.http_timeout_s <= 0:
+        raise ConfigError(
+            f"source.http_timeout_s = {config.source.http_timeout_s}; give a timeout above 0."
+        )
+    if config.source.http_retries < 0:
+        raise ConfigError(
+            f"source.http_retries = {config.source.http_retries} is negative; give 0 or more."
+        )
+    if config.scheduler and config.scheduler not in LOCAL_SCHEDULERS \
+            and ":" not in config.scheduler:
+        raise ConfigError(
+            f"--scheduler {config.scheduler!r} is not a scheduler address; give one like "
+            "tcp://host:8786, or `threads`, or leave it out for a local cluster."
+        )
     if config.workers < 0:
         raise ConfigError(f"--workers {config.workers} is negative; give 1 or more, or 0 for auto.")
     if not 0 <= config.composite.min_valid_pct <= 100:

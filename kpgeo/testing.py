@@ -121,21 +121,50 @@ def grid_for(crs: str, x0: float, y1: float, shape: tuple[int, int],
     return GeoBox(shape, Affine(resolution, 0, x0, 0, -resolution, y1), crs)
 
 
+#: Faults :func:`range_server` can inject, per path: an error status, or a stall.
+FAULTS = ("500", "404", "stall")
+
+
 @contextmanager
-def range_server(root: str | Path) -> Iterator[str]:
-    """Serve a folder over HTTP with byte ranges on 127.0.0.1; yield its base URL."""
+def range_server(root: str | Path, faults: dict[str, str] | None = None, *,
+                 stall_s: float = 30.0) -> Iterator[str]:
+    """Serve a folder over HTTP with byte ranges on 127.0.0.1; yield its base URL.
+
+    ``faults`` maps URL paths (e.g. ``/S2A_x/red.tif``) to one of :data:`FAULTS`: answer every
+    request for it with HTTP 500 or 404, or accept the request and send nothing for
+    ``stall_s`` seconds (a hung object store). Changes to the mapping apply at once (a server
+    that recovers).
+    """
     from RangeHTTPServer import RangeRequestHandler
 
-    class QuietHandler(RangeRequestHandler):
+    faults = faults if faults is not None else {}  # the caller may change it while serving
+    unknown = set(faults.values()) - set(FAULTS)
+    assert not unknown, f"unknown faults {unknown}; use {FAULTS}"
+    stop = threading.Event()
+
+    class FaultyHandler(RangeRequestHandler):
+        def send_head(self):  # type: ignore[no-untyped-def]
+            path = self.path.split("?", 1)[0]
+            fault = faults.get(path)
+            if fault == "stall":
+                stop.wait(stall_s)
+                return None
+            if fault is not None:
+                self.send_error(int(fault), f"injected fault {fault}")
+                return None
+            return super().send_head()
+
         def log_message(self, *args: Any) -> None:  # keep test output clean
             pass
 
-    handler = functools.partial(QuietHandler, directory=str(root))
+    handler = functools.partial(FaultyHandler, directory=str(root))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
+        stop.set()
         server.shutdown()
         server.server_close()

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from ..config import PipelineConfig
 from ..errors import ConfigError
-from .base import REFLECTANCE_BANDS, SCL_BAND, SceneSource
+from .base import READ_ERRORS, REFLECTANCE_BANDS, SCL_BAND, SceneSource
 from .stac import StacSource
 from .synthetic import DEFAULT_CACHE, SyntheticSource
 
-__all__ = ["REFLECTANCE_BANDS", "SCL_BAND", "SceneSource", "StacSource", "SyntheticSource",
+__all__ = ["READ_ERRORS", "REFLECTANCE_BANDS", "SCL_BAND", "SceneSource", "StacSource", "SyntheticSource",
            "open_source"]
 
 
@@ -37,6 +37,9 @@ def open_source(config: PipelineConfig) -> SceneSource:
             chunk_px=config.composite.chunk_px,
             max_scene_cloud_pct=config.source.max_scene_cloud_pct,
             resampling=config.source.resampling,
+            read_attempts=config.source.read_attempts,
+            http_timeout_s=config.source.http_timeout_s,
+            http_retries=config.source.http_retries,
         )
     if kind == "synthetic":
         assert config.months is not None and config.baseline is not None
@@ -46,7 +49,8 @@ def open_source(config: PipelineConfig) -> SceneSource:
                           max(config.months.last, config.baseline.last))
         root = Path(config.synthetic.archive) if config.synthetic.archive else DEFAULT_CACHE
         return SyntheticSource(span, seed=config.synthetic.seed, root=root, mask=config.mask,
-                               chunk_px=config.composite.chunk_px)
+                               chunk_px=config.composite.chunk_px,
+                               read_attempts=config.source.read_attempts)
     if kind == "sentinelhub":
         # ^ imported here: sentinelhub-py is only needed by those who use it
         from .sentinelhub import SentinelHubSource

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 import pystac
+import rasterio.errors
 import xarray as xr
 
 from ..aoi import Site
@@ -20,6 +21,10 @@ from ..months import MonthRange
 REFLECTANCE_BANDS: tuple[str, ...] = ("blue", "green", "red", "nir", "swir16", "swir22")
 #: The scene classification band.
 SCL_BAND = "scl"
+#: What a failed COG read raises, on this process or a Dask worker: rasterio's errors (HTTP
+#: status, timeout, "not recognized as being in a supported file format", failed warp of a
+#: corrupt tile) and plain OS errors.
+READ_ERRORS: tuple[type[BaseException], ...] = (rasterio.errors.RasterioError, OSError)
 
 
 class SceneSource(Protocol):

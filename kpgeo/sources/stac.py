@@ -4,12 +4,22 @@ Search uses pystac-client on an API and pystac on a static catalog; pixels load 
 odc-stac onto the site grid, one chunked dask array per band. odc-stac does not apply the
 ``raster:bands`` scale and offset (odc-stac issue #55), so this module does; scenes from the
 neighbouring UTM zone are reprojected by odc-stac on the way.
+
+Faults (SPEC §10): a scene without one of the assets kpgeo reads is left out at search; a scene
+whose COGs cannot be read (HTTP errors, a stalled server, a corrupt file) is found by
+:meth:`StacSource.screen` after a month's computation failed, read alone up to
+``read_attempts`` times, then left out. Both are recorded in :attr:`StacSource.skipped` with
+their reason, and every failed attempt in :attr:`StacSource.retries`, for the run manifest.
+After a fault, the source reads without GDAL's cache of remote files for the rest of the run
+(``gdal_env.UNCACHED``): GDAL remembers a failed file, so retries would not reach the server.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import time
 import urllib.error
 import urllib.request
 from collections import defaultdict
@@ -18,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import dask
 import numpy as np
 import odc.stac
 import pystac
@@ -30,14 +41,18 @@ from ..config import EARTH_SEARCH_COLLECTION, EARTH_SEARCH_URL, MaskConfig
 from ..errors import InputError, SourceError
 from ..masking import valid_from_scl
 from ..months import MonthRange, month_bounds_iso
-from .base import REFLECTANCE_BANDS, SCL_BAND
+from .base import READ_ERRORS, REFLECTANCE_BANDS, SCL_BAND
 from .gdal_env import configure_gdal
+
+log = logging.getLogger(__name__)
 
 #: Conformance class of a STAC API that can search items.
 ITEM_SEARCH_CONFORMANCE = "https://api.stacspec.org/v1.0.0/item-search"
 #: 10 m and 20 m bands are resampled onto the 10 m grid bilinearly by default; classes
 #: (SCL) always by nearest.
 RESAMPLING = {"*": "bilinear", SCL_BAND: "nearest"}
+#: Wait before reading a failed scene again, doubled after each attempt.
+RETRY_WAIT_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,13 @@ class StacSource:
         Scenes whose ``eo:cloud_cover`` is higher are skipped at search.
     resampling
         ``bilinear`` or ``nearest`` for the reflectance bands (SCL is always nearest).
+    read_attempts
+        Reads of a failing scene in :meth:`screen` before it is skipped.
+    http_timeout_s, http_retries
+        GDAL's timeout of one HTTP read and its count of quick retries.
+    skipped, retries
+        Scenes left out and failed attempts, as records for the run manifest (shared with a
+        :class:`~.synthetic.SyntheticSource` that owns this source).
     """
 
     catalog: str = EARTH_SEARCH_URL
@@ -94,6 +116,12 @@ class StacSource:
     chunk_px: int = 1024
     max_scene_cloud_pct: float = 100.0
     resampling: str = "bilinear"
+    read_attempts: int = 3
+    http_timeout_s: float = 60.0
+    http_retries: int = 3
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    retries: list[dict[str, Any]] = field(default_factory=list)
+    _after_fault: bool = field(default=False, init=False, repr=False)
     _static_items: list[pystac.Item] | None = field(default=None, init=False, repr=False)
     _is_api: bool | None = field(default=None, init=False, repr=False)
 
@@ -128,7 +156,64 @@ class StacSource:
             i for i in items
             if float(i.properties.get("eo:cloud_cover", 0.0)) <= self.max_scene_cloud_pct
         ]
-        return sorted(items, key=lambda i: (i.datetime or _UTC_MIN, i.id))
+        complete = []
+        for item in items:
+            missing = [b for b in (*REFLECTANCE_BANDS, SCL_BAND) if b not in item.assets]
+            if missing:
+                self._record_skip(site, item, f"no asset {', '.join(map(repr, missing))} "
+                                              f"(it has {', '.join(sorted(item.assets))})", 0)
+            else:
+                complete.append(item)
+        return sorted(complete, key=lambda i: (i.datetime or _UTC_MIN, i.id))
+
+    # ---- faults -------------------------------------------------------------------------
+    def screen(self, items: list[pystac.Item], site: Site) -> list[pystac.Item]:
+        """The scenes whose every band reads on the site grid; the others are skipped.
+
+        Called after a month's computation failed on a read: each scene is read alone, band by
+        band, up to :attr:`read_attempts` times (waits of :data:`RETRY_WAIT_S`, doubling).
+        A scene that still fails is recorded in :attr:`skipped` with the band and the error.
+        """
+        # From now on reads bypass GDAL's memory of failed files, or no retry could succeed.
+        self._after_fault = True
+        readable = []
+        for item in items:
+            for attempt in range(1, self.read_attempts + 1):
+                failure = self._read_failure(item, site)
+                if failure is None:
+                    readable.append(item)
+                    break
+                if attempt == self.read_attempts:
+                    self._record_skip(site, item, failure, attempt)
+                    log.warning("%s: scene %s skipped after %d attempts: %s", site.name,
+                                item.id, attempt, failure)
+                    break
+                self.retries.append({"site": site.name, "scene_id": item.id,
+                                     "attempt": attempt, "reason": failure})
+                time.sleep(RETRY_WAIT_S * 2 ** (attempt - 1))
+        return readable
+
+    def _read_failure(self, item: pystac.Item, site: Site) -> str | None:
+        """Why one scene cannot be read (``"red: HTTP response code: 500"``), or None."""
+        try:
+            scenes = self.load([item], site)
+        except READ_ERRORS as exc:
+            return f"{type(exc).__name__}: {exc}"
+        for name in (*REFLECTANCE_BANDS, "valid"):
+            try:
+                dask.compute(scenes[name].sum())
+            except READ_ERRORS as exc:
+                what = "scl" if name == "valid" else name
+                return f"{what}: {exc}"
+        return None
+
+    def _record_skip(self, site: Site, item: pystac.Item, reason: str, attempts: int) -> None:
+        when = item.datetime or _UTC_MIN
+        self.skipped.append({
+            "site": site.name, "month": when.strftime("%Y-%m"), "scene_id": item.id,
+            "datetime": when.isoformat().replace("+00:00", "Z"), "reason": reason,
+            "attempts": attempts,
+        })
 
     @property
     def is_api(self) -> bool:
@@ -196,7 +281,8 @@ class StacSource:
         Items whose assets differ in scale or offset (processing baselines) are loaded in
         groups and each group is scaled with its own values.
         """
-        configure_gdal()
+        configure_gdal(timeout_s=self.http_timeout_s, retries=self.http_retries,
+                       uncached=self._after_fault)
         if not items:
             return empty_scenes(site)
         groups: dict[tuple[BandScaling, ...], list[pystac.Item]] = defaultdict(list)
@@ -213,7 +299,7 @@ class StacSource:
             items,
             bands=[*REFLECTANCE_BANDS, SCL_BAND],
             geobox=grid,
-            chunks={"x": self.chunk_px, "y": self.chunk_px},
+            chunks={"time": -1, "x": self.chunk_px, "y": self.chunk_px},
             groupby="solar_day",
             resampling={**RESAMPLING, "*": self.resampling},
         )

@@ -10,6 +10,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pystac
 import xarray as xr
@@ -39,6 +40,10 @@ class SyntheticSource:
     root: Path = DEFAULT_CACHE
     mask: MaskConfig = field(default_factory=MaskConfig)
     chunk_px: int = 1024
+    read_attempts: int = 3
+    skipped: list[dict[str, Any]] = field(default_factory=list, init=False)
+    """Scenes left out, of every site's archive (see :class:`~.stac.StacSource`)."""
+    retries: list[dict[str, Any]] = field(default_factory=list, init=False)
     _sources: dict[str, StacSource] = field(default_factory=dict, init=False, repr=False)
 
     def source_for(self, site: Site) -> StacSource:
@@ -47,7 +52,8 @@ class SyntheticSource:
             folder = archive_folder(self.root, site, self.months, self.seed)
             result = write_archive(site, self.months, folder, seed=self.seed, replace_stale=True)
             self._sources[site.name] = StacSource(
-                str(result.collection), mask=self.mask, chunk_px=self.chunk_px
+                str(result.collection), mask=self.mask, chunk_px=self.chunk_px,
+                read_attempts=self.read_attempts, skipped=self.skipped, retries=self.retries,
             )
         return self._sources[site.name]
 
@@ -56,3 +62,6 @@ class SyntheticSource:
 
     def load(self, items: list[pystac.Item], site: Site) -> xr.Dataset:
         return self.source_for(site).load(items, site)
+
+    def screen(self, items: list[pystac.Item], site: Site) -> list[pystac.Item]:
+        return self.source_for(site).screen(items, site)
