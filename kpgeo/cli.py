@@ -42,6 +42,8 @@ def _setup_logging(verbose: int, quiet: int) -> None:
     logging.basicConfig(level=max(logging.DEBUG, level), format="%(message)s", stream=sys.stderr,
                         force=True)
     logging.captureWarnings(True)
+    # distributed logs every worker start and stop at INFO; kpgeo's own lines say what matters.
+    logging.getLogger("distributed").setLevel(logging.INFO if verbose >= 2 else logging.WARNING)
 
 
 @click.group(cls=_KpgeoGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -117,15 +119,21 @@ def synth(aoi_file: Path, months_text: str, out: Path, seed: int) -> None:
 @click.option("--catalog", help="STAC API URL or path/URL of a static catalog or collection.")
 @click.option("--baseline", help="Baseline months, YYYY-MM..YYYY-MM.")
 @click.option("--out", type=click.Path(path_type=Path), help="Output folder.")
-@click.option("--scheduler", help="Address of a running Dask scheduler, e.g. tcp://host:8786.")
-@click.option("--workers", type=int, help="Number of local Dask workers.")
+@click.option("--scheduler",
+              help="Address of a running Dask scheduler (tcp://host:8786), or `threads` to "
+                   "compute in this process; default: a local cluster sized to the machine.")
+@click.option("--workers", type=int, help="Workers of the local cluster (threads with "
+                                          "--scheduler threads); default: one per core.")
 @click.option("--overwrite", is_flag=True, help="Recompute site-months already done.")
 @click.option("--offline/--online", default=None,
               help="Inline every script and style in the maps (default: the pipeline's).")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar of each month's computation (default: on a terminal).")
 def run(pipeline: Path | None, month: str | None, months_text: str | None,
         site_names: tuple[str, ...], aoi_files: tuple[Path, ...], source: str | None,
         catalog: str | None, baseline: str | None, out: Path | None, scheduler: str | None,
-        workers: int | None, overwrite: bool, offline: bool | None) -> None:
+        workers: int | None, overwrite: bool, offline: bool | None,
+        progress: bool | None) -> None:
     """Run the monthly pipeline. Options override the pipeline file.
 
     \b
@@ -140,7 +148,8 @@ def run(pipeline: Path | None, month: str | None, months_text: str | None,
                               aoi_files=aoi_files, source=source, catalog=catalog,
                               baseline=baseline, out=out, scheduler=scheduler, workers=workers,
                               overwrite=overwrite, offline=offline)
-    results = pipeline_module.run(config, site_names=site_names, progress=log.info)
+    results = pipeline_module.run(config, site_names=site_names, progress=log.info,
+                                  progress_bar=_progress_bar(progress))
     gaps = sum(r.quality.status == "gap" for r in results)
     click.echo(f"{len(results)} site-months written to {config.out_dir} ({gaps} gaps); "
                f"time series: {config.out_dir / 'timeseries.csv'}; "
@@ -189,6 +198,13 @@ def build_run_config(pipeline: Path | None, *, month: str | None = None,
     return validate(dataclasses.replace(config, **changes))
 
 
+def _progress_bar(asked: bool | None) -> bool:
+    """A progress bar when asked, else when stderr is a terminal and logging is not quieted."""
+    if asked is not None:
+        return asked
+    return sys.stderr.isatty() and log.getEffectiveLevel() <= logging.INFO
+
+
 def _check_out_folder(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {str(out)!r} is a file; give a folder.")
@@ -216,7 +232,7 @@ def demo(out: Path | None) -> None:
     from . import pipeline as pipeline_module
 
     config = build_run_config(demo_pipeline_path(), out=out)
-    results = pipeline_module.run(config, progress=log.info)
+    results = pipeline_module.run(config, progress=log.info, progress_bar=_progress_bar(None))
     click.echo(f"{len(results)} site-months written to {config.out_dir}")
     click.echo(f"open {config.out_dir / 'index.html'}")
 

@@ -27,12 +27,16 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
+#: Suffix of the temporary files :func:`atomic_path` renames onto products.
+PART_SUFFIX = ".part"
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` when the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=PART_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)

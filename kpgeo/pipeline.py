@@ -25,13 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import dask
 import dask.array as da
 import numpy as np
 import rasterio
 import xarray as xr
 
 from . import __version__, timeseries
+from .cluster import compute, dask_context
 from .aoi import Site, load_site
 from .composite import COUNT_BAND, MonthQuality, month_quality, monthly_composite
 from .config import PipelineConfig
@@ -44,13 +44,13 @@ from .detection import (
     observation_evidence,
     remove_small,
 )
-from .errors import ConfigError, KpgeoError, LowCoverageWarning
-from .export import write_cog, write_json
+from .errors import ConfigError, KpgeoError, LowCoverageWarning, SourceError
+from .export import PART_SUFFIX, write_cog, write_json
 from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices, ndvi
 from .manifest import Manifest
 from .months import Month, MonthRange
 from .polygons import DiggingArea, digging_areas, feature_collection, new_digging_mask
-from .sources import REFLECTANCE_BANDS, SceneSource, open_source
+from .sources import READ_ERRORS, REFLECTANCE_BANDS, SceneSource, open_source
 from .volume import write_volume_exports
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,8 @@ class SiteMonth:
     outputs: list[Path] = field(default_factory=list)
     areas: dict[str, float] = field(default_factory=dict)
     digging_areas: list[DiggingArea] = field(default_factory=list)
+    kept: bool = False
+    """Done by an earlier run and kept (read back from its ``change.tif``), not computed."""
 
     def row(self) -> dict[str, Any]:
         return timeseries.row(self.site, self.month, self.quality.status, self.quality.scenes,
@@ -161,20 +163,34 @@ def _lazy_evidence(scenes: xr.Dataset, baseline: Baseline, water_possible: np.nd
 
 def load_month(source: SceneSource, site: Site, month: Month, config: PipelineConfig,
                baseline: Baseline | None = None) -> MonthData:
-    """Search and load a month once; its composite and (given a baseline) its evidence."""
+    """Search and load a month once; its composite and (given a baseline) its evidence.
+
+    When a read fails, the source screens the month's scenes one by one and the month is
+    computed again without those it skipped (SPEC §10); a month left with no usable scene is a
+    gap. The rounds are bounded by ``source.read_attempts``.
+    """
     items = source.search(site, MonthRange.single(month))
-    scenes = source.load(items, site)
-    composite = monthly_composite(scenes)
-    evidence = None
+    possible = None
     if baseline is not None:
         possible = baseline.new_water_possible(calendar_month(month),
                                                config.detection.water_buffer_m,
                                                abs(site.grid.resolution.x))
-        evidence = _lazy_evidence(scenes, baseline, possible, config)
-    with warnings.catch_warnings():
-        # GDAL warns about in-memory arrays it reprojects; the grids are always explicit here.
-        warnings.filterwarnings("ignore", message="Dataset has no geotransform")
-        composite, evidence = dask.compute(composite, evidence)
+    failures = 0
+    while True:
+        try:
+            composite, evidence = _compute_month(source, items, site, config, baseline, possible)
+            break
+        except READ_ERRORS as exc:
+            failures += 1
+            screen = getattr(source, "screen", None)
+            if screen is None or failures > config.source.read_attempts:
+                raise SourceError(
+                    f"{site.name} {month}: reading the scenes failed {failures} times, last: "
+                    f"{exc}"
+                ) from exc
+            log.warning("%s %s: a read failed (%s); reading each scene alone", site.name,
+                        month, exc)
+            items = screen(items, site)
     count = composite[COUNT_BAND].values
     # Scenes the source had to skip (recorded with their reason) were not used.
     skipped = {s.get("scene_id") for s in getattr(source, "skipped", [])
@@ -190,6 +206,21 @@ def load_month(source: SceneSource, site: Site, month: Month, config: PipelineCo
         )
     bands = {b: composite[b].values for b in REFLECTANCE_BANDS}
     return MonthData(bands, count, quality, [i.id for i in items], evidence, len(skipped))
+
+
+def _compute_month(source: SceneSource, items: list[Any], site: Site, config: PipelineConfig,
+                   baseline: Baseline | None, possible: np.ndarray | None) -> tuple[Any, Any]:
+    """One Dask computation of a month's composite and evidence (reads every scene once)."""
+    scenes = source.load(items, site)
+    composite = monthly_composite(scenes)
+    evidence = None
+    if baseline is not None:
+        assert possible is not None
+        evidence = _lazy_evidence(scenes, baseline, possible, config)
+    with warnings.catch_warnings():
+        # GDAL warns about in-memory arrays it reprojects; the grids are always explicit here.
+        warnings.filterwarnings("ignore", message="Dataset has no geotransform")
+        return compute(composite, evidence)
 
 
 def calendar_month(month: Month) -> int:
@@ -236,7 +267,8 @@ def write_indices(folder: Path, site: Site, month: Month, bands: Mapping[str, np
 
 def write_change(folder: Path, site: Site, month: Month, bands: Mapping[str, np.ndarray],
                  quality: MonthQuality, baseline: Baseline, state: DetectionState,
-                 new: np.ndarray, evidence: np.ndarray | None, config: PipelineConfig) -> Path:
+                 new: np.ndarray, evidence: np.ndarray | None, config: PipelineConfig,
+                 areas: Mapping[str, float]) -> Path:
     with np.errstate(invalid="ignore"):
         score = baseline.land_ndvi_min - ndvi(bands)
     hits = (np.zeros(score.shape, "float32") if evidence is None or len(evidence) == 0
@@ -252,7 +284,8 @@ def write_change(folder: Path, site: Site, month: Month, bands: Mapping[str, np.
     return write_cog(
         folder / "change.tif", cube, site.grid, descriptions=CHANGE_DESCRIPTIONS, nodata=None,
         resampling="nearest",
-        tags={**_grid_tags(site, month, quality), SIGNATURE_TAG: signature(site, config)},
+        tags={**_grid_tags(site, month, quality), SIGNATURE_TAG: signature(site, config),
+              AREAS_TAG: json.dumps(dict(areas), sort_keys=True)},
     )
 
 
@@ -262,6 +295,8 @@ LOCK_NAME = ".kpgeo.lock"
 MONTH_PRODUCTS = ("composite.tif", "indices.tif", "change.tif", "disturbed.geojson")
 #: Tag of ``baseline.tif`` and ``change.tif`` that records what made them.
 SIGNATURE_TAG = "kpgeo_signature"
+#: Tag of ``change.tif`` with the month's time-series areas (a kept month's row comes from it).
+AREAS_TAG = "kpgeo_areas"
 
 
 def signature(site: Site, config: PipelineConfig) -> str:
@@ -288,9 +323,15 @@ class SavedMonth:
     """What a month's ``change.tif`` holds for the next month."""
 
     state: DetectionState
-    status: str
+    quality: MonthQuality
     new: np.ndarray
     """Mapped new digging of that month."""
+    areas: dict[str, float]
+    """Its time-series areas."""
+
+    @property
+    def status(self) -> str:
+        return self.quality.status
 
 
 def read_saved_month(path: Path, expected_signature: str) -> SavedMonth | None:
@@ -299,13 +340,16 @@ def read_saved_month(path: Path, expected_signature: str) -> SavedMonth | None:
         return None
     with rasterio.open(path) as src:
         tags = src.tags()
-        if tags.get(SIGNATURE_TAG) != expected_signature:
+        if tags.get(SIGNATURE_TAG) != expected_signature or AREAS_TAG not in tags:
             return None
         bands = {name: src.read(i + 1) for i, name in enumerate(CHANGE_BANDS)}
     state = DetectionState(bands["first_detected"].astype("int32"),
                            bands["confirmed"].astype("int32"),
                            bands["mapped_since"].astype("int32"))
-    return SavedMonth(state, tags.get("status", "gap"), bands["digging"] == DIGGING_NEW)
+    quality = MonthQuality(tags.get("status", "gap"), int(tags.get("scenes", 0)),  # type: ignore[arg-type]
+                           float(tags.get("valid_pct", 0.0)))
+    return SavedMonth(state, quality, bands["digging"] == DIGGING_NEW,
+                      json.loads(tags[AREAS_TAG]))
 
 
 def _foreign_member(config: PipelineConfig, month: str,
@@ -373,7 +417,7 @@ class SiteRun:
         if baseline is not None and not config.overwrite:  # site-months already done are not recomputed (SPEC §9)
             for month in [m for m in baseline_requested if self._is_done(m)]:
                 baseline_requested.remove(month)
-                self.progress(f"{self.site.name} {month}: done already, kept")
+                self._keep(month)
         if baseline is None or baseline_requested:
             baseline = self._run_baseline(baseline, baseline_requested)
         self._run_detection(baseline, requested)
@@ -468,12 +512,10 @@ class SiteRun:
                 break
         for month in months[start:wanted[-1] + 1]:
             if not config.overwrite and self._is_done(month):
-                saved = read_saved_month(self.folder / str(month) / "change.tif", expected)
-                assert saved is not None
+                saved = self._keep(month)
                 state = saved.state
                 if saved.status == "ok":
                     last_ok_new = saved.new
-                self.progress(f"{self.site.name} {month}: done already, kept")
                 continue
             started = time.perf_counter()
             data = load_month(self.source, self.site, month, config, baseline)
@@ -493,6 +535,17 @@ class SiteRun:
                 last_ok_new = new
             result.seconds = time.perf_counter() - started
             self._report(result, "")
+
+    def _keep(self, month: Month) -> SavedMonth:
+        """A month done by an earlier run: its saved state, and its result for the shared
+        products (time series, exports), which an interrupted run may not have written."""
+        saved = read_saved_month(self.folder / str(month) / "change.tif",
+                                 signature(self.site, self.config))
+        assert saved is not None
+        self.results.append(SiteMonth(self.site.name, str(month), saved.quality, [], 0.0,
+                                      areas=saved.areas, kept=True))
+        self.progress(f"{self.site.name} {month}: done already, kept")
+        return saved
 
     def _is_done(self, month: Month) -> bool:
         """Every product of the site-month is there and its state was made as this run
@@ -521,12 +574,13 @@ class SiteRun:
         """change.tif, disturbed.geojson and the time-series areas of one site-month."""
         config = self.config
         folder = self.folder / str(month)
-        result.outputs.append(write_change(folder, self.site, month, bands, result.quality,
-                                           baseline, state, new, evidence, config))
-        result.digging_areas = digging_areas(self.site.name, self.site.grid,
-                                             baseline.preexisting, new, state)
         result.areas = _areas_ha(self.site, baseline.preexisting, new, previous_new, bands,
                                  config)
+        result.outputs.append(write_change(folder, self.site, month, bands, result.quality,
+                                           baseline, state, new, evidence, config,
+                                           result.areas))
+        result.digging_areas = digging_areas(self.site.name, self.site.grid,
+                                             baseline.preexisting, new, state)
         foreign = _foreign_member(config, str(month), {self.site.name: {
             "status": result.quality.status, "scene_ids": result.scene_ids}})
         path = folder / "disturbed.geojson"
@@ -549,24 +603,13 @@ def output_lock(out_dir: Path) -> Iterator[None]:
                 f"another kpgeo run is writing {out_dir}; wait for it to finish or give "
                 "another --out."
             ) from None
+        # Half-written files of an interrupted run (never renamed onto a product) go now.
+        for leftover in out_dir.rglob(f".*{PART_SUFFIX}"):
+            leftover.unlink(missing_ok=True)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
-def _dask_context(config: PipelineConfig) -> Iterator[None]:
-    """A distributed client for ``--scheduler``, else dask's threaded scheduler."""
-    if config.scheduler:
-        from distributed import Client
-
-        with Client(config.scheduler, timeout="30s"):
-            yield
-    else:
-        workers = config.workers or None
-        with dask.config.set(scheduler="threads", num_workers=workers):
-            yield
 
 
 def write_exports(config: PipelineConfig, site_names: list[str], months: list[str]) -> list[Path]:
@@ -616,8 +659,12 @@ def write_pages(config: PipelineConfig, sites: list[Site], results: list[SiteMon
 
 
 def run(config: PipelineConfig, *, site_names: tuple[str, ...] = (),
-        progress: Callable[[str], None] = log.info) -> list[SiteMonth]:
+        progress: Callable[[str], None] = log.info,
+        progress_bar: bool = False) -> list[SiteMonth]:
     """Run the pipeline for every site and month asked for, then write the shared products.
+
+    ``progress`` receives a line per site-month; ``progress_bar`` draws the Dask progress of
+    each month's computation on stderr (a terminal's).
 
     Returns
     -------
@@ -630,25 +677,31 @@ def run(config: PipelineConfig, *, site_names: tuple[str, ...] = (),
     out_dir = config.out_dir
     source = open_source(config)
     manifest = Manifest(config=config.to_dict())
-    results: list[SiteMonth] = []
+    results: list[SiteMonth] = []  # computed by this run
+    covered: list[SiteMonth] = []  # computed or kept
     with output_lock(out_dir):
         status = "failed"
         try:
-            with _dask_context(config):
+            with dask_context(config.scheduler, config.workers,
+                              progress=progress_bar) as where:
+                progress(f"computing on the {where}")
                 for site in sites:
                     site_results = SiteRun(source, site, config, progress).run()
-                    results += site_results
-                    for r in site_results:
+                    covered += site_results
+                    computed = [r for r in site_results if not r.kept]
+                    results += computed
+                    for r in computed:
                         manifest.outputs.extend(r.outputs)
                         manifest.site_months.append({
                             "site": r.site, "month": r.month, "status": r.quality.status,
                             "scenes": r.quality.scenes, "valid_pct": r.quality.valid_pct,
                             "scene_ids": r.scene_ids, "seconds": round(r.seconds, 2),
                         })
-            # Every month written is indexed, also those computed on the way to the ones asked.
-            written = sorted({r.month for r in results if r.areas})
+            # Every month written is indexed, also those computed on the way to the ones asked,
+            # and those kept: a run killed before this point never wrote their rows.
+            written = sorted({r.month for r in covered if r.areas})
             series = timeseries.merge(out_dir / "timeseries.csv",
-                                      [r.row() for r in results if r.areas])
+                                      [r.row() for r in covered if r.areas])
             manifest.outputs.append(series)
             exports = write_exports(config, all_names, written)
             exports += write_volume_exports(out_dir, timeseries.read(series), written,

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import pytest
+# Runs compute in the test process with dask's threaded scheduler unless a test asks for a
+# cluster (tests/test_scale.py): a local cluster per run would add seconds to each. Set before
+# dask is imported, which reads it into its configuration.
+os.environ.setdefault("DASK_SCHEDULER", "threads")
 
-from kpgeo.aoi import Site, load_site
-from kpgeo.months import parse_month_range
-from kpgeo.synth import SynthResult, write_archive
+import pytest  # noqa: E402
+
+from kpgeo.aoi import Site, load_site  # noqa: E402
+from kpgeo.months import parse_month_range  # noqa: E402
+from kpgeo.synth import SynthResult, write_archive  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TORTIYA = REPO / "aoi" / "tortiya.geojson"

@@ -1,0 +1,133 @@
+"""Where the Dask work of a run computes (SPEC §9), and its progress bar.
+
+- no ``--scheduler``: a local cluster sized to the machine, one worker process per core by
+  default (``--workers N`` sets the number; distributed splits cores and memory among them);
+- ``--scheduler tcp://host:8786``: an existing cluster (the way past one machine). Its workers
+  must see the scenes at the same paths or URLs as this process;
+- ``--scheduler threads`` (or ``synchronous``): dask's local schedulers in this process, for
+  small jobs and debugging; ``--workers N`` sets the threads. ``DASK_SCHEDULER=threads`` in the
+  environment (dask's own configuration) does the same for runs without ``--scheduler``.
+
+:func:`compute` computes a month's collections on whichever is active and, when asked, draws a
+progress bar on stderr: dask's own for the local schedulers, distributed's for a cluster (its
+scheduler reports task progress, so the bar works for remote workers too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import dask
+
+from .config import LOCAL_SCHEDULERS
+from .errors import KpgeoError
+
+log = logging.getLogger(__name__)
+
+#: Whether :func:`compute` draws a progress bar (set by :func:`dask_context`).
+_show_progress: contextvars.ContextVar[bool] = contextvars.ContextVar("kpgeo_progress",
+                                                                      default=False)
+
+
+@contextlib.contextmanager
+def dask_context(scheduler: str = "", workers: int = 0, *,
+                 progress: bool = False) -> Iterator[str]:
+    """Make the scheduler a run asked for the active one; yield a description for the log.
+
+    Raises
+    ------
+    KpgeoError
+        When the scheduler at ``scheduler`` cannot be reached.
+    """
+    token = _show_progress.set(progress)
+    # dask's own configuration (DASK_SCHEDULER=threads, or dask's YAML) can name a local
+    # scheduler for runs that give none; the tests use that to skip starting a cluster per run.
+    configured = dask.config.get("scheduler", None)
+    scheduler = scheduler or (configured if configured in LOCAL_SCHEDULERS else "")
+    try:
+        if scheduler in LOCAL_SCHEDULERS:
+            with dask.config.set(scheduler=scheduler, num_workers=workers or None):
+                yield f"dask {scheduler} scheduler"
+        elif scheduler:
+            with _client(scheduler) as client:
+                yield f"Dask cluster at {scheduler} ({_describe(client)})"
+        else:
+            with _local_cluster(workers) as client:
+                yield f"local Dask cluster ({_describe(client)})"
+    finally:
+        _show_progress.reset(token)
+
+
+@contextlib.contextmanager
+def _client(address: str) -> Iterator[Any]:
+    from distributed import Client
+
+    try:
+        client = Client(address, timeout="30s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise KpgeoError(
+            f"cannot reach the Dask scheduler at --scheduler {address!r} ({exc}); start it "
+            "(`dask scheduler`, then `dask worker ADDRESS`) or leave --scheduler out for a "
+            "local cluster."
+        ) from None
+    with client:
+        yield client
+
+
+@contextlib.contextmanager
+def _local_cluster(workers: int) -> Iterator[Any]:
+    from distributed import Client, LocalCluster
+
+    # n_workers=None lets distributed size the cluster to the cores; memory_limit "auto" gives
+    # each worker its share of the machine's memory, so a worker spills rather than swapping.
+    with LocalCluster(n_workers=workers or None, processes=True, dashboard_address=None,
+                      memory_limit="auto") as cluster, Client(cluster) as client:
+        yield client
+
+
+def _describe(client: Any) -> str:
+    info = client.scheduler_info()["workers"].values()
+    threads = sum(w["nthreads"] for w in info)
+    memory = sum(w.get("memory_limit") or 0 for w in info) / 2**30
+    return f"{len(info)} workers, {threads} threads, {memory:.1f} GiB"
+
+
+def compute(*collections: Any) -> tuple[Any, ...]:
+    """Like ``dask.compute``; with a progress bar on stderr when the run asked for one."""
+    if not _show_progress.get():
+        return dask.compute(*collections)
+    client = _active_client()
+    if client is None:
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar(out=sys.stderr):
+            return dask.compute(*collections)
+    from distributed.diagnostics.progressbar import TextProgressBar
+
+    lazy = [i for i, c in enumerate(collections) if dask.is_dask_collection(c)]
+    futures = client.compute([collections[i] for i in lazy])
+    # distributed's text bar writes to stdout; stdout is kpgeo's result channel.
+    with contextlib.redirect_stdout(sys.stderr):
+        TextProgressBar(futures)
+    sys.stderr.write("\n")
+    results = list(collections)
+    for i, value in zip(lazy, client.gather(futures), strict=True):
+        results[i] = value
+    return tuple(results)
+
+
+def _active_client() -> Any:
+    """The distributed client dask computes on, or None for a local scheduler."""
+    if dask.config.get("scheduler", None) in LOCAL_SCHEDULERS:
+        return None
+    try:
+        from distributed import default_client
+
+        return default_client()
+    except (ImportError, ValueError):
+        return None

@@ -1,0 +1,159 @@
+"""Scale and resumability (SPEC §9, §10): a real Dask cluster (a ``dask scheduler`` and two
+``dask worker`` processes on 127.0.0.1) gives the products of a local run; a run killed with
+SIGKILL leaves no truncated file and the next run completes it to the same products.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+
+from kpgeo.cli import cli
+from kpgeo.testing import write_site_file
+
+BIN = Path(sys.executable).parent
+#: Products compared between runs: every data product (maps carry random element ids).
+DATA_SUFFIXES = (".tif", ".geojson", ".csv")
+
+
+def run_args(tmp_path: Path, catalog: Path, out: Path, *extra: str) -> list[str]:
+    aoi = tmp_path / "my.geojson"
+    if not aoi.exists():
+        write_site_file(aoi, (-5.705, 8.715, -5.695, 8.725), name="my")
+    return ["run", "--aoi", str(aoi), "--source", "stac", "--catalog", str(catalog),
+            "--baseline", "2024-01..2024-01", "--months", "2024-01..2024-03", "--out", str(out),
+            *extra]
+
+
+def data_products(out: Path) -> dict[str, Path]:
+    return {str(p.relative_to(out)): p for p in sorted(out.rglob("*"))
+            if p.suffix in DATA_SUFFIXES and "runs" not in p.parts}
+
+
+def assert_same_products(a: Path, b: Path) -> None:
+    """Same files; same pixels and tags for COGs, same bytes for the rest."""
+    products_a, products_b = data_products(a), data_products(b)
+    assert sorted(products_a) == sorted(products_b)
+    assert any(name.endswith("change.tif") for name in products_a)
+    for name, path in products_a.items():
+        other = products_b[name]
+        if path.suffix == ".tif":
+            with rasterio.open(path) as x, rasterio.open(other) as y:
+                np.testing.assert_array_equal(x.read(), y.read(), err_msg=name)
+                assert x.tags() == y.tags(), name
+        else:
+            assert path.read_bytes() == other.read_bytes(), name
+
+
+# ---- a Dask cluster -------------------------------------------------------------------------
+@pytest.fixture()
+def dask_cluster(tmp_path: Path) -> Iterator[str]:
+    """``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1; yields the address."""
+    scheduler_file = tmp_path / "scheduler.json"
+    logs = open(tmp_path / "cluster.log", "w")  # noqa: SIM115 - closed below
+    common = ["--no-dashboard", "--host", "127.0.0.1"]
+    procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--port", "0",
+                               "--scheduler-file", str(scheduler_file), *common],
+                              stdout=logs, stderr=subprocess.STDOUT)]
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        address = json.loads(scheduler_file.read_text())["address"]
+        for _ in range(2):
+            procs.append(subprocess.Popen(
+                [str(BIN / "dask"), "worker", address, "--nworkers", "1", "--nthreads", "1",
+                 "--memory-limit", "2GiB", *common], stdout=logs, stderr=subprocess.STDOUT))
+        from distributed import Client
+
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=30)
+        logs.close()
+
+
+def test_run_on_a_dask_cluster_gives_the_products_of_a_local_run(
+        small_archive, tmp_path: Path, dask_cluster: str) -> None:  # type: ignore[no-untyped-def]
+    from distributed import Client
+
+    catalog = small_archive.collection
+    local = CliRunner().invoke(cli, run_args(tmp_path, catalog, tmp_path / "local",
+                                             "--scheduler", "threads"))
+    assert local.exit_code == 0, local.output
+    remote = CliRunner().invoke(cli, run_args(tmp_path, catalog, tmp_path / "cluster",
+                                              "--scheduler", dask_cluster, "--progress"))
+    assert remote.exit_code == 0, remote.output
+    assert f"Dask cluster at {dask_cluster} (2 workers" in remote.stderr
+    assert "100% Completed" in remote.stderr  # distributed's progress bar, on stderr
+    # Both workers computed tasks of the run.
+    with Client(dask_cluster) as client:
+        counts = client.run(lambda dask_worker: len(dask_worker.state.log))
+    assert len(counts) == 2 and all(n > 0 for n in counts.values()), counts
+    assert_same_products(tmp_path / "local", tmp_path / "cluster")
+
+
+def test_unreachable_scheduler_is_named_with_the_fix(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, run_args(tmp_path, tmp_path / "missing.json",
+                                              tmp_path / "out", "--scheduler", "not-a-host"))
+    assert result.exit_code == 2
+    assert "--scheduler 'not-a-host' is not a scheduler address" in result.stderr
+
+
+# ---- SIGKILL midway --------------------------------------------------------------------------
+def test_run_killed_midway_leaves_whole_files_and_the_next_run_completes_it(
+        small_archive, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    catalog = small_archive.collection
+    reference = CliRunner().invoke(cli, run_args(tmp_path, catalog, tmp_path / "whole",
+                                                 "--scheduler", "threads"))
+    assert reference.exit_code == 0, reference.output
+
+    out = tmp_path / "killed"
+    # The default scheduler: a local cluster, whose worker processes die with the run.
+    env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER"}
+    proc = subprocess.Popen([str(BIN / "kpgeo"), *run_args(tmp_path, catalog, out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                            start_new_session=True)
+    # Kill the whole process group (the local cluster's workers too) once the first month
+    # after the baseline is being written: the baseline month is done, the rest is not.
+    marker = out / "my" / "2024-02" / "composite.tif"
+    deadline = time.monotonic() + 300
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=30)
+    assert b"computing on the local Dask cluster" in stderr
+
+    # Every product on disk is whole: each COG reads to its last pixel, each JSON parses.
+    assert not (out / "timeseries.csv").exists()
+    products = data_products(out)
+    assert products
+    for path in products.values():
+        if path.suffix == ".tif":
+            with rasterio.open(path) as src:
+                src.read()
+        elif path.suffix == ".geojson":
+            json.loads(path.read_text())
+
+    resumed = CliRunner().invoke(cli, run_args(tmp_path, catalog, out,
+                                               "--scheduler", "threads"))
+    assert resumed.exit_code == 0, resumed.output
+    assert "2024-01: done already, kept" in resumed.stderr
+    assert not list(out.rglob("*.part"))  # the half-written files of the killed run are gone
+    assert_same_products(tmp_path / "whole", out)
