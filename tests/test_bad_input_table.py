@@ -1,0 +1,399 @@
+"""The README's "Bad input" table, row by row, through the ``kpgeo`` command line (SPEC §10).
+
+The table is the source of truth: :data:`CASES` maps the first column of every row to concrete
+command lines, and :func:`test_every_readme_row_has_cases` fails when a row has no case or a
+case no row. Each case must exit with code 2, print exactly one line ``kpgeo: error: ...`` on
+stderr naming the bad value, and write nothing. All refusals happen while validating, so no
+case reaches a source, a network or the computation.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from kpgeo.cli import cli
+from kpgeo.testing import write_site_file
+
+from .conftest import REPO
+
+Bbox = tuple[float, float, float, float]
+
+#: A good 1 x 1 km site at Tortiya; every case has it as ``site.geojson``.
+SITE_BBOX: Bbox = (-5.705, 8.715, -5.695, 8.725)
+SITE = "site.geojson"
+OUT = "out"
+#: The outline of :data:`SITE_BBOX`, counter-clockwise, closed.
+RING = [[-5.705, 8.715], [-5.695, 8.715], [-5.695, 8.725], [-5.705, 8.725], [-5.705, 8.715]]
+ERROR_PREFIX = "kpgeo: error: "
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One refusal: a command line, the files it reads, and what its one line must name."""
+
+    id: str
+    """Test id, unique over all rows."""
+    argv: tuple[str, ...]
+    """Arguments after ``kpgeo``; paths are relative to the case's working folder."""
+    names: tuple[str, ...]
+    """Substrings the error line must hold: the bad value (and where useful the fix)."""
+    files: Mapping[str, str | bytes | Bbox | dict[str, Any]] = field(default_factory=dict)
+    """Files to create first: text, bytes, a site rectangle (``write_site_file``) or JSON."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Environment variables to set; ``SH_CLIENT_ID``/``SH_CLIENT_SECRET`` start unset."""
+    xfail: str = ""
+    """Why kpgeo does not refuse this yet (strict xfail), empty when it does."""
+
+
+def _run(*options: str, aoi: str = SITE, months: str | None = "2024-01..2024-06",
+         baseline: str = "2024-01..2024-03") -> tuple[str, ...]:
+    """``kpgeo run --aoi AOI --baseline B --months M OPTIONS --out out`` (good unless changed)."""
+    months_option = ("--months", months) if months is not None else ()
+    return ("run", "--aoi", aoi, "--baseline", baseline, *months_option, *options, "--out", OUT)
+
+
+def _run_pipeline(*options: str) -> tuple[str, ...]:
+    """``kpgeo run p.toml OPTIONS --out out``."""
+    return ("run", "p.toml", *options, "--out", OUT)
+
+
+def _pipeline(tables: str = "", *, top: str = "", baseline: str = '"2024-01..2024-03"',
+              months: str = '"2024-01..2024-06"', aoi: str = SITE) -> dict[str, str]:
+    """A pipeline file ``p.toml``, good unless changed: top-level keys and values are TOML."""
+    return {"p.toml": (f"{top}baseline = {baseline}\nmonths = {months}\n"
+                       f'[[sites]]\naoi = "{aoi}"\n{tables}')}
+
+
+def _site_doc(geometry: dict[str, Any], **members: Any) -> dict[str, Any]:
+    """A one-feature site FeatureCollection with any geometry and top-level members."""
+    return {"type": "FeatureCollection", **members, "features": [
+        {"type": "Feature", "properties": {"name": "bad"}, "geometry": geometry}]}
+
+
+def _polygon_doc(ring: list[list[float]], **members: Any) -> dict[str, Any]:
+    return _site_doc({"type": "Polygon", "coordinates": [ring]}, **members)
+
+
+def _bad_site(case_id: str, content: str | bytes | Bbox | dict[str, Any], *names: str,
+              command: str = "run") -> Case:
+    """``kpgeo run --aoi FILE`` (or ``aoi check``, ``synth``) on a bad site file ``FILE``."""
+    path = f"{case_id}.geojson"
+    argv = {"run": _run(aoi=path), "aoi": ("aoi", "check", path),
+            "synth": ("synth", "--aoi", path, "--months", "2024-01..2024-02", "--out", OUT)}
+    return Case(case_id, argv[command], (repr(path), *names), {path: content})
+
+
+CASES: dict[str, list[Case]] = {
+    "site file missing, not UTF-8, not JSON, not GeoJSON": [
+        Case("missing", _run(aoi="gone.geojson"), ("'gone.geojson'", "does not exist")),
+        Case("missing-aoi-check", ("aoi", "check", "gone.geojson"), ("'gone.geojson'",)),
+        Case("missing-in-pipeline", _run_pipeline(), ("'gone.geojson'", "does not exist"),
+             _pipeline(aoi="gone.geojson")),
+        _bad_site("latin-1", json.dumps(_polygon_doc(RING)).replace('"bad"', '"Séguéla"')
+                  .encode("latin-1"), "not UTF-8"),
+        _bad_site("utf-16", json.dumps(_polygon_doc(RING)).encode("utf-16"), "not UTF-8",
+                  command="aoi"),
+        _bad_site("binary", b"\xff\xfe\x00garbage", "not UTF-8", command="synth"),
+        _bad_site("not-json", "{ this is not json", "not JSON"),
+        _bad_site("empty-file", "", "not JSON"),
+        _bad_site("json-list", "[1, 2]", "not GeoJSON"),
+        _bad_site("json-object", json.dumps({"hello": "world"}), "not GeoJSON"),
+        _bad_site("topojson", json.dumps({"type": "Topology", "objects": {}}), "'Topology'"),
+        _bad_site("feature-without-geometry", json.dumps({"type": "Feature", "properties": {}}),
+                  "no geometry"),
+    ],
+    "empty FeatureCollection, a Point/Line, a ring with < 4 positions": [
+        _bad_site("empty-collection", {"type": "FeatureCollection", "features": []},
+                  "empty FeatureCollection"),
+        _bad_site("point", _site_doc({"type": "Point", "coordinates": RING[0]}),
+                  "is a Point, not a polygon"),
+        _bad_site("line", _site_doc({"type": "LineString", "coordinates": RING}),
+                  "is a LineString, not a polygon", command="aoi"),
+        _bad_site("ring-of-3", _polygon_doc([RING[0], RING[1], RING[0]]),
+                  "ring of 3 positions", "at least 4"),
+        _bad_site("no-coordinates", _site_doc({"type": "Polygon", "coordinates": []}),
+                  "no coordinates"),
+    ],
+    "unclosed ring, self-intersection": [
+        _bad_site("unclosed-ring", _polygon_doc(RING[:-1]), "unclosed ring",
+                  str(RING[0]), str(RING[-2])),
+        _bad_site("bow-tie", _polygon_doc([RING[0], RING[2], RING[1], RING[3], RING[0]]),
+                  "Self-intersection", "QGIS"),
+        _bad_site("hole-outside", _site_doc({"type": "Polygon", "coordinates": [
+            RING, [[0, 0], [1, 0], [1, 1], [0, 0]]]}), "invalid polygon", "QGIS",
+                  command="aoi"),
+    ],
+    "coordinates out of range, or in [lat, lon] order that puts one out of range": [
+        _bad_site("latitude-98", _polygon_doc([[lon, lat + 90] for lon, lat in RING]),
+                  "[-5.705, 98.715] out of range"),
+        _bad_site("longitude-185", _polygon_doc([[lon - 180, lat] for lon, lat in RING]),
+                  "[-185.705, 8.715] out of range"),
+        # Near 125 E, [lat, lon] puts the latitude out of range: the order can be told.
+        _bad_site("lat-lon-out-of-range",
+                  _polygon_doc([[lat, lon - 120] for lon, lat in RING]),
+                  "[8.715, -125.705]", "[latitude, longitude]", command="aoi"),
+        _bad_site("position-not-numbers", _polygon_doc([["8.7", "-5.7"]] * 4),
+                  "position ['8.7', '-5.7']", "[longitude, latitude]"),
+        Case("lat-lon-in-range", ("aoi", "check", "swapped.geojson"),
+             ("'swapped.geojson'", "[latitude, longitude]"),
+             {"swapped.geojson": _polygon_doc([[lat, lon] for lon, lat in RING])},
+             xfail="a site in Côte d'Ivoire written [lat, lon] is [8.7, -5.7]: in range, so it "
+                   "is accepted as a site in the open Atlantic (exit 0); kpgeo can only tell "
+                   "the order when a value is out of range"),
+    ],
+    "a `crs` other than WGS84": [
+        _bad_site("crs-utm", _polygon_doc(RING, crs={
+            "type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32630"}}),
+            "'urn:ogc:def:crs:EPSG::32630'", "reproject"),
+        _bad_site("crs-web-mercator", _polygon_doc(RING, crs={
+            "type": "name", "properties": {"name": "EPSG:3857"}}), "'EPSG:3857'",
+            command="aoi"),
+        _bad_site("crs-bare-string", _polygon_doc(RING, crs="EPSG:3857"), "'EPSG:3857'"),
+        _bad_site("crs-link", _polygon_doc(RING, crs={
+            "type": "link", "properties": {"href": "site.prj"}}), "'site.prj'"),
+    ],
+    "site over 5,000 km² or under 0.01 km²": [
+        _bad_site("over-5000-km2", (-6.5, 8.0, -5.5, 9.0), "12,201 km²", "5,000 km²", "split"),
+        _bad_site("under-0.01-km2", (-5.7, 8.7, -5.6995, 8.7005), "0.0030 km²", "0.01 km²",
+                  command="aoi"),
+    ],
+    "month not `YYYY-MM`, month 00 or 13, range backwards or malformed": [
+        Case("month-word", _run("--month", "June", months=None), ("--month 'June'", "YYYY-MM")),
+        Case("month-slash", _run(months="2024/01..2024/06"), ("'2024/01'", "YYYY-MM")),
+        Case("month-one-digit", ("synth", "--aoi", SITE, "--months", "2024-1", "--out", OUT),
+             ("--months '2024-1'", "YYYY-MM")),
+        Case("month-range-as-month", _run("--month", "2024-01..2024-06", months=None),
+             ("--month '2024-01..2024-06'", "YYYY-MM")),
+        Case("month-00", _run(months="2024-00..2024-06"), ("'2024-00'", "month 00")),
+        Case("month-13", _run("--month", "2024-13", months=None),
+             ("--month '2024-13'", "month 13")),
+        Case("month-13-export", ("export", "--month", "2024-13"), ("'2024-13'", "month 13")),
+        Case("range-backwards", _run(months="2024-06..2024-01"),
+             ("'2024-06..2024-01'", "runs backwards", "2024-01..2024-06")),
+        Case("baseline-backwards", _run(baseline="2024-03..2024-01"),
+             ("--baseline '2024-03..2024-01'", "runs backwards")),
+        Case("range-open-end", _run(months="2024-01.."), ("'2024-01..'", "FIRST..LAST")),
+        Case("range-open-start", _run(baseline="..2024-03"), ("'..2024-03'", "FIRST..LAST")),
+        Case("range-three-ends", _run(months="2024-01..2024-02..2024-03"),
+             ("'2024-01..2024-02..2024-03'", "FIRST..LAST")),
+        Case("range-three-dots", _run(months="2024-01...2024-06"), ("'.2024-06'", "YYYY-MM")),
+        Case("month-00-in-pipeline", _run_pipeline(),
+             ("p.toml", "'2024-00'", "month 00"),
+             _pipeline(months='"2024-00..2024-06"')),
+        Case("months-not-a-string-in-pipeline", _run_pipeline(),
+             ("p.toml", "months", "2024-01..2024-12"),
+             _pipeline(months="202406")),
+    ],
+    "real-source months before 2015-07 or after the current month": [
+        Case("stac-months-2014", _run("--source", "stac", months="2014-01..2016-06",
+                                      baseline="2014-01..2014-12"),
+             ("--months 2014-01..2016-06", "before Sentinel-2", "2015-07")),
+        Case("stac-baseline-2015-01", _run("--source", "stac", months="2016-01..2016-06",
+                                           baseline="2015-01..2015-12"),
+             ("--baseline 2015-01..2015-12", "before Sentinel-2", "2015-07")),
+        Case("sentinelhub-months-2014", _run("--source", "sentinelhub",
+                                             months="2014-01..2016-06",
+                                             baseline="2014-01..2014-12"),
+             ("--months 2014-01..2016-06", "before Sentinel-2")),
+        Case("stac-months-2199", _run("--source", "stac", months="2024-01..2199-06"),
+             ("--months 2024-01..2199-06", "after the current month")),
+        Case("stac-months-2199-in-pipeline", _run_pipeline(),
+             ("2024-01..2199-06", "after the current month"),
+             _pipeline('[source]\nkind = "stac"\n', months='"2024-01..2199-06"')),
+    ],
+    "baseline not ending before the last month": [
+        Case("baseline-equals-months", _run(baseline="2024-01..2024-06"),
+             ("baseline 2024-01..2024-06", "(2024-06)", "months after the baseline")),
+        Case("baseline-after-months", _run(baseline="2024-01..2024-12"),
+             ("baseline 2024-01..2024-12", "(2024-06)")),
+        Case("month-is-baseline-end", _run("--month", "2024-03", months=None),
+             ("baseline 2024-01..2024-03", "(2024-03)")),
+        Case("baseline-in-pipeline", _run_pipeline(), ("baseline 2024-01..2024-06",),
+             _pipeline(baseline='"2024-01..2024-06"')),
+    ],
+    "`--months` starting before the baseline": [
+        Case("months-before-baseline", _run(months="2023-12..2024-06"),
+             ("months 2023-12..2024-06", "baseline 2024-01..2024-03", "at or after 2024-01")),
+        Case("months-before-baseline-in-pipeline", _run_pipeline("--months", "2023-06..2024-06"),
+             ("months 2023-06..2024-06", "baseline 2024-01..2024-03"), _pipeline()),
+    ],
+    "`[detection] min_area_ha` negative": [
+        Case("min-area-negative", _run_pipeline(), ("detection.min_area_ha = -0.5",),
+             _pipeline("[detection]\nmin_area_ha = -0.5\n")),
+    ],
+    "`--scheduler` neither an address nor `threads`; `--workers` negative": [
+        Case("scheduler-not-an-address", _run("--scheduler", "cluster1"),
+             ("--scheduler 'cluster1'", "tcp://host:8786")),
+        Case("scheduler-in-pipeline", _run_pipeline(), ("--scheduler 'my laptop'",),
+             _pipeline(top='scheduler = "my laptop"\n')),
+        Case("workers-negative", _run("--workers", "-2"), ("--workers -2", "1 or more")),
+    ],
+    "`[source]` read_attempts under 1, http_timeout_s not above 0, http_retries negative": [
+        Case("read-attempts-zero", _run_pipeline(), ("source.read_attempts = 0", "1 or more"),
+             _pipeline("[source]\nread_attempts = 0\n")),
+        Case("http-timeout-zero", _run_pipeline(), ("source.http_timeout_s = 0.0", "above 0"),
+             _pipeline("[source]\nhttp_timeout_s = 0\n")),
+        Case("http-retries-negative", _run_pipeline(), ("source.http_retries = -1",),
+             _pipeline("[source]\nhttp_retries = -1\n")),
+    ],
+    "a `[volume]` range with low > high, or under 100 draws": [
+        Case("volume-low-above-high", _run_pipeline(),
+             ("volume.recovery = [0.9, 0.5]", "low <= high"),
+             _pipeline("[volume.recovery]\nlow = 0.9\nhigh = 0.5\n")),
+        Case("volume-negative-low", _run_pipeline(), ("volume.grade_ct_per_m3 = [-1.0, 1.9]",),
+             _pipeline("[volume.grade_ct_per_m3]\nlow = -1.0\nhigh = 1.9\n")),
+        Case("volume-99-draws", _run_pipeline(), ("volume.draws = 99", "at least 100"),
+             _pipeline("[volume]\ndraws = 99\n")),
+        Case("volume-0-draws", _run_pipeline(), ("volume.draws = 0",),
+             _pipeline("[volume]\ndraws = 0\n")),
+    ],
+    "`--source sentinelhub` without `SH_CLIENT_ID` and `SH_CLIENT_SECRET`": [
+        Case("sentinelhub-no-credentials", _run("--source", "sentinelhub"),
+             ("SH_CLIENT_ID and SH_CLIENT_SECRET are not set",)),
+        Case("sentinelhub-no-secret", _run("--source", "sentinelhub"),
+             ("SH_CLIENT_ID and SH_CLIENT_SECRET;", "SH_CLIENT_SECRET is not set"),
+             env={"SH_CLIENT_ID": "someone"}),
+        Case("sentinelhub-blank-id", _run("--source", "sentinelhub"),
+             ("SH_CLIENT_ID and SH_CLIENT_SECRET;", "SH_CLIENT_ID is not set"),
+             env={"SH_CLIENT_ID": "  ", "SH_CLIENT_SECRET": "secret-value"}),
+        Case("sentinelhub-in-pipeline", _run_pipeline(),
+             ("SH_CLIENT_ID and SH_CLIENT_SECRET are not set",),
+             _pipeline('[source]\nkind = "sentinelhub"\n')),
+    ],
+    "unknown source, site, export format, pipeline key": [
+        Case("unknown-source", _run("--source", "sentinel"),
+             ("--source 'sentinel'", "synthetic, stac, sentinelhub")),
+        Case("unknown-source-in-pipeline", _run_pipeline(),
+             ("p.toml", "source.kind = 'ftp'", "synthetic, stac, sentinelhub"),
+             _pipeline('[source]\nkind = "ftp"\n')),
+        Case("unknown-site", _run("--site", "atlantis"),
+             ("--site 'atlantis'", "known sites: test-site")),
+        Case("unknown-site-in-pipeline", _run_pipeline("--site", "atlantis"),
+             ("--site 'atlantis'", "known sites: test-site"), _pipeline()),
+        Case("unknown-export-format", ("export", "--month", "2024-05", "--format", "shp",
+                                       "--out", "run"),
+             ("--format 'shp'", "geojson, gpkg, kml"),
+             {"run/exports/disturbed-2024-05.geojson": {"type": "FeatureCollection",
+                                                        "features": []}}),
+        Case("unknown-top-level-key", _run_pipeline(), ("p.toml", "'nmae'", "name"),
+             _pipeline(top='nmae = "x"\n')),
+        Case("unknown-table", _run_pipeline(), ("p.toml", "'detecton'", "detection"),
+             _pipeline("[detecton]\nmin_area_ha = 1.0\n")),
+        Case("unknown-nested-key", _run_pipeline(),
+             ("p.toml", "'composite.chunk_pixels'", "chunk_px"),
+             _pipeline("[composite]\nchunk_pixels = 512\n")),
+        Case("unknown-site-key", _run_pipeline(), ("p.toml", "'sites[0].windw'", "window"),
+             _pipeline("windw = 3\n")),
+    ],
+    "`--catalog` path that does not exist": [
+        Case("catalog-missing-file", _run("--source", "stac", "--catalog",
+                                          "nowhere/collection.json"),
+             ("--catalog 'nowhere/collection.json'", "STAC API URL", "collection.json")),
+        Case("catalog-folder-without-collection", _run("--source", "stac", "--catalog", "empty"),
+             ("--catalog 'empty'",), {"empty/README": "not a catalog"}),
+        Case("catalog-synthetic-source", _run("--catalog", "nowhere.json"),
+             ("--catalog 'nowhere.json'",)),
+        Case("catalog-missing-in-pipeline", _run_pipeline(),
+             ("--catalog 'nowhere/collection.json'",),
+             _pipeline('[source]\nkind = "stac"\ncatalog = "nowhere/collection.json"\n')),
+    ],
+}
+
+
+def readme_bad_input_rows(readme: Path = REPO / "README.md") -> list[str]:
+    """First-column text of every row of the README's "Bad input" table, in order."""
+    text = readme.read_text(encoding="utf-8")
+    match = re.search(r"^## Bad input\n(.*?)(?=^## |\Z)", text, flags=re.MULTILINE | re.DOTALL)
+    assert match, "README.md has no '## Bad input' section"
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
+            for line in match.group(1).splitlines() if line.startswith("|")]
+    assert rows and rows[0][0] == "input", rows[:1]  # the header
+    return [row[0] for row in rows[1:] if not re.fullmatch(r":?-+:?", row[0])]
+
+
+def _params() -> list[Any]:
+    params = []
+    for row, cases in CASES.items():
+        for case in cases:
+            marks = [pytest.mark.xfail(strict=True, reason=case.xfail)] if case.xfail else []
+            params.append(pytest.param(row, case, id=case.id, marks=marks))
+    return params
+
+
+def _write_inputs(root: Path, files: Mapping[str, str | bytes | Bbox | dict[str, Any]]) -> None:
+    write_site_file(root / SITE, SITE_BBOX)
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        elif isinstance(content, str):
+            path.write_text(content, encoding="utf-8")
+        elif isinstance(content, tuple):
+            write_site_file(path, content)
+        else:
+            path.write_text(json.dumps(content), encoding="utf-8")
+
+
+def _snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every path under ``root`` with its bytes (None for a folder)."""
+    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else None
+            for p in sorted(root.rglob("*"))}
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refusals happen before any request: a connection beyond 127.0.0.1 fails the case."""
+    connect = socket.socket.connect
+
+    def loopback_connect(self: socket.socket, address: Any) -> Any:
+        if self.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in _LOOPBACK:
+            raise OSError(f"test tried to reach {address!r} beyond 127.0.0.1")
+        return connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", loopback_connect)
+
+
+@pytest.mark.parametrize(("row", "case"), _params())
+def test_bad_input_is_one_line_exit_2_nothing_written(
+        row: str, case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SH_CLIENT_ID", raising=False)
+    monkeypatch.delenv("SH_CLIENT_SECRET", raising=False)
+    for name, value in case.env.items():
+        monkeypatch.setenv(name, value)
+    _write_inputs(tmp_path, case.files)
+    before = _snapshot(tmp_path)
+
+    result = CliRunner().invoke(cli, list(case.argv))
+
+    assert result.exit_code == 2, (row, result.output, result.exc_info)
+    assert result.stdout == "", result.stdout
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(ERROR_PREFIX), result.stderr
+    for expected in case.names:
+        assert expected in lines[0], (expected, lines[0])
+    assert _snapshot(tmp_path) == before, "a refused command wrote files"
+    if OUT in case.argv:
+        assert not (tmp_path / OUT).exists()
+
+
+def test_every_readme_row_has_cases() -> None:
+    rows = readme_bad_input_rows()
+    assert len(rows) == len(set(rows)), rows
+    assert [r for r in rows if not CASES.get(r)] == [], "README rows without a case in CASES"
+    assert [r for r in CASES if r not in rows] == [], "CASES rows the README table lacks"
+    assert [r for r in rows if all(c.xfail for c in CASES[r])] == [], \
+        "README rows no passing case covers"
+    ids = [c.id for cases in CASES.values() for c in cases]
+    assert len(ids) == len(set(ids)), "case ids must be unique"
