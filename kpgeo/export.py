@@ -57,7 +57,7 @@ def write_cog(
     nodata: float | None = None,
     tags: Mapping[str, Any] | None = None,
     resampling: str = "average",
-    zlevel: int = 6,
+    zlevel: int = 1,
 ) -> Path:
     """Write a ``(band, y, x)`` or ``(y, x)`` array on ``grid`` as a Cloud-Optimized GeoTIFF.
 
@@ -78,7 +78,8 @@ def write_cog(
     resampling
         Overview resampling, ``average`` for measurements, ``nearest`` for classes.
     zlevel
-        DEFLATE level, 1 (fastest) to 9 (smallest).
+        DEFLATE level, 1 (fastest) to 9 (smallest). Reflectance floats barely compress (level 6
+        saved 0.4 % over level 1 on a composite, in a third more time), hence 1.
 
     Returns
     -------
@@ -109,6 +110,8 @@ def write_cog(
         "blocksize": COG_BLOCK_PX,
         "overview_resampling": resampling,
         "BIGTIFF": "IF_SAFER",
+        # ^ compress the tiles on every core: writing is a third of a month's time otherwise
+        "NUM_THREADS": "ALL_CPUS",
     }
     path = Path(path)
     with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:

@@ -14,8 +14,8 @@ After all sites: ``timeseries.csv``, ``exports/disturbed-YYYY-MM.geojson`` and t
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import dataclasses
+import fcntl
 import json
 import logging
 import time
@@ -31,8 +31,8 @@ import rasterio
 import xarray as xr
 
 from . import __version__, timeseries
-from .cluster import compute, dask_context
 from .aoi import Site, load_site
+from .cluster import compute, dask_context
 from .composite import COUNT_BAND, MonthQuality, month_quality, monthly_composite
 from .config import PipelineConfig
 from .detection import (

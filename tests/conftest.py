@@ -5,16 +5,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import dask
+import pytest
+
+from kpgeo.aoi import Site, load_site
+from kpgeo.months import parse_month_range
+from kpgeo.synth import SynthResult, write_archive
+
 # Runs compute in the test process with dask's threaded scheduler unless a test asks for a
-# cluster (tests/test_scale.py): a local cluster per run would add seconds to each. Set before
-# dask is imported, which reads it into its configuration.
+# cluster (tests/test_scale.py): a local cluster per run would add seconds to each. The
+# environment variable reaches the `kpgeo` processes tests start.
 os.environ.setdefault("DASK_SCHEDULER", "threads")
-
-import pytest  # noqa: E402
-
-from kpgeo.aoi import Site, load_site  # noqa: E402
-from kpgeo.months import parse_month_range  # noqa: E402
-from kpgeo.synth import SynthResult, write_archive  # noqa: E402
+dask.config.set(scheduler="threads")
 
 REPO = Path(__file__).resolve().parent.parent
 TORTIYA = REPO / "aoi" / "tortiya.geojson"

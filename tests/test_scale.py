@@ -108,7 +108,17 @@ def test_run_on_a_dask_cluster_gives_the_products_of_a_local_run(
     assert_same_products(tmp_path / "local", tmp_path / "cluster")
 
 
-def test_unreachable_scheduler_is_named_with_the_fix(tmp_path: Path) -> None:
+def test_progress_bar_on_the_threaded_scheduler_goes_to_stderr(
+        small_archive, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = CliRunner().invoke(cli, run_args(tmp_path, small_archive.collection, tmp_path / "o",
+                                              "--scheduler", "threads", "--progress"))
+    assert result.exit_code == 0, result.output
+    assert "computing on the dask threads scheduler" in result.stderr
+    assert result.stderr.count("100% Completed") == 3  # one bar per month
+    assert "Completed" not in result.stdout
+
+
+def test_scheduler_that_is_not_an_address_is_named_with_the_fix(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, run_args(tmp_path, tmp_path / "missing.json",
                                               tmp_path / "out", "--scheduler", "not-a-host"))
     assert result.exit_code == 2
