@@ -28,8 +28,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -42,6 +40,8 @@ import rasterio
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from results import machine, replace_section  # benchmarks/results.py
 
 from kpgeo.aoi import load_site
 from kpgeo.config import PipelineConfig, SiteConfig, SourceConfig, Window, validate
@@ -241,12 +241,10 @@ def markdown(rows: list[dict[str, object]], command: str, seconds: float) -> str
         "<!-- accuracy:start -->",
         "## Accuracy on synthetic archives (`benchmarks/accuracy.py`)",
         "",
-        f"Command: `{command}` ({seconds / 60:.1f} min). Machine: {platform.machine()}, "
-        f"{os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}.",
-        f"Baseline {BASELINE}, months {MONTHS}; scores of the last month. Floors of issue 3: "
-        "F1 ≥ 0.85, area error within ±15 %, false positives on fields and burns ≤ 2 %, median "
-        "delay ≤ 2 months, pre-existing area within ±25 %.",
+        f"Command: `{command}` ({seconds / 60:.1f} min). Machine: {machine()}.",
+        (f"Baseline {BASELINE}, months {MONTHS}; scores of the last month. Floors of issue 3: "
+         "F1 ≥ 0.85, area error within ±15 %, false positives on fields and burns ≤ 2 %, median "
+         "delay ≤ 2 months, pre-existing area within ±25 %."),
         "",
         "Median over the archives:",
         "",
@@ -257,8 +255,8 @@ def markdown(rows: list[dict[str, object]], command: str, seconds: float) -> str
         ours, plain = _median(rows, "kpgeo", key), _median(rows, "plain", key)
         lines.append(f"| {label} | {_fmt(ours, digits)} | {_fmt(plain, digits)} |")
     lines += ["", "Per archive (kpgeo / plain):", "",
-              "| archive | scenes | gap months | true new ha | F1 | area err % | pre err % "
-              "(visible / all) | FP fields % | FP burns % | delay | run s |",
+              ("| archive | scenes | gap months | true new ha | F1 | area err % | pre err % "
+               "(visible / all) | FP fields % | FP burns % | delay | run s |"),
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         k, p = r["kpgeo"], r["plain"]  # type: ignore[index]
@@ -273,27 +271,17 @@ def markdown(rows: list[dict[str, object]], command: str, seconds: float) -> str
         )
     lines += [
         "",
-        "Pre-existing digging is scored against ground dug by the baseline's end that is still "
-        "visible then (not fully regrown after abandonment, or a pit holding water); "
-        "the error against all ground ever dug is shown too: regrown ground is invisible to any "
-        "optical method. Pixel scores leave out pixels first dug in the last month (no method "
-        "can have seen them twice); the area error and the delay include them. Pixels first dug "
-        "in the baseline's last month are left out of every score: they cannot be confirmed "
-        "before the baseline ends, and kpgeo reports them as new digging of the first month "
-        "after it. The plain method maps no pre-existing digging.",
+        ("Pre-existing digging is scored against ground dug by the baseline's end that is still "
+         "visible then (not fully regrown after abandonment, or a pit holding water); "
+         "the error against all ground ever dug is shown too: regrown ground is invisible to any "
+         "optical method. Pixel scores leave out pixels first dug in the last month (no method "
+         "can have seen them twice); the area error and the delay include them. Pixels first dug "
+         "in the baseline's last month are left out of every score: they cannot be confirmed "
+         "before the baseline ends, and kpgeo reports them as new digging of the first month "
+         "after it. The plain method maps no pre-existing digging."),
         "<!-- accuracy:end -->",
     ]
     return "\n".join(lines) + "\n"
-
-
-def write_results(section: str, path: Path) -> None:
-    text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmark results\n\n"
-    start, end = "<!-- accuracy:start -->", "<!-- accuracy:end -->\n"
-    if start in text and end in text:
-        text = text[:text.index(start)] + section + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -319,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     section = markdown(rows, command, seconds)
     print(section)
     if not partial:
-        write_results(section, args.results)
+        replace_section(args.results, "accuracy", section)
         (args.workdir / "accuracy.json").write_text(json.dumps(rows, indent=1))
     return 0
 
