@@ -1,0 +1,495 @@
+"""Throughput of kpgeo: a full-size site-month and a year of a demo window (issue 6).
+
+Three cases, each on a synthetic Sentinel-2 archive (``kpgeo.synth``, the synth's normal cadence of
+a pass every 5 days) read through the ``stac`` source exactly as a user would
+(``pipeline.run`` on the archive's ``collection.json``, ``workers = 2``, ``overwrite = true``):
+
+- ``full``: all of Tortiya (``aoi/tortiya.geojson``, 3327 x 3345 px at 10 m), a one-month
+  baseline (2024-01) then one detection month (2024-02); the measured month is 2024-02;
+- ``year``: the Tortiya demo window (``pipelines/demo.toml``: lon -5.700, lat 8.720, 6 km), a
+  12-month baseline (2023) then 12 detection months (2024); the measured months are those 12;
+- ``year-threads``: the same on dask's threaded scheduler (``scheduler = "threads"``, as the
+  demo runs); the other two use the default, a local cluster of 2 workers.
+
+For each case:
+
+- wall time: the seconds the pipeline reports for the measured months (``SiteMonth.seconds``:
+  search, load, composite, detection and products of each month); the whole run (baseline,
+  exports, maps, manifest) is reported too;
+- peak memory: the peak of the summed RSS of the measuring process and all its child processes,
+  recursively (Dask workers included), sampled every 0.05 s over the whole run. Each case is
+  measured in a fresh Python process, so archive building and earlier cases do not count;
+- decode floor: the time to decode the same COG pixels once: every asset the pipeline reads
+  (6 reflectance bands + ``scl``) of every scene it read in the measured months, found by the same
+  search, read with rasterio over the window covering the site grid's bounds at the asset's
+  native resolution, on a pool of 2 threads (the cores the pipeline has). The page cache is
+  warmed by one untimed pass before the pipeline runs, so neither side pays for the disk;
+- ratio = pipeline time / floor.
+
+Targets: full-size site-month peak memory < 4 GiB with 2 workers; year-of-window pipeline time
+within 3x of its decode floor.
+
+Archives are cached under ``--cache`` (the full-size one takes minutes to write) and reused.
+
+``--profile`` runs the year case under cProfile, in every thread; so that the Dask tasks run in
+threads it can see, the pipeline is given (through its ``scheduler`` field) a Dask cluster inside
+this process. pyinstrument is not installed in the project's environment, hence cProfile.
+
+Usage::
+
+    python benchmarks/throughput.py                  # all cases, writes benchmarks/RESULTS.md
+    python benchmarks/throughput.py --quick          # only the year of the window, prints only
+    python benchmarks/throughput.py --case full      # one case, prints only
+    python benchmarks/throughput.py --profile        # the year under cProfile, top entries to stderr
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import dataclasses
+import json
+import math
+import pstats
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import rasterio
+import rasterio.crs
+import rasterio.warp
+from rasterio.windows import Window as PixelWindow
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from results import machine, replace_section  # benchmarks/results.py
+
+from kpgeo.aoi import Site, load_site
+from kpgeo.config import PipelineConfig, SiteConfig, SourceConfig, Window, validate
+from kpgeo.months import MonthRange, parse_month_range
+from kpgeo.pipeline import run
+from kpgeo.sources import REFLECTANCE_BANDS, SCL_BAND, open_source
+from kpgeo.sources.gdal_env import GDAL_OPTIONS
+from kpgeo.synth import write_archive
+
+try:
+    import psutil
+except ImportError:  # pragma: no cover - installed with dask.distributed
+    raise ImportError(
+        "benchmarks/throughput.py measures memory with psutil; install it with "
+        "`.venv/bin/pip install psutil`."
+    ) from None
+
+#: Seed of the synthetic archives (any seed gives the same cadence: a pass every 5 days).
+SEED = 1
+#: Dask workers of the pipeline and threads of the decode floor: the machine's 2 cores.
+WORKERS = 2
+#: Interval of the memory sampler, in seconds.
+SAMPLE_S = 0.05
+#: Targets of issue 6.
+FULL_PEAK_GIB_MAX = 4.0
+YEAR_RATIO_MAX = 3.0
+GIB = 1024 ** 3
+#: Every asset the pipeline reads from a scene.
+ASSETS = (*REFLECTANCE_BANDS, SCL_BAND)
+TORTIYA = "aoi/tortiya.geojson"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark case: a site (or a window of it), a baseline and the months to time."""
+
+    key: str
+    label: str
+    aoi: str
+    window: Window | None
+    baseline: str
+    months: str
+    """Months of the run after the baseline: the measured months."""
+    target: str
+    scheduler: str = ""
+    """The pipeline's ``scheduler``: empty for the default local cluster (``WORKERS`` workers),
+    ``threads`` for dask's threaded scheduler with ``WORKERS`` threads."""
+
+    @property
+    def span(self) -> MonthRange:
+        """Months of the archive: the baseline's first to the last month measured."""
+        return MonthRange(parse_month_range(self.baseline).first,
+                          parse_month_range(self.months).last)
+
+    def site(self) -> Site:
+        site = load_site(ROOT / self.aoi)
+        if self.window is not None:
+            site = site.window(self.window.lon, self.window.lat, self.window.size_km)
+        return site
+
+
+CASES = {
+    "full": Case("full", "full-size site-month: Tortiya, 2024-02", TORTIYA, None,
+                 "2024-01..2024-01", "2024-02..2024-02",
+                 f"peak < {FULL_PEAK_GIB_MAX:g} GiB"),
+    # Demo window of pipelines/demo.toml; 12 detection months after a 12-month baseline.
+    "year": Case("year", "year of a window: Tortiya 6 km, 2024-01..2024-12", TORTIYA,
+                 Window(-5.700, 8.720, 6.0), "2023-01..2023-12", "2024-01..2024-12",
+                 f"ratio ≤ {YEAR_RATIO_MAX:g}"),
+    # The same on dask's threaded scheduler, as the demo runs (one chunk a month).
+    "year-threads": Case("year-threads", "the same, `scheduler = \"threads\"`", TORTIYA,
+                         Window(-5.700, 8.720, 6.0), "2023-01..2023-12", "2024-01..2024-12",
+                         f"ratio ≤ {YEAR_RATIO_MAX:g}", scheduler="threads"),
+}
+
+
+# ---- archives and configuration ------------------------------------------------------------
+def archive_dir(case: Case, cache: Path) -> Path:
+    span = case.span
+    # No dots in the folder name: pystac reads a dotted last component as a file name.
+    name = (f"tortiya-{case.key.removesuffix('-threads')}-{str(span.first).replace('-', '')}-"
+            f"{str(span.last).replace('-', '')}-seed{SEED}")
+    return cache / "archives" / name
+
+
+def prepare_archive(case: Case, cache: Path) -> tuple[Path, int, float, bool]:
+    """The archive's ``collection.json``, its scene count, seconds taken and whether cached."""
+    started = time.perf_counter()
+    result = write_archive(case.site(), case.span, archive_dir(case, cache), seed=SEED,
+                           workers=WORKERS, replace_stale=True)
+    return result.collection, result.scenes, time.perf_counter() - started, result.cached
+
+
+def make_config(case: Case, collection: Path, cache: Path) -> PipelineConfig:
+    return validate(PipelineConfig(
+        name=f"throughput-{case.key}",
+        source=SourceConfig(kind="stac", catalog=str(collection)),
+        sites=(SiteConfig(aoi=str(ROOT / case.aoi), window=case.window),),
+        baseline=parse_month_range(case.baseline),
+        months=parse_month_range(case.months),
+        out=str(cache / "runs" / case.key),
+        workers=WORKERS,
+        scheduler=case.scheduler,
+        overwrite=True,
+    ))
+
+
+# ---- memory ----------------------------------------------------------------------------------
+class PeakRss:
+    """Peak of the summed RSS of this process and its children (recursively), sampled in a
+    background thread. Shared pages count in every process that maps them, as RSS does."""
+
+    def __init__(self, interval_s: float = SAMPLE_S) -> None:
+        self.interval_s = interval_s
+        self.peak_bytes = 0
+        self.samples = 0
+        self._process = psutil.Process()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="peak-rss", daemon=True)
+
+    def sample(self) -> int:
+        processes = [self._process]
+        try:
+            processes += self._process.children(recursive=True)
+        except psutil.Error:
+            pass
+        total = 0
+        for process in processes:
+            try:
+                total += process.memory_info().rss
+            except psutil.Error:  # ended between listing and reading
+                pass
+        self.peak_bytes = max(self.peak_bytes, total)
+        self.samples += 1
+        return total
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.sample()
+
+    def __enter__(self) -> Self:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+
+# ---- decode floor ----------------------------------------------------------------------------
+def _site_window(src: rasterio.DatasetReader, site: Site) -> PixelWindow:
+    """Pixels of ``src`` covering the site grid's bounds (in the asset's own CRS)."""
+    left, bottom, right, top = site.grid.boundingbox
+    if src.crs != rasterio.crs.CRS.from_user_input(str(site.grid.crs)):
+        left, bottom, right, top = rasterio.warp.transform_bounds(
+            str(site.grid.crs), src.crs, left, bottom, right, top)
+    inverse = ~src.transform
+    col0, row0 = inverse * (left, top)
+    col1, row1 = inverse * (right, bottom)
+    eps = 1e-6  # grid edges fall on pixel edges; do not take a neighbour for rounding noise
+    c0, r0 = max(0, math.floor(col0 + eps)), max(0, math.floor(row0 + eps))
+    c1, r1 = min(src.width, math.ceil(col1 - eps)), min(src.height, math.ceil(row1 - eps))
+    return PixelWindow(c0, r0, max(0, c1 - c0), max(0, r1 - r0))
+
+
+def _decode(href: str, site: Site) -> int:
+    with rasterio.Env(**GDAL_OPTIONS), rasterio.open(href) as src:
+        return int(src.read(1, window=_site_window(src, site)).size)
+
+
+def decode_floor(items: list[Any], site: Site, threads: int = WORKERS) -> tuple[float, int]:
+    """Seconds to decode every asset of ``items`` over the site once, and the pixels decoded."""
+    hrefs = [item.assets[a].get_absolute_href() for item in items for a in ASSETS]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        pixels = sum(pool.map(lambda h: _decode(h, site), hrefs))
+    return time.perf_counter() - started, pixels
+
+
+# ---- profiling -------------------------------------------------------------------------------
+def profile_all_threads(fn: Callable[[], Any]) -> tuple[Any, pstats.Stats, int]:
+    """Run ``fn`` under cProfile in this thread and in every thread started meanwhile (Dask's
+    threaded scheduler computes in its own threads, which cProfile alone does not see)."""
+    main = cProfile.Profile()
+    profiles = [main]
+    lock = threading.Lock()
+
+    def start_in_thread(frame: Any, event: str, arg: Any) -> None:
+        profile = cProfile.Profile()
+        with lock:
+            profiles.append(profile)
+        profile.enable()  # replaces this hook for the thread
+
+    threading.setprofile(start_in_thread)
+    main.enable()
+    try:
+        result = fn()
+    finally:
+        main.disable()
+        threading.setprofile(None)  # type: ignore[arg-type]
+    stats = pstats.Stats(main, stream=sys.stderr)
+    for profile in profiles[1:]:
+        try:
+            stats.add(profile)
+        except TypeError:  # a thread that never returned from a profiled call
+            continue
+    return result, stats, len(profiles)
+
+
+#: Code whose cumulative times tell where a run goes (path pattern for pstats).
+PROFILE_CODE = r"kpgeo/|odc/|rasterio/|numpy/|scipy/|xarray/|dask/array/|shapely/|pystac/"
+
+
+def print_profile(stats: pstats.Stats, threads: int, path: Path | None = None) -> None:
+    err = sys.stderr
+    print(f"\n== cProfile of the year case on an in-process Dask cluster (1 worker, {WORKERS} "
+          f"threads), merged over {threads} threads: cumulative times add up across threads ==",
+          file=err)
+    print("-- top 25 by cumulative time, in kpgeo and the array and raster libraries (the "
+          "threading, asyncio and distributed plumbing, mostly idle waits, left out) --",
+          file=err)
+    stats.sort_stats("cumulative").print_stats(PROFILE_CODE, 25)
+    print("-- top 25 by own time --", file=err)
+    stats.sort_stats("tottime").print_stats(25)
+    if path is not None:
+        stats.dump_stats(path)
+        print(f"full profile: {path} (python -m pstats {path})", file=err)
+    err.flush()
+
+
+# ---- one measurement -------------------------------------------------------------------------
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def measure(case: Case, cache: Path, profile: bool = False) -> dict[str, Any]:
+    """Run the pipeline on ``case`` and measure it; the archive must exist (or is built)."""
+    collection, archive_scenes, _, _ = prepare_archive(case, cache)
+    config = make_config(case, collection, cache)
+    site = case.site()
+    assert config.months is not None and config.baseline is not None
+    measured = [str(m) for m in config.months.months()]
+    all_months = [str(m) for m in case.span.months()]
+    # The pipeline searches month by month; so does the floor, with the same source settings.
+    source = open_source(config)
+    items = {m: source.search(site, parse_month_range(f"{m}..{m}")) for m in all_months}
+    warm_s, _ = decode_floor([i for m in all_months for i in items[m]], site)
+    _log(f"[{case.key}] page cache warmed: {sum(map(len, items.values()))} scenes decoded "
+         f"in {warm_s:.1f} s")
+    shutil.rmtree(config.out_dir, ignore_errors=True)  # a fresh run: baseline included
+
+    started = time.perf_counter()
+
+    def progress(message: str) -> None:
+        _log(f"[{case.key} {time.perf_counter() - started:7.1f} s] {message}")
+
+    def go() -> list[Any]:
+        if not profile:
+            return run(config, progress=progress)
+        # Under the profiler the tasks must run in threads of this process, where cProfile
+        # sees them: a cluster in this process, handed to the pipeline by its scheduler field.
+        from distributed import LocalCluster
+
+        with LocalCluster(n_workers=1, threads_per_worker=WORKERS, processes=False,
+                          dashboard_address=None) as cluster:
+            return run(dataclasses.replace(config, scheduler=cluster.scheduler_address),
+                       progress=progress)
+
+    stats = None
+    with PeakRss() as memory:
+        rss_start = memory.peak_bytes
+        if profile:
+            results, stats, threads = profile_all_threads(go)
+        else:
+            results = go()
+        run_s = time.perf_counter() - started
+    if stats is not None:
+        print_profile(stats, threads, cache / f"throughput-{case.key}.prof")
+
+    by_month = {r.month: r for r in results}
+    month_s = sum(by_month[m].seconds for m in measured)
+    scenes = sum(by_month[m].quality.scenes for m in measured)
+    found = sum(len(items[m]) for m in measured)
+    if found != scenes:
+        _log(f"[{case.key}] warning: the pipeline read {scenes} scenes, the floor's search "
+             f"found {found}")
+    floors = {m: decode_floor(items[m], site) for m in all_months}
+    floor_s = sum(floors[m][0] for m in measured)
+    floor_all_s = sum(f for f, _ in floors.values())
+    peak_gib = memory.peak_bytes / GIB
+    ratio = month_s / floor_s if floor_s > 0 else float("nan")
+    passed = (peak_gib < FULL_PEAK_GIB_MAX if case.key == "full"
+              else ratio <= YEAR_RATIO_MAX)
+    height, width = site.grid.shape.yx
+    return {
+        "case": case.key, "label": case.label, "height_px": height, "width_px": width,
+        "baseline": case.baseline, "months": case.months, "archive_scenes": archive_scenes,
+        "scenes": scenes, "wall_s": round(month_s, 2), "run_s": round(run_s, 2),
+        "month_s": {m: round(r.seconds, 2) for m, r in by_month.items()},
+        "baseline_s": round(sum(r.seconds for m, r in by_month.items() if m not in measured), 2),
+        "peak_gib": round(peak_gib, 3), "rss_start_gib": round(rss_start / GIB, 3),
+        "rss_samples": memory.samples,
+        "floor_s": round(floor_s, 2), "floor_pixels": sum(floors[m][1] for m in measured),
+        "floor_all_s": round(floor_all_s, 2), "warm_s": round(warm_s, 2),
+        "ratio": round(ratio, 2),
+        "ratio_run": round(run_s / floor_all_s, 2) if floor_all_s > 0 else None,
+        "target": case.target, "pass": bool(passed), "profiled": profile,
+    }
+
+
+def measure_in_child(case: Case, cache: Path) -> dict[str, Any]:
+    """:func:`measure` in a fresh Python process, so its memory starts clean."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--measure", case.key,
+               "--cache", str(cache)]
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"measuring case {case.key!r} failed (exit {done.returncode}); "
+                           f"run `{' '.join(command)}` to see why.")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ---- report ----------------------------------------------------------------------------------
+def markdown(rows: list[dict[str, Any]], command: str, seconds: float) -> str:
+    lines = [
+        "<!-- throughput:start -->",
+        "## Throughput (`benchmarks/throughput.py`)",
+        "",
+        (f"Command: `{command}` ({seconds / 60:.1f} min). Machine: {machine()}."),
+        (f"Synthetic archives (seed {SEED}, a pass every 5 days) read through the `stac` "
+         f"source; `workers = {WORKERS}`, `overwrite = true`. Targets of issue 6: full-size "
+         f"site-month peak memory < {FULL_PEAK_GIB_MAX:g} GiB; year of a window within "
+         f"{YEAR_RATIO_MAX:g}x of its decode floor."),
+        "",
+        "| case | pixels | scenes | wall s | peak GiB | floor s | ratio | target | pass |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['label']} | {r['width_px']} × {r['height_px']} | {r['scenes']} | "
+            f"{r['wall_s']:.1f} | {r['peak_gib']:.2f} | {r['floor_s']:.1f} | {r['ratio']:.1f} | "
+            f"{r['target']} | {'yes' if r['pass'] else 'NO'} |"
+        )
+    lines += ["", "Whole runs (baseline, measured months, exports, maps, manifest):", ""]
+    for r in rows:
+        lines.append(
+            f"- {r['case']}: baseline {r['baseline']} ({r['baseline_s']:.1f} s), months "
+            f"{r['months']}; run {r['run_s']:.1f} s against a floor of {r['floor_all_s']:.1f} s "
+            f"for all its scenes (ratio {r['ratio_run']:.1f})."
+        )
+    lines += [
+        "",
+        ("Wall s: the seconds the pipeline reports for the measured months (search, load, "
+         "composite, detection and products of each). Peak GiB: the peak of the summed RSS of "
+         "the measuring process and all its child processes (Dask workers included), sampled "
+         f"every {SAMPLE_S:g} s over the whole run, in a fresh process per case. Floor s: "
+         f"decoding once, on {WORKERS} threads, every asset the pipeline reads (6 reflectance "
+         "bands and SCL) of every scene of the measured months, over the window covering the "
+         "site's bounds at native resolution; page cache warm for both. "
+         "Ratio: wall s / floor s."),
+    ]
+    if any(r["profiled"] for r in rows):
+        lines.append("Timed under cProfile: the times are inflated.")
+    lines.append("<!-- throughput:end -->")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cache", type=Path, default=ROOT / "outputs" / "bench-cache",
+                        help="folder of cached archives and run outputs")
+    parser.add_argument("--quick", action="store_true",
+                        help="only the year-of-window case; no file written")
+    parser.add_argument("--case", choices=sorted(CASES), help="only this case; no file written")
+    parser.add_argument("--profile", action="store_true",
+                        help="run the year case under cProfile, top entries to stderr; "
+                             "no file written")
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md",
+                        help="file whose throughput section is replaced (full runs only)")
+    parser.add_argument("--measure", choices=sorted(CASES), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    cache = args.cache.resolve()
+    if args.measure:  # the child process of measure_in_child
+        print(json.dumps(measure(CASES[args.measure], cache)), flush=True)
+        return 0
+    if args.profile:
+        keys = ["year"]
+    elif args.case:
+        keys = [args.case]
+    elif args.quick:
+        keys = ["year"]
+    else:
+        keys = ["full", "year", "year-threads"]
+    partial = args.profile or args.quick or bool(args.case)
+    started = time.perf_counter()
+    rows = []
+    for key in keys:
+        case = CASES[key]
+        _, scenes, synth_s, cached = prepare_archive(case, cache)
+        _log(f"[{key}] archive of {scenes} scenes over {case.span}: "
+             f"{'cached' if cached else f'written in {synth_s:.0f} s'}")
+        row = (measure(case, cache, profile=True) if args.profile
+               else measure_in_child(case, cache))
+        row["synth_s"], row["synth_cached"] = round(synth_s, 1), cached
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    seconds = time.perf_counter() - started
+    flags = [f for f, on in (("--quick", args.quick and not args.case),
+                             (f"--case {args.case}", bool(args.case)),
+                             ("--profile", args.profile)) if on]
+    command = " ".join(["python benchmarks/throughput.py", *flags])
+    section = markdown(rows, command, seconds)
+    print(section)
+    if not partial:
+        replace_section(args.results, "throughput", section)
+        (cache / "throughput.json").write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
