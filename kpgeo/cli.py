@@ -123,7 +123,8 @@ def synth(aoi_file: Path, months_text: str, out: Path, seed: int) -> None:
               help="Address of a running Dask scheduler (tcp://host:8786), or `threads` to "
                    "compute in this process; default: a local cluster sized to the machine.")
 @click.option("--workers", type=int, help="Workers of the local cluster (threads with "
-                                          "--scheduler threads); default: one per core.")
+                                          "--scheduler threads); default: sized to the "
+                                          "machine.")
 @click.option("--overwrite", is_flag=True, help="Recompute site-months already done.")
 @click.option("--offline/--online", default=None,
               help="Inline every script and style in the maps (default: the pipeline's).")

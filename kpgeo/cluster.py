@@ -1,7 +1,8 @@
 """Where the Dask work of a run computes (SPEC §9), and its progress bar.
 
-- no ``--scheduler``: a local cluster sized to the machine, one worker process per core by
-  default (``--workers N`` sets the number; distributed splits cores and memory among them);
+- no ``--scheduler``: a local cluster sized to the machine by distributed (a worker process
+  per core on small machines; ``--workers N`` sets the number, and distributed splits cores
+  and memory among them);
 - ``--scheduler tcp://host:8786``: an existing cluster (the way past one machine). Its workers
   must see the scenes at the same paths or URLs as this process;
 - ``--scheduler threads`` (or ``synchronous``): dask's local schedulers in this process, for
@@ -115,8 +116,13 @@ def compute(*collections: Any) -> tuple[Any, ...]:
     with contextlib.redirect_stdout(sys.stderr):
         TextProgressBar(futures)
     sys.stderr.write("\n")
+    try:
+        values = client.gather(futures)
+    except BaseException:
+        client.cancel(futures)  # the rest of a failed month must not compete with its retry
+        raise
     results = list(collections)
-    for i, value in zip(lazy, client.gather(futures), strict=True):
+    for i, value in zip(lazy, values, strict=True):
         results[i] = value
     return tuple(results)
 

@@ -261,7 +261,7 @@ class PipelineConfig:
     """Address of a running Dask scheduler (``tcp://host:8786``); ``threads`` computes in this
     process with dask's threaded scheduler; empty = a local cluster sized to the machine."""
     workers: int = 0
-    """Workers of the local cluster (threads with ``threads``); 0 = one per core."""
+    """Workers of the local cluster (threads with ``threads``); 0 = sized to the machine."""
     overwrite: bool = False
     """Recompute site-months that are already done."""
     offline: bool = False

@@ -28,7 +28,7 @@ os.umask(_UMASK)
 
 
 #: Suffix of the temporary files :func:`atomic_path` renames onto products.
-PART_SUFFIX = ".part"
+PART_SUFFIX = ".kpgeo-part"
 
 
 @contextmanager

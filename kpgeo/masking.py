@@ -36,6 +36,10 @@ def disk(radius_px: int) -> np.ndarray:
     return (yy**2 + xx**2) <= r * r + 1e-9
 
 
+#: Slack on the distance: the transform's square roots of whole numbers may round just above.
+_ROUNDING = 1e-6
+
+
 def _dilate_stack(block: np.ndarray, radius_px: int) -> np.ndarray:
     """Dilate each time slice of a ``(time, y, x)`` boolean block by a :func:`disk`.
 
@@ -48,7 +52,7 @@ def _dilate_stack(block: np.ndarray, radius_px: int) -> np.ndarray:
     for i, flagged in enumerate(block):
         if flagged.any():
             distance = ndimage.distance_transform_edt(~flagged)
-            out[i] = distance <= radius_px + 1e-6
+            out[i] = distance <= radius_px + _ROUNDING
     return out
 
 

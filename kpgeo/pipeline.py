@@ -33,7 +33,13 @@ import xarray as xr
 from . import __version__, timeseries
 from .aoi import Site, load_site
 from .cluster import compute, dask_context
-from .composite import COUNT_BAND, MonthQuality, month_quality, monthly_composite
+from .composite import (
+    COUNT_BAND,
+    MonthQuality,
+    MonthStatus,
+    month_quality,
+    monthly_composite,
+)
 from .config import PipelineConfig
 from .detection import (
     BASELINE_BANDS,
@@ -132,7 +138,8 @@ class MonthData:
     scene_ids: list[str]
     evidence: np.ndarray | None = None
     skipped: int = 0
-    """Scenes of the month the source skipped after bounded retries."""
+    """Scenes of the month the source could not read after bounded retries (the month is
+    computed again by the next run)."""
 
 
 def _lazy_evidence(scenes: xr.Dataset, baseline: Baseline, water_possible: np.ndarray,
@@ -193,9 +200,13 @@ def load_month(source: SceneSource, site: Site, month: Month, config: PipelineCo
             items = screen(items, site)
     count = composite[COUNT_BAND].values
     # Scenes the source had to skip (recorded with their reason) were not used.
-    skipped = {s.get("scene_id") for s in getattr(source, "skipped", [])
-               if s.get("site") == site.name and s.get("month") == str(month)}
+    records = [s for s in getattr(source, "skipped", [])
+               if s.get("site") == site.name and s.get("month") == str(month)]
+    skipped = {s.get("scene_id") for s in records}
     items = [i for i in items if i.id not in skipped]
+    # Scenes that failed to read make the month worth another run; a scene the catalog lists
+    # without an asset (no attempt made) stays incomplete, and would make it run forever.
+    unread = sum(1 for s in records if s.get("attempts", 1) > 0)
     quality = month_quality(count, site.pixel_mask(), len(items), config.composite.min_valid_pct)
     if quality.status == "gap":
         warnings.warn(
@@ -205,7 +216,7 @@ def load_month(source: SceneSource, site: Site, month: Month, config: PipelineCo
             stacklevel=2,
         )
     bands = {b: composite[b].values for b in REFLECTANCE_BANDS}
-    return MonthData(bands, count, quality, [i.id for i in items], evidence, len(skipped))
+    return MonthData(bands, count, quality, [i.id for i in items], evidence, unread)
 
 
 def _compute_month(source: SceneSource, items: list[Any], site: Site, config: PipelineConfig,
@@ -234,9 +245,13 @@ def read_composite(path: Path) -> tuple[dict[str, np.ndarray], MonthQuality]:
         cube = src.read()
         tags = src.tags()
     bands = {b: cube[i] for i, b in enumerate(REFLECTANCE_BANDS)}
-    quality = MonthQuality(tags.get("status", "gap"), int(tags.get("scenes", 0)),  # type: ignore[arg-type]
-                           float(tags.get("valid_pct", 0.0)))
-    return bands, quality
+    return bands, quality_from_tags(tags)
+
+
+def quality_from_tags(tags: Mapping[str, str]) -> MonthQuality:
+    """The :class:`MonthQuality` a product's tags record (see :func:`_grid_tags`)."""
+    status: MonthStatus = "ok" if tags.get("status") == "ok" else "gap"
+    return MonthQuality(status, int(tags.get("scenes", 0)), float(tags.get("valid_pct", 0.0)))
 
 
 # ---- writing one month -----------------------------------------------------------------------
@@ -346,9 +361,7 @@ def read_saved_month(path: Path, expected_signature: str) -> SavedMonth | None:
     state = DetectionState(bands["first_detected"].astype("int32"),
                            bands["confirmed"].astype("int32"),
                            bands["mapped_since"].astype("int32"))
-    quality = MonthQuality(tags.get("status", "gap"), int(tags.get("scenes", 0)),  # type: ignore[arg-type]
-                           float(tags.get("valid_pct", 0.0)))
-    return SavedMonth(state, quality, bands["digging"] == DIGGING_NEW,
+    return SavedMonth(state, quality_from_tags(tags), bands["digging"] == DIGGING_NEW,
                       json.loads(tags[AREAS_TAG]))
 
 
@@ -393,6 +406,8 @@ class SiteRun:
     config: PipelineConfig
     progress: Callable[[str], None]
     results: list[SiteMonth] = field(default_factory=list)
+    _from_scratch: bool = False
+    """The baseline was (re)built by this run: no saved state after it is reused."""
 
     @property
     def folder(self) -> Path:
@@ -414,12 +429,23 @@ class SiteRun:
         # --overwrite recomputes the months asked for: the baseline only if they include it.
         baseline = (None if config.overwrite and baseline_requested
                     else self._read_baseline())
-        if baseline is not None and not config.overwrite:  # site-months already done are not recomputed (SPEC §9)
-            for month in [m for m in baseline_requested if self._is_done(m)]:
-                baseline_requested.remove(month)
-                self._keep(month)
-        if baseline is None or baseline_requested:
-            baseline = self._run_baseline(baseline, baseline_requested)
+        if baseline is not None and not config.overwrite:
+            # Site-months already done are not recomputed (SPEC §9). A baseline month that is
+            # not done (an interrupted run, skipped scenes) changes the baseline itself: it is
+            # rebuilt below, with the products of every baseline month.
+            if all(self._is_done(m) for m in baseline_requested):
+                for month in baseline_requested:
+                    self._keep(month)
+                baseline_requested = []
+            else:
+                baseline = None
+        if baseline is None:
+            # Baseline months with products from an earlier run get them anew, from this baseline.
+            baseline_requested = [m for m in config.baseline.months() if m in requested
+                                  or (self.folder / str(m) / "change.tif").is_file()]
+            baseline = self._run_baseline(baseline_requested)
+            # Every saved state was made from the old baseline: detection starts afresh.
+            self._from_scratch = True
         self._run_detection(baseline, requested)
         return self.results
 
@@ -437,12 +463,12 @@ class SiteRun:
                 return None
             return Baseline.from_stack(src.read())
 
-    def _run_baseline(self, baseline: Baseline | None, requested: list[Month]) -> Baseline:
-        """Composite the baseline months (all if the baseline must be built), then the
+    def _run_baseline(self, requested: list[Month]) -> Baseline:
+        """Composite every baseline month and build the baseline from them, then the
         products of the baseline months asked for."""
         config = self.config
         assert config.baseline is not None
-        months = requested if baseline is not None else list(config.baseline.months())
+        months = list(config.baseline.months())
         done: dict[Month, SiteMonth] = {}
         for month in months:
             started = time.perf_counter()
@@ -453,28 +479,27 @@ class SiteRun:
             done[month] = SiteMonth(self.site.name, str(month), data.quality, data.scene_ids,
                                     time.perf_counter() - started, outputs)
             self._report(done[month], "baseline, ")
-        if baseline is None:
-            valid = [m for m in months if done[m].quality.status == "ok"]
-            if not valid:
-                raise KpgeoError(
-                    f"{self.site.name}: no month of the baseline {config.baseline} has enough "
-                    f"valid observations (min_valid_pct = {config.composite.min_valid_pct}); "
-                    "choose a longer or drier baseline."
-                )
-            composites = (read_composite(self.folder / str(m) / "composite.tif")[0]
-                          for m in valid)
-            baseline = build_baseline(composites, config.detection,
-                                      abs(self.site.grid.resolution.x),
-                                      months=[calendar_month(m) for m in valid])
-            # Clip to the site, then apply the mapping unit to what is left inside.
-            inside = self.site.pixel_mask()
-            preexisting = remove_small(baseline.preexisting & inside,
-                                       config.detection.min_area_ha,
-                                       abs(self.site.grid.resolution.x))
-            baseline = dataclasses.replace(baseline, preexisting=preexisting)
-            write_cog(self._baseline_path(), baseline.stack(), self.site.grid,
-                      descriptions=BASELINE_BANDS,
-                      tags={SIGNATURE_TAG: signature(self.site, config)})
+        valid = [m for m in months if done[m].quality.status == "ok"]
+        if not valid:
+            raise KpgeoError(
+                f"{self.site.name}: no month of the baseline {config.baseline} has enough "
+                f"valid observations (min_valid_pct = {config.composite.min_valid_pct}); "
+                "choose a longer or drier baseline."
+            )
+        composites = (read_composite(self.folder / str(m) / "composite.tif")[0]
+                      for m in valid)
+        baseline = build_baseline(composites, config.detection,
+                                  abs(self.site.grid.resolution.x),
+                                  months=[calendar_month(m) for m in valid])
+        # Clip to the site, then apply the mapping unit to what is left inside.
+        inside = self.site.pixel_mask()
+        preexisting = remove_small(baseline.preexisting & inside,
+                                   config.detection.min_area_ha,
+                                   abs(self.site.grid.resolution.x))
+        baseline = dataclasses.replace(baseline, preexisting=preexisting)
+        write_cog(self._baseline_path(), baseline.stack(), self.site.grid,
+                  descriptions=BASELINE_BANDS,
+                  tags={SIGNATURE_TAG: signature(self.site, config)})
         for month in months:
             if month not in requested:
                 self.results.append(done[month])
@@ -505,18 +530,24 @@ class SiteRun:
         start = 0
         # The latest saved state before the first month asked for is reused (--overwrite too).
         for i in range(wanted[0] - 1, -1, -1):
+            if self._from_scratch:
+                break
             saved = read_saved_month(self.folder / str(months[i]) / "change.tif", expected)
             if saved is not None:
                 state, start = saved.state, i + 1
                 last_ok_new = self._last_ok_new(months[:i + 1], expected)
                 break
+        # Once a month is computed, the saved states after it are out of date: every later
+        # month up to the last one asked for is computed too.
+        recomputing = self._from_scratch
         for month in months[start:wanted[-1] + 1]:
-            if not config.overwrite and self._is_done(month):
+            if not config.overwrite and not recomputing and self._is_done(month):
                 saved = self._keep(month)
                 state = saved.state
                 if saved.status == "ok":
                     last_ok_new = saved.new
                 continue
+            recomputing = True
             started = time.perf_counter()
             data = load_month(self.source, self.site, month, config, baseline)
             assert data.evidence is not None
@@ -603,7 +634,7 @@ def output_lock(out_dir: Path) -> Iterator[None]:
                 f"another kpgeo run is writing {out_dir}; wait for it to finish or give "
                 "another --out."
             ) from None
-        # Half-written files of an interrupted run (never renamed onto a product) go now.
+        # Half-written products of an interrupted run (never renamed into place) go now.
         for leftover in out_dir.rglob(f".*{PART_SUFFIX}"):
             leftover.unlink(missing_ok=True)
         try:

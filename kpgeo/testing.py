@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pystac
+import rasterio
 from affine import Affine
 from odc.geo.geobox import GeoBox
 
@@ -121,8 +122,34 @@ def grid_for(crs: str, x0: float, y1: float, shape: tuple[int, int],
     return GeoBox(shape, Affine(resolution, 0, x0, 0, -resolution, y1), crs)
 
 
-#: Faults :func:`range_server` can inject, per path: an error status, or a stall.
-FAULTS = ("500", "404", "stall")
+#: Products compared between runs: every data product (maps carry random element ids).
+DATA_SUFFIXES = (".tif", ".geojson", ".csv")
+
+
+def data_products(out: Path) -> dict[str, Path]:
+    """The data products of an output folder by relative path (run manifests left out)."""
+    return {str(p.relative_to(out)): p for p in sorted(out.rglob("*"))
+            if p.suffix in DATA_SUFFIXES and "runs" not in p.parts}
+
+
+def assert_same_products(a: Path, b: Path) -> None:
+    """Same files; same pixels and tags for COGs, same bytes for the rest."""
+    products_a, products_b = data_products(a), data_products(b)
+    assert sorted(products_a) == sorted(products_b)
+    assert any(name.endswith("change.tif") for name in products_a)
+    for name, path in products_a.items():
+        other = products_b[name]
+        if path.suffix == ".tif":
+            with rasterio.open(path) as x, rasterio.open(other) as y:
+                np.testing.assert_array_equal(x.read(), y.read(), err_msg=name)
+                assert x.tags() == y.tags(), name
+        else:
+            assert path.read_bytes() == other.read_bytes(), name
+
+
+#: Faults :func:`range_server` can inject, per path: an error status, the first request only
+#: failing (a transient fault), or a stall.
+FAULTS = ("500", "404", "500-once", "stall")
 
 
 @contextmanager
@@ -132,8 +159,8 @@ def range_server(root: str | Path, faults: dict[str, str] | None = None, *,
 
     ``faults`` maps URL paths (e.g. ``/S2A_x/red.tif``) to one of :data:`FAULTS`: answer every
     request for it with HTTP 500 or 404, or accept the request and send nothing for
-    ``stall_s`` seconds (a hung object store). Changes to the mapping apply at once (a server
-    that recovers).
+    ``stall_s`` seconds (a hung object store); ``500-once`` fails the first request and is then
+    taken out of the mapping. Changes to the mapping apply at once (a server that recovers).
     """
     from RangeHTTPServer import RangeRequestHandler
 
@@ -149,6 +176,9 @@ def range_server(root: str | Path, faults: dict[str, str] | None = None, *,
             if fault == "stall":
                 stop.wait(stall_s)
                 return None
+            if fault == "500-once":
+                faults.pop(path, None)
+                fault = "500"
             if fault is not None:
                 self.send_error(int(fault), f"injected fault {fault}")
                 return None

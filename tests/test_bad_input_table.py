@@ -231,7 +231,7 @@ CASES: dict[str, list[Case]] = {
         Case("min-area-negative", _run_pipeline(), ("detection.min_area_ha = -0.5",),
              _pipeline("[detection]\nmin_area_ha = -0.5\n")),
     ],
-    "`--scheduler` neither an address nor `threads`; `--workers` negative": [
+    "`--scheduler` neither an address nor `threads`/`synchronous`; `--workers` negative": [
         Case("scheduler-not-an-address", _run("--scheduler", "cluster1"),
              ("--scheduler 'cluster1'", "tcp://host:8786")),
         Case("scheduler-in-pipeline", _run_pipeline(), ("--scheduler 'my laptop'",),

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from kpgeo.cli import cli
-from kpgeo.testing import range_server, write_site_file
+from kpgeo.testing import assert_same_products, range_server, write_site_file
 
 MONTH = "2024-03"  # the detection month the faults hit (baseline 2024-01..2024-02)
 
@@ -37,7 +37,8 @@ def scenes_of(root: Path, month: str) -> list[str]:
                   key=lambda name: name.split("_")[2])
 
 
-def run_pipeline(tmp_path: Path, catalog: str, **source: Any) -> tuple[Any, Path]:
+def run_pipeline(tmp_path: Path, catalog: str, *, out: str = "out",
+                 baseline: str = "2024-01..2024-02", **source: Any) -> tuple[Any, Path]:
     """``kpgeo run`` of the small site over the archive; quick fault settings."""
     aoi = write_site_file(tmp_path / "my.geojson", (-5.705, 8.715, -5.695, 8.725), name="my")
     settings = {"read_attempts": 2, "http_timeout_s": 1.0, "http_retries": 1, **source}
@@ -45,11 +46,10 @@ def run_pipeline(tmp_path: Path, catalog: str, **source: Any) -> tuple[Any, Path
     lines += [f"{key} = {json.dumps(value)}" for key, value in settings.items()]
     pipeline = tmp_path / "faults.toml"
     pipeline.write_text("\n".join(lines) + "\n")
-    out = tmp_path / "out"
     result = CliRunner().invoke(cli, [
-        "run", str(pipeline), "--aoi", str(aoi), "--baseline", "2024-01..2024-02",
-        "--months", "2024-01..2024-03", "--out", str(out), "--scheduler", "threads"])
-    return result, out
+        "run", str(pipeline), "--aoi", str(aoi), "--baseline", baseline,
+        "--months", "2024-01..2024-03", "--out", str(tmp_path / out), "--scheduler", "threads"])
+    return result, tmp_path / out
 
 
 def manifest(out: Path) -> dict[str, Any]:
@@ -146,3 +146,57 @@ def _same_args(tmp_path: Path, out: Path) -> list[str]:
     return [str(tmp_path / "faults.toml"), "--aoi", str(tmp_path / "my.geojson"),
             "--baseline", "2024-01..2024-02", "--months", "2024-01..2024-03",
             "--out", str(out), "--scheduler", "threads"]
+
+
+def test_transient_fault_is_retried_and_the_scene_used(archive: Path, tmp_path: Path) -> None:
+    scene = scenes_of(archive, MONTH)[3]
+    faults = {f"/{scene}/green.tif": "500-once"}
+    with range_server(archive, faults) as url:
+        # No retry inside GDAL: the month's computation fails, the scene reads when screened.
+        result, out = run_pipeline(tmp_path, f"{url}/collection.json", http_retries=0)
+    assert result.exit_code == 0, result.output
+    assert faults == {}  # the fault fired
+    assert "a read failed" in result.stderr
+    doc = manifest(out)
+    assert doc["skipped_scenes"] == [] and doc["retries"] == []
+    month = next(m for m in doc["site_months"] if m["month"] == MONTH)
+    assert scene in month["scene_ids"] and month["scenes"] == 6
+
+
+def test_rerun_after_a_fault_gives_the_products_of_a_clean_run(
+        archive: Path, tmp_path: Path) -> None:
+    """A fault in a month before the last: the next run computes it and every month after it
+    again (their saved states came from the faulty month), as if nothing had happened."""
+    scene = scenes_of(archive, "2024-02")[2]
+    faults: dict[str, str] = {}
+    with range_server(archive, faults) as url:
+        catalog = f"{url}/collection.json"  # the same catalog for all runs: same signatures
+        faults[f"/{scene}/red.tif"] = "500"
+        first, out = run_pipeline(tmp_path, catalog, baseline="2024-01..2024-01")
+        assert first.exit_code == 0, first.output
+        assert [s["scene_id"] for s in manifest(out)["skipped_scenes"]] == [scene]
+        faults.clear()
+        for path in (out / "runs").glob("*.json"):
+            path.unlink()
+        again, out = run_pipeline(tmp_path, catalog, baseline="2024-01..2024-01")
+        assert again.exit_code == 0, again.output
+        # A run that never saw the fault (last: GDAL in this process has read the files).
+        clean, clean_out = run_pipeline(tmp_path, catalog, out="clean",
+                                        baseline="2024-01..2024-01")
+        assert clean.exit_code == 0, clean.output
+    assert manifest(out)["skipped_scenes"] == []
+    assert [m["month"] for m in manifest(out)["site_months"]] == ["2024-02", "2024-03"]
+    assert_same_products(clean_out, out)
+
+
+def test_catalog_answer_that_fails_once_is_read_again(archive: Path, tmp_path: Path) -> None:
+    scene = scenes_of(archive, MONTH)[0]
+    faults = {f"/{scene}/{scene}.json": "500-once"}
+    with range_server(archive, faults) as url:
+        result, out = run_pipeline(tmp_path, f"{url}/collection.json")
+    assert result.exit_code == 0, result.output
+    assert faults == {}
+    (retry,) = manifest(out)["retries"]
+    assert retry["attempt"] == 1 and "500" in retry["reason"]
+    assert scene in next(m for m in manifest(out)["site_months"]
+                         if m["month"] == MONTH)["scene_ids"]

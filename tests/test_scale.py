@@ -14,17 +14,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 import rasterio
 from click.testing import CliRunner
 
 from kpgeo.cli import cli
-from kpgeo.testing import write_site_file
+from kpgeo.export import PART_SUFFIX
+from kpgeo.pipeline import output_lock
+from kpgeo.testing import assert_same_products, data_products, write_site_file
 
 BIN = Path(sys.executable).parent
-#: Products compared between runs: every data product (maps carry random element ids).
-DATA_SUFFIXES = (".tif", ".geojson", ".csv")
 
 
 def run_args(tmp_path: Path, catalog: Path, out: Path, *extra: str) -> list[str]:
@@ -34,26 +33,6 @@ def run_args(tmp_path: Path, catalog: Path, out: Path, *extra: str) -> list[str]
     return ["run", "--aoi", str(aoi), "--source", "stac", "--catalog", str(catalog),
             "--baseline", "2024-01..2024-01", "--months", "2024-01..2024-03", "--out", str(out),
             *extra]
-
-
-def data_products(out: Path) -> dict[str, Path]:
-    return {str(p.relative_to(out)): p for p in sorted(out.rglob("*"))
-            if p.suffix in DATA_SUFFIXES and "runs" not in p.parts}
-
-
-def assert_same_products(a: Path, b: Path) -> None:
-    """Same files; same pixels and tags for COGs, same bytes for the rest."""
-    products_a, products_b = data_products(a), data_products(b)
-    assert sorted(products_a) == sorted(products_b)
-    assert any(name.endswith("change.tif") for name in products_a)
-    for name, path in products_a.items():
-        other = products_b[name]
-        if path.suffix == ".tif":
-            with rasterio.open(path) as x, rasterio.open(other) as y:
-                np.testing.assert_array_equal(x.read(), y.read(), err_msg=name)
-                assert x.tags() == y.tags(), name
-        else:
-            assert path.read_bytes() == other.read_bytes(), name
 
 
 # ---- a Dask cluster -------------------------------------------------------------------------
@@ -101,6 +80,7 @@ def test_run_on_a_dask_cluster_gives_the_products_of_a_local_run(
     assert remote.exit_code == 0, remote.output
     assert f"Dask cluster at {dask_cluster} (2 workers" in remote.stderr
     assert "100% Completed" in remote.stderr  # distributed's progress bar, on stderr
+    assert "Completed" not in remote.stdout
     # Both workers computed tasks of the run.
     with Client(dask_cluster) as client:
         counts = client.run(lambda dask_worker: len(dask_worker.state.log))
@@ -165,5 +145,19 @@ def test_run_killed_midway_leaves_whole_files_and_the_next_run_completes_it(
                                                "--scheduler", "threads"))
     assert resumed.exit_code == 0, resumed.output
     assert "2024-01: done already, kept" in resumed.stderr
-    assert not list(out.rglob("*.part"))  # the half-written files of the killed run are gone
+    assert not list(out.rglob(f"*{PART_SUFFIX}"))  # half-written files of the killed run: gone
     assert_same_products(tmp_path / "whole", out)
+
+
+def test_lock_removes_half_written_products_only(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "my" / "2024-02").mkdir(parents=True)
+    leftover = out / "my" / "2024-02" / f".composite.tif.x1y2{PART_SUFFIX}"
+    leftover.write_bytes(b"half a COG")
+    kept = [out / "my" / "2024-02" / "notes.part", out / "my" / ".cache.tif.ab.part",
+            out / "my" / "2024-02" / "composite.tif"]
+    for path in kept:
+        path.write_bytes(b"not ours to remove")
+    with output_lock(out):
+        assert not leftover.exists()
+        assert all(path.read_bytes() == b"not ours to remove" for path in kept)

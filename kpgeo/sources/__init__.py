@@ -10,8 +10,8 @@ from .base import READ_ERRORS, REFLECTANCE_BANDS, SCL_BAND, SceneSource
 from .stac import StacSource
 from .synthetic import DEFAULT_CACHE, SyntheticSource
 
-__all__ = ["READ_ERRORS", "REFLECTANCE_BANDS", "SCL_BAND", "SceneSource", "StacSource", "SyntheticSource",
-           "open_source"]
+__all__ = ["READ_ERRORS", "REFLECTANCE_BANDS", "SCL_BAND", "SceneSource", "StacSource",
+           "SyntheticSource", "open_source"]
 
 
 def open_source(config: PipelineConfig) -> SceneSource:

@@ -23,8 +23,9 @@ REFLECTANCE_BANDS: tuple[str, ...] = ("blue", "green", "red", "nir", "swir16", "
 SCL_BAND = "scl"
 #: What a failed COG read raises, on this process or a Dask worker: rasterio's errors (HTTP
 #: status, timeout, "not recognized as being in a supported file format", failed warp of a
-#: corrupt tile) and plain OS errors.
-READ_ERRORS: tuple[type[BaseException], ...] = (rasterio.errors.RasterioError, OSError)
+#: corrupt tile). Not every OSError: a lost connection to the Dask scheduler is one, and must
+#: fail the run rather than mark every scene unreadable.
+READ_ERRORS: tuple[type[BaseException], ...] = (rasterio.errors.RasterioError,)
 
 
 class SceneSource(Protocol):

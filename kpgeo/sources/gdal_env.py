@@ -35,8 +35,8 @@ UNCACHED = {"CPL_VSIL_CURL_NON_CACHED": "/vsicurl/:/vsis3/:/vsigs/:/vsiaz/:/vsia
 
 def configure_gdal(*, timeout_s: float | None = None, retries: int | None = None,
                    uncached: bool = False) -> None:
-    """Apply :data:`GDAL_OPTIONS` to odc-stac's readers, and to the workers of an active Dask
-    client (odc-stac installs a worker plugin). Cheap and idempotent.
+    """Apply :data:`GDAL_OPTIONS` to odc-stac's readers. Cheap and idempotent; odc-stac
+    captures the options into each load's task graph, so they reach Dask workers too.
 
     ``timeout_s`` and ``retries`` replace the HTTP timeout and GDAL's retry count;
     ``uncached`` adds :data:`UNCACHED`.

@@ -232,8 +232,16 @@ class StacSource:
 
         start, _ = month_bounds_iso(months.first)
         _, end = month_bounds_iso(months.last)
+        from pystac_client.stac_api_io import StacApiIO
+        from urllib3.util.retry import Retry
+
+        # Bounded retries of failing answers and dropped connections, and a timeout, so that a
+        # failing or stalled API neither ends the run at once nor hangs it (SPEC §10).
+        retry = Retry(total=self.read_attempts - 1, backoff_factor=RETRY_WAIT_S,
+                      status_forcelist=(429, 500, 502, 503, 504), allowed_methods=None)
+        stac_io = StacApiIO(timeout=self.http_timeout_s, max_retries=retry)
         try:
-            client = pystac_client.Client.open(self.catalog)
+            client = pystac_client.Client.open(self.catalog, stac_io=stac_io)
             search = client.search(
                 collections=[self.collection],
                 intersects=site.geometry.json,
@@ -247,19 +255,7 @@ class StacSource:
 
     def _search_static(self, site: Site, months: MonthRange) -> list[pystac.Item]:
         if self._static_items is None:
-            try:
-                root = pystac.read_file(self.catalog)
-            except (OSError, json.JSONDecodeError, pystac.STACError) as exc:
-                raise SourceError(f"static catalog {self.catalog} cannot be read: {exc}") from exc
-            if isinstance(root, pystac.Item):
-                self._static_items = [root]
-            elif isinstance(root, pystac.Catalog):
-                self._static_items = list(root.get_items(recursive=True))
-            else:
-                raise InputError(
-                    f"--catalog {self.catalog!r} is a STAC {type(root).__name__}; give a catalog "
-                    "or collection."
-                )
+            self._static_items = self._read_static_items()
         aoi = site.geometry.geom
         first = np.datetime64(months.first, "D")
         stop = np.datetime64(months.last + 1, "D")
@@ -272,6 +268,31 @@ class StacSource:
             if first <= day < stop and shapely.geometry.shape(item.geometry).intersects(aoi):
                 found.append(item)
         return found
+
+    def _read_static_items(self) -> list[pystac.Item]:
+        """Every item of the static catalog; a failed read is tried again up to
+        :attr:`read_attempts` times (each recorded in :attr:`retries`)."""
+        for attempt in range(1, self.read_attempts + 1):
+            try:
+                root = pystac.read_file(self.catalog)
+                if isinstance(root, pystac.Item):
+                    return [root]
+                if isinstance(root, pystac.Catalog):
+                    return list(root.get_items(recursive=True))
+            except (OSError, json.JSONDecodeError, pystac.STACError) as exc:
+                if attempt == self.read_attempts:
+                    raise SourceError(
+                        f"static catalog {self.catalog} cannot be read ({attempt} attempts): {exc}"
+                    ) from exc
+                self.retries.append({"catalog": self.catalog, "attempt": attempt,
+                                     "reason": f"{type(exc).__name__}: {exc}"})
+                time.sleep(RETRY_WAIT_S * 2 ** (attempt - 1))
+                continue
+            raise InputError(
+                f"--catalog {self.catalog!r} is a STAC {type(root).__name__}; give a catalog "
+                "or collection."
+            )
+        raise AssertionError("unreachable: read_attempts >= 1")
 
     # ---- load ---------------------------------------------------------------------------
     def load(self, items: list[pystac.Item], site: Site) -> xr.Dataset:
