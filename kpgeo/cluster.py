@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import dask
+import dask.array as da
+import numpy as np
 
 from .config import LOCAL_SCHEDULERS
 from .errors import KpgeoError
@@ -125,6 +127,17 @@ def compute(*collections: Any) -> tuple[Any, ...]:
     for i, value in zip(lazy, values, strict=True):
         results[i] = value
     return tuple(results)
+
+
+def lazy_array(array: np.ndarray, chunks: Any) -> da.Array:
+    """A numpy array as a dask array with ``chunks``. On a cluster it is sent to the workers
+    once, instead of inside each task graph (a full site's baseline band is 44 MB, and
+    distributed warns about, and slowly ships, graphs that large)."""
+    client = _active_client()
+    if client is None:
+        return da.from_array(array, chunks=chunks)
+    future = client.scatter(array)
+    return da.from_delayed(future, array.shape, array.dtype).rechunk(chunks)
 
 
 def _active_client() -> Any:

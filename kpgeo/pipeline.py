@@ -32,7 +32,7 @@ import xarray as xr
 
 from . import __version__, timeseries
 from .aoi import Site, load_site
-from .cluster import compute, dask_context
+from .cluster import compute, dask_context, lazy_array
 from .composite import (
     COUNT_BAND,
     MonthQuality,
@@ -160,8 +160,8 @@ def _lazy_evidence(scenes: xr.Dataset, baseline: Baseline, water_possible: np.nd
         return block(*arrays, valid, baseline.land_ndvi_min, water_possible)
     chunks = arrays[0].chunks
     valid = valid.rechunk(chunks) if isinstance(valid, da.Array) else da.from_array(valid, chunks)
-    land_min = da.from_array(baseline.land_ndvi_min, chunks=chunks[1:])
-    possible = da.from_array(water_possible, chunks=chunks[1:])
+    land_min = lazy_array(baseline.land_ndvi_min, chunks[1:])
+    possible = lazy_array(water_possible, chunks[1:])
     pairs: list[Any] = []
     for arr in (*arrays, valid):
         pairs += [arr, "tyx"]
