@@ -42,8 +42,6 @@ def _setup_logging(verbose: int, quiet: int) -> None:
     logging.basicConfig(level=max(logging.DEBUG, level), format="%(message)s", stream=sys.stderr,
                         force=True)
     logging.captureWarnings(True)
-    # distributed logs every worker start and stop at INFO; kpgeo's own lines say what matters.
-    logging.getLogger("distributed").setLevel(logging.INFO if verbose >= 2 else logging.WARNING)
 
 
 @click.group(cls=_KpgeoGroup, context_settings={"help_option_names": ["-h", "--help"]})

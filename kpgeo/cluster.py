@@ -66,9 +66,18 @@ def dask_context(scheduler: str = "", workers: int = 0, *,
         _show_progress.reset(token)
 
 
+def _quiet_distributed() -> None:
+    """distributed logs every worker start and stop at INFO, and resets its logger's level when
+    imported: lower it after the import, unless kpgeo itself is logging at debug level (-v)."""
+    chatty = logging.getLogger("kpgeo").getEffectiveLevel() <= logging.DEBUG
+    logging.getLogger("distributed").setLevel(logging.INFO if chatty else logging.WARNING)
+
+
 @contextlib.contextmanager
 def _client(address: str) -> Iterator[Any]:
     from distributed import Client
+
+    _quiet_distributed()
 
     try:
         client = Client(address, timeout="30s")
@@ -85,6 +94,8 @@ def _client(address: str) -> Iterator[Any]:
 @contextlib.contextmanager
 def _local_cluster(workers: int) -> Iterator[Any]:
     from distributed import Client, LocalCluster
+
+    _quiet_distributed()
 
     # n_workers=None lets distributed size the cluster to the cores; memory_limit "auto" gives
     # each worker its share of the machine's memory, so a worker spills rather than swapping.
