@@ -200,3 +200,12 @@ def test_catalog_answer_that_fails_once_is_read_again(archive: Path, tmp_path: P
     assert retry["attempt"] == 1 and "500" in retry["reason"]
     assert scene in next(m for m in manifest(out)["site_months"]
                          if m["month"] == MONTH)["scene_ids"]
+
+
+def test_stalled_catalog_fails_the_run_in_bounded_time(archive: Path, tmp_path: Path) -> None:
+    scene = scenes_of(archive, MONTH)[0]
+    with range_server(archive, {f"/{scene}/{scene}.json": "stall"}, stall_s=20) as url:
+        result, _ = run_pipeline(tmp_path, f"{url}/collection.json")
+    assert result.exit_code == 1
+    assert f"static catalog {url}/collection.json cannot be read (2 attempts)" in result.stderr
+    assert "timed out" in result.stderr

@@ -32,6 +32,7 @@ import dask
 import numpy as np
 import odc.stac
 import pystac
+import pystac.stac_io
 import shapely.geometry
 import xarray as xr
 from odc.geo.xr import xr_coords
@@ -272,20 +273,22 @@ class StacSource:
     def _read_static_items(self) -> list[pystac.Item]:
         """Every item of the static catalog; a failed read is tried again up to
         :attr:`read_attempts` times (each recorded in :attr:`retries`)."""
+        stac_io = TimeoutStacIO(timeout_s=self.http_timeout_s)
         for attempt in range(1, self.read_attempts + 1):
             try:
-                root = pystac.read_file(self.catalog)
+                root = pystac.read_file(self.catalog, stac_io=stac_io)
                 if isinstance(root, pystac.Item):
                     return [root]
                 if isinstance(root, pystac.Catalog):
                     return list(root.get_items(recursive=True))
             except (OSError, json.JSONDecodeError, pystac.STACError) as exc:
+                # pystac wraps the reader's error ("does not resolve to a STAC object").
+                reason = f"{exc} ({exc.__cause__})" if exc.__cause__ else str(exc)
                 if attempt == self.read_attempts:
-                    raise SourceError(
-                        f"static catalog {self.catalog} cannot be read ({attempt} attempts): {exc}"
-                    ) from exc
+                    raise SourceError(f"static catalog {self.catalog} cannot be read "
+                                      f"({attempt} attempts): {reason}") from exc
                 self.retries.append({"catalog": self.catalog, "attempt": attempt,
-                                     "reason": f"{type(exc).__name__}: {exc}"})
+                                     "reason": f"{type(exc).__name__}: {reason}"})
                 time.sleep(RETRY_WAIT_S * 2 ** (attempt - 1))
                 continue
             raise InputError(
@@ -342,6 +345,26 @@ class StacSource:
         out = out.assign_coords(scene_id=("time", _scene_ids_by_solar_day(items, raw.time)))
         out.attrs["crs"] = str(grid.crs)
         return out
+
+
+class TimeoutStacIO(pystac.stac_io.DefaultStacIO):
+    """pystac's reader with a timeout on HTTP reads (pystac's own waits forever on a stalled
+    server) and HTTP errors raised as ``OSError``, so a static catalog served over HTTP fails
+    in bounded time and its read can be retried."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__()
+        self.timeout_s = timeout_s
+
+    def read_text_from_href(self, href: str) -> str:
+        if not is_url(href):
+            return super().read_text_from_href(href)
+        request = urllib.request.Request(href, headers=self.headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                return str(response.read().decode("utf-8"))
+        except (urllib.error.URLError, TimeoutError) as exc:
+            raise OSError(f"{href}: {exc}") from exc
 
 
 _UTC_MIN = dt.datetime.min.replace(tzinfo=dt.UTC)
