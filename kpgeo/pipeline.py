@@ -433,9 +433,11 @@ class SiteRun:
             # Site-months already done are not recomputed (SPEC §9). A baseline month that is
             # not done (an interrupted run, skipped scenes) changes the baseline itself: it is
             # rebuilt below, with the products of every baseline month.
-            if all(self._is_done(m) for m in baseline_requested):
-                for month in baseline_requested:
-                    self._keep(month)
+            saved_months = {m: self._saved_if_done(m) for m in baseline_requested}
+            if all(saved is not None for saved in saved_months.values()):
+                for month, saved in saved_months.items():
+                    assert saved is not None
+                    self._keep(month, saved)
                 baseline_requested = []
             else:
                 baseline = None
@@ -541,8 +543,10 @@ class SiteRun:
         # month up to the last one asked for is computed too.
         recomputing = self._from_scratch
         for month in months[start:wanted[-1] + 1]:
-            if not config.overwrite and not recomputing and self._is_done(month):
-                saved = self._keep(month)
+            saved = (None if config.overwrite or recomputing
+                     else self._saved_if_done(month))
+            if saved is not None:
+                self._keep(month, saved)
                 state = saved.state
                 if saved.status == "ok":
                     last_ok_new = saved.new
@@ -567,28 +571,23 @@ class SiteRun:
             result.seconds = time.perf_counter() - started
             self._report(result, "")
 
-    def _keep(self, month: Month) -> SavedMonth:
-        """A month done by an earlier run: its saved state, and its result for the shared
-        products (time series, exports), which an interrupted run may not have written."""
-        saved = read_saved_month(self.folder / str(month) / "change.tif",
-                                 signature(self.site, self.config))
-        assert saved is not None
+    def _keep(self, month: Month, saved: SavedMonth) -> None:
+        """Keep a month done by an earlier run: its result feeds the shared products (time
+        series, exports), which an interrupted run may not have written."""
         self.results.append(SiteMonth(self.site.name, str(month), saved.quality, [], 0.0,
                                       areas=saved.areas, kept=True))
         self.progress(f"{self.site.name} {month}: done already, kept")
-        return saved
 
-    def _is_done(self, month: Month) -> bool:
-        """Every product of the site-month is there and its state was made as this run
-        would make it."""
+    def _saved_if_done(self, month: Month) -> SavedMonth | None:
+        """The saved state of a site-month whose every product is there and whose state was
+        made as this run would make it; None if it must be computed."""
         folder = self.folder / str(month)
         if not all((folder / name).is_file() for name in MONTH_PRODUCTS):
-            return False
+            return None
         with rasterio.open(folder / "composite.tif") as src:
             if int(src.tags().get("skipped_scenes", 0)):
-                return False  # retried on the next run (cached responses make that cheap)
-        return read_saved_month(folder / "change.tif",
-                                signature(self.site, self.config)) is not None
+                return None  # retried on the next run (cached responses make that cheap)
+        return read_saved_month(folder / "change.tif", signature(self.site, self.config))
 
     def _last_ok_new(self, months: list[Month], expected: str) -> np.ndarray:
         """Mapped new digging of the latest saved month that was not a gap: a gap month's new
