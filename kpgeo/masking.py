@@ -56,6 +56,17 @@ def _dilate_stack(block: np.ndarray, radius_px: int) -> np.ndarray:
     return out
 
 
+def valid_pixels(scl: np.ndarray, *, invalid_classes: Sequence[int],
+                 cloud_classes: Sequence[int], buffer_px: int) -> np.ndarray:
+    """:func:`valid_from_scl` of one scene's ``(y, x)`` numpy SCL (the edges are not padded:
+    read the scene ``buffer_px`` wider to see clouds just outside)."""
+    invalid = np.isin(scl, list(invalid_classes))
+    cloud = np.isin(scl, list(cloud_classes))
+    if buffer_px > 0:
+        cloud = _dilate_stack(cloud[None], buffer_px)[0]
+    return ~(invalid | cloud)
+
+
 def valid_from_scl(
     scl: xr.DataArray,
     *,

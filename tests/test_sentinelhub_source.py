@@ -379,8 +379,14 @@ def test_run_end_to_end_gives_the_stac_composites(small_archive, tmp_path: Path,
     expected, got = _read_products(tmp_path / "a"), _read_products(tmp_path / "b")
     assert sorted(got) == ["2024-01", "2024-02", "2024-03", "timeseries"]
     for month in ("2024-01", "2024-02", "2024-03"):
-        np.testing.assert_allclose(got[month][:6], expected[month][:6], atol=1e-6)
-        np.testing.assert_array_equal(got[month][6], expected[month][6])  # valid counts
+        # Nearest resampling across UTM zones picks the same source pixel in both, except
+        # where a pixel centre falls within GDAL's approximate transformer's error (0.125 px)
+        # of a source pixel edge: the server warps with GDAL, kpgeo from the exact transform.
+        differs = ~np.isclose(got[month], expected[month], atol=1e-6, equal_nan=True).all(axis=0)
+        assert differs.mean() < 5e-4, (month, int(differs.sum()))
+        same = ~differs
+        np.testing.assert_allclose(got[month][:6, same], expected[month][:6, same], atol=1e-6)
+        np.testing.assert_array_equal(got[month][6, same], expected[month][6, same])  # counts
         assert got[month][6].max() >= 3
     assert got["timeseries"] == expected["timeseries"]
     # Rerun a month with the server gone: its scenes come from the cache.

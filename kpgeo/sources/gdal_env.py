@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 
-import odc.stac
-
 GDAL_OPTIONS: dict[str, str | int | bool] = {
     # ^ do not list the remote "directory" looking for sidecar files; a COG has none
     "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
@@ -33,10 +31,9 @@ GDAL_OPTIONS: dict[str, str | int | bool] = {
 UNCACHED = {"CPL_VSIL_CURL_NON_CACHED": "/vsicurl/:/vsis3/:/vsigs/:/vsiaz/:/vsiadls/:/vsioss/"}
 
 
-def configure_gdal(*, timeout_s: float | None = None, retries: int | None = None,
-                   uncached: bool = False) -> None:
-    """Apply :data:`GDAL_OPTIONS` to odc-stac's readers. Cheap and idempotent; odc-stac
-    captures the options into each load's task graph, so they reach Dask workers too.
+def gdal_options(*, timeout_s: float | None = None, retries: int | None = None,
+                 uncached: bool = False) -> dict[str, str | int | bool]:
+    """:data:`GDAL_OPTIONS` for one load, set around every read (on Dask workers too).
 
     ``timeout_s`` and ``retries`` replace the HTTP timeout and GDAL's retry count;
     ``uncached`` adds :data:`UNCACHED`.
@@ -49,4 +46,4 @@ def configure_gdal(*, timeout_s: float | None = None, retries: int | None = None
         options["GDAL_HTTP_TIMEOUT"] = max(1, math.ceil(timeout_s))
     if retries is not None:
         options["GDAL_HTTP_MAX_RETRY"] = retries
-    odc.stac.configure_rio(cloud_defaults=False, **options)
+    return options

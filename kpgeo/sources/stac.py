@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import dask
+import dask.array as da
+import dask.base
 import numpy as np
-import odc.stac
 import pystac
 import pystac.stac_io
 import shapely.geometry
@@ -40,10 +41,10 @@ from odc.geo.xr import xr_coords
 from ..aoi import Site
 from ..config import EARTH_SEARCH_COLLECTION, EARTH_SEARCH_URL, MaskConfig
 from ..errors import InputError, SourceError
-from ..masking import valid_from_scl
 from ..months import MonthRange, month_bounds_iso
 from .base import READ_ERRORS, REFLECTANCE_BANDS, SCL_BAND
-from .gdal_env import configure_gdal
+from .gdal_env import gdal_options
+from .reader import Asset, ReadOptions, Tile, read_overpass
 
 log = logging.getLogger(__name__)
 
@@ -197,15 +198,9 @@ class StacSource:
     def _read_failure(self, item: pystac.Item, site: Site) -> str | None:
         """Why one scene cannot be read (``"red: HTTP response code: 500"``), or None."""
         try:
-            scenes = self.load([item], site)
+            dask.compute(self.load([item], site)["valid"].sum())
         except READ_ERRORS as exc:
-            return f"{type(exc).__name__}: {exc}"
-        for name in (*REFLECTANCE_BANDS, "valid"):
-            try:
-                dask.compute(scenes[name].sum())
-            except READ_ERRORS as exc:
-                what = "scl" if name == "valid" else name
-                return f"{what}: {exc}"
+            return str(exc)  # the reader names the asset first
         return None
 
     def _record_skip(self, site: Site, item: pystac.Item, reason: str, attempts: int) -> None:
@@ -301,50 +296,87 @@ class StacSource:
     def load(self, items: list[pystac.Item], site: Site) -> xr.Dataset:
         """Lazy reflectance (float32) and validity of ``items`` on ``site.grid``.
 
-        Scenes of one overpass that come as several tiles are fused (``groupby="solar_day"``).
-        Items whose assets differ in scale or offset (processing baselines) are loaded in
-        groups and each group is scaled with its own values.
+        One Dask task per overpass and chunk reads, resamples, scales and masks its pixels
+        (:func:`~.reader.read_overpass`). Tiles of one overpass (scenes of one local solar day)
+        are fused into one time step, tiles in the site's UTM zone first.
         """
-        configure_gdal(timeout_s=self.http_timeout_s, retries=self.http_retries,
-                       uncached=self._after_fault)
         if not items:
             return empty_scenes(site)
-        groups: dict[tuple[BandScaling, ...], list[pystac.Item]] = defaultdict(list)
-        for item in items:
-            groups[tuple(band_scaling(item, b) for b in REFLECTANCE_BANDS)].append(item)
-        parts = [self._load_group(group, scaling, site) for scaling, group in groups.items()]
-        scenes = parts[0] if len(parts) == 1 else xr.concat(parts, dim="time").sortby("time")
-        return scenes
-
-    def _load_group(self, items: list[pystac.Item], scaling: tuple[BandScaling, ...],
-                    site: Site) -> xr.Dataset:
         grid = site.grid
-        raw = odc.stac.load(
-            items,
-            bands=[*REFLECTANCE_BANDS, SCL_BAND],
-            geobox=grid,
-            chunks={"time": -1, "x": self.chunk_px, "y": self.chunk_px},
-            groupby="solar_day",
-            resampling={**RESAMPLING, "*": self.resampling},
-        )
-        out = xr.Dataset(coords={"time": raw.time, "y": raw.y, "x": raw.x})
-        present = []
-        for band, scale in zip(REFLECTANCE_BANDS, scaling, strict=True):
-            dn = raw[band]
-            nodata = raw[band].attrs.get("nodata", scale.nodata)
-            has_data = dn != nodata if nodata is not None else xr.ones_like(dn, dtype=bool)
-            present.append(has_data)
-            out[band] = (dn.astype("float32") * np.float32(scale.scale)
-                         + np.float32(scale.offset)).where(has_data)
-        buffer_px = int(round(self.mask.cloud_buffer_m / grid.resolution.x))
-        valid = valid_from_scl(raw[SCL_BAND], invalid_classes=self.mask.invalid_scl,
-                               cloud_classes=self.mask.cloud_scl, buffer_px=buffer_px)
-        for has_data in present:
-            valid = valid & has_data
-        out["valid"] = valid
-        out = out.assign_coords(scene_id=("time", _scene_ids_by_solar_day(items, raw.time)))
+        options = ReadOptions(
+            invalid_scl=tuple(self.mask.invalid_scl), cloud_scl=tuple(self.mask.cloud_scl),
+            buffer_px=round(self.mask.cloud_buffer_m / abs(grid.resolution.x)),
+            resampling=self.resampling,
+            gdal=gdal_options(timeout_s=self.http_timeout_s, retries=self.http_retries,
+                              uncached=self._after_fault))
+        overpasses = _overpasses(items, grid.crs.epsg)
+        token = dask.base.tokenize([[i.id for i in g] for g in overpasses], tuple(grid.affine),
+                                   grid.shape.yx, str(grid.crs), options)
+        n_bands = len(REFLECTANCE_BANDS)
+
+        def block(t: int, tiles: tuple[Tile, ...], y: slice, x: slice) -> da.Array:
+            # Clouds grow across chunk edges, not across the site grid's (as dask's overlap
+            # with boundary=False, the way the sentinelhub source masks).
+            pad = options.buffer_px
+            sy = slice(max(y.start - pad, 0), min(y.stop + pad, grid.shape.y))
+            sx = slice(max(x.start - pad, 0), min(x.stop + pad, grid.shape.x))
+            crop = (slice(y.start - sy.start, y.stop - sy.start),
+                    slice(x.start - sx.start, x.stop - sx.start))
+            part = dask.delayed(read_overpass, pure=True)(
+                tiles, grid[y, x], options, (grid[sy, sx], crop),
+                dask_key_name=f"read-overpass-{token}-{t}-{y.start}-{x.start}")
+            shape = (n_bands, y.stop - y.start, x.stop - x.start)
+            return da.from_delayed(part, shape, dtype="float32")[None]
+
+        ys = _chunk_slices(grid.shape.y, self.chunk_px)
+        xs = _chunk_slices(grid.shape.x, self.chunk_px)
+        # (time, band, y, x): one block per overpass and chunk
+        tiles = [tuple(_tile(i) for i in group) for group in overpasses]
+        stack = da.block([[[[block(t, tiles[t], y, x) for x in xs] for y in ys]]
+                          for t in range(len(tiles))])
+        yx = xr_coords(grid)
+        times = np.array([min(i.datetime for i in g).replace(tzinfo=None) for g in overpasses],
+                         dtype="datetime64[ns]")
+        out = xr.Dataset(coords={"time": times, "y": yx["y"], "x": yx["x"]})
+        for i, band in enumerate(REFLECTANCE_BANDS):
+            out[band] = (("time", "y", "x"), stack[:, i])
+        out["valid"] = (("time", "y", "x"), da.isfinite(stack[:, 0]))
+        ids = ["+".join(sorted(i.id for i in g)) for g in overpasses]
+        out = out.assign_coords(scene_id=("time", ids))
         out.attrs["crs"] = str(grid.crs)
         return out
+
+
+def _chunk_slices(size: int, chunk: int) -> list[slice]:
+    return [slice(start, min(start + chunk, size)) for start in range(0, size, chunk)]
+
+
+def _tile(item: pystac.Item) -> Tile:
+    def asset(band: str) -> Asset:
+        scaling = band_scaling(item, band)
+        return Asset(band, item.assets[band].get_absolute_href() or item.assets[band].href,
+                     scaling.scale, scaling.offset, scaling.nodata)
+    return Tile(tuple(asset(b) for b in REFLECTANCE_BANDS), asset(SCL_BAND))
+
+
+def _item_epsg(item: pystac.Item) -> int | None:
+    code = item.properties.get("proj:epsg") or item.properties.get("proj:code")
+    if isinstance(code, str) and code.upper().startswith("EPSG:"):
+        code = code.split(":", 1)[1]
+    try:
+        return int(code) if code is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _overpasses(items: Iterable[pystac.Item], epsg: int | None) -> list[list[pystac.Item]]:
+    """Items grouped by local solar day (one overpass), oldest first; within a day, tiles in
+    the site's zone come first (they are pasted, not resampled, and usually fill the chunk)."""
+    by_day: dict[np.datetime64, list[pystac.Item]] = defaultdict(list)
+    for item in items:
+        by_day[_solar_day(item)].append(item)
+    return [sorted(by_day[day], key=lambda i: (_item_epsg(i) != epsg, i.datetime, i.id))
+            for day in sorted(by_day)]
 
 
 class TimeoutStacIO(pystac.stac_io.DefaultStacIO):
@@ -376,17 +408,6 @@ def _solar_day(item: pystac.Item) -> np.datetime64:
     lon = shapely.geometry.shape(item.geometry).centroid.x if item.geometry else 0.0
     local = item.datetime.replace(tzinfo=None) + dt.timedelta(hours=lon / 15)
     return np.datetime64(local.date(), "D")
-
-
-def _scene_ids_by_solar_day(items: Iterable[pystac.Item], times: xr.DataArray) -> list[str]:
-    """Scene ids of each time step (several ids joined by ``+`` where tiles were fused)."""
-    by_day: dict[np.datetime64, list[str]] = defaultdict(list)
-    for item in items:
-        by_day[_solar_day(item)].append(item.id)
-    days = sorted(by_day)
-    if len(days) != times.size:  # odc-stac grouped differently; keep ids honest but coarse
-        return ["+".join(sorted(i for d in days for i in by_day[d]))] * int(times.size)
-    return ["+".join(sorted(by_day[d])) for d in days]
 
 
 def empty_scenes(site: Site) -> xr.Dataset:

@@ -1,0 +1,239 @@
+"""Pixels of one overpass onto one chunk of a site grid: read, resample, scale, mask.
+
+The ``stac`` source reads through here rather than through ``odc.stac.load``: odc-stac sends every
+band that is not on the destination grid (all 20 m bands, every scene of the neighbouring UTM
+zone) through GDAL's warper, which costs 3-4x the decoding of the same pixels and made reading a
+month several times slower than decoding it (``benchmarks/RESULTS.md``). Here:
+
+- a band on the site grid (10 m, same zone) is pasted: a windowed read, nothing else;
+- a band in the same CRS at another resolution or offset (20 m) is read by GDAL's resampled
+  ``RasterIO`` straight onto the chunk (a float source window and an output shape);
+- a band in another CRS is resampled through the source pixel of every destination pixel,
+  computed once per pair of grids (every scene of one tile shares them) and cached: by index
+  for ``nearest``, by ``scipy.ndimage.map_coordinates`` for ``bilinear``.
+
+Validity comes first: SCL is read onto the chunk padded by the cloud buffer (within the site
+grid, as the other sources see it), clouds and shadows are grown
+(:func:`~kpgeo.masking.valid_pixels`), and a tile with no usable pixel in the chunk is not read
+further. Tiles of one overpass are fused first-valid-wins, in the order given.
+
+A read error is raised as :class:`rasterio.errors.RasterioIOError` whose message starts with
+the asset key (``"red: ..."``), so the source can say which band of a scene failed.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyproj
+import rasterio
+import rasterio.errors
+import rasterio.windows
+from odc.geo.geobox import GeoBox
+from odc.geo.overlap import ReprojectInfo, compute_reproject_roi
+from rasterio.enums import Resampling
+
+from ..masking import valid_pixels
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One COG of a scene: ``reflectance = DN * scale + offset``; ``nodata`` DN is missing."""
+
+    key: str
+    href: str
+    scale: float = 1.0
+    offset: float = 0.0
+    nodata: float | None = 0
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One item of an overpass: its reflectance assets, in band order, and its SCL."""
+
+    bands: tuple[Asset, ...]
+    scl: Asset
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How SCL turns into validity, how bands are resampled, and GDAL's settings."""
+
+    invalid_scl: tuple[int, ...]
+    cloud_scl: tuple[int, ...]
+    buffer_px: int
+    resampling: str = "bilinear"
+    gdal: Mapping[str, str | int | bool] | None = None
+
+
+def read_overpass(tiles: Sequence[Tile], grid: GeoBox, options: ReadOptions,
+                  context: tuple[GeoBox, tuple[slice, slice]] | None = None) -> np.ndarray:
+    """Reflectance ``(band, y, x)`` float32 of one overpass on ``grid``, NaN where unusable.
+
+    A pixel is usable where SCL says neither invalid nor near a cloud or shadow and every band
+    has data; every band of an unusable pixel is NaN, so validity is ``isfinite`` of any band.
+    ``context`` is the grid SCL is read on to grow clouds (``grid`` padded by the buffer,
+    within the site) and where ``grid`` lies in it; without it, ``grid`` alone.
+    """
+    n_bands = len(tiles[0].bands) if tiles else 0
+    out = np.full((n_bands, *grid.shape.yx), np.nan, dtype="float32")
+    todo = np.ones(grid.shape.yx, dtype=bool)
+    scl_grid, crop = context or (grid, (slice(None), slice(None)))
+    with rasterio.Env(**dict(options.gdal or {})):
+        for tile in tiles:
+            usable = _usable_from_scl(tile.scl, scl_grid, options)[crop] & todo
+            if not usable.any():
+                continue  # clouded over or outside the tile here: its bands are not read
+            values = np.empty_like(out)
+            for i, asset in enumerate(tile.bands):
+                values[i] = read_reflectance(asset, grid, options.resampling)
+                usable &= ~np.isnan(values[i])
+            if usable.all():
+                out[...] = values
+                break
+            np.copyto(out, values, where=usable)
+            todo &= ~usable
+            if not todo.any():
+                break
+    return out
+
+
+def _usable_from_scl(scl: Asset, grid: GeoBox, options: ReadOptions) -> np.ndarray:
+    """Usable pixels of ``grid`` by one tile's SCL, clouds grown by ``buffer_px``."""
+    classes = read_pixels(scl, grid, "nearest", np.uint8, fill=0)
+    return valid_pixels(classes, invalid_classes=options.invalid_scl,
+                        cloud_classes=options.cloud_scl, buffer_px=options.buffer_px)
+
+
+def read_reflectance(asset: Asset, grid: GeoBox, resampling: str) -> np.ndarray:
+    """One band on ``grid`` as float32 reflectance (scale and offset applied), NaN where the
+    COG has no data or does not reach."""
+    dn = read_pixels(asset, grid, resampling, np.float32, fill=np.nan)
+    if asset.nodata is not None and not np.isnan(asset.nodata):
+        dn[dn == np.float32(asset.nodata)] = np.nan
+    if asset.scale != 1.0 or asset.offset != 0.0:
+        dn *= np.float32(asset.scale)
+        dn += np.float32(asset.offset)
+    return dn
+
+
+def read_pixels(asset: Asset, grid: GeoBox, resampling: str, dtype: type,
+                fill: float) -> np.ndarray:
+    """The asset's first band resampled onto ``grid`` as ``dtype``; ``fill`` where the COG
+    does not reach (and, for float ``dtype``, where resampling met its nodata)."""
+    out = np.full(grid.shape.yx, fill, dtype=dtype)
+    try:
+        with rasterio.open(asset.href) as src:
+            _read_into(src, grid, resampling, out, asset.nodata)
+    except rasterio.errors.RasterioError as exc:
+        raise rasterio.errors.RasterioIOError(f"{asset.key}: {exc}") from exc
+    return out
+
+
+def _read_into(src: rasterio.DatasetReader, grid: GeoBox, resampling: str, out: np.ndarray,
+               nodata: float | None) -> None:
+    src_grid = GeoBox(src.shape, src.transform, src.crs)
+    nearest = resampling == "nearest"
+    roi = _overlap(src_grid, grid, nearest)
+    ys, xs = roi.roi_dst
+    if ys.stop <= ys.start or xs.stop <= xs.start:
+        return
+    dst = out[roi.roi_dst]
+    if roi.paste_ok and roi.read_shrink == 1:
+        src.read(1, window=rasterio.windows.Window.from_slices(*roi.roi_src), out=dst,
+                 out_dtype=out.dtype)
+        return
+    if src_grid.crs == grid.crs:
+        # Same projection, other pixel size or offset: GDAL resamples while reading (a float
+        # window of source pixels onto the destination's shape), far cheaper than a warp.
+        part = grid[roi.roi_dst]
+        window = rasterio.windows.from_bounds(*part.boundingbox, transform=src.transform)
+        src.read(1, window=window, out=dst, out_dtype=out.dtype, masked=False,
+                 resampling=Resampling.nearest if nearest else Resampling.bilinear)
+        return
+    where = source_pixels(str(src_grid.crs), tuple(src.transform)[:6], (src.height, src.width),
+                          str(grid.crs), tuple(grid[roi.roi_dst].affine)[:6], dst.shape)
+    if where is None:
+        return
+    block = src.read(1, window=where.window)
+    if nearest:
+        values = block.ravel().take(where.nearest, mode="clip").reshape(dst.shape)
+        np.copyto(dst, values, where=where.inside, casting="unsafe")
+        return
+    values = block.astype("float32")
+    if nodata is not None:
+        values[block == nodata] = np.nan  # NaN spreads to every pixel it touches: none mixed
+    # Bilinear: the four source pixels around each destination pixel, weighted by distance
+    # (a gather of precomputed indices; scipy's map_coordinates is slower and holds the GIL).
+    flat = np.pad(values, ((0, 1), (0, 1)), mode="edge").ravel()
+    i00, fy, fx = where.bilinear
+    step = values.shape[1] + 1
+    top = flat.take(i00) * (1 - fx) + flat.take(i00 + 1) * fx
+    bottom = flat.take(i00 + step) * (1 - fx) + flat.take(i00 + step + 1) * fx
+    dst[...] = np.where(where.inside, top * (1 - fy) + bottom * fy, np.nan)
+
+
+@functools.lru_cache(maxsize=256)
+def _overlap(src: GeoBox, dst: GeoBox, nearest: bool) -> ReprojectInfo:
+    """What part of ``src`` lands where in ``dst``; cached, as every scene of a tile shares its
+    grid (odc-geo's geometry is pure Python, a millisecond a call)."""
+    # Sub-pixel shifts below 0.05 px are pasted (odc-stac's tolerance); nearest ignores them.
+    return compute_reproject_roi(src, dst, ttol=0.9 if nearest else 0.05)
+
+
+@dataclass(frozen=True)
+class SourcePixels:
+    """Where the destination pixels of one chunk fall in one source grid."""
+
+    window: rasterio.windows.Window
+    """The source pixels they fall on (plus one around, for bilinear)."""
+    bilinear: tuple[np.ndarray, np.ndarray, np.ndarray]
+    """Flat index of the upper-left of the four source pixels around each destination pixel
+    (in ``window`` padded by one row and column) and the row and column weights of the
+    lower and right ones."""
+    nearest: np.ndarray
+    """Flat index into ``window`` of the pixel each destination pixel falls in."""
+    inside: np.ndarray
+    """Destination pixels that fall inside the source grid."""
+
+
+@functools.lru_cache(maxsize=64)
+def source_pixels(src_crs: str, src_affine: tuple[float, ...], src_shape: tuple[int, int],
+                  dst_crs: str, dst_affine: tuple[float, ...],
+                  shape: tuple[int, int]) -> SourcePixels | None:
+    """Where each destination pixel centre falls in the source grid (None: nowhere).
+
+    Every scene of a tile shares its grid, so this is computed once per tile and chunk (about
+    40 ms for a million pixels) and reused for every band of every scene.
+    """
+    dst = rasterio.Affine(*dst_affine)
+    cols, rows = np.meshgrid(np.arange(shape[1]) + 0.5, np.arange(shape[0]) + 0.5)
+    x, y = dst @ (cols, rows)
+    transformer = pyproj.Transformer.from_crs(dst_crs, src_crs, always_xy=True)
+    sx, sy = transformer.transform(x, y)
+    src_cols, src_rows = ~rasterio.Affine(*src_affine) @ (np.asarray(sx), np.asarray(sy))
+    src_rows, src_cols = np.asarray(src_rows), np.asarray(src_cols)
+    inside = ((src_rows >= 0) & (src_rows < src_shape[0])
+              & (src_cols >= 0) & (src_cols < src_shape[1]))
+    if not inside.any():
+        return None
+    r0 = max(int(np.floor(src_rows[inside].min())) - 1, 0)
+    c0 = max(int(np.floor(src_cols[inside].min())) - 1, 0)
+    r1 = min(int(np.floor(src_rows[inside].max())) + 2, src_shape[0])
+    c1 = min(int(np.floor(src_cols[inside].max())) + 2, src_shape[1])
+    width = c1 - c0
+    nearest = ((np.floor(src_rows).astype(np.intp) - r0) * width
+               + np.floor(src_cols).astype(np.intp) - c0)
+    # Bilinear weights between pixel centres (at .5 in the affine's pixel coordinates).
+    rows_c = np.clip(src_rows - r0 - 0.5, 0, r1 - r0 - 1)
+    cols_c = np.clip(src_cols - c0 - 0.5, 0, width - 1)
+    top, left = np.floor(rows_c), np.floor(cols_c)
+    i00 = top.astype(np.intp) * (width + 1) + left.astype(np.intp)
+    bilinear = (i00, (rows_c - top).astype("float32"), (cols_c - left).astype("float32"))
+    for array in (nearest, inside, *bilinear):
+        array.setflags(write=False)  # shared by every read through the cache
+    return SourcePixels(rasterio.windows.Window(c0, r0, width, r1 - r0), bilinear, nearest,
+                        inside)

@@ -1,0 +1,155 @@
+"""The stac source's reader against GDAL's warper, on real Sentinel-2 pixels.
+
+The source raster is the red band of a real Sentinel-2 L2A median over galamsey on the Pra river
+(``tests/data/ghana_twifo_praso_galamsey_patches_2025``, EPSG:4326, ~10 m), written as a COG
+with nodata 0. :func:`kpgeo.sources.reader.read_reflectance` brings it onto UTM grids by its
+three paths (pasted, resampled by GDAL while reading, resampled through cached source pixels),
+and each result is compared with ``rasterio.warp.reproject`` of the same pixels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import rasterio.warp
+from affine import Affine
+from odc.geo.geobox import GeoBox
+from rasterio.enums import Resampling
+
+from kpgeo.export import write_cog
+from kpgeo.sources.reader import Asset, ReadOptions, Tile, read_overpass, read_reflectance
+
+from .test_realdata import FOLDER, GALAMSEY
+
+pytestmark = pytest.mark.skipif(FOLDER is None, reason="real Ghana patches not found")
+SCALE = 1e-4
+UTM_30N = "EPSG:32630"
+
+
+def _red_dn() -> tuple[np.ndarray, Affine, str]:
+    assert FOLDER is not None
+    with rasterio.open(FOLDER / f"{GALAMSEY}.tif") as src:
+        return np.round(src.read(3)).astype("uint16"), src.transform, str(src.crs)
+
+
+def _cog(path: Path, dn: np.ndarray, transform: Affine, crs: str) -> Asset:
+    write_cog(path, dn, GeoBox(dn.shape, transform, crs), nodata=0)
+    return Asset("red", str(path), scale=SCALE, offset=0.0, nodata=0)
+
+
+def _warp(dn: np.ndarray, transform: Affine, crs: str, grid: GeoBox,
+          resampling: Resampling) -> np.ndarray:
+    out = np.zeros(grid.shape.yx, dtype="float32")
+    rasterio.warp.reproject(dn.astype("float32"), out, src_transform=transform, src_crs=crs,
+                            src_nodata=0, dst_transform=grid.affine, dst_crs=str(grid.crs),
+                            dst_nodata=0, resampling=resampling)
+    out[out == 0] = np.nan
+    return out * np.float32(SCALE)
+
+
+@pytest.fixture(scope="module")
+def geographic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Asset, np.ndarray, Affine, str]:
+    dn, transform, crs = _red_dn()
+    path = tmp_path_factory.mktemp("reader") / "red-4326.tif"
+    return _cog(path, dn, transform, crs), dn, transform, crs
+
+
+def _utm_grid_inside(transform: Affine, shape: tuple[int, int], crs: str,
+                     resolution: float = 10.0) -> GeoBox:
+    """A UTM 30N grid lying inside the source's footprint (a margin of 15 m)."""
+    left, bottom, right, top = rasterio.warp.transform_bounds(
+        crs, UTM_30N, *rasterio.transform.array_bounds(*shape, transform))
+    x0, y0 = np.ceil((left + 15) / 10) * 10, np.floor((top - 15) / 10) * 10
+    width = int((right - 15 - x0) // resolution)
+    height = int((y0 - bottom - 15) // resolution)
+    return GeoBox((height, width), Affine(resolution, 0, x0, 0, -resolution, y0), UTM_30N)
+
+
+def test_other_crs_nearest_picks_the_warper_s_source_pixel(geographic) -> None:  # type: ignore[no-untyped-def]
+    asset, dn, transform, crs = geographic
+    grid = _utm_grid_inside(transform, dn.shape, crs)
+    got = read_reflectance(asset, grid, "nearest")
+    expected = _warp(dn, transform, crs, grid, Resampling.nearest)
+    same = np.isclose(got, expected, equal_nan=True)
+    # GDAL's approximate transformer (0.125 px) may pick a neighbour for a centre near an edge.
+    assert same.mean() > 0.99, same.mean()
+    assert np.isfinite(got).mean() > 0.99
+
+
+def test_other_crs_bilinear_agrees_with_the_warper(geographic) -> None:  # type: ignore[no-untyped-def]
+    asset, dn, transform, crs = geographic
+    grid = _utm_grid_inside(transform, dn.shape, crs)
+    got = read_reflectance(asset, grid, "bilinear")
+    expected = _warp(dn, transform, crs, grid, Resampling.bilinear)
+    both = np.isfinite(got) & np.isfinite(expected)
+    assert both.mean() > 0.99
+    difference = np.abs(got[both] - expected[both])
+    # Within a DN or two (the warper's approximate transform), never a neighbour's value.
+    assert np.median(difference) < 2 * SCALE, np.median(difference)
+    assert np.quantile(difference, 0.999) < 0.01, np.quantile(difference, 0.999)
+
+
+def _utm_source(tmp_path: Path, resolution: float) -> tuple[Asset, np.ndarray, Affine]:
+    """The red band warped once onto a UTM 30N grid of ``resolution``, written as a COG."""
+    dn, transform, crs = _red_dn()
+    grid = _utm_grid_inside(transform, dn.shape, crs, resolution)
+    utm = np.zeros(grid.shape.yx, dtype="uint16")
+    rasterio.warp.reproject(dn, utm, src_transform=transform, src_crs=crs, src_nodata=0,
+                            dst_transform=grid.affine, dst_crs=UTM_30N, dst_nodata=0,
+                            resampling=Resampling.bilinear)
+    return _cog(tmp_path / f"red-{resolution:g}m.tif", utm, grid.affine, UTM_30N), utm, \
+        grid.affine
+
+
+def test_same_grid_is_pasted_exactly(tmp_path: Path) -> None:
+    asset, utm, affine = _utm_source(tmp_path, 10.0)
+    # A grid two pixels in from the source's corner, reaching past its far edge.
+    grid = GeoBox((utm.shape[0], utm.shape[1]), affine @ Affine.translation(2, 2), UTM_30N)
+    got = read_reflectance(asset, grid, "bilinear")
+    expected = np.where(utm[2:, 2:] > 0, utm[2:, 2:] * np.float32(SCALE), np.nan)
+    np.testing.assert_array_equal(got[:-2, :-2], expected)
+    assert np.isnan(got[-2:, :]).all() and np.isnan(got[:, -2:]).all()  # beyond the COG
+
+
+@pytest.mark.parametrize("resampling", ["nearest", "bilinear"])
+def test_20m_band_onto_10m_grid_agrees_with_the_warper(tmp_path: Path, resampling: str) -> None:
+    asset, utm20, affine20 = _utm_source(tmp_path, 20.0)
+    # A 10 m grid offset by half a 20 m pixel from the band's grid, inside it.
+    origin = affine20 @ (2.5, 2.5)
+    grid = GeoBox((2 * utm20.shape[0] - 10, 2 * utm20.shape[1] - 10),
+                  Affine(10.0, 0, origin[0], 0, -10.0, origin[1]), UTM_30N)
+    got = read_reflectance(asset, grid, resampling)
+    expected = _warp(utm20, affine20, UTM_30N, grid, Resampling[resampling])
+    both = np.isfinite(got) & np.isfinite(expected)
+    assert both.mean() > 0.99
+    if resampling == "nearest":
+        assert np.isclose(got[both], expected[both]).mean() > 0.99
+    else:
+        assert np.median(np.abs(got[both] - expected[both])) < 2 * SCALE
+
+
+def test_overpass_masks_clouds_and_fuses_tiles_first_valid(tmp_path: Path) -> None:
+    """Two tiles of one overpass: the first is clouded on its left half; its right half is
+    used, and the left comes from the second tile, but for its top rows, clouded in both (NaN).
+    Clouds grow by the buffer."""
+    asset, utm, affine = _utm_source(tmp_path, 10.0)
+    grid = GeoBox((40, 40), affine @ Affine.translation(5, 5), UTM_30N)
+    half = np.full(utm.shape, 4, dtype="uint8")  # vegetation
+    half[:, : 5 + 20] = 9  # high-probability cloud left of the grid's middle column
+    clear = np.full(utm.shape, 4, dtype="uint8")
+    clear[: 5 + 10, :] = 8  # medium-probability cloud over the grid's top 10 rows
+    scl_a = Asset("scl", str(write_cog(tmp_path / "scl-a.tif", half,
+                                       GeoBox(utm.shape, affine, UTM_30N), nodata=0)))
+    scl_b = Asset("scl", str(write_cog(tmp_path / "scl-b.tif", clear,
+                                       GeoBox(utm.shape, affine, UTM_30N), nodata=0)))
+    doubled = _cog(tmp_path / "red-double.tif", (utm * 2).astype("uint16"), affine, UTM_30N)
+    options = ReadOptions(invalid_scl=(0, 3, 8, 9, 10), cloud_scl=(3, 8, 9), buffer_px=3)
+    out = read_overpass([Tile((asset,), scl_a), Tile((doubled,), scl_b)], grid, options)
+    red = utm[5:45, 5:45] * np.float32(SCALE)
+    # Right of the cloud plus its 3 px buffer: the first tile; elsewhere the second.
+    np.testing.assert_allclose(out[0][:, 23:], red[:, 23:], rtol=1e-6)
+    np.testing.assert_allclose(out[0][13:, :23], 2 * red[13:, :23], rtol=1e-6)
+    assert np.isnan(out[0][:13, :23]).all()
