@@ -120,11 +120,15 @@ class Baseline:
         return ~flooded_then & (land_then | self.far_from_water(buffer_m, pixel_m))
 
     def far_from_water(self, buffer_m: float, pixel_m: float) -> np.ndarray:
-        """Pixels farther than ``buffer_m`` from any water seen in the baseline."""
-        wet = self.water_max > 0
-        if not wet.any():
-            return np.ones(wet.shape, dtype=bool)
-        return ndimage.distance_transform_edt(~wet) * pixel_m > buffer_m
+        """Pixels farther than ``buffer_m`` from any water seen in the baseline (computed once
+        per baseline: every month asks)."""
+        cache = self.__dict__.setdefault("_far_from_water", {})  # frozen: no setattr
+        key = (buffer_m, pixel_m)
+        if key not in cache:
+            wet = self.water_max > 0
+            cache[key] = (np.ones(wet.shape, dtype=bool) if not wet.any()
+                          else ndimage.distance_transform_edt(~wet) * pixel_m > buffer_m)
+        return cache[key]
 
 
 def build_baseline(composites: Iterable[Mapping[str, np.ndarray]], params: DetectionConfig,
