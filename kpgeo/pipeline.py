@@ -51,11 +51,11 @@ from .detection import (
     remove_small,
 )
 from .errors import ConfigError, KpgeoError, LowCoverageWarning, SourceError
-from .export import PART_SUFFIX, write_cog, write_json
+from .export import PART_SUFFIX, BackgroundWrites, write_cog, write_json
 from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices, ndvi
 from .manifest import Manifest
 from .months import Month, MonthRange
-from .polygons import DiggingArea, digging_areas, feature_collection, new_digging_mask
+from .polygons import DiggingArea, digging_areas, new_digging_mask, write_geojson
 from .sources import READ_ERRORS, REFLECTANCE_BANDS, SceneSource, open_source
 from .volume import write_volume_exports
 
@@ -408,6 +408,8 @@ class SiteRun:
     results: list[SiteMonth] = field(default_factory=list)
     _from_scratch: bool = False
     """The baseline was (re)built by this run: no saved state after it is reused."""
+    _writes: BackgroundWrites = field(default_factory=BackgroundWrites)
+    """A month's products are written while the next month computes."""
 
     @property
     def folder(self) -> Path:
@@ -422,6 +424,17 @@ class SiteRun:
                       f"{q.valid_pct:.1f}% valid{found} ({result.seconds:.1f} s)")
 
     def run(self) -> list[SiteMonth]:
+        try:
+            self._run()
+            waited = self._writes.wait()
+        finally:
+            self._writes.close()  # no write may outlive the run's lock
+        computed = [r for r in self.results if not r.kept]
+        if computed:  # the last month's products are part of its time
+            computed[-1].seconds += waited
+        return self.results
+
+    def _run(self) -> None:
         config = self.config
         assert config.baseline is not None and config.months is not None
         requested = set(config.months.months())
@@ -449,7 +462,6 @@ class SiteRun:
             # Every saved state was made from the old baseline: detection starts afresh.
             self._from_scratch = True
         self._run_detection(baseline, requested)
-        return self.results
 
     # -- baseline
     def _baseline_path(self) -> Path:
@@ -475,12 +487,11 @@ class SiteRun:
         for month in months:
             started = time.perf_counter()
             data = load_month(self.source, self.site, month, config)
-            folder = self.folder / str(month)
-            outputs = [write_composite(folder, self.site, month, data),
-                       write_indices(folder, self.site, month, data.bands, data.quality)]
+            outputs = self._write_month(month, data)
             done[month] = SiteMonth(self.site.name, str(month), data.quality, data.scene_ids,
                                     time.perf_counter() - started, outputs)
             self._report(done[month], "baseline, ")
+        self._writes.wait()  # the baseline is built from the written composites
         valid = [m for m in months if done[m].quality.status == "ok"]
         if not valid:
             raise KpgeoError(
@@ -559,9 +570,7 @@ class SiteRun:
             new = new_digging_mask(state, baseline.preexisting, config.detection.min_area_ha,
                                    pixel_m) & inside
             state = state.mapped(new, month)
-            folder = self.folder / str(month)
-            outputs = [write_composite(folder, self.site, month, data),
-                       write_indices(folder, self.site, month, data.bands, data.quality)]
+            outputs = self._write_month(month, data)
             result = SiteMonth(self.site.name, str(month), data.quality, data.scene_ids,
                                0.0, outputs)
             self._finish_month(result, month, data.bands, baseline, state, new, last_ok_new,
@@ -570,6 +579,15 @@ class SiteRun:
                 last_ok_new = new
             result.seconds = time.perf_counter() - started
             self._report(result, "")
+
+    def _write_month(self, month: Month, data: MonthData) -> list[Path]:
+        """Hand a month's composite and indices to the writer, once the previous month's
+        products are written (at most one month in flight)."""
+        self._writes.wait()
+        folder = self.folder / str(month)
+        self._writes.submit(write_composite, folder, self.site, month, data)
+        self._writes.submit(write_indices, folder, self.site, month, data.bands, data.quality)
+        return [folder / "composite.tif", folder / "indices.tif"]
 
     def _keep(self, month: Month, saved: SavedMonth) -> None:
         """Keep a month done by an earlier run: its result feeds the shared products (time
@@ -606,16 +624,16 @@ class SiteRun:
         folder = self.folder / str(month)
         result.areas = _areas_ha(self.site, baseline.preexisting, new, previous_new, bands,
                                  config)
-        result.outputs.append(write_change(folder, self.site, month, bands, result.quality,
-                                           baseline, state, new, evidence, config,
-                                           result.areas))
+        self._writes.submit(write_change, folder, self.site, month, bands, result.quality,
+                            baseline, state, new, evidence, config, result.areas)
+        result.outputs.append(folder / "change.tif")
         result.digging_areas = digging_areas(self.site.name, self.site.grid,
                                              baseline.preexisting, new, state)
         foreign = _foreign_member(config, str(month), {self.site.name: {
             "status": result.quality.status, "scene_ids": result.scene_ids}})
         path = folder / "disturbed.geojson"
-        write_json(path, feature_collection(result.digging_areas,
-                                            {self.site.name: self.site.crs}, foreign))
+        self._writes.submit(write_geojson, path, result.digging_areas,
+                            {self.site.name: self.site.crs}, foreign)
         result.outputs.append(path)
         self.results.append(result)
 
