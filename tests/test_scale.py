@@ -75,8 +75,14 @@ def test_run_on_a_dask_cluster_gives_the_products_of_a_local_run(
     local = CliRunner().invoke(cli, run_args(tmp_path, catalog, tmp_path / "local",
                                              "--scheduler", "threads"))
     assert local.exit_code == 0, local.output
-    remote = CliRunner().invoke(cli, run_args(tmp_path, catalog, tmp_path / "cluster",
-                                              "--scheduler", dask_cluster, "--progress"))
+    # The cluster computes each month chunk by chunk (64 px chunks: 4 x 4 of them), the local
+    # run in one chunk: the products must not tell.
+    chunked = tmp_path / "chunked.toml"
+    chunked.write_text('name = "kpgeo"\n[composite]\nchunk_px = 64\n')
+    remote = CliRunner().invoke(cli, [run_args(tmp_path, catalog, tmp_path / "cluster")[0],
+                                      str(chunked), *run_args(tmp_path, catalog,
+                                                              tmp_path / "cluster")[1:],
+                                      "--scheduler", dask_cluster, "--progress"])
     assert remote.exit_code == 0, remote.output
     assert f"Dask cluster at {dask_cluster} (2 workers" in remote.stderr
     assert "100% Completed" in remote.stderr  # distributed's progress bar, on stderr

@@ -1,9 +1,10 @@
 """The ``stac`` source: a STAC API (Earth Search by default) or a static catalog/collection.
 
-Search uses pystac-client on an API and pystac on a static catalog; pixels load lazily with
-odc-stac onto the site grid, one chunked dask array per band. odc-stac does not apply the
-``raster:bands`` scale and offset (odc-stac issue #55), so this module does; scenes from the
-neighbouring UTM zone are reprojected by odc-stac on the way.
+Search uses pystac-client on an API and pystac on a static catalog; pixels load lazily onto the
+site grid through :mod:`.reader`, one Dask task per overpass and chunk, with the
+``raster:bands`` scale and offset applied (odc-stac, which this source used before, does not
+apply them, odc-stac issue #55, and warps every band not on the grid, which cost 3-4x the
+decoding). Scenes from the neighbouring UTM zone are resampled on the way.
 
 Faults (SPEC §10): a scene without one of the assets kpgeo reads is left out at search; a scene
 whose COGs cannot be read (HTTP errors, a stalled server, a corrupt file) is found by
@@ -50,9 +51,6 @@ log = logging.getLogger(__name__)
 
 #: Conformance class of a STAC API that can search items.
 ITEM_SEARCH_CONFORMANCE = "https://api.stacspec.org/v1.0.0/item-search"
-#: 10 m and 20 m bands are resampled onto the 10 m grid bilinearly by default; classes
-#: (SCL) always by nearest.
-RESAMPLING = {"*": "bilinear", SCL_BAND: "nearest"}
 #: Wait before reading a failed scene again, doubled after each attempt.
 RETRY_WAIT_S = 0.5
 
