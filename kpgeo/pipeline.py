@@ -235,9 +235,8 @@ def _compute_month(source: SceneSource, items: list[Any], site: Site, config: Pi
         warnings.filterwarnings("ignore", message="Dataset has no geotransform")
         if len(blocks) == 1:
             return compute(composite, evidence)
-        # A chunk at a time, so that the workers hold one chunk's scenes: a scheduler given
-        # the whole grid may read every scene of every chunk before reducing any (5 GiB on a
-        # 2-worker cluster for all of Tortiya, against 2.4 GiB chunk by chunk).
+        # A chunk at a time: the workers then hold one chunk's scenes whatever order the
+        # scheduler picks, so their memory is bounded by the chunk size, not the site's.
         values = {name: np.empty(composite[name].shape, composite[name].dtype)
                   for name in composite.data_vars}
         codes = None if evidence is None else np.empty(evidence.shape, evidence.dtype)
