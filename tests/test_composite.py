@@ -6,13 +6,15 @@ import warnings
 
 import dask.array as da
 import numpy as np
+import pytest
 import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from scipy import ndimage
 
 from kpgeo.composite import COUNT_BAND, masked_median, month_quality, monthly_composite
-from kpgeo.masking import disk, valid_from_scl
+from kpgeo.masking import _dilate_stack, disk, valid_from_scl
 from kpgeo.sources.base import REFLECTANCE_BANDS
 
 
@@ -94,3 +96,17 @@ def test_clouds_are_dilated_by_the_buffer_and_other_classes_kept_or_dropped() ->
     lazy = valid_from_scl(cube.chunk({"y": 8, "x": 8}), **kwargs)
     assert isinstance(lazy.data, da.Array)
     assert np.array_equal(lazy.values[0], valid)  # chunk borders do not cut the dilation
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cloud_buffer_equals_binary_dilation_by_a_disk(seed: int) -> None:
+    """The distance-transform dilation (on the flagged pixels' bounding box only) grows
+    exactly what ``binary_dilation`` by the disk grows, clouds at the edges included."""
+    rng = np.random.default_rng(seed)
+    flagged = np.zeros((3, 60, 70), dtype=bool)
+    flagged[0] = rng.random((60, 70)) < 0.002  # a few scattered pixels
+    flagged[1, 2:9, 55:70] = True  # a cloud on the edge
+    flagged[2] = False  # none
+    for radius in (1, 3, 6):
+        expected = np.stack([ndimage.binary_dilation(f, structure=disk(radius)) for f in flagged])
+        np.testing.assert_array_equal(_dilate_stack(flagged, radius), expected)
