@@ -14,8 +14,10 @@ a pass every 5 days) read through the ``stac`` source exactly as a user would
 For each case:
 
 - wall time: the seconds the pipeline reports for the measured months (``SiteMonth.seconds``:
-  search, load, composite, detection and products of each month); the whole run (baseline,
-  exports, maps, manifest) is reported too;
+  search, load, composite, detection and products of each month; products are written in a
+  background thread while the next month computes, and the last month's wait for them counts),
+  so their sum is the months' wall time; the whole run (baseline, exports, maps, manifest) is
+  reported too;
 - peak memory: the peak of the summed RSS of the measuring process and all its child processes,
   recursively (Dask workers included), sampled every 0.05 s over the whole run. Each case is
   measured in a fresh Python process, so archive building and earlier cases do not count;
@@ -425,7 +427,9 @@ def markdown(rows: list[dict[str, Any]], command: str, seconds: float) -> str:
     lines += [
         "",
         ("Wall s: the seconds the pipeline reports for the measured months (search, load, "
-         "composite, detection and products of each). Peak GiB: the peak of the summed RSS of "
+         "composite, detection and products of each; the products are written in the "
+         "background while the next month computes, and the last month waits for its own), "
+         "which add up to their wall time. Peak GiB: the peak of the summed RSS of "
          "the measuring process and all its child processes (Dask workers included), sampled "
          f"every {SAMPLE_S:g} s over the whole run, in a fresh process per case. Floor s: "
          f"decoding once, on {WORKERS} threads, every asset the pipeline reads (6 reflectance "

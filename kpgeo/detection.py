@@ -126,8 +126,10 @@ class Baseline:
         key = (buffer_m, pixel_m)
         if key not in cache:
             wet = self.water_max > 0
-            cache[key] = (np.ones(wet.shape, dtype=bool) if not wet.any()
-                          else ndimage.distance_transform_edt(~wet) * pixel_m > buffer_m)
+            far = (np.ones(wet.shape, dtype=bool) if not wet.any()
+                   else ndimage.distance_transform_edt(~wet) * pixel_m > buffer_m)
+            far.setflags(write=False)  # every month shares it
+            cache[key] = far
         return cache[key]
 
 

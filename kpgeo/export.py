@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent import futures
@@ -21,6 +23,8 @@ from typing import Any
 import numpy as np
 import rasterio
 from odc.geo.geobox import GeoBox
+
+log = logging.getLogger(__name__)
 
 #: GDAL COG driver options: DEFLATE (the horizontal predictor for integers; none for floats, whose
 #: noisy mantissas the floating-point predictor made 13 % larger and 30 % slower), 512 px tiles
@@ -101,7 +105,9 @@ def write_cog(
     """
     bands = [data] if isinstance(data, np.ndarray) and data.ndim == 2 else list(data)
     shape = tuple(grid.shape.yx)
-    assert all(b.shape == shape and b.dtype == bands[0].dtype for b in bands), shape
+    if not all(b.shape == shape and b.dtype == bands[0].dtype for b in bands):
+        raise ValueError(f"{path}: bands of {[(b.shape, b.dtype.name) for b in bands]}, not "
+                         f"all {shape} of one dtype")
     dtype = bands[0].dtype
     floating = np.issubdtype(dtype, np.floating)
     if nodata is None and floating:
@@ -147,9 +153,21 @@ class BackgroundWrites:
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kpgeo-write")
         self._pending: list[Future[Any]] = []
+        self._failed = threading.Event()
 
     def submit(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        self._pending.append(self._pool.submit(write, *args, **kwargs))
+        """Queue a write. Once one has failed, the writes queued after it are skipped: a
+        month's ``change.tif`` (which marks it done) must not follow a failed composite."""
+        def guarded() -> Any:
+            if self._failed.is_set():
+                return None
+            try:
+                return write(*args, **kwargs)
+            except BaseException:
+                self._failed.set()
+                raise
+
+        self._pending.append(self._pool.submit(guarded))
 
     def wait(self) -> float:
         """Wait for every write handed over; the seconds waited. Raises the first failure."""
@@ -161,10 +179,15 @@ class BackgroundWrites:
         return time.perf_counter() - started
 
     def close(self) -> None:
-        """Wait for the writes in flight (even when the caller is failing) and stop."""
+        """Wait for the writes in flight (even when the caller is failing), log any failure
+        :meth:`wait` has not raised, and stop."""
         try:
             futures.wait(self._pending)
+            for future in self._pending:
+                if future.exception() is not None:
+                    log.error("writing a product failed: %s", future.exception())
         finally:
+            self._pending = []
             self._pool.shutdown(wait=True)
 
 

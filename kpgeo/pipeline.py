@@ -58,6 +58,7 @@ from .manifest import Manifest
 from .months import Month, MonthRange
 from .polygons import DiggingArea, digging_areas, new_digging_mask, write_geojson
 from .sources import READ_ERRORS, REFLECTANCE_BANDS, SceneSource, open_source
+from .sources.stac import READS_PER_CHUNK
 from .volume import write_volume_exports
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,9 @@ class SiteMonth:
     quality: MonthQuality
     scene_ids: list[str]
     seconds: float
+    """Wall time from the month's start until its products are handed to the writer,
+    including the wait for the previous month's products; the last month of a site also
+    counts the wait for its own. Summed over a site's months: their wall time."""
     outputs: list[Path] = field(default_factory=list)
     areas: dict[str, float] = field(default_factory=dict)
     digging_areas: list[DiggingArea] = field(default_factory=list)
@@ -222,14 +226,17 @@ def load_month(source: SceneSource, site: Site, month: Month, config: PipelineCo
 
 def _compute_month(source: SceneSource, items: list[Any], site: Site, config: PipelineConfig,
                    baseline: Baseline | None, possible: np.ndarray | None) -> tuple[Any, Any]:
-    """A month's composite and evidence, chunk by chunk (every scene is read once)."""
+    """A month's composite and evidence, chunk by chunk where the source reads by chunk
+    (every scene is read once either way)."""
     scenes = source.load(items, site)
     composite = monthly_composite(scenes)
     evidence = None
     if baseline is not None:
         assert possible is not None
         evidence = _lazy_evidence(scenes, baseline, possible, config)
-    blocks = _chunk_blocks(scenes)
+    # Chunk by chunk only where each chunk is read by tasks of its own (the stac source).
+    blocks = (_chunk_blocks(scenes) if scenes.attrs.get(READS_PER_CHUNK)
+              else [(slice(None), slice(None))])
     with warnings.catch_warnings():
         # GDAL warns about in-memory arrays it reprojects; the grids are always explicit here.
         warnings.filterwarnings("ignore", message="Dataset has no geotransform")
@@ -739,7 +746,8 @@ def run(config: PipelineConfig, *, site_names: tuple[str, ...] = (),
     """Run the pipeline for every site and month asked for, then write the shared products.
 
     ``progress`` receives a line per site-month; ``progress_bar`` draws the Dask progress of
-    each month's computation on stderr (a terminal's).
+    each month's computation on stderr (a terminal's; one bar per chunk of a month where the
+    site has several).
 
     Returns
     -------

@@ -31,6 +31,7 @@ from rio_cogeo.cogeo import cog_validate
 from kpgeo.aoi import load_site
 from kpgeo.cli import cli
 from kpgeo.detection import DetectionState
+from kpgeo.export import BackgroundWrites, write_json
 from kpgeo.indices import INDEX_NAMES
 from kpgeo.pipeline import CHANGE_BANDS
 from kpgeo.polygons import digging_areas, feature_collection, write_geojson
@@ -569,3 +570,26 @@ def test_two_runs_cannot_write_one_output_folder(run_inputs: tuple[Path, Path, P
     assert result.exit_code == 1, result.output
     assert "another kpgeo run is writing" in result.output
     assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]
+
+
+def test_background_writes_stop_after_a_failure_and_raise_it(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    """A month's products are queued in order (composite ... change.tif, which marks the month
+    done): after a failed write nothing queued behind it is written, and the failure is raised
+    by the next wait, or logged when the run is already failing."""
+    writes = BackgroundWrites()
+    writes.submit(write_json, tmp_path / "first.json", {"ok": 1})
+
+    def disk_full(path: Path) -> None:
+        raise OSError(28, "No space left on device", str(path))
+
+    writes.submit(disk_full, tmp_path / "composite.tif")
+    writes.submit(write_json, tmp_path / "change.json", {"done": True})
+    with pytest.raises(OSError, match="No space left"):
+        writes.wait()
+    writes.close()
+    assert (tmp_path / "first.json").is_file() and not (tmp_path / "change.json").exists()
+
+    failing = BackgroundWrites()
+    failing.submit(disk_full, tmp_path / "indices.tif")
+    failing.close()  # the caller is failing already: the write's failure is logged, not lost
+    assert "No space left" in caplog.text

@@ -153,3 +153,26 @@ def test_overpass_masks_clouds_and_fuses_tiles_first_valid(tmp_path: Path) -> No
     np.testing.assert_allclose(out[0][:, 23:], red[:, 23:], rtol=1e-6)
     np.testing.assert_allclose(out[0][13:, :23], 2 * red[13:, :23], rtol=1e-6)
     assert np.isnan(out[0][:13, :23]).all()
+
+
+def test_offset_grid_crossing_the_cog_edge_keeps_its_registration(tmp_path: Path) -> None:
+    """A 10 m grid 3 m off a 20 m band's lattice, on a chunk that runs past the COG's edge:
+    GDAL would clip the float window and stretch it over the chunk (a shift of up to a third of
+    a pixel), so such a chunk goes through the source pixels instead. On a ramp every pixel
+    inside must read the ramp's value there."""
+    height = width = 50
+    x0, y0 = 500000.0, 9000000.0
+    ramp = (1000 + 10 * np.arange(width)[None, :] + 4 * np.arange(height)[:, None])
+    asset = _cog(tmp_path / "ramp.tif", ramp.astype("uint16"),
+                 Affine(20, 0, x0, 0, -20, y0), UTM_30N)
+    grid = GeoBox((40, 40), Affine(10, 0, x0 - 197, 0, -10, y0 + 203), UTM_30N)
+    got = read_reflectance(asset, grid, "bilinear") / SCALE
+    gx = grid.affine.c + (np.arange(40) + 0.5) * 10
+    gy = grid.affine.f - (np.arange(40) + 0.5) * 10
+    col = np.clip((gx - x0) / 20 - 0.5, 0, width - 1)[None, :]
+    row = np.clip((y0 - gy) / 20 - 0.5, 0, height - 1)[:, None]
+    expected = 1000 + 10 * col + 4 * row
+    inside = ((gx > x0)[None, :] & (gy < y0)[:, None])
+    assert np.isnan(got[~inside]).all()
+    np.testing.assert_allclose(got[inside], np.broadcast_to(expected, got.shape)[inside],
+                               atol=0.01)

@@ -183,3 +183,20 @@ def test_synthetic_archive_composite_is_plausible_savanna(small_archive, small_s
     ndvi = (composite.nir - composite.red) / (composite.nir + composite.red)
     assert 0.1 < float(ndvi.median()) < 0.5  # dry-season savanna
     assert float(composite.swir16.median()) > float(composite.red.median())
+
+
+def test_loads_of_different_files_never_share_dask_keys(small_archive, small_site) -> None:  # type: ignore[no-untyped-def]
+    """Two loads of one scene id whose red asset points at different files (a catalog served
+    twice, an item edited) compute to their own pixels in one graph: the keys name the files."""
+    import dask
+
+    source = StacSource(str(small_archive.collection))
+    items = source.search(small_site, parse_month_range("2024-02"))
+    first, other = items[0], items[1]
+    edited = first.clone()
+    edited.assets["red"].href = other.assets["red"].get_absolute_href()
+    a, b = source.load([first], small_site), source.load([edited], small_site)
+    red_a, red_b = dask.compute(a.red, b.red)
+    assert not np.array_equal(red_a.values, red_b.values, equal_nan=True)
+    alone = source.load([edited], small_site).red.compute()
+    np.testing.assert_array_equal(red_b.values, alone.values)

@@ -8,9 +8,10 @@ month several times slower than decoding it (``benchmarks/RESULTS.md``). Here:
 - a band on the site grid (10 m, same zone) is pasted: a windowed read, nothing else;
 - a band in the same CRS at another resolution or offset (20 m) is read by GDAL's resampled
   ``RasterIO`` straight onto the chunk (a float source window and an output shape);
-- a band in another CRS is resampled through the source pixel of every destination pixel,
-  computed once per pair of grids (every scene of one tile shares them) and cached: by index
-  for ``nearest``, by ``scipy.ndimage.map_coordinates`` for ``bilinear``.
+- a band in another CRS (or whose resampled window would cross the COG's edge) is resampled
+  through the source pixel of every destination pixel, computed once per pair of grids (every
+  scene of one tile shares them) and cached: by index for ``nearest``, by a weighted gather of
+  the four pixels around it for ``bilinear``.
 
 Validity comes first: SCL is read onto the chunk padded by the cloud buffer (within the site
 grid, as the other sources see it), clouds and shadows are grown
@@ -129,8 +130,21 @@ def read_pixels(asset: Asset, grid: GeoBox, resampling: str, dtype: type,
         with rasterio.open(asset.href) as src:
             _read_into(src, grid, resampling, out, asset.nodata)
     except rasterio.errors.RasterioError as exc:
-        raise rasterio.errors.RasterioIOError(f"{asset.key}: {exc}") from exc
+        raise rasterio.errors.RasterioIOError(f"{asset.key}: {_reasons(exc)}") from exc
     return out
+
+
+def _reasons(exc: BaseException) -> str:
+    """The message of an error and of its causes: rasterio's "Read failed. See previous
+    exception for details." says nothing without GDAL's reason (an HTTP code, a bad block)."""
+    parts: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(parts) < 4:
+        text = str(seen)
+        if text and text not in parts:
+            parts.append(text)
+        seen = seen.__cause__ or seen.__context__
+    return ": ".join(parts)
 
 
 def _read_into(src: rasterio.DatasetReader, grid: GeoBox, resampling: str, out: np.ndarray,
@@ -148,12 +162,17 @@ def _read_into(src: rasterio.DatasetReader, grid: GeoBox, resampling: str, out: 
         return
     if src_grid.crs == grid.crs:
         # Same projection, other pixel size or offset: GDAL resamples while reading (a float
-        # window of source pixels onto the destination's shape), far cheaper than a warp.
+        # window of source pixels onto the destination's shape), far cheaper than a warp;
+        # only where the window lies inside the COG, as GDAL would clip and stretch it.
         part = grid[roi.roi_dst]
         window = rasterio.windows.from_bounds(*part.boundingbox, transform=src.transform)
-        src.read(1, window=window, out=dst, out_dtype=out.dtype, masked=False,
-                 resampling=Resampling.nearest if nearest else Resampling.bilinear)
-        return
+        eps = 1e-6
+        if (window.col_off >= -eps and window.row_off >= -eps
+                and window.col_off + window.width <= src.width + eps
+                and window.row_off + window.height <= src.height + eps):
+            src.read(1, window=window, out=dst, out_dtype=out.dtype, masked=False,
+                     resampling=Resampling.nearest if nearest else Resampling.bilinear)
+            return
     where = source_pixels(str(src_grid.crs), tuple(src.transform)[:6], (src.height, src.width),
                           str(grid.crs), tuple(grid[roi.roi_dst].affine)[:6], dst.shape)
     if where is None:

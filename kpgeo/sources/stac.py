@@ -51,6 +51,10 @@ log = logging.getLogger(__name__)
 
 #: Conformance class of a STAC API that can search items.
 ITEM_SEARCH_CONFORMANCE = "https://api.stacspec.org/v1.0.0/item-search"
+#: Attribute of loaded scenes whose every chunk is read by tasks of its own, so that computing
+#: chunk by chunk reads nothing twice (a source reading wider blocks, Sentinel Hub's 2500 px
+#: tiles, would decode a block once per chunk).
+READS_PER_CHUNK = "kpgeo_reads_per_chunk"
 #: Wait before reading a failed scene again, doubled after each attempt.
 RETRY_WAIT_S = 0.5
 
@@ -170,8 +174,7 @@ class StacSource:
     def screen(self, items: list[pystac.Item], site: Site) -> list[pystac.Item]:
         """The scenes whose every band reads on the site grid; the others are skipped.
 
-        Called after a month's computation failed on a read: each scene is read alone, band by
-        band, up to :attr:`read_attempts` times (waits of :data:`RETRY_WAIT_S`, doubling).
+        Called after a month's computation failed on a read: each scene is read alone up to :attr:`read_attempts` times (waits of :data:`RETRY_WAIT_S`, doubling).
         A scene that still fails is recorded in :attr:`skipped` with the band and the error.
         """
         # From now on reads bypass GDAL's memory of failed files, or no retry could succeed.
@@ -194,7 +197,7 @@ class StacSource:
         return readable
 
     def _read_failure(self, item: pystac.Item, site: Site) -> str | None:
-        """Why one scene cannot be read (``"red: HTTP response code: 500"``), or None."""
+        """Why one scene cannot be read (``"red: ... HTTP response code: 500"``), or None."""
         try:
             dask.compute(self.load([item], site)["valid"].sum())
         except READ_ERRORS as exc:
@@ -308,8 +311,11 @@ class StacSource:
             gdal=gdal_options(timeout_s=self.http_timeout_s, retries=self.http_retries,
                               uncached=self._after_fault))
         overpasses = _overpasses(items, grid.crs.epsg)
-        token = dask.base.tokenize([[i.id for i in g] for g in overpasses], tuple(grid.affine),
-                                   grid.shape.yx, str(grid.crs), options)
+        tiles = [tuple(_tile(i) for i in group) for group in overpasses]
+        # Keys name what is read (files, scaling), where, and how: two loads share a key only
+        # when they would read the same pixels (a shared cluster keeps results by key).
+        token = dask.base.tokenize(tiles, tuple(grid.affine), grid.shape.yx, str(grid.crs),
+                                   options, self.chunk_px)
         n_bands = len(REFLECTANCE_BANDS)
 
         def block(t: int, tiles: tuple[Tile, ...], y: slice, x: slice) -> da.Array:
@@ -322,14 +328,13 @@ class StacSource:
                     slice(x.start - sx.start, x.stop - sx.start))
             part = dask.delayed(read_overpass, pure=True)(
                 tiles, grid[y, x], options, (grid[sy, sx], crop),
-                dask_key_name=f"read-overpass-{token}-{t}-{y.start}-{x.start}")
+                dask_key_name=f"read-overpass-{token}-{t}-{y.start}-{y.stop}-{x.start}-{x.stop}")
             shape = (n_bands, y.stop - y.start, x.stop - x.start)
             return da.from_delayed(part, shape, dtype="float32")[None]
 
         ys = _chunk_slices(grid.shape.y, self.chunk_px)
         xs = _chunk_slices(grid.shape.x, self.chunk_px)
         # (time, band, y, x): one block per overpass and chunk
-        tiles = [tuple(_tile(i) for i in group) for group in overpasses]
         stack = da.block([[[[block(t, tiles[t], y, x) for x in xs] for y in ys]]
                           for t in range(len(tiles))])
         yx = xr_coords(grid)
@@ -342,6 +347,7 @@ class StacSource:
         ids = ["+".join(sorted(i.id for i in g)) for g in overpasses]
         out = out.assign_coords(scene_id=("time", ids))
         out.attrs["crs"] = str(grid.crs)
+        out.attrs[READS_PER_CHUNK] = 1
         return out
 
 
@@ -352,8 +358,9 @@ def _chunk_slices(size: int, chunk: int) -> list[slice]:
 def _tile(item: pystac.Item) -> Tile:
     def asset(band: str) -> Asset:
         scaling = band_scaling(item, band)
+        nodata = None if scaling.nodata is None else float(scaling.nodata)  # "nan" too
         return Asset(band, item.assets[band].get_absolute_href() or item.assets[band].href,
-                     scaling.scale, scaling.offset, scaling.nodata)
+                     scaling.scale, scaling.offset, nodata)
     return Tile(tuple(asset(b) for b in REFLECTANCE_BANDS), asset(SCL_BAND))
 
 
