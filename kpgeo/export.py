@@ -123,7 +123,7 @@ def write_cog(
         "nodata": nodata,
         "compress": "DEFLATE",
         "level": zlevel,
-        "predictor": 1 if floating else 2,
+        "predictor": "NO" if floating else "STANDARD",
         "blocksize": COG_BLOCK_PX,
         "overview_resampling": resampling,
         "overviews": "AUTO" if max(shape) > OVERVIEW_MIN_PX else "NONE",

@@ -593,3 +593,17 @@ def test_background_writes_stop_after_a_failure_and_raise_it(tmp_path: Path, cap
     failing.submit(disk_full, tmp_path / "indices.tif")
     failing.close()  # the caller is failing already: the write's failure is logged, not lost
     assert "No space left" in caplog.text
+
+
+@pytest.mark.parametrize("dtype", ["float32", "uint16"])
+def test_cogs_are_written_without_gdal_complaints(tmp_path: Path, caplog, dtype: str) -> None:  # type: ignore[no-untyped-def]
+    """Every creation option is one GDAL's COG driver knows (it logs, and ignores, others)."""
+    from kpgeo.export import write_cog
+
+    grid = GeoBox((600, 600), rasterio.Affine(10, 0, 500000, 0, -10, 900000), "EPSG:32630")
+    values = (np.random.default_rng(0).random((2, 600, 600)) * 1000).astype(dtype)
+    with caplog.at_level("WARNING"):
+        path = write_cog(tmp_path / f"{dtype}.tif", values, grid, nodata=0)
+    assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")], caplog.text
+    with rasterio.open(path) as src:
+        np.testing.assert_array_equal(src.read(), values)
