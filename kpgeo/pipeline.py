@@ -58,7 +58,7 @@ from .manifest import Manifest
 from .months import Month, MonthRange
 from .polygons import DiggingArea, digging_areas, new_digging_mask, write_geojson
 from .sources import READ_ERRORS, REFLECTANCE_BANDS, SceneSource, open_source
-from .sources.stac import READS_PER_CHUNK
+from .sources.base import READS_PER_CHUNK
 from .volume import write_volume_exports
 
 log = logging.getLogger(__name__)

@@ -26,6 +26,10 @@ SCL_BAND = "scl"
 #: corrupt tile). Not every OSError: a lost connection to the Dask scheduler is one, and must
 #: fail the run rather than mark every scene unreadable.
 READ_ERRORS: tuple[type[BaseException], ...] = (rasterio.errors.RasterioError,)
+#: Attribute of loaded scenes whose every chunk is read by tasks of its own, so that computing
+#: them chunk by chunk reads nothing twice (a source reading wider blocks, Sentinel Hub's
+#: 2500 px tiles, would decode a block once per chunk).
+READS_PER_CHUNK = "kpgeo_reads_per_chunk"
 
 
 class SceneSource(Protocol):

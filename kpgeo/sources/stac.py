@@ -43,7 +43,7 @@ from ..aoi import Site
 from ..config import EARTH_SEARCH_COLLECTION, EARTH_SEARCH_URL, MaskConfig
 from ..errors import InputError, SourceError
 from ..months import MonthRange, month_bounds_iso
-from .base import READ_ERRORS, REFLECTANCE_BANDS, SCL_BAND
+from .base import READ_ERRORS, READS_PER_CHUNK, REFLECTANCE_BANDS, SCL_BAND
 from .gdal_env import gdal_options
 from .reader import Asset, ReadOptions, Tile, read_overpass
 
@@ -51,10 +51,6 @@ log = logging.getLogger(__name__)
 
 #: Conformance class of a STAC API that can search items.
 ITEM_SEARCH_CONFORMANCE = "https://api.stacspec.org/v1.0.0/item-search"
-#: Attribute of loaded scenes whose every chunk is read by tasks of its own, so that computing
-#: chunk by chunk reads nothing twice (a source reading wider blocks, Sentinel Hub's 2500 px
-#: tiles, would decode a block once per chunk).
-READS_PER_CHUNK = "kpgeo_reads_per_chunk"
 #: Wait before reading a failed scene again, doubled after each attempt.
 RETRY_WAIT_S = 0.5
 
