@@ -52,7 +52,7 @@ def monthly_composite(scenes: xr.Dataset) -> xr.Dataset:
         return out
     bands = scenes[list(REFLECTANCE_BANDS)]
     if bands.chunks:
-        # A median needs every time step of a pixel in one chunk (odc-stac loads time=1).
+        # A median needs every time step of a pixel in one chunk (sources load one per step).
         bands = bands.chunk({"time": -1})
         valid = valid.chunk({"time": -1})
     median = xr.apply_ufunc(
