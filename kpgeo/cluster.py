@@ -103,7 +103,7 @@ def _local_cluster(workers: int) -> Iterator[Any]:
     # distributed starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also stops glibc
     # raising its mmap threshold: every array of a month is then mapped and faulted in afresh,
     # and a month of the demo window took 1.4 s instead of 0.9 s. Unset (None) here; workers
-    # give the memory back after each computation instead (compute).
+    # give the memory back once a month is computed instead (release_worker_memory).
     no_trim = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
     with dask.config.set(no_trim), LocalCluster(
             n_workers=workers or None, processes=True, dashboard_address=None,
@@ -118,15 +118,17 @@ def _describe(client: Any) -> str:
     return f"{len(info)} workers, {threads} threads, {memory:.1f} GiB"
 
 
-def compute(*collections: Any) -> tuple[Any, ...]:
-    """Like ``dask.compute``; with a progress bar on stderr when the run asked for one. On a
-    cluster, the workers then hand the memory they freed back to the system."""
+def release_worker_memory() -> None:
+    """On a cluster, have the workers hand the memory their tasks freed back to the system
+    (called once a month is computed; see :func:`_local_cluster`). Best effort: a worker that
+    cannot is left as it is."""
+    client = _active_client()
+    if client is None:
+        return
     try:
-        return _compute(*collections)
-    finally:
-        client = _active_client()
-        if client is not None:
-            client.run(_trim_memory)
+        client.run(_trim_memory, on_error="ignore")
+    except (OSError, TimeoutError) as exc:  # a lost connection fails the next computation
+        log.debug("workers did not trim their memory: %s", exc)
 
 
 def _trim_memory() -> None:
@@ -138,7 +140,8 @@ def _trim_memory() -> None:
         pass
 
 
-def _compute(*collections: Any) -> tuple[Any, ...]:
+def compute(*collections: Any) -> tuple[Any, ...]:
+    """Like ``dask.compute``; with a progress bar on stderr when the run asked for one."""
     if not _show_progress.get():
         return dask.compute(*collections)
     client = _active_client()

@@ -172,8 +172,8 @@ class BackgroundWrites:
     def wait(self) -> float:
         """Wait for every write handed over; the seconds waited. Raises the first failure."""
         started = time.perf_counter()
+        futures.wait(self._pending)  # interrupted here, close() still sees them all
         pending, self._pending = self._pending, []
-        futures.wait(pending)
         for future in pending:
             future.result()
         return time.perf_counter() - started
@@ -185,7 +185,8 @@ class BackgroundWrites:
             futures.wait(self._pending)
             for future in self._pending:
                 if future.exception() is not None:
-                    log.error("writing a product failed: %s", future.exception())
+                    log.error("writing a product failed: %s", future.exception(),
+                              exc_info=future.exception())
         finally:
             self._pending = []
             self._pool.shutdown(wait=True)

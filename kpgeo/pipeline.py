@@ -33,7 +33,7 @@ import xarray as xr
 
 from . import __version__, timeseries
 from .aoi import Site, load_site
-from .cluster import compute, dask_context, lazy_array
+from .cluster import compute, dask_context, lazy_array, release_worker_memory
 from .composite import (
     COUNT_BAND,
     MonthQuality,
@@ -120,7 +120,8 @@ class SiteMonth:
     seconds: float
     """Wall time from the month's start until its products are handed to the writer,
     including the wait for the previous month's products; the last month of a site also
-    counts the wait for its own. Summed over a site's months: their wall time."""
+    counts the wait for its own (after its progress line). Summed over the months after the
+    baseline: their wall time (building the baseline counts in no month)."""
     outputs: list[Path] = field(default_factory=list)
     areas: dict[str, float] = field(default_factory=dict)
     digging_areas: list[DiggingArea] = field(default_factory=list)
@@ -241,7 +242,9 @@ def _compute_month(source: SceneSource, items: list[Any], site: Site, config: Pi
         # GDAL warns about in-memory arrays it reprojects; the grids are always explicit here.
         warnings.filterwarnings("ignore", message="Dataset has no geotransform")
         if len(blocks) == 1:
-            return compute(composite, evidence)
+            result = compute(composite, evidence)
+            release_worker_memory()
+            return result
         # A chunk at a time: the workers then hold one chunk's scenes whatever order the
         # scheduler picks, so their memory is bounded by the chunk size, not the site's.
         values = {name: np.empty(composite[name].shape, composite[name].dtype)
@@ -254,6 +257,7 @@ def _compute_month(source: SceneSource, items: list[Any], site: Site, config: Pi
                 array[ys, xs] = part[name].values
             if codes is not None:
                 codes[:, ys, xs] = part_codes
+    release_worker_memory()
     merged = xr.Dataset({name: (("y", "x"), array) for name, array in values.items()},
                         coords={"y": composite.y, "x": composite.x})
     return merged, codes

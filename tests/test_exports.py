@@ -8,12 +8,14 @@ GeoJSON is checked by an RFC 7946 checker written here, not by the writer's own 
 
 from __future__ import annotations
 
+import _thread
 import csv
 import hashlib
 import itertools
 import json
 import math
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -607,3 +609,25 @@ def test_cogs_are_written_without_gdal_complaints(tmp_path: Path, caplog, dtype:
     assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")], caplog.text
     with rasterio.open(path) as src:
         np.testing.assert_array_equal(src.read(), values)
+
+
+def test_background_writes_interrupted_wait_still_reports_the_failure(tmp_path: Path,
+                                                                      caplog) -> None:  # type: ignore[no-untyped-def]
+    """A wait interrupted (Ctrl-C) before a queued write fails: close() still logs it."""
+    release = threading.Event()
+    writes = BackgroundWrites()
+
+    def slow_failure(path: Path) -> None:
+        release.wait(5)
+        raise OSError(28, "No space left on device", str(path))
+
+    writes.submit(slow_failure, tmp_path / "change.tif")
+    timer = threading.Timer(0.2, release.set)
+    timer.start()
+    interrupter = threading.Timer(0.05, _thread.interrupt_main)
+    interrupter.start()
+    with pytest.raises(KeyboardInterrupt):
+        writes.wait()
+    writes.close()
+    timer.join()
+    assert "No space left" in caplog.text

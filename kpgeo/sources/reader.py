@@ -219,7 +219,7 @@ class SourcePixels:
     """Destination pixels that fall inside the source grid."""
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=12)
 def source_pixels(src_crs: str, src_affine: tuple[float, ...], src_shape: tuple[int, int],
                   dst_crs: str, dst_affine: tuple[float, ...],
                   shape: tuple[int, int]) -> SourcePixels | None:
@@ -228,7 +228,8 @@ def source_pixels(src_crs: str, src_affine: tuple[float, ...], src_shape: tuple[
     Every scene of a tile shares its grid, so this is computed once per tile and chunk (about
     40 ms for a million pixels) and reused for every band of every scene. An entry takes 17
     bytes a pixel (18 MB for a 1024 px chunk); the pipeline computes a month chunk by chunk,
-    so a few entries (the 10 m bands, the 20 m bands, SCL's padded grid) are all it reuses.
+    so a few entries (the 10 m bands, the 20 m bands, SCL's padded grid, for each tile of the
+    other zone) are all it reuses: 12 hold four such tiles.
     """
     dst = rasterio.Affine(*dst_affine)
     cols, rows = np.meshgrid(np.arange(shape[1]) + 0.5, np.arange(shape[0]) + 0.5)
