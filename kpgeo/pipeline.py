@@ -235,16 +235,10 @@ def _compute_month(source: SceneSource, items: list[Any], site: Site, config: Pi
     if baseline is not None:
         assert possible is not None
         evidence = _lazy_evidence(scenes, baseline, possible, config)
-    # Chunk by chunk only where each chunk is read by tasks of its own (the stac source).
-    blocks = (_chunk_blocks(scenes) if scenes.attrs.get(READS_PER_CHUNK)
-              else [(slice(None), slice(None))])
+    blocks = _chunk_blocks(scenes)
     with warnings.catch_warnings():
         # GDAL warns about in-memory arrays it reprojects; the grids are always explicit here.
         warnings.filterwarnings("ignore", message="Dataset has no geotransform")
-        if len(blocks) == 1:
-            result = compute(composite, evidence)
-            release_worker_memory()
-            return result
         # A chunk at a time: the workers then hold one chunk's scenes whatever order the
         # scheduler picks, so their memory is bounded by the chunk size, not the site's.
         values = {name: np.empty(composite[name].shape, composite[name].dtype)
@@ -264,9 +258,11 @@ def _compute_month(source: SceneSource, items: list[Any], site: Site, config: Pi
 
 
 def _chunk_blocks(scenes: xr.Dataset) -> list[tuple[slice, slice]]:
-    """The rows and columns of each chunk of lazy scenes (one block of all otherwise)."""
+    """The rows and columns of each chunk of scenes read chunk by chunk (the stac source);
+    one block of all otherwise, as another source's task may cover several chunks."""
     data = scenes[REFLECTANCE_BANDS[0]].data
-    if not isinstance(data, da.Array) or scenes.sizes.get("time", 0) == 0:
+    if (not scenes.attrs.get(READS_PER_CHUNK) or not isinstance(data, da.Array)
+            or scenes.sizes.get("time", 0) == 0):
         return [(slice(None), slice(None))]
     rows, cols = ([slice(int(a), int(b)) for a, b in itertools.pairwise(np.cumsum((0, *c)))]
                   for c in data.chunks[1:])

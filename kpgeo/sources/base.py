@@ -8,10 +8,15 @@ boolean ``valid`` mask. Everything downstream sees only this.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
 from typing import Protocol
 
+import numpy as np
 import pystac
 import rasterio.errors
+import shapely.geometry
 import xarray as xr
 
 from ..aoi import Site
@@ -42,3 +47,25 @@ class SceneSource(Protocol):
     def load(self, items: list[pystac.Item], site: Site) -> xr.Dataset:
         """Lazy reflectance and validity of ``items`` on ``site.grid``."""
         ...
+
+
+def by_solar_day(items: Iterable[pystac.Item]) -> list[list[pystac.Item]]:
+    """Items grouped by local solar day (the tiles of one overpass), oldest day first, in the
+    order given within a day (odc-stac's ``groupby="solar_day"``)."""
+    days: dict[np.datetime64, list[pystac.Item]] = defaultdict(list)
+    for item in items:
+        days[solar_day(item)].append(item)
+    return [days[d] for d in sorted(days)]
+
+
+def solar_day(item: pystac.Item) -> np.datetime64:
+    """Local solar day of a scene: its UTC time shifted by its longitude (15 degrees an hour)."""
+    lon = shapely.geometry.shape(item.geometry).centroid.x if item.geometry else 0.0
+    local = utc(item).replace(tzinfo=None) + dt.timedelta(hours=lon / 15)
+    return np.datetime64(local.date(), "D")
+
+
+def utc(item: pystac.Item) -> dt.datetime:
+    assert item.datetime is not None
+    when = item.datetime
+    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)

@@ -173,8 +173,7 @@ def _read_into(src: rasterio.DatasetReader, grid: GeoBox, resampling: str, out: 
             src.read(1, window=window, out=dst, out_dtype=out.dtype, masked=False,
                      resampling=Resampling.nearest if nearest else Resampling.bilinear)
             return
-    where = source_pixels(str(src_grid.crs), tuple(src.transform)[:6], (src.height, src.width),
-                          str(grid.crs), tuple(grid[roi.roi_dst].affine)[:6], dst.shape)
+    where = source_pixels(src_grid, grid[roi.roi_dst])
     if where is None:
         return
     block = src.read(1, window=where.window)
@@ -220,9 +219,7 @@ class SourcePixels:
 
 
 @functools.lru_cache(maxsize=12)
-def source_pixels(src_crs: str, src_affine: tuple[float, ...], src_shape: tuple[int, int],
-                  dst_crs: str, dst_affine: tuple[float, ...],
-                  shape: tuple[int, int]) -> SourcePixels | None:
+def source_pixels(src: GeoBox, dst: GeoBox) -> SourcePixels | None:
     """Where each destination pixel centre falls in the source grid (None: nowhere).
 
     Every scene of a tile shares its grid, so this is computed once per tile and chunk (about
@@ -231,12 +228,13 @@ def source_pixels(src_crs: str, src_affine: tuple[float, ...], src_shape: tuple[
     so a few entries (the 10 m bands, the 20 m bands, SCL's padded grid, for each tile of the
     other zone) are all it reuses: 12 hold four such tiles.
     """
-    dst = rasterio.Affine(*dst_affine)
+    # pyproj on whole arrays: odc-geo's point transform takes XY objects one at a time.
+    shape, src_shape = dst.shape.yx, src.shape.yx
     cols, rows = np.meshgrid(np.arange(shape[1]) + 0.5, np.arange(shape[0]) + 0.5)
-    x, y = dst @ (cols, rows)
-    transformer = pyproj.Transformer.from_crs(dst_crs, src_crs, always_xy=True)
+    x, y = dst.affine @ (cols, rows)
+    transformer = pyproj.Transformer.from_crs(str(dst.crs), str(src.crs), always_xy=True)
     sx, sy = transformer.transform(x, y)
-    src_cols, src_rows = ~rasterio.Affine(*src_affine) @ (np.asarray(sx), np.asarray(sy))
+    src_cols, src_rows = ~src.affine @ (np.asarray(sx), np.asarray(sy))
     src_rows, src_cols = np.asarray(src_rows), np.asarray(src_cols)
     inside = ((src_rows >= 0) & (src_rows < src_shape[0])
               & (src_cols >= 0) & (src_cols < src_shape[1]))

@@ -56,7 +56,7 @@ from ..config import MaskConfig, SourceConfig
 from ..errors import ConfigError, CredentialsError, SourceError
 from ..masking import valid_from_scl
 from ..months import MonthRange, month_bounds_iso
-from .base import REFLECTANCE_BANDS
+from .base import REFLECTANCE_BANDS, utc
 from .sh_cache import DEFAULT_SH_CACHE, ResponseCache, request_key
 from .sh_client import BoundedClient, RequestFailed, RetryPolicy
 from .sh_process import (
@@ -75,7 +75,6 @@ from .sh_process import (
     evalscript,
     read_layers,
     tiles_of,
-    utc,
 )
 from .stac import empty_scenes
 

@@ -11,19 +11,18 @@ import io
 import itertools
 import math
 import tarfile
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pystac
-import shapely.geometry
 from odc.geo.geobox import GeoBox
 from sentinelhub import DataCollection, MimeType
 from sentinelhub.decoding import decode_image, decode_tar
 from sentinelhub.evalscript import generate_evalscript
 
 from ..errors import SourceError
+from .base import by_solar_day, utc
 from .sh_client import RequestFailed
 
 #: Sentinel-2 L2A bands in the order of :data:`REFLECTANCE_BANDS` (blue ... swir22).
@@ -105,22 +104,7 @@ class Acquisition:
 
 def acquisitions(items: list[pystac.Item]) -> list[Acquisition]:
     """Items grouped by local solar day, oldest first (odc-stac's ``groupby="solar_day"``)."""
-    by_day: dict[np.datetime64, list[pystac.Item]] = defaultdict(list)
-    for item in items:
-        by_day[_solar_day(item)].append(item)
-    return [Acquisition(tuple(by_day[d])) for d in sorted(by_day)]
-
-
-def utc(item: pystac.Item) -> dt.datetime:
-    assert item.datetime is not None
-    when = item.datetime
-    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
-
-
-def _solar_day(item: pystac.Item) -> np.datetime64:
-    lon = shapely.geometry.shape(item.geometry).centroid.x if item.geometry else 0.0
-    local = utc(item).replace(tzinfo=None) + dt.timedelta(hours=lon / 15)
-    return np.datetime64(local.date(), "D")
+    return [Acquisition(tuple(day)) for day in by_solar_day(items)]
 
 
 def read_layers(path: str, outputs: tuple[str, ...], shape: tuple[int, int, int]) -> np.ndarray:

@@ -23,7 +23,6 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +42,7 @@ from ..aoi import Site
 from ..config import EARTH_SEARCH_COLLECTION, EARTH_SEARCH_URL, MaskConfig
 from ..errors import InputError, SourceError
 from ..months import MonthRange, month_bounds_iso
-from .base import READ_ERRORS, READS_PER_CHUNK, REFLECTANCE_BANDS, SCL_BAND
+from .base import READ_ERRORS, READS_PER_CHUNK, REFLECTANCE_BANDS, SCL_BAND, by_solar_day
 from .gdal_env import gdal_options
 from .reader import Asset, ReadOptions, Tile, read_overpass
 
@@ -373,11 +372,8 @@ def _item_epsg(item: pystac.Item) -> int | None:
 def _overpasses(items: Iterable[pystac.Item], epsg: int | None) -> list[list[pystac.Item]]:
     """Items grouped by local solar day (one overpass), oldest first; within a day, tiles in
     the site's zone come first (they are pasted, not resampled, and usually fill the chunk)."""
-    by_day: dict[np.datetime64, list[pystac.Item]] = defaultdict(list)
-    for item in items:
-        by_day[_solar_day(item)].append(item)
-    return [sorted(by_day[day], key=lambda i: (_item_epsg(i) != epsg, i.datetime, i.id))
-            for day in sorted(by_day)]
+    return [sorted(day, key=lambda i: (_item_epsg(i) != epsg, i.datetime, i.id))
+            for day in by_solar_day(items)]
 
 
 class TimeoutStacIO(pystac.stac_io.DefaultStacIO):
@@ -401,14 +397,6 @@ class TimeoutStacIO(pystac.stac_io.DefaultStacIO):
 
 
 _UTC_MIN = dt.datetime.min.replace(tzinfo=dt.UTC)
-
-
-def _solar_day(item: pystac.Item) -> np.datetime64:
-    """Local solar day of a scene, as odc-stac's ``groupby="solar_day"`` computes it."""
-    assert item.datetime is not None
-    lon = shapely.geometry.shape(item.geometry).centroid.x if item.geometry else 0.0
-    local = item.datetime.replace(tzinfo=None) + dt.timedelta(hours=lon / 15)
-    return np.datetime64(local.date(), "D")
 
 
 def empty_scenes(site: Site) -> xr.Dataset:
