@@ -7,12 +7,12 @@ Works on dask arrays without computing them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import dask.array as da
 import numpy as np
 import xarray as xr
-from scipy import ndimage
 
 #: Sen2Cor SCL classes (ESA Sentinel-2 L2A product definition).
 SCL_NO_DATA = 0
@@ -36,29 +36,49 @@ def disk(radius_px: int) -> np.ndarray:
     return (yy**2 + xx**2) <= r * r + 1e-9
 
 
-#: Slack on the distance: the transform's square roots of whole numbers may round just above.
-_ROUNDING = 1e-6
-
-
 def _dilate_stack(block: np.ndarray, radius_px: int) -> np.ndarray:
     """Dilate each time slice of a ``(time, y, x)`` boolean block by a :func:`disk`.
 
     Equal to ``binary_dilation`` with the disk footprint (a pixel is grown over when a flagged
-    pixel lies within ``radius_px``), but through the Euclidean distance transform, whose cost
-    does not grow with the radius: 4x faster at the default 6 px (60 m), and slices without a
-    flagged pixel cost nothing.
+    pixel lies within ``radius_px``); slices without a flagged pixel cost nothing.
     """
     out = np.zeros(block.shape, dtype=bool)
     for i, flagged in enumerate(block):
         rows, cols = np.flatnonzero(flagged.any(axis=1)), np.flatnonzero(flagged.any(axis=0))
         if rows.size == 0:
             continue
-        # Only pixels within the radius of the flagged ones' bounding box can be reached, and
-        # their distance is the same within that box: small clouds cost a small transform.
+        # Only pixels within the radius of the flagged ones' bounding box can be reached:
+        # small clouds cost a small dilation.
         box = (slice(max(rows[0] - radius_px, 0), rows[-1] + radius_px + 1),
                slice(max(cols[0] - radius_px, 0), cols[-1] + radius_px + 1))
-        distance = ndimage.distance_transform_edt(~flagged[box])
-        out[i][box] = distance <= radius_px + _ROUNDING
+        out[i][box] = _dilate_by_disk(flagged[box], radius_px)
+    return out
+
+
+def _dilate_by_disk(flagged: np.ndarray, radius_px: int) -> np.ndarray:
+    """Binary dilation of a 2-D mask by :func:`disk`, row by row of the disk.
+
+    The disk's row ``dy`` away from its centre spans ``|dx| <= isqrt(r² - dy²)``, so the
+    dilation is the mask grown along x by each of those half-widths, shifted along y: about 4r
+    array ORs. ``binary_dilation`` visits every footprint pixel at every pixel, and the
+    Euclidean distance transform (used before) was 10x slower at the default 6 px; scipy has
+    no decomposed disk.
+    """
+    r = int(radius_px)
+    half_widths = [math.isqrt(r * r - dy * dy) for dy in range(r + 1)]
+    grown_x: dict[int, np.ndarray] = {}
+    along_x = flagged.copy()
+    for w in range(r + 1):
+        if w > 0:
+            along_x[:, w:] |= flagged[:, :-w]
+            along_x[:, :-w] |= flagged[:, w:]
+        if w in half_widths:
+            grown_x[w] = along_x.copy()
+    out = grown_x[half_widths[0]]
+    for dy in range(1, min(r, out.shape[0] - 1) + 1):
+        row = grown_x[half_widths[dy]]
+        out[dy:] |= row[:-dy]
+        out[:-dy] |= row[dy:]
     return out
 
 

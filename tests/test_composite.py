@@ -100,13 +100,15 @@ def test_clouds_are_dilated_by_the_buffer_and_other_classes_kept_or_dropped() ->
 
 @pytest.mark.parametrize("seed", range(4))
 def test_cloud_buffer_equals_binary_dilation_by_a_disk(seed: int) -> None:
-    """The distance-transform dilation (on the flagged pixels' bounding box only) grows
-    exactly what ``binary_dilation`` by the disk grows, clouds at the edges included."""
+    """The row-by-row dilation (on the flagged pixels' bounding box only) grows exactly what
+    ``binary_dilation`` by the disk grows, clouds at the edges and boxes narrower than the disk
+    included."""
     rng = np.random.default_rng(seed)
-    flagged = np.zeros((3, 60, 70), dtype=bool)
+    flagged = np.zeros((4, 60, 70), dtype=bool)
     flagged[0] = rng.random((60, 70)) < 0.002  # a few scattered pixels
     flagged[1, 2:9, 55:70] = True  # a cloud on the edge
     flagged[2] = False  # none
-    for radius in (1, 3, 6):
+    flagged[3, 30, 40] = True  # a box of one pixel
+    for radius in (1, 3, 6, 11):
         expected = np.stack([ndimage.binary_dilation(f, structure=disk(radius)) for f in flagged])
         np.testing.assert_array_equal(_dilate_stack(flagged, radius), expected)
