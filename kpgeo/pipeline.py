@@ -56,7 +56,7 @@ from .export import PART_SUFFIX, BackgroundWrites, write_cog, write_json
 from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices, ndvi
 from .manifest import Manifest
 from .months import Month, MonthRange
-from .polygons import DiggingArea, digging_areas, new_digging_mask, write_geojson
+from .polygons import DiggingArea, digging_areas, new_digging_mask, preexisting_areas, write_geojson
 from .sources import READ_ERRORS, REFLECTANCE_BANDS, SceneSource, open_source
 from .sources.base import READS_PER_CHUNK
 from .volume import write_volume_exports
@@ -444,6 +444,8 @@ class SiteRun:
     """The baseline was (re)built by this run: no saved state after it is reused."""
     _writes: BackgroundWrites = field(default_factory=BackgroundWrites)
     """A month's products are written while the next month computes."""
+    _preexisting: tuple[np.ndarray, list[DiggingArea]] | None = None
+    """The baseline's pre-existing mask and its digging areas."""
 
     @property
     def folder(self) -> Path:
@@ -661,8 +663,12 @@ class SiteRun:
         self._writes.submit(write_change, folder, self.site, month, bands, result.quality,
                             baseline, state, new, evidence, config, result.areas)
         result.outputs.append(folder / "change.tif")
+        if self._preexisting is None or self._preexisting[0] is not baseline.preexisting:
+            # The same every month of a baseline: polygonized (and turned into GeoJSON) once.
+            self._preexisting = (baseline.preexisting, preexisting_areas(
+                self.site.name, self.site.grid, baseline.preexisting))
         result.digging_areas = digging_areas(self.site.name, self.site.grid,
-                                             baseline.preexisting, new, state)
+                                             self._preexisting[1], new, state)
         foreign = _foreign_member(config, str(month), {self.site.name: {
             "status": result.quality.status, "scene_ids": result.scene_ids}})
         path = folder / "disturbed.geojson"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,11 +54,21 @@ class DiggingArea:
     pixels: int
     geometry: shapely.Geometry
     """Polygon or MultiPolygon in the site grid's CRS."""
+    _geojson: dict[str, dict[str, Any]] = field(default_factory=dict, init=False, repr=False,
+                                                compare=False)
+    """:meth:`geojson_geometry` by CRS: pre-existing areas are the same every month."""
 
     def properties(self) -> dict[str, Any]:
         return {"site": self.site, "id": self.id, "status": self.status,
                 "first_detected": self.first_detected, "confirmed": self.confirmed,
                 "area_ha": self.area_ha}
+
+    def geojson_geometry(self, crs: Any) -> dict[str, Any]:
+        """:func:`rfc7946_geometry` of the area, computed once (do not modify the result)."""
+        key = str(crs)
+        if key not in self._geojson:
+            self._geojson[key] = rfc7946_geometry(self.geometry, crs)
+        return self._geojson[key]
 
 
 def new_digging_mask(state: DetectionState, preexisting: np.ndarray, min_area_ha: float,
@@ -67,15 +77,23 @@ def new_digging_mask(state: DetectionState, preexisting: np.ndarray, min_area_ha
     return remove_small((state.confirmed > 0) & ~preexisting, min_area_ha, pixel_m)
 
 
-def digging_areas(site: str, grid: GeoBox, preexisting: np.ndarray, new: np.ndarray,
-                  state: DetectionState) -> list[DiggingArea]:
+def digging_areas(site: str, grid: GeoBox, preexisting: np.ndarray | Sequence[DiggingArea],
+                  new: np.ndarray, state: DetectionState) -> list[DiggingArea]:
     """The pre-existing and new digging areas of a site, ordered by status then id.
 
-    ``preexisting`` and ``new`` are final pixel masks (already at the mapping unit).
+    ``preexisting`` and ``new`` are final pixel masks (already at the mapping unit);
+    ``preexisting`` may also be its :func:`preexisting_areas`, which are the same every month
+    of a baseline.
     """
-    areas = _areas(site, grid, preexisting, "preexisting", None)
-    areas += _areas(site, grid, new, "new", state)
+    if isinstance(preexisting, np.ndarray):
+        preexisting = preexisting_areas(site, grid, preexisting)
+    areas = list(preexisting) + _areas(site, grid, new, "new", state)
     return sorted(areas, key=lambda a: (a.status != "preexisting", a.id))
+
+
+def preexisting_areas(site: str, grid: GeoBox, preexisting: np.ndarray) -> list[DiggingArea]:
+    """The pre-existing digging areas of a site's final pre-existing mask."""
+    return _areas(site, grid, preexisting, "preexisting", None)
 
 
 def _areas(site: str, grid: GeoBox, mask: np.ndarray, status: Status,
@@ -158,7 +176,7 @@ def feature_collection(areas: Sequence[DiggingArea], crs_of: Mapping[str, Any],
         doc["kpgeo"] = dict(foreign)
     doc["features"] = [
         {"type": "Feature", "id": a.id, "properties": a.properties(),
-         "geometry": rfc7946_geometry(a.geometry, crs_of[a.site])}
+         "geometry": a.geojson_geometry(crs_of[a.site])}
         for a in areas
     ]
     return doc

@@ -36,7 +36,7 @@ from kpgeo.detection import DetectionState
 from kpgeo.export import BackgroundWrites, write_json
 from kpgeo.indices import INDEX_NAMES
 from kpgeo.pipeline import CHANGE_BANDS
-from kpgeo.polygons import digging_areas, feature_collection, write_geojson
+from kpgeo.polygons import digging_areas, feature_collection, preexisting_areas, write_geojson
 from kpgeo.sources import REFLECTANCE_BANDS
 from kpgeo.synth import SynthResult
 from kpgeo.testing import write_site_file
@@ -210,6 +210,22 @@ def test_hand_made_areas_have_seed_ids_months_and_pixel_areas(grid: GeoBox) -> N
     block = by_id[_expected_id(grid, "n", 70, 20)]
     assert (block.pixels, block.first_detected, block.confirmed) == (20, "2024-02", "2024-03")
     assert [a.id for a in fresh] == sorted(by_id)
+
+
+def test_preexisting_areas_given_once_equal_those_from_the_mask(grid: GeoBox) -> None:
+    """The pipeline polygonizes pre-existing digging once per baseline and hands the areas in;
+    the result, and its GeoJSON (memoized per area), are those made from the mask."""
+    pre, new, state = _hand_made(grid)
+    from_mask = digging_areas("tortiya", grid, pre, new, state)
+    given = preexisting_areas("tortiya", grid, pre)
+    assert [a.status for a in given] == ["preexisting"]
+    from_areas = digging_areas("tortiya", grid, given, new, state)
+    assert from_areas == from_mask and from_areas[0] is given[0]
+    crs_of = {"tortiya": grid.crs}
+    first = feature_collection(from_areas, crs_of)
+    assert feature_collection(from_mask, crs_of) == first
+    assert feature_collection(from_areas, crs_of) == first  # memoized: the same document
+    assert given[0].geojson_geometry(grid.crs) is first["features"][0]["geometry"]
 
 
 def test_hand_made_areas_as_rfc7946_geojson(grid: GeoBox, tmp_path: Path) -> None:
