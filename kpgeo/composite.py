@@ -6,6 +6,7 @@ such and never as zero. Stays lazy: the caller decides when to compute.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -75,6 +76,24 @@ def masked_median(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
         return np.full(values.shape[:-1], np.nan, dtype="float32")
     masked = np.where(valid, values, np.float32(np.nan)).astype("float32", copy=False)
     return bottleneck.nanmedian(masked, axis=-1).astype("float32", copy=False)
+
+
+def overpass_median(overpasses: Sequence[np.ndarray], band: int) -> np.ndarray:
+    """Median of one band over a chunk's reads, one ``(band, y, x)`` array per overpass that
+    is NaN wherever the pixel is unusable (:class:`~.sources.base.ChunkReads`): the same as
+    :func:`masked_median`'s, NaN already marking what it would mask."""
+    if not overpasses:
+        raise ValueError("no overpass to take a median of")
+    values = np.stack([read[band] for read in overpasses])
+    return bottleneck.nanmedian(values, axis=0).astype("float32", copy=False)
+
+
+def overpass_count(overpasses: Sequence[np.ndarray]) -> np.ndarray:
+    """Valid observations per pixel of a chunk's reads (see :func:`overpass_median`)."""
+    count = np.zeros(overpasses[0].shape[1:], dtype="int16")
+    for read in overpasses:
+        count += np.isfinite(read[0])
+    return count
 
 
 def valid_pct(count: np.ndarray, inside: np.ndarray) -> float:

@@ -14,18 +14,20 @@ After all sites: ``timeseries.csv``, ``exports/disturbed-YYYY-MM.geojson`` and t
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import fcntl
-import itertools
 import json
 import logging
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import dask
 import dask.array as da
 import numpy as np
 import rasterio
@@ -40,8 +42,10 @@ from .composite import (
     MonthStatus,
     month_quality,
     monthly_composite,
+    overpass_count,
+    overpass_median,
 )
-from .config import PipelineConfig
+from .config import DetectionConfig, PipelineConfig
 from .detection import (
     BASELINE_BANDS,
     Baseline,
@@ -58,7 +62,7 @@ from .manifest import Manifest
 from .months import Month, MonthRange
 from .polygons import DiggingArea, digging_areas, new_digging_mask, preexisting_areas, write_geojson
 from .sources import READ_ERRORS, REFLECTANCE_BANDS, SceneSource, open_source
-from .sources.base import READS_PER_CHUNK
+from .sources.base import ChunkedSource, ChunkReads
 from .volume import write_volume_exports
 
 log = logging.getLogger(__name__)
@@ -191,7 +195,8 @@ def load_month(source: SceneSource, site: Site, month: Month, config: PipelineCo
     failures = 0
     while True:
         try:
-            composite, evidence = _compute_month(source, items, site, config, baseline, possible)
+            bands, count, evidence = _compute_month(source, items, site, config, baseline,
+                                                    possible)
             break
         except READ_ERRORS as exc:
             failures += 1
@@ -204,7 +209,6 @@ def load_month(source: SceneSource, site: Site, month: Month, config: PipelineCo
             log.warning("%s %s: a read failed (%s); reading each scene alone", site.name,
                         month, exc)
             items = screen(items, site)
-    count = composite[COUNT_BAND].values
     # Scenes the source had to skip (recorded with their reason) were not used.
     records = [s for s in getattr(source, "skipped", [])
                if s.get("site") == site.name and s.get("month") == str(month)]
@@ -221,52 +225,72 @@ def load_month(source: SceneSource, site: Site, month: Month, config: PipelineCo
             LowCoverageWarning,
             stacklevel=2,
         )
-    bands = {b: composite[b].values for b in REFLECTANCE_BANDS}
     return MonthData(bands, count, quality, [i.id for i in items], evidence, unread)
 
 
 def _compute_month(source: SceneSource, items: list[Any], site: Site, config: PipelineConfig,
-                   baseline: Baseline | None, possible: np.ndarray | None) -> tuple[Any, Any]:
-    """A month's composite and evidence, chunk by chunk where the source reads by chunk
-    (every scene is read once either way)."""
+                   baseline: Baseline | None, possible: np.ndarray | None,
+                   ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
+    """A month's composite bands, valid-observation count and (given a baseline) evidence
+    codes; chunk by chunk where the source reads by chunk (every scene is read once either
+    way)."""
+    if items and isinstance(source, ChunkedSource):
+        return _compute_by_chunk(source.read_chunks(items, site), site, config, baseline,
+                                 possible)
     scenes = source.load(items, site)
     composite = monthly_composite(scenes)
     evidence = None
     if baseline is not None:
         assert possible is not None
         evidence = _lazy_evidence(scenes, baseline, possible, config)
-    blocks = _chunk_blocks(scenes)
     with warnings.catch_warnings():
         # GDAL warns about in-memory arrays it reprojects; the grids are always explicit here.
         warnings.filterwarnings("ignore", message="Dataset has no geotransform")
-        # A chunk at a time: the workers then hold one chunk's scenes whatever order the
-        # scheduler picks, so their memory is bounded by the chunk size, not the site's.
-        values = {name: np.empty(composite[name].shape, composite[name].dtype)
-                  for name in composite.data_vars}
-        codes = None if evidence is None else np.empty(evidence.shape, evidence.dtype)
-        for ys, xs in blocks:
-            part, part_codes = compute(composite.isel(y=ys, x=xs),
-                                       None if evidence is None else evidence[:, ys, xs])
-            for name, array in values.items():
-                array[ys, xs] = part[name].values
-            if codes is not None:
-                codes[:, ys, xs] = part_codes
+        composite, evidence = compute(composite, evidence)
     release_worker_memory()
-    merged = xr.Dataset({name: (("y", "x"), array) for name, array in values.items()},
-                        coords={"y": composite.y, "x": composite.x})
-    return merged, codes
+    return ({b: composite[b].values for b in REFLECTANCE_BANDS}, composite[COUNT_BAND].values,
+            None if evidence is None else np.asarray(evidence))
 
 
-def _chunk_blocks(scenes: xr.Dataset) -> list[tuple[slice, slice]]:
-    """The rows and columns of each chunk of scenes read chunk by chunk (the stac source);
-    one block of all otherwise, as another source's task may cover several chunks."""
-    data = scenes[REFLECTANCE_BANDS[0]].data
-    if (not scenes.attrs.get(READS_PER_CHUNK) or not isinstance(data, da.Array)
-            or scenes.sizes.get("time", 0) == 0):
-        return [(slice(None), slice(None))]
-    rows, cols = ([slice(int(a), int(b)) for a, b in itertools.pairwise(np.cumsum((0, *c)))]
-                  for c in data.chunks[1:])
-    return [(ys, xs) for ys in rows for xs in cols]
+def _compute_by_chunk(reads: ChunkReads, site: Site, config: PipelineConfig,
+                      baseline: Baseline | None, possible: np.ndarray | None,
+                      ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
+    """:func:`_compute_month` a chunk at a time: the workers then hold one chunk's scenes
+    whatever order the scheduler picks, so their memory is bounded by the chunk size, not the
+    site's. Plain tasks on the reads (a median per band, the count, the evidence of each
+    overpass) cost the scheduler little: xarray's and dask.array's graph took 0.15 s a month
+    to build."""
+    shape = site.grid.shape.yx
+    bands = {b: np.empty(shape, dtype="float32") for b in REFLECTANCE_BANDS}
+    count = np.empty(shape, dtype="int16")
+    codes = None if baseline is None else np.empty((len(reads.times), *shape), dtype="int8")
+    median = dask.delayed(overpass_median, pure=True)
+    for ys, xs, parts in reads.chunks:
+        medians = [median(parts, i) for i in range(len(REFLECTANCE_BANDS))]
+        evidence = []
+        if baseline is not None:
+            assert possible is not None
+            land_min, water = (dask.delayed(a[ys, xs], pure=True)
+                               for a in (baseline.land_ndvi_min, possible))
+            evidence = [dask.delayed(_overpass_evidence, pure=True)(
+                part, land_min, water, config.detection) for part in parts]
+        # One flat list of tasks: the progress bar's path computes collections, not lists.
+        done = compute(*medians, dask.delayed(overpass_count, pure=True)(parts), *evidence)
+        n_bands = len(REFLECTANCE_BANDS)
+        for band, values in zip(REFLECTANCE_BANDS, done[:n_bands], strict=True):
+            bands[band][ys, xs] = values
+        count[ys, xs] = done[n_bands]
+        if codes is not None:
+            codes[:, ys, xs] = done[n_bands + 1:]
+    release_worker_memory()
+    return bands, count, codes
+
+
+def _overpass_evidence(read: np.ndarray, land_ndvi_min: np.ndarray, possible: np.ndarray,
+                       params: DetectionConfig) -> np.ndarray:
+    """Evidence codes ``(y, x)`` of one overpass's read (see :class:`ChunkReads`)."""
+    bands = dict(zip(REFLECTANCE_BANDS, read, strict=True))
+    return observation_evidence(bands, np.isfinite(read[0]), land_ndvi_min, possible, params)
 
 
 def calendar_month(month: Month) -> int:
@@ -520,12 +544,12 @@ class SiteRun:
         assert config.baseline is not None
         months = list(config.baseline.months())
         done: dict[Month, SiteMonth] = {}
-        for month in months:
-            started = time.perf_counter()
-            data = load_month(self.source, self.site, month, config)
+        started = time.perf_counter()
+        for month, data in self._loaded(months, None):
             outputs = self._write_month(month, data)
             done[month] = SiteMonth(self.site.name, str(month), data.quality, data.scene_ids,
                                     time.perf_counter() - started, outputs)
+            started = time.perf_counter()
             self._report(done[month], "baseline, ")
         self._writes.wait()  # the baseline is built from the written composites
         valid = [m for m in months if done[m].quality.status == "ok"]
@@ -588,19 +612,20 @@ class SiteRun:
                 break
         # Once a month is computed, the saved states after it are out of date: every later
         # month up to the last one asked for is computed too.
-        recomputing = self._from_scratch
-        for month in months[start:wanted[-1] + 1]:
-            saved = (None if config.overwrite or recomputing
+        todo = months[start:wanted[-1] + 1]
+        kept = 0
+        for month in todo:
+            saved = (None if config.overwrite or self._from_scratch
                      else self._saved_if_done(month))
-            if saved is not None:
-                self._keep(month, saved)
-                state = saved.state
-                if saved.status == "ok":
-                    last_ok_new = saved.new
-                continue
-            recomputing = True
-            started = time.perf_counter()
-            data = load_month(self.source, self.site, month, config, baseline)
+            if saved is None:
+                break
+            self._keep(month, saved)
+            state = saved.state
+            if saved.status == "ok":
+                last_ok_new = saved.new
+            kept += 1
+        started = time.perf_counter()
+        for month, data in self._loaded(todo[kept:], baseline):
             assert data.evidence is not None
             state = state.advance(data.evidence, month, exclude=exclude)
             new = new_digging_mask(state, baseline.preexisting, config.detection.min_area_ha,
@@ -613,8 +638,34 @@ class SiteRun:
                                data.evidence)
             if data.quality.status == "ok":
                 last_ok_new = new
+            # From the end of the previous month's work: the months' seconds add up to their
+            # wall time, though each month loads while the one before it finishes.
             result.seconds = time.perf_counter() - started
+            started = time.perf_counter()
             self._report(result, "")
+
+    def _loaded(self, months: Sequence[Month], baseline: Baseline | None,
+                ) -> Iterator[tuple[Month, MonthData]]:
+        """:func:`load_month` of each month in turn; the next month loads in a background
+        thread while the caller works on this one (state, polygons, products), so the Dask
+        workers are not left idle meanwhile. At most two months' data are held."""
+        def load(month: Month) -> Future[MonthData]:
+            # In a copy of this context: the progress bar's setting is a context variable.
+            return pool.submit(contextvars.copy_context().run, load_month, self.source,
+                               self.site, month, self.config, baseline)
+
+        if not months:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kpgeo-load") as pool:
+            pending = load(months[0])
+            try:
+                for i, month in enumerate(months):
+                    data = pending.result()
+                    if i + 1 < len(months):
+                        pending = load(months[i + 1])
+                    yield month, data
+            finally:
+                pending.cancel()  # a run failing here does not start another month
 
     def _write_month(self, month: Month, data: MonthData) -> list[Path]:
         """Hand a month's composite and indices to the writer, once the previous month's

@@ -11,13 +11,15 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pystac
 import rasterio.errors
 import shapely.geometry
 import xarray as xr
+from dask.delayed import Delayed
 
 from ..aoi import Site
 from ..months import MonthRange
@@ -31,10 +33,6 @@ SCL_BAND = "scl"
 #: corrupt tile). Not every OSError: a lost connection to the Dask scheduler is one, and must
 #: fail the run rather than mark every scene unreadable.
 READ_ERRORS: tuple[type[BaseException], ...] = (rasterio.errors.RasterioError,)
-#: Attribute of loaded scenes whose every chunk is read by tasks of its own, so that computing
-#: them chunk by chunk reads nothing twice (a source reading wider blocks, Sentinel Hub's
-#: 2500 px tiles, would decode a block once per chunk).
-READS_PER_CHUNK = "kpgeo_reads_per_chunk"
 
 
 class SceneSource(Protocol):
@@ -46,6 +44,35 @@ class SceneSource(Protocol):
 
     def load(self, items: list[pystac.Item], site: Site) -> xr.Dataset:
         """Lazy reflectance and validity of ``items`` on ``site.grid``."""
+        ...
+
+
+@dataclass(frozen=True)
+class ChunkReads:
+    """Scenes on a site grid as lazy reads, one per overpass (time step) and chunk.
+
+    Each read is a ``dask.delayed`` ``(band, y, x)`` float32 array of
+    :data:`REFLECTANCE_BANDS` on its chunk, with the scale and offset applied and every band
+    NaN where the pixel is unusable (no data, invalid, near a cloud): validity is ``isfinite``
+    of any band.
+    """
+
+    times: np.ndarray
+    """Time of each overpass (datetime64[ns])."""
+    scene_ids: list[str]
+    """Scene id of each overpass (``+``-joined when several tiles make one)."""
+    chunks: list[tuple[slice, slice, list[Delayed]]]
+    """Rows and columns of each chunk of the site grid, and the reads of each overpass there."""
+
+
+@runtime_checkable
+class ChunkedSource(SceneSource, Protocol):
+    """A source whose every chunk is read by tasks of its own, so that a month is computed
+    chunk by chunk, reading nothing twice, with memory bounded by the chunk (a source reading
+    wider blocks, Sentinel Hub's 2500 px tiles, would decode a block once per chunk)."""
+
+    def read_chunks(self, items: list[pystac.Item], site: Site) -> ChunkReads:
+        """Lazy reads of ``items`` on ``site.grid``, chunk by chunk."""
         ...
 
 

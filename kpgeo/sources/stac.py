@@ -36,13 +36,14 @@ import pystac
 import pystac.stac_io
 import shapely.geometry
 import xarray as xr
+from dask.delayed import Delayed
 from odc.geo.xr import xr_coords
 
 from ..aoi import Site
 from ..config import EARTH_SEARCH_COLLECTION, EARTH_SEARCH_URL, MaskConfig
 from ..errors import InputError, SourceError
 from ..months import MonthRange, month_bounds_iso
-from .base import READ_ERRORS, READS_PER_CHUNK, REFLECTANCE_BANDS, SCL_BAND, by_solar_day
+from .base import READ_ERRORS, REFLECTANCE_BANDS, SCL_BAND, ChunkReads, by_solar_day
 from .gdal_env import gdal_options
 from .reader import Asset, ReadOptions, Tile, read_overpass
 
@@ -290,14 +291,35 @@ class StacSource:
 
     # ---- load ---------------------------------------------------------------------------
     def load(self, items: list[pystac.Item], site: Site) -> xr.Dataset:
-        """Lazy reflectance (float32) and validity of ``items`` on ``site.grid``.
-
-        One Dask task per overpass and chunk reads, resamples, scales and masks its pixels
-        (:func:`~.reader.read_overpass`). Tiles of one overpass (scenes of one local solar day)
-        are fused into one time step, tiles in the site's UTM zone first.
-        """
+        """Lazy reflectance (float32) and validity of ``items`` on ``site.grid``: the reads
+        of :meth:`read_chunks` as one Dask array per band."""
         if not items:
             return empty_scenes(site)
+        reads = self.read_chunks(items, site)
+        n_bands = len(REFLECTANCE_BANDS)
+        blocks: dict[tuple[int, int], list[da.Array]] = {}
+        for ys, xs, parts in reads.chunks:
+            shape = (n_bands, ys.stop - ys.start, xs.stop - xs.start)
+            blocks[ys.start, xs.start] = [da.from_delayed(part, shape, dtype="float32")[None]
+                                          for part in parts]
+        rows = sorted({y for y, _ in blocks})
+        cols = sorted({x for _, x in blocks})
+        # (time, band, y, x): one block per overpass and chunk
+        stack = da.block([[[[blocks[y, x][t] for x in cols] for y in rows]]
+                          for t in range(len(reads.times))])
+        yx = xr_coords(site.grid)
+        out = xr.Dataset(coords={"time": reads.times, "y": yx["y"], "x": yx["x"]})
+        for i, band in enumerate(REFLECTANCE_BANDS):
+            out[band] = (("time", "y", "x"), stack[:, i])
+        out["valid"] = (("time", "y", "x"), da.isfinite(stack[:, 0]))
+        out = out.assign_coords(scene_id=("time", reads.scene_ids))
+        out.attrs["crs"] = str(site.grid.crs)
+        return out
+
+    def read_chunks(self, items: list[pystac.Item], site: Site) -> ChunkReads:
+        """One Dask task per overpass and chunk reads, resamples, scales and masks its pixels
+        (:func:`~.reader.read_overpass`). Tiles of one overpass (scenes of one local solar
+        day) are fused into one time step, tiles in the site's UTM zone first."""
         grid = site.grid
         options = ReadOptions(
             invalid_scl=tuple(self.mask.invalid_scl), cloud_scl=tuple(self.mask.cloud_scl),
@@ -311,9 +333,8 @@ class StacSource:
         # when they would read the same pixels (a shared cluster keeps results by key).
         token = dask.base.tokenize(tiles, tuple(grid.affine), grid.shape.yx, str(grid.crs),
                                    options, self.chunk_px)
-        n_bands = len(REFLECTANCE_BANDS)
 
-        def block(t: int, tiles: tuple[Tile, ...], y: slice, x: slice) -> da.Array:
+        def read(t: int, y: slice, x: slice) -> Delayed:
             # Clouds grow across chunk edges, not across the site grid's (as dask's overlap
             # with boundary=False, the way the sentinelhub source masks).
             pad = options.buffer_px
@@ -321,29 +342,17 @@ class StacSource:
             sx = slice(max(x.start - pad, 0), min(x.stop + pad, grid.shape.x))
             crop = (slice(y.start - sy.start, y.stop - sy.start),
                     slice(x.start - sx.start, x.stop - sx.start))
-            part = dask.delayed(read_overpass, pure=True)(
-                tiles, grid[y, x], options, (grid[sy, sx], crop),
+            return dask.delayed(read_overpass, pure=True)(
+                tiles[t], grid[y, x], options, (grid[sy, sx], crop),
                 dask_key_name=f"read-overpass-{token}-{t}-{y.start}-{y.stop}-{x.start}-{x.stop}")
-            shape = (n_bands, y.stop - y.start, x.stop - x.start)
-            return da.from_delayed(part, shape, dtype="float32")[None]
 
-        ys = _chunk_slices(grid.shape.y, self.chunk_px)
-        xs = _chunk_slices(grid.shape.x, self.chunk_px)
-        # (time, band, y, x): one block per overpass and chunk
-        stack = da.block([[[[block(t, tiles[t], y, x) for x in xs] for y in ys]]
-                          for t in range(len(tiles))])
-        yx = xr_coords(grid)
+        chunks = [(y, x, [read(t, y, x) for t in range(len(tiles))])
+                  for y in _chunk_slices(grid.shape.y, self.chunk_px)
+                  for x in _chunk_slices(grid.shape.x, self.chunk_px)]
         times = np.array([min(i.datetime for i in g).replace(tzinfo=None) for g in overpasses],
                          dtype="datetime64[ns]")
-        out = xr.Dataset(coords={"time": times, "y": yx["y"], "x": yx["x"]})
-        for i, band in enumerate(REFLECTANCE_BANDS):
-            out[band] = (("time", "y", "x"), stack[:, i])
-        out["valid"] = (("time", "y", "x"), da.isfinite(stack[:, 0]))
         ids = ["+".join(sorted(i.id for i in g)) for g in overpasses]
-        out = out.assign_coords(scene_id=("time", ids))
-        out.attrs["crs"] = str(grid.crs)
-        out.attrs[READS_PER_CHUNK] = 1
-        return out
+        return ChunkReads(times, ids, chunks)
 
 
 def _chunk_slices(size: int, chunk: int) -> list[slice]:

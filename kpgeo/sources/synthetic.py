@@ -19,6 +19,7 @@ from ..aoi import Site
 from ..config import MaskConfig
 from ..months import MonthRange
 from ..synth import write_archive
+from .base import ChunkReads
 from .stac import StacSource
 
 #: Where archives are cached when the pipeline names no folder.
@@ -62,6 +63,9 @@ class SyntheticSource:
 
     def load(self, items: list[pystac.Item], site: Site) -> xr.Dataset:
         return self.source_for(site).load(items, site)
+
+    def read_chunks(self, items: list[pystac.Item], site: Site) -> ChunkReads:
+        return self.source_for(site).read_chunks(items, site)
 
     def screen(self, items: list[pystac.Item], site: Site) -> list[pystac.Item]:
         return self.source_for(site).screen(items, site)
