@@ -218,13 +218,6 @@ def load_month(source: SceneSource, site: Site, month: Month, config: PipelineCo
     # without an asset (no attempt made) stays incomplete, and would make it run forever.
     unread = sum(1 for s in records if s.get("attempts", 1) > 0)
     quality = month_quality(count, site.pixel_mask(), len(items), config.composite.min_valid_pct)
-    if quality.status == "gap":
-        warnings.warn(
-            f"{site.name} {month}: only {quality.valid_pct:.1f}% of the site has a valid "
-            f"observation ({len(items)} scenes); the month is a gap.",
-            LowCoverageWarning,
-            stacklevel=2,
-        )
     return MonthData(bands, count, quality, [i.id for i in items], evidence, unread)
 
 
@@ -243,10 +236,7 @@ def _compute_month(source: SceneSource, items: list[Any], site: Site, config: Pi
     if baseline is not None:
         assert possible is not None
         evidence = _lazy_evidence(scenes, baseline, possible, config)
-    with warnings.catch_warnings():
-        # GDAL warns about in-memory arrays it reprojects; the grids are always explicit here.
-        warnings.filterwarnings("ignore", message="Dataset has no geotransform")
-        composite, evidence = compute(composite, evidence)
+    composite, evidence = compute(composite, evidence)
     release_worker_memory()
     return ({b: composite[b].values for b in REFLECTANCE_BANDS}, composite[COUNT_BAND].values,
             None if evidence is None else np.asarray(evidence))
@@ -663,6 +653,12 @@ class SiteRun:
                     data = pending.result()
                     if i + 1 < len(months):
                         pending = load(months[i + 1])
+                    quality = data.quality
+                    if quality.status == "gap":  # warned here, in the run's thread
+                        warnings.warn(
+                            f"{self.site.name} {month}: only {quality.valid_pct:.1f}% of the "
+                            f"site has a valid observation ({quality.scenes} scenes); the "
+                            "month is a gap.", LowCoverageWarning, stacklevel=2)
                     yield month, data
             finally:
                 pending.cancel()  # a run failing here does not start another month
