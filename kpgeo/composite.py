@@ -78,22 +78,22 @@ def masked_median(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return bottleneck.nanmedian(masked, axis=-1).astype("float32", copy=False)
 
 
-def overpass_median(overpasses: Sequence[np.ndarray], band: int) -> np.ndarray:
-    """Median of one band over a chunk's reads, one ``(band, y, x)`` array per overpass that
-    is NaN wherever the pixel is unusable (:class:`~.sources.base.ChunkReads`): the same as
-    :func:`masked_median`'s, NaN already marking what it would mask."""
+def composite_of_reads(overpasses: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`monthly_composite` of a chunk's reads, one ``(band, y, x)`` array per overpass
+    that is NaN wherever the pixel is unusable (:class:`~.sources.base.ChunkReads`): the
+    medians ``(band, y, x)`` (those of :func:`masked_median`, NaN already marking what it
+    would mask) and the valid-observation count ``(y, x)``."""
     if not overpasses:
-        raise ValueError("no overpass to take a median of")
-    values = np.stack([read[band] for read in overpasses])
-    return bottleneck.nanmedian(values, axis=0).astype("float32", copy=False)
-
-
-def overpass_count(overpasses: Sequence[np.ndarray]) -> np.ndarray:
-    """Valid observations per pixel of a chunk's reads (see :func:`overpass_median`)."""
-    count = np.zeros(overpasses[0].shape[1:], dtype="int16")
+        raise ValueError("no overpass to composite")
+    first = overpasses[0]
+    medians = np.empty(first.shape, dtype="float32")
+    for band in range(first.shape[0]):
+        medians[band] = bottleneck.nanmedian(np.stack([read[band] for read in overpasses]),
+                                             axis=0)
+    count = np.zeros(first.shape[1:], dtype="int16")
     for read in overpasses:
         count += np.isfinite(read[0])
-    return count
+    return medians, count
 
 
 def valid_pct(count: np.ndarray, inside: np.ndarray) -> float:

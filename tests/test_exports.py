@@ -510,6 +510,31 @@ def _ring(x0: float, y0: float, side: float) -> list[list[float]]:
     return [[x0, y0], [x0 + side, y0], [x0 + side, y0 + side], [x0, y0 + side], [x0, y0]]
 
 
+@pytest.mark.parametrize("doc", [
+    {"type": "FeatureCollection", "kpgeo": {"month": "2024-03", "note": "é"},
+     "features": [{"type": "Feature", "id": "a", "properties": {"x": [1, 2]},
+                   "geometry": {"type": "Point", "coordinates": [-5.7, 8.72]}},
+                  {"type": "Feature", "id": "b", "properties": {}, "geometry": None}]},
+    {"type": "FeatureCollection", "features": []},
+    {"features": [{"a": 1}]},
+    {"command": "run", "nested": {"features": [1, 2]}},
+])
+def test_json_products_parse_back_with_one_feature_a_line(tmp_path: Path,
+                                                          doc: dict[str, object]) -> None:
+    """GeoJSON is written one feature per line (json's fast encoder), anything else indented;
+    both parse back to the same document."""
+    text = write_json(tmp_path / "doc.json", doc).read_text(encoding="utf-8")
+    assert json.loads(text) == doc
+    features = doc.get("features")
+    if isinstance(features, list):
+        lines = text.splitlines()
+        for feature in features:
+            assert json.dumps(feature, ensure_ascii=False) in {line.strip().rstrip(",")
+                                                               for line in lines}
+    else:
+        assert text == json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+
+
 def test_rfc7946_checker_rejects_what_it_should() -> None:
     """The checker passes a square with a hole and fails a crs member, a clockwise exterior,
     a counter-clockwise hole, an open ring, 7 decimals and a latitude out of range."""
