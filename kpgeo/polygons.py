@@ -17,9 +17,10 @@ a top-level foreign member (``kpgeo``) and must be byte-identical across reruns.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,9 +55,6 @@ class DiggingArea:
     pixels: int
     geometry: shapely.Geometry
     """Polygon or MultiPolygon in the site grid's CRS."""
-    _geojson: dict[str, dict[str, Any]] = field(default_factory=dict, init=False, repr=False,
-                                                compare=False)
-    """:meth:`geojson_geometry` by CRS: pre-existing areas are the same every month."""
 
     def properties(self) -> dict[str, Any]:
         return {"site": self.site, "id": self.id, "status": self.status,
@@ -64,11 +62,8 @@ class DiggingArea:
                 "area_ha": self.area_ha}
 
     def geojson_geometry(self, crs: Any) -> dict[str, Any]:
-        """:func:`rfc7946_geometry` of the area, computed once (do not modify the result)."""
-        key = str(crs)
-        if key not in self._geojson:
-            self._geojson[key] = rfc7946_geometry(self.geometry, crs)
-        return self._geojson[key]
+        """:func:`rfc7946_geometry` of the area (shared: do not modify it)."""
+        return _rfc7946_of_wkb(shapely.to_wkb(self.geometry), str(crs))
 
 
 def new_digging_mask(state: DetectionState, preexisting: np.ndarray, min_area_ha: float,
@@ -98,14 +93,20 @@ def preexisting_areas(site: str, grid: GeoBox, preexisting: np.ndarray) -> list[
 
 def _areas(site: str, grid: GeoBox, mask: np.ndarray, status: Status,
            state: DetectionState | None) -> list[DiggingArea]:
-    labels, count = ndimage.label(mask, structure=EIGHT)
-    if count == 0:
+    occupied_rows, occupied_cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if occupied_rows.size == 0:
         return []
+    # Only the box around the areas is labelled and polygonized: digging covers a sliver of a
+    # site, and polygonizing the whole grid was most of the time a month's polygons took.
+    r0, c0 = int(occupied_rows[0]), int(occupied_cols[0])
+    box = (slice(r0, int(occupied_rows[-1]) + 1), slice(c0, int(occupied_cols[-1]) + 1))
+    labels, count = ndimage.label(mask[box], structure=EIGHT)
     rows, cols = np.nonzero(labels)
     lab = labels[rows, cols]
     zeros = np.zeros_like(lab)
-    confirmed = state.confirmed[rows, cols] if state is not None else zeros
-    since = state.mapped_since[rows, cols] if state is not None else zeros  # type: ignore[index]
+    confirmed = state.confirmed[box][rows, cols] if state is not None else zeros
+    since = (state.mapped_since[box][rows, cols]  # type: ignore[index]
+             if state is not None else zeros)
     # Unmapped pixels (0) sort after mapped ones: a group joining an area never lends its seed.
     since = np.where(since > 0, since, np.iinfo("int32").max)
     # The seed of each area: by label, then first mapped, first confirmed, row, column.
@@ -114,18 +115,19 @@ def _areas(site: str, grid: GeoBox, mask: np.ndarray, status: Status,
     pixel_m = abs(grid.resolution.x)
     sizes = np.bincount(lab, minlength=count + 1)
     if state is not None:
-        first_detected = ndimage.minimum(np.where(state.first_detected > 0, state.first_detected,
-                                                  np.iinfo("int32").max),
+        detected = state.first_detected[box]
+        first_detected = ndimage.minimum(np.where(detected > 0, detected, np.iinfo("int32").max),
                                          labels, np.arange(1, count + 1))
+    box_affine = grid[box].affine
     shapes: dict[int, list[shapely.Geometry]] = {}
     for geom, value in rasterio.features.shapes(labels.astype("int32"), mask=labels > 0,
-                                                connectivity=8, transform=grid.affine):
+                                                connectivity=8, transform=box_affine):
         shapes.setdefault(int(value), []).append(shapely.geometry.shape(geom))
     prefix = "p" if status == "preexisting" else "n"
     out = []
     for index in first_of_label:
         label = int(lab[index])
-        x, y = grid.affine @ (cols[index] + 0.5, rows[index] + 0.5)
+        x, y = box_affine @ (cols[index] + 0.5, rows[index] + 0.5)
         geometry = shapely.make_valid(shapely.union_all(shapes[label]))
         out.append(DiggingArea(
             site=site,
@@ -157,6 +159,13 @@ def rfc7946_geometry(geometry: shapely.Geometry, crs: Any) -> dict[str, Any]:
     else:
         doc = shapely.geometry.mapping(shapely.MultiPolygon(oriented))
     return {"type": doc["type"], "coordinates": _round(doc["coordinates"])}
+
+
+@functools.lru_cache(maxsize=4096)
+def _rfc7946_of_wkb(wkb: bytes, crs: str) -> dict[str, Any]:
+    """:func:`rfc7946_geometry` by the geometry's WKB: pre-existing digging, and new digging
+    that did not grow, keep their geometry from month to month, and convert once."""
+    return rfc7946_geometry(shapely.from_wkb(wkb), crs)
 
 
 def _round(coords: Any) -> Any:

@@ -214,7 +214,7 @@ def test_hand_made_areas_have_seed_ids_months_and_pixel_areas(grid: GeoBox) -> N
 
 def test_preexisting_areas_given_once_equal_those_from_the_mask(grid: GeoBox) -> None:
     """The pipeline polygonizes pre-existing digging once per baseline and hands the areas in;
-    the result, and its GeoJSON (memoized per area), are those made from the mask."""
+    the result, and its GeoJSON (converted once per geometry), are those made from the mask."""
     pre, new, state = _hand_made(grid)
     from_mask = digging_areas("tortiya", grid, pre, new, state)
     given = preexisting_areas("tortiya", grid, pre)
