@@ -50,15 +50,17 @@ def normalized_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     Examples
     --------
-    >>> normalized_difference(np.array([0.3, np.nan, 0.0]), np.array([0.1, 0.1, 0.0]))
+    >>> normalized_difference(np.array([0.75, np.nan, 0.0]), np.array([0.25, 0.25, 0.0]))
     array([0.5, nan, nan], dtype=float32)
     """
     a = np.asarray(a, dtype="float32")
     b = np.asarray(b, dtype="float32")
     total = a + b
+    out = a - b
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = (a - b) / total
-    return np.where(total > 0, out, np.float32(np.nan)).astype("float32", copy=False)
+        np.divide(out, total, out=out)  # in place: indices run on every scene and month
+        out[~(total > 0)] = np.nan
+    return out
 
 
 def ndvi(bands: Mapping[str, np.ndarray]) -> np.ndarray:
