@@ -82,22 +82,27 @@ def read_overpass(tiles: Sequence[Tile], grid: GeoBox, options: ReadOptions,
     """
     n_bands = len(tiles[0].bands) if tiles else 0
     out = np.full((n_bands, *grid.shape.yx), np.nan, dtype="float32")
-    todo = np.ones(grid.shape.yx, dtype=bool)
+    todo: np.ndarray | None = None  # pixels no tile has filled yet; None: all of them
     scl_grid, crop = context or (grid, (slice(None), slice(None)))
     with rasterio.Env(**dict(options.gdal or {})):
         for tile in tiles:
-            usable = _usable_from_scl(tile.scl, scl_grid, options)[crop] & todo
+            usable = _usable_from_scl(tile.scl, scl_grid, options)[crop]
+            if todo is not None:
+                usable &= todo
             if not usable.any():
                 continue  # clouded over or outside the tile here: its bands are not read
-            values = np.empty_like(out)
+            # The first tile read goes straight into the output (no copy of the overpass);
+            # a later one fills only what is left.
+            values = out if todo is None else np.empty_like(out)
             for i, asset in enumerate(tile.bands):
-                values[i] = read_reflectance(asset, grid, options.resampling)
-                usable &= ~np.isnan(values[i])
-            if usable.all():
-                out[...] = values
-                break
-            np.copyto(out, values, where=usable)
-            todo &= ~usable
+                read_reflectance(asset, grid, options.resampling, out=values[i])
+                usable &= np.isfinite(values[i])
+            if todo is None:
+                np.copyto(out, np.float32(np.nan), where=~usable)
+                todo = ~usable
+            else:
+                np.copyto(out, values, where=usable)
+                todo &= ~usable
             if not todo.any():
                 break
     return out
@@ -105,15 +110,18 @@ def read_overpass(tiles: Sequence[Tile], grid: GeoBox, options: ReadOptions,
 
 def _usable_from_scl(scl: Asset, grid: GeoBox, options: ReadOptions) -> np.ndarray:
     """Usable pixels of ``grid`` by one tile's SCL, clouds grown by ``buffer_px``."""
-    classes = read_pixels(scl, grid, "nearest", np.uint8, fill=0)
+    classes = read_pixels(scl, grid, "nearest", np.empty(grid.shape.yx, dtype=np.uint8), fill=0)
     return valid_pixels(classes, invalid_classes=options.invalid_scl,
                         cloud_classes=options.cloud_scl, buffer_px=options.buffer_px)
 
 
-def read_reflectance(asset: Asset, grid: GeoBox, resampling: str) -> np.ndarray:
+def read_reflectance(asset: Asset, grid: GeoBox, resampling: str,
+                     out: np.ndarray | None = None) -> np.ndarray:
     """One band on ``grid`` as float32 reflectance (scale and offset applied), NaN where the
-    COG has no data or does not reach."""
-    dn = read_pixels(asset, grid, resampling, np.float32, fill=np.nan)
+    COG has no data or does not reach; into ``out`` when given."""
+    if out is None:
+        out = np.empty(grid.shape.yx, dtype="float32")
+    dn = read_pixels(asset, grid, resampling, out, fill=np.nan)
     if asset.nodata is not None and not np.isnan(asset.nodata):
         dn[dn == np.float32(asset.nodata)] = np.nan
     if asset.scale != 1.0 or asset.offset != 0.0:
@@ -122,14 +130,14 @@ def read_reflectance(asset: Asset, grid: GeoBox, resampling: str) -> np.ndarray:
     return dn
 
 
-def read_pixels(asset: Asset, grid: GeoBox, resampling: str, dtype: type,
+def read_pixels(asset: Asset, grid: GeoBox, resampling: str, out: np.ndarray,
                 fill: float) -> np.ndarray:
-    """The asset's first band resampled onto ``grid`` as ``dtype``; ``fill`` where the COG
-    does not reach (and, for float ``dtype``, where resampling met its nodata)."""
-    out = np.full(grid.shape.yx, fill, dtype=dtype)
+    """The asset's first band resampled onto ``grid`` into ``out`` (of the grid's shape and
+    the dtype wanted); ``fill`` where the COG does not reach (and, for a float ``out``, where
+    resampling met its nodata)."""
     try:
         with rasterio.open(asset.href) as src:
-            _read_into(src, grid, resampling, out, asset.nodata)
+            _read_into(src, grid, resampling, out, asset.nodata, fill)
     except rasterio.errors.RasterioError as exc:
         raise rasterio.errors.RasterioIOError(f"{asset.key}: {_reasons(exc)}") from exc
     return out
@@ -149,15 +157,18 @@ def _reasons(exc: BaseException) -> str:
 
 
 def _read_into(src: rasterio.DatasetReader, grid: GeoBox, resampling: str, out: np.ndarray,
-               nodata: float | None) -> None:
+               nodata: float | None, fill: float) -> None:
     src_grid = GeoBox(src.shape, src.transform, src.crs)
     nearest = resampling == "nearest"
     roi = _overlap(src_grid, grid, nearest)
     ys, xs = roi.roi_dst
+    paste = roi.paste_ok and roi.read_shrink == 1
+    if not (paste and (ys.start, xs.start, ys.stop, xs.stop) == (0, 0, *out.shape)):
+        out.fill(fill)  # only a paste of the whole grid writes every pixel
     if ys.stop <= ys.start or xs.stop <= xs.start:
         return
     dst = out[roi.roi_dst]
-    if roi.paste_ok and roi.read_shrink == 1:
+    if paste:
         src.read(1, window=rasterio.windows.Window.from_slices(*roi.roi_src), out=dst,
                  out_dtype=out.dtype)
         return
