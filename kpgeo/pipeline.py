@@ -13,6 +13,7 @@ After all sites: ``timeseries.csv``, ``exports/disturbed-YYYY-MM.geojson`` and t
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import contextvars
 import dataclasses
@@ -351,6 +352,11 @@ def write_change(folder: Path, site: Site, month: Month, bands: Mapping[str, np.
     )
 
 
+#: Months loaded ahead of the one the pipeline works on, for a site of one chunk: two keep
+#: the workers busy while it waits for a month's writes (with one, they idled for part of
+#: every month). A larger site loads one ahead: its months take long enough, and each holds
+#: hundreds of MB (a full-size Tortiya month's composite and evidence: 0.35 GB).
+LOAD_AHEAD = 2
 #: Lock file of an output folder while a run writes it.
 LOCK_NAME = ".kpgeo.lock"
 #: What a finished site-month folder holds.
@@ -635,23 +641,25 @@ class SiteRun:
 
     def _loaded(self, months: Sequence[Month], baseline: Baseline | None,
                 ) -> Iterator[tuple[Month, MonthData]]:
-        """:func:`load_month` of each month in turn; the next month loads in a background
-        thread while the caller works on this one (state, polygons, products), so the Dask
-        workers are not left idle meanwhile. At most two months' data are held."""
+        """:func:`load_month` of each month in turn, loaded ahead in a background thread
+        while the caller works on earlier ones (state, polygons, products; waiting for their
+        writes), so that the Dask workers are not left idle meanwhile. Up to
+        :data:`LOAD_AHEAD` months are loaded or loading beyond the one the caller holds
+        (one for a site larger than a chunk)."""
         def load(month: Month) -> Future[MonthData]:
             # In a copy of this context: the progress bar's setting is a context variable.
             return pool.submit(contextvars.copy_context().run, load_month, self.source,
                                self.site, month, self.config, baseline)
 
-        if not months:
-            return
+        ahead = (LOAD_AHEAD if max(self.site.grid.shape.yx) <= self.config.composite.chunk_px
+                 else 1)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kpgeo-load") as pool:
-            pending = load(months[0])
+            pending = collections.deque(load(m) for m in months[:ahead])
             try:
                 for i, month in enumerate(months):
-                    data = pending.result()
-                    if i + 1 < len(months):
-                        pending = load(months[i + 1])
+                    data = pending.popleft().result()
+                    if i + ahead < len(months):
+                        pending.append(load(months[i + ahead]))
                     quality = data.quality
                     if quality.status == "gap":  # warned here, in the run's thread
                         warnings.warn(
@@ -660,7 +668,9 @@ class SiteRun:
                             "month is a gap.", LowCoverageWarning, stacklevel=2)
                     yield month, data
             finally:
-                pending.cancel()  # a run failing here does not start another month
+                for future in pending:
+                    future.cancel()  # a run failing here starts no other month
+
 
     def _write_month(self, month: Month, data: MonthData) -> list[Path]:
         """Hand a month's composite and indices to the writer, once the previous month's
