@@ -103,8 +103,8 @@ def _local_cluster(workers: int) -> Iterator[Any]:
     # distributed starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also stops glibc
     # raising its mmap threshold: every array of a month is then mapped and faulted in afresh,
     # and a month of the demo window took 1.4 s instead of 0.9 s. Unset (None) here; workers
-    # of a site larger than a chunk give the memory back once a month is computed instead
-    # (release_worker_memory).
+    # give the memory back after a month of a site larger than a chunk, or one read from
+    # Sentinel Hub, instead (release_worker_memory).
     no_trim = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
     with dask.config.set(no_trim), LocalCluster(
             n_workers=workers or None, processes=True, dashboard_address=None,
@@ -121,8 +121,9 @@ def _describe(client: Any) -> str:
 
 def release_worker_memory() -> None:
     """On a cluster, have the workers hand the memory their tasks freed back to the system
-    (called once a month of a site larger than a chunk is computed; see
-    :func:`_local_cluster`). Best effort: a worker that cannot is left as it is."""
+    (called once a month of a site larger than a chunk, or a month from a source that does
+    not read by chunk, is computed; see :func:`_local_cluster`). Best effort: a worker that
+    cannot is left as it is."""
     client = _active_client()
     if client is None:
         return

@@ -1,7 +1,8 @@
 """Masked monthly composites: per-pixel median of valid observations and their count (SPEC §7).
 
 A month in which too small a share of the site has any valid observation is a gap, reported as
-such and never as zero. Stays lazy: the caller decides when to compute.
+such and never as zero. :func:`monthly_composite` stays lazy (the caller decides when to
+compute); :func:`composite_of_reads` is the numpy work of one chunk's task.
 """
 
 from __future__ import annotations

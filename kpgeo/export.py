@@ -206,7 +206,8 @@ class BackgroundWrites:
 def write_json(path: str | Path, doc: Any) -> Path:
     """Write JSON atomically (UTF-8, keys in insertion order).
 
-    A document with a ``features`` list (GeoJSON) is written one feature per line: readable,
+    A document with a ``features`` list (GeoJSON) is written one feature per line, after its
+    other members (``features`` comes last, as in every GeoJSON kpgeo writes): readable,
     and made by json's C encoder, which ``indent`` turns off (indented, a month's features took
     ten times longer to write, holding the GIL).
     """

@@ -56,7 +56,7 @@ def normalized_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype="float32")
     b = np.asarray(b, dtype="float32")
     total = a + b
-    out = a - b
+    out = np.asarray(a - b)  # a 0-d array for scalars, so that it can be divided in place
     with np.errstate(divide="ignore", invalid="ignore"):
         np.divide(out, total, out=out)  # in place: indices run on every scene and month
         out[~(total > 0)] = np.nan

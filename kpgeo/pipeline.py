@@ -184,7 +184,8 @@ def load_month(source: SceneSource, site: Site, month: Month, config: PipelineCo
 
     When a read fails, the source screens the month's scenes one by one and the month is
     computed again without those it skipped (SPEC §10); a month left with no usable scene is a
-    gap. The rounds are bounded by ``source.read_attempts``.
+    gap (its quality says so; :meth:`SiteRun._loaded` warns). The rounds are bounded by
+    ``source.read_attempts``.
     """
     items = source.search(site, MonthRange.single(month))
     possible = None

@@ -161,7 +161,7 @@ def rfc7946_geometry(geometry: shapely.Geometry, crs: Any) -> dict[str, Any]:
     return {"type": doc["type"], "coordinates": _round(doc["coordinates"])}
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def _rfc7946_of_wkb(wkb: bytes, crs: str) -> dict[str, Any]:
     """:func:`rfc7946_geometry` by the geometry's WKB: pre-existing digging, and new digging
     that did not grow, keep their geometry from month to month, and convert once."""

@@ -160,6 +160,9 @@ def test_normalized_difference_nan_policy() -> None:
     assert out.dtype == np.float32
     np.testing.assert_allclose(out[[0, 5]], [0.5, 0.0], atol=1e-7)
     assert np.isnan(out[1:5]).all()
+    # Scalars too (computed in place, the difference of two scalars is made an array first).
+    assert float(normalized_difference(0.75, 0.25)) == 0.5
+    assert np.isnan(normalized_difference(np.float32(0.0), np.float32(0.0)))
     bands = scene(DRY_SAVANNA)
     bands["red"][3, 5] = np.nan
     vi = ndvi(bands)
