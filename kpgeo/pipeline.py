@@ -20,6 +20,7 @@ import dataclasses
 import fcntl
 import json
 import logging
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -178,9 +179,15 @@ def _lazy_evidence(scenes: xr.Dataset, baseline: Baseline, water_possible: np.nd
     return da.blockwise(block, "tyx", *pairs, land_min, "yx", possible, "yx", dtype="int8")
 
 
+class LoadStopped(Exception):
+    """A month loading ahead was stopped between chunks: the run no longer wants it."""
+
+
 def load_month(source: SceneSource, site: Site, month: Month, config: PipelineConfig,
-               baseline: Baseline | None = None) -> MonthData:
+               baseline: Baseline | None = None, stop: threading.Event | None = None,
+               ) -> MonthData:
     """Search and load a month once; its composite and (given a baseline) its evidence.
+    Once ``stop`` is set, the next chunk raises :class:`LoadStopped`.
 
     When a read fails, the source screens the month's scenes one by one and the month is
     computed again without those it skipped (SPEC §10); a month left with no usable scene is a
@@ -197,7 +204,7 @@ def load_month(source: SceneSource, site: Site, month: Month, config: PipelineCo
     while True:
         try:
             bands, count, evidence = _compute_month(source, items, site, config, baseline,
-                                                    possible)
+                                                    possible, stop)
             break
         except READ_ERRORS as exc:
             failures += 1
@@ -224,13 +231,14 @@ def load_month(source: SceneSource, site: Site, month: Month, config: PipelineCo
 
 def _compute_month(source: SceneSource, items: list[Any], site: Site, config: PipelineConfig,
                    baseline: Baseline | None, possible: np.ndarray | None,
+                   stop: threading.Event | None = None,
                    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
     """A month's composite bands, valid-observation count and (given a baseline) evidence
     codes; chunk by chunk where the source reads by chunk (every scene is read once either
     way)."""
     if items and isinstance(source, ChunkedSource):
         return _compute_by_chunk(source.read_chunks(items, site), site, config, baseline,
-                                 possible)
+                                 possible, stop)
     scenes = source.load(items, site)
     composite = monthly_composite(scenes)
     evidence = None
@@ -245,6 +253,7 @@ def _compute_month(source: SceneSource, items: list[Any], site: Site, config: Pi
 
 def _compute_by_chunk(reads: ChunkReads, site: Site, config: PipelineConfig,
                       baseline: Baseline | None, possible: np.ndarray | None,
+                      stop: threading.Event | None = None,
                       ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
     """:func:`_compute_month` a chunk at a time: the workers then hold one chunk's scenes
     whatever order the scheduler picks, so their memory is bounded by the chunk size, not the
@@ -255,6 +264,8 @@ def _compute_by_chunk(reads: ChunkReads, site: Site, config: PipelineConfig,
     count = np.empty(shape, dtype="int16")
     codes = None if baseline is None else np.empty((len(reads.times), *shape), dtype="int8")
     for ys, xs, parts in reads.chunks:
+        if stop is not None and stop.is_set():
+            raise LoadStopped
         composite = dask.delayed(composite_of_reads, pure=True)(parts)
         evidence = []
         if baseline is not None:
@@ -650,7 +661,9 @@ class SiteRun:
         def load(month: Month) -> Future[MonthData]:
             # In a copy of this context: the progress bar's setting is a context variable.
             return pool.submit(contextvars.copy_context().run, load_month, self.source,
-                               self.site, month, self.config, baseline)
+                               self.site, month, self.config, baseline, stop)
+
+        stop = threading.Event()
 
         ahead = (LOAD_AHEAD if max(self.site.grid.shape.yx) <= self.config.composite.chunk_px
                  else 1)
@@ -669,8 +682,11 @@ class SiteRun:
                             "month is a gap.", LowCoverageWarning, stacklevel=2)
                     yield month, data
             finally:
+                # A run failing here starts no other month, and the one loading stops at its
+                # next chunk (the pool's exit waits for it): not a month's compute later.
+                stop.set()
                 for future in pending:
-                    future.cancel()  # a run failing here starts no other month
+                    future.cancel()
 
 
     def _write_month(self, month: Month, data: MonthData) -> list[Path]:

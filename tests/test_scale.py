@@ -167,3 +167,31 @@ def test_lock_removes_half_written_products_only(tmp_path: Path) -> None:
     with output_lock(out):
         assert not leftover.exists()
         assert all(path.read_bytes() == b"not ours to remove" for path in kept)
+
+
+def test_a_month_loading_ahead_stops_at_its_next_chunk(small_archive, small_site) -> None:  # type: ignore[no-untyped-def]
+    """A run that fails while the next month loads ahead does not wait for that whole month:
+    the load stops before its next chunk (here, before any), having read nothing more."""
+    import threading
+
+    import dask
+    from dask.callbacks import Callback
+
+    from kpgeo.config import CompositeConfig, PipelineConfig
+    from kpgeo.months import parse_month
+    from kpgeo.pipeline import LoadStopped, load_month
+    from kpgeo.sources.stac import StacSource
+
+    source = StacSource(str(small_archive.collection), chunk_px=64)
+    config = PipelineConfig(composite=CompositeConfig(chunk_px=64))
+    month = parse_month("2024-02")
+    tasks: list[str] = []
+    with dask.config.set(scheduler="threads"), Callback(
+            pretask=lambda key, dsk, state: tasks.append(str(key))):
+        stop = threading.Event()
+        stop.set()
+        with pytest.raises(LoadStopped):
+            load_month(source, small_site, month, config, stop=stop)
+        assert tasks == []
+        data = load_month(source, small_site, month, config, stop=threading.Event())
+    assert data.quality.scenes > 0 and len(tasks) > 0
