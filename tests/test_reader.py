@@ -128,7 +128,8 @@ def test_20m_band_onto_10m_grid_agrees_with_the_warper(tmp_path: Path, resamplin
     if resampling == "nearest":
         assert np.isclose(got[both], expected[both]).mean() > 0.99
     else:
-        assert np.median(np.abs(got[both] - expected[both])) < 2 * SCALE
+        # On the band's half-pixel lattice: interpolated by slices, exactly the warper's.
+        np.testing.assert_allclose(got[both], expected[both], rtol=0, atol=0.01 * SCALE)
 
 
 def test_overpass_masks_clouds_and_fuses_tiles_first_valid(tmp_path: Path) -> None:
@@ -155,24 +156,29 @@ def test_overpass_masks_clouds_and_fuses_tiles_first_valid(tmp_path: Path) -> No
     assert np.isnan(out[0][:13, :23]).all()
 
 
-def test_offset_grid_crossing_the_cog_edge_keeps_its_registration(tmp_path: Path) -> None:
-    """A 10 m grid 3 m off a 20 m band's lattice, on a chunk that runs past the COG's edge:
-    GDAL would clip the float window and stretch it over the chunk (a shift of up to a third of
-    a pixel), so such a chunk goes through the source pixels instead. On a ramp every pixel
-    inside must read the ramp's value there."""
+@pytest.mark.parametrize(("dx", "dy"), [(-197, 203), (-190, 190), (800, -800)],
+                         ids=["off-lattice", "on-lattice-near-edge", "on-lattice-far-edge"])
+def test_offset_grid_crossing_the_cog_edge_keeps_its_registration(tmp_path: Path, dx: int,
+                                                                  dy: int) -> None:
+    """A 10 m grid on a chunk that runs past a 20 m band's edge. Off the band's half-pixel
+    lattice (3 m off), GDAL would clip the float window and stretch it over the chunk (a shift
+    of up to a third of a pixel), so such a chunk goes through the source pixels; on it, the
+    doubling by slices pads the band with its edge. On a ramp every pixel inside must read the
+    ramp's value there (the edge pixel's beyond the last centre)."""
     height = width = 50
     x0, y0 = 500000.0, 9000000.0
     ramp = (1000 + 10 * np.arange(width)[None, :] + 4 * np.arange(height)[:, None])
     asset = _cog(tmp_path / "ramp.tif", ramp.astype("uint16"),
                  Affine(20, 0, x0, 0, -20, y0), UTM_30N)
-    grid = GeoBox((40, 40), Affine(10, 0, x0 - 197, 0, -10, y0 + 203), UTM_30N)
+    grid = GeoBox((40, 40), Affine(10, 0, x0 + dx, 0, -10, y0 + dy), UTM_30N)
     got = read_reflectance(asset, grid, "bilinear") / SCALE
     gx = grid.affine.c + (np.arange(40) + 0.5) * 10
     gy = grid.affine.f - (np.arange(40) + 0.5) * 10
     col = np.clip((gx - x0) / 20 - 0.5, 0, width - 1)[None, :]
     row = np.clip((y0 - gy) / 20 - 0.5, 0, height - 1)[:, None]
     expected = 1000 + 10 * col + 4 * row
-    inside = ((gx > x0)[None, :] & (gy < y0)[:, None])
+    inside = ((gx > x0) & (gx < x0 + 20 * width))[None, :] & ((gy < y0)
+                                                             & (gy > y0 - 20 * height))[:, None]
     assert np.isnan(got[~inside]).all()
     np.testing.assert_allclose(got[inside], np.broadcast_to(expected, got.shape)[inside],
                                atol=0.01)

@@ -6,7 +6,10 @@ zone) through GDAL's warper, which costs 3-4x the decoding of the same pixels an
 month several times slower than decoding it (``benchmarks/RESULTS.md``). Here:
 
 - a band on the site grid (10 m, same zone) is pasted: a windowed read, nothing else;
-- a band in the same CRS at another resolution or offset (20 m) is read by GDAL's resampled
+- a 20 m band of the site's zone, whose pixels lie on the 10 m grid's half-pixel lattice, is
+  interpolated bilinearly by slices of its native pixels (:func:`_read_doubled`; GDAL's
+  resampled read, which it replaces, took twice as long and rounded to whole DN);
+- a band in the same CRS at another resolution or offset is read by GDAL's resampled
   ``RasterIO`` straight onto the chunk (a float source window and an output shape);
 - a band in another CRS (or whose resampled window would cross the COG's edge) is resampled
   through the source pixel of every destination pixel, computed once per pair of grids (every
@@ -25,6 +28,7 @@ the asset key (``"red: ..."``), so the source can say which band of a scene fail
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -173,10 +177,12 @@ def _read_into(src: rasterio.DatasetReader, grid: GeoBox, resampling: str, out: 
                  out_dtype=out.dtype)
         return
     if src_grid.crs == grid.crs:
+        part = grid[roi.roi_dst]
+        if not nearest and _read_doubled(src, part, nodata, dst):
+            return
         # Same projection, other pixel size or offset: GDAL resamples while reading (a float
         # window of source pixels onto the destination's shape), far cheaper than a warp;
         # only where the window lies inside the COG, as GDAL would clip and stretch it.
-        part = grid[roi.roi_dst]
         window = rasterio.windows.from_bounds(*part.boundingbox, transform=src.transform)
         eps = 1e-6
         if (window.col_off >= -eps and window.row_off >= -eps
@@ -206,6 +212,70 @@ def _read_into(src: rasterio.DatasetReader, grid: GeoBox, resampling: str, out: 
     values[-1] = np.nan
     assert where.weights is not None
     dst[...] = (where.weights @ values).reshape(dst.shape)
+
+
+def _read_doubled(src: rasterio.DatasetReader, part: GeoBox, nodata: float | None,
+                  dst: np.ndarray) -> bool:
+    """Bilinear onto ``part`` when its pixels are exactly half the source's and on its
+    half-pixel lattice (a Sentinel-2 20 m band onto a 10 m grid of its zone): every destination
+    pixel then lies a quarter of a source pixel from two source centres along each axis, and
+    the interpolation is a few slices, not a gather; twice as fast as GDAL's resampled read.
+    Beyond the COG's edge the edge pixel is used, as in the other paths. False, doing nothing,
+    for any other geometry."""
+    s, a = src.transform, part.affine
+    if s.b or s.d or a.b or a.d or s.a != 2 * a.a or s.e != 2 * a.e:
+        return False
+    # Destination pixel 0's centre in source pixel coordinates (centres at whole numbers).
+    col0 = (a.c - s.c) / s.a - 0.25
+    row0 = (a.f - s.f) / s.e - 0.25
+    if not (_on_quarter(col0) and _on_quarter(row0)):
+        return False
+    height, width = dst.shape
+    rows = math.floor(row0), math.floor(row0 + (height - 1) / 2) + 1
+    cols = math.floor(col0), math.floor(col0 + (width - 1) / 2) + 1
+    inside_rows = max(rows[0], 0), min(rows[1], src.height - 1)
+    inside_cols = max(cols[0], 0), min(cols[1], src.width - 1)
+    window = rasterio.windows.Window(inside_cols[0], inside_rows[0],
+                                     inside_cols[1] - inside_cols[0] + 1,
+                                     inside_rows[1] - inside_rows[0] + 1)
+    raw = src.read(1, window=window)
+    block = raw.astype("float32")
+    if nodata is not None:
+        block[raw == nodata] = np.nan  # NaN spreads to every pixel it touches, as elsewhere
+    block = np.pad(block, ((inside_rows[0] - rows[0], rows[1] - inside_rows[1]),
+                           (inside_cols[0] - cols[0], cols[1] - inside_cols[1])), mode="edge")
+    along_rows = _doubled_axis(block, row0 - rows[0], height, axis=0)
+    dst[...] = _doubled_axis(along_rows, col0 - cols[0], width, axis=1)
+    return True
+
+
+def _on_quarter(position: float) -> bool:
+    """Whether ``position`` is a quarter or three quarters past a whole number."""
+    return abs((position % 1.0) - 0.25) < 1e-6 or abs((position % 1.0) - 0.75) < 1e-6
+
+
+def _doubled_axis(values: np.ndarray, first: float, n: int, axis: int) -> np.ndarray:
+    """``values`` (samples at 0, 1, 2, ... along ``axis``) interpolated linearly at
+    ``first + j / 2`` for ``j < n``: even and odd ``j`` each step one sample at a time."""
+    shape = list(values.shape)
+    shape[axis] = n
+    out = np.empty(shape, dtype="float32")
+    for parity in (0, 1):
+        count = (n - parity + 1) // 2
+        if count == 0:
+            continue
+        position = first + parity / 2
+        start = math.floor(position)
+        weight = np.float32(position - start)
+        if axis == 0:
+            low, high = values[start:start + count], values[start + 1:start + 1 + count]
+            target = out[parity::2]
+        else:
+            low, high = values[:, start:start + count], values[:, start + 1:start + 1 + count]
+            target = out[:, parity::2]
+        np.multiply(low, np.float32(1) - weight, out=target)
+        target += high * weight
+    return out
 
 
 @functools.lru_cache(maxsize=256)
