@@ -204,23 +204,25 @@ class BackgroundWrites:
 
 
 def write_json(path: str | Path, doc: Any) -> Path:
-    """Write JSON atomically (UTF-8, keys in insertion order).
+    """Write JSON atomically (UTF-8, keys in insertion order, indented)."""
+    return _write_text(path, json.dumps(doc, indent=1, ensure_ascii=False))
 
-    A document with a ``features`` list (GeoJSON) is written one feature per line, after its
-    other members (``features`` comes last, as in every GeoJSON kpgeo writes): readable,
-    and made by json's C encoder, which ``indent`` turns off (indented, a month's features took
-    ten times longer to write, holding the GIL).
-    """
+
+def write_feature_collection(path: str | Path, doc: Mapping[str, Any]) -> Path:
+    """Write a GeoJSON FeatureCollection atomically, one feature per line after its other
+    members: readable, and made by json's C encoder, which ``indent`` turns off (indented, a
+    month's features took ten times longer to write, holding the GIL)."""
+    head = {k: v for k, v in doc.items() if k != "features"}
+    lines = [json.dumps(f, ensure_ascii=False) for f in doc["features"]]
+    # The other members indented as usual, without their closing "\n}".
+    text = json.dumps(head, indent=1, ensure_ascii=False)[:-2] + ",\n" if head else "{\n"
+    text += ' "features": ['
+    text += ("\n  " + ",\n  ".join(lines) + "\n ]" if lines else "]") + "\n}"
+    return _write_text(path, text)
+
+
+def _write_text(path: str | Path, text: str) -> Path:
     path = Path(path)
-    if isinstance(doc, Mapping) and isinstance(doc.get("features"), list):
-        head = {k: v for k, v in doc.items() if k != "features"}
-        lines = [json.dumps(f, ensure_ascii=False) for f in doc["features"]]
-        # The other members indented as usual, without their closing "\n}".
-        text = json.dumps(head, indent=1, ensure_ascii=False)[:-2] + ",\n" if head else "{\n"
-        text += ' "features": ['
-        text += ("\n  " + ",\n  ".join(lines) + "\n ]" if lines else "]") + "\n}"
-    else:
-        text = json.dumps(doc, indent=1, ensure_ascii=False)
     with atomic_path(path) as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")
     return path

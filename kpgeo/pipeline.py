@@ -57,7 +57,7 @@ from .detection import (
     remove_small,
 )
 from .errors import ConfigError, KpgeoError, LowCoverageWarning, SourceError
-from .export import PART_SUFFIX, BackgroundWrites, write_cog, write_json
+from .export import PART_SUFFIX, BackgroundWrites, write_cog, write_feature_collection
 from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices, ndvi
 from .manifest import Manifest
 from .months import Month, MonthRange
@@ -794,7 +794,8 @@ def write_exports(config: PipelineConfig, site_names: list[str], months: list[st
             continue
         doc = {"type": "FeatureCollection", "kpgeo": _foreign_member(config, month, sites),
                "features": features}
-        out.append(write_json(config.out_dir / "exports" / f"disturbed-{month}.geojson", doc))
+        out.append(write_feature_collection(
+            config.out_dir / "exports" / f"disturbed-{month}.geojson", doc))
     return out
 
 

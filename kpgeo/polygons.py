@@ -33,7 +33,7 @@ from odc.geo.geom import Geometry
 from scipy import ndimage
 
 from .detection import EIGHT, DetectionState, label_month, remove_small
-from .export import write_json
+from .export import write_feature_collection
 
 Status = Literal["preexisting", "new"]
 #: Decimal places of GeoJSON coordinates (RFC 7946 §11.2: about 0.1 m).
@@ -194,4 +194,4 @@ def feature_collection(areas: Sequence[DiggingArea], crs_of: Mapping[str, Any],
 def write_geojson(path: str | Path, areas: Sequence[DiggingArea], crs_of: Mapping[str, Any],
                   foreign: Mapping[str, Any] | None = None) -> Path:
     """Write ``areas`` as RFC 7946 GeoJSON, atomically."""
-    return write_json(path, feature_collection(areas, crs_of, foreign))
+    return write_feature_collection(path, feature_collection(areas, crs_of, foreign))

@@ -13,8 +13,8 @@ month several times slower than decoding it (``benchmarks/RESULTS.md``). Here:
   ``RasterIO`` straight onto the chunk (a float source window and an output shape);
 - a band in another CRS (or whose resampled window would cross the COG's edge) is resampled
   through the source pixel of every destination pixel, computed once per pair of grids (every
-  scene of one tile shares them) and cached: by index for ``nearest``, by a weighted gather of
-  the four pixels around it for ``bilinear``.
+  scene of one tile shares them) and cached: by index for ``nearest``, through a sparse matrix
+  of the four pixels' weights for ``bilinear``.
 
 Validity comes first: SCL is read onto the chunk padded by the cloud buffer (within the site
 grid, as the other sources see it), clouds and shadows are grown
@@ -299,7 +299,7 @@ class SourcePixels:
     weights: scipy.sparse.csr_array | None = None
     """Bilinear: destination pixels by the window's pixels padded by one row and column, plus
     a last column for those outside the source grid (weight 1 on a NaN); four weights a row,
-    zeros kept, so that a NaN spreads to every pixel it touches, as GDAL's does."""
+    zeros kept, so that a NaN spreads to every pixel it touches."""
 
 
 @functools.lru_cache(maxsize=12)
