@@ -651,6 +651,10 @@ def test_cogs_are_written_without_gdal_complaints(tmp_path: Path, caplog, dtype:
     assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")], caplog.text
     with rasterio.open(path) as src:
         np.testing.assert_array_equal(src.read(), values)
+        # Floats take GDAL's floating-point predictor (smaller files, no more CPU); integers
+        # the horizontal-differencing one.
+        predictor = src.tags(ns="IMAGE_STRUCTURE")["PREDICTOR"]
+        assert predictor == ("3" if dtype == "float32" else "2")
 
 
 def test_background_writes_interrupted_wait_still_reports_the_failure(tmp_path: Path,

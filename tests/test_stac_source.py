@@ -15,6 +15,7 @@ from kpgeo.aoi import load_site
 from kpgeo.composite import COUNT_BAND, month_quality, monthly_composite
 from kpgeo.config import MaskConfig
 from kpgeo.months import parse_month_range
+from kpgeo.sources.gdal_env import gdal_options, is_remote
 from kpgeo.sources.stac import StacSource
 from kpgeo.testing import (
     grid_for,
@@ -200,3 +201,16 @@ def test_loads_of_different_files_never_share_dask_keys(small_archive, small_sit
     assert not np.array_equal(red_a.values, red_b.values, equal_nan=True)
     alone = source.load([edited], small_site).red.compute()
     np.testing.assert_array_equal(red_b.values, alone.values)
+
+
+@pytest.mark.parametrize(("href", "remote"), [
+    ("https://example.org/T30PSY/B04.tif", True), ("s3://bucket/B04.tif", True),
+    ("/vsicurl/https://example.org/B04.tif", True), ("/data/T30PSY/B04.tif", False),
+    ("file:///data/T30PSY/B04.tif", False), ("B04.tif", False)])
+def test_vsi_cache_is_set_for_remote_files_only(href: str, remote: bool) -> None:
+    """GDAL's in-memory cache of fetched bytes helps remote reads; a local file has the OS's
+    page cache, and the extra layer only costs time."""
+    assert is_remote(href) is remote
+    options = gdal_options(remote=is_remote(href))
+    assert ("VSI_CACHE" in options) is remote
+    assert options["GDAL_DISABLE_READDIR_ON_OPEN"] == "EMPTY_DIR"

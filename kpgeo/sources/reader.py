@@ -85,7 +85,9 @@ def read_overpass(tiles: Sequence[Tile], grid: GeoBox, options: ReadOptions,
     within the site) and where ``grid`` lies in it; without it, ``grid`` alone.
     """
     n_bands = len(tiles[0].bands) if tiles else 0
-    out = np.full((n_bands, *grid.shape.yx), np.nan, dtype="float32")
+    # Not filled: the first tile read writes every pixel (NaN where it is unusable), and an
+    # overpass with no usable tile is filled at the end.
+    out = np.empty((n_bands, *grid.shape.yx), dtype="float32")
     todo: np.ndarray | None = None  # pixels no tile has filled yet; None: all of them
     scl_grid, crop = context or (grid, (slice(None), slice(None)))
     with rasterio.Env(**dict(options.gdal or {})):
@@ -109,6 +111,8 @@ def read_overpass(tiles: Sequence[Tile], grid: GeoBox, options: ReadOptions,
                 todo &= ~usable
             if not todo.any():
                 break
+    if todo is None:
+        out.fill(np.nan)
     return out
 
 
@@ -244,8 +248,10 @@ def _read_doubled(src: rasterio.DatasetReader, part: GeoBox, nodata: float | Non
         block[raw == nodata] = np.nan  # NaN spreads to every pixel it touches, as elsewhere
     block = np.pad(block, ((inside_rows[0] - rows[0], rows[1] - inside_rows[1]),
                            (inside_cols[0] - cols[0], cols[1] - inside_cols[1])), mode="edge")
-    along_rows = _doubled_axis(block, row0 - rows[0], height, axis=0)
-    dst[...] = _doubled_axis(along_rows, col0 - cols[0], width, axis=1)
+    # Columns first, on the native rows (a quarter of the pixels): their stride-2 writes are
+    # the slow ones; the rows' pass then writes whole rows of ``dst``.
+    along_cols = _doubled_axis(block, col0 - cols[0], width, axis=1)
+    _doubled_axis(along_cols, row0 - rows[0], height, axis=0, out=dst)
     return True
 
 
@@ -254,12 +260,14 @@ def _on_quarter(position: float) -> bool:
     return abs((position % 1.0) - 0.25) < 1e-6 or abs((position % 1.0) - 0.75) < 1e-6
 
 
-def _doubled_axis(values: np.ndarray, first: float, n: int, axis: int) -> np.ndarray:
+def _doubled_axis(values: np.ndarray, first: float, n: int, axis: int,
+                  out: np.ndarray | None = None) -> np.ndarray:
     """``values`` (samples at 0, 1, 2, ... along ``axis``) interpolated linearly at
     ``first + j / 2`` for ``j < n``: even and odd ``j`` each step one sample at a time."""
-    shape = list(values.shape)
-    shape[axis] = n
-    out = np.empty(shape, dtype="float32")
+    if out is None:
+        shape = list(values.shape)
+        shape[axis] = n
+        out = np.empty(shape, dtype="float32")
     for parity in (0, 1):
         count = (n - parity + 1) // 2
         if count == 0:

@@ -44,7 +44,7 @@ from ..config import EARTH_SEARCH_COLLECTION, EARTH_SEARCH_URL, MaskConfig
 from ..errors import InputError, SourceError
 from ..months import MonthRange, month_bounds_iso
 from .base import READ_ERRORS, REFLECTANCE_BANDS, SCL_BAND, ChunkReads, by_solar_day
-from .gdal_env import gdal_options
+from .gdal_env import gdal_options, is_remote
 from .reader import Asset, ReadOptions, Tile, read_overpass
 
 log = logging.getLogger(__name__)
@@ -321,14 +321,16 @@ class StacSource:
         (:func:`~.reader.read_overpass`). Tiles of one overpass (scenes of one local solar
         day) are fused into one time step, tiles in the site's UTM zone first."""
         grid = site.grid
+        overpasses = _overpasses(items, grid.crs.epsg)
+        tiles = [tuple(_tile(i) for i in group) for group in overpasses]
+        remote = any(is_remote(a.href) for day in tiles for tile in day
+                     for a in (*tile.bands, tile.scl))
         options = ReadOptions(
             invalid_scl=tuple(self.mask.invalid_scl), cloud_scl=tuple(self.mask.cloud_scl),
             buffer_px=round(self.mask.cloud_buffer_m / abs(grid.resolution.x)),
             resampling=self.resampling,
             gdal=gdal_options(timeout_s=self.http_timeout_s, retries=self.http_retries,
-                              uncached=self._after_fault))
-        overpasses = _overpasses(items, grid.crs.epsg)
-        tiles = [tuple(_tile(i) for i in group) for group in overpasses]
+                              uncached=self._after_fault, remote=remote))
         # Keys name what is read (files, scaling), where, and how: two loads share a key only
         # when they would read the same pixels (a shared cluster keeps results by key).
         token = dask.base.tokenize(tiles, tuple(grid.affine), grid.shape.yx, str(grid.crs),
