@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import ctypes
+import itertools
 import logging
 import sys
 from collections.abc import Iterator
@@ -142,24 +143,35 @@ def _trim_memory() -> None:
         pass
 
 
-def compute(*collections: Any) -> tuple[Any, ...]:
-    """Like ``dask.compute``; with a progress bar on stderr when the run asked for one."""
-    if not _show_progress.get():
-        return dask.compute(*collections)
+def compute(*collections: Any, pin: bool = False) -> tuple[Any, ...]:
+    """Like ``dask.compute``; with a progress bar on stderr when the run asked for one.
+
+    ``pin``: on a cluster, run every task on one worker, the next in turn (for as long as it
+    is alive). For work whose tasks all feed one (a month's reads, its composite): nothing
+    then travels between workers, and two such computations at once keep two workers busy.
+    """
+    progress = _show_progress.get()
     client = _active_client()
     if client is None:
+        if not progress:
+            return dask.compute(*collections)
         from dask.diagnostics import ProgressBar
 
         with ProgressBar(out=sys.stderr):
             return dask.compute(*collections)
-    from distributed.diagnostics.progressbar import TextProgressBar
-
     lazy = [i for i, c in enumerate(collections) if dask.is_dask_collection(c)]
-    futures = client.compute([collections[i] for i in lazy])
-    # distributed's text bar writes to stdout; stdout is kpgeo's result channel.
-    with contextlib.redirect_stdout(sys.stderr):
-        TextProgressBar(futures)
-    sys.stderr.write("\n")
+    placement: dict[str, Any] = {}
+    worker = _next_worker(client) if pin else None
+    if worker is not None:
+        placement = {"workers": [worker], "allow_other_workers": True}
+    futures = client.compute([collections[i] for i in lazy], **placement)
+    if progress:
+        from distributed.diagnostics.progressbar import TextProgressBar
+
+        # distributed's text bar writes to stdout; stdout is kpgeo's result channel.
+        with contextlib.redirect_stdout(sys.stderr):
+            TextProgressBar(futures)
+        sys.stderr.write("\n")
     try:
         values = client.gather(futures)
     except BaseException:
@@ -169,6 +181,21 @@ def compute(*collections: Any) -> tuple[Any, ...]:
     for i, value in zip(lazy, values, strict=True):
         results[i] = value
     return tuple(results)
+
+
+_turn = itertools.count()
+
+
+def _next_worker(client: Any) -> str | None:
+    """The address of the cluster's next worker in turn (None while it has none)."""
+    workers = sorted(client.scheduler_info()["workers"])
+    return workers[next(_turn) % len(workers)] if workers else None
+
+
+def worker_count() -> int:
+    """Workers of the cluster :func:`compute` runs on; 0 on dask's local schedulers."""
+    client = _active_client()
+    return 0 if client is None else len(client.scheduler_info()["workers"])
 
 
 def lazy_array(array: np.ndarray, chunks: Any) -> da.Array:

@@ -37,7 +37,7 @@ import xarray as xr
 
 from . import __version__, timeseries
 from .aoi import Site, load_site
-from .cluster import compute, dask_context, lazy_array, release_worker_memory
+from .cluster import compute, dask_context, lazy_array, release_worker_memory, worker_count
 from .composite import (
     COUNT_BAND,
     MonthQuality,
@@ -185,9 +185,10 @@ class LoadStopped(Exception):
 
 def load_month(source: SceneSource, site: Site, month: Month, config: PipelineConfig,
                baseline: Baseline | None = None, stop: threading.Event | None = None,
-               ) -> MonthData:
+               pin: bool = False) -> MonthData:
     """Search and load a month once; its composite and (given a baseline) its evidence.
-    Once ``stop`` is set, the next chunk raises :class:`LoadStopped`.
+    Once ``stop`` is set, the next chunk raises :class:`LoadStopped`; ``pin`` computes each
+    chunk on one worker of a cluster (:func:`~.cluster.compute`).
 
     When a read fails, the source screens the month's scenes one by one and the month is
     computed again without those it skipped (SPEC §10); a month left with no usable scene is a
@@ -204,7 +205,7 @@ def load_month(source: SceneSource, site: Site, month: Month, config: PipelineCo
     while True:
         try:
             bands, count, evidence = _compute_month(source, items, site, config, baseline,
-                                                    possible, stop)
+                                                    possible, stop, pin)
             break
         except READ_ERRORS as exc:
             failures += 1
@@ -231,14 +232,14 @@ def load_month(source: SceneSource, site: Site, month: Month, config: PipelineCo
 
 def _compute_month(source: SceneSource, items: list[Any], site: Site, config: PipelineConfig,
                    baseline: Baseline | None, possible: np.ndarray | None,
-                   stop: threading.Event | None = None,
+                   stop: threading.Event | None = None, pin: bool = False,
                    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
     """A month's composite bands, valid-observation count and (given a baseline) evidence
     codes; chunk by chunk where the source reads by chunk (every scene is read once either
     way)."""
     if items and isinstance(source, ChunkedSource):
         return _compute_by_chunk(source.read_chunks(items, site), site, config, baseline,
-                                 possible, stop)
+                                 possible, stop, pin)
     scenes = source.load(items, site)
     composite = monthly_composite(scenes)
     evidence = None
@@ -253,7 +254,7 @@ def _compute_month(source: SceneSource, items: list[Any], site: Site, config: Pi
 
 def _compute_by_chunk(reads: ChunkReads, site: Site, config: PipelineConfig,
                       baseline: Baseline | None, possible: np.ndarray | None,
-                      stop: threading.Event | None = None,
+                      stop: threading.Event | None = None, pin: bool = False,
                       ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
     """:func:`_compute_month` a chunk at a time: the workers then hold one chunk's scenes
     whatever order the scheduler picks, so their memory is bounded by the chunk size, not the
@@ -275,7 +276,7 @@ def _compute_by_chunk(reads: ChunkReads, site: Site, config: PipelineConfig,
             evidence = [dask.delayed(_overpass_evidence, pure=True)(
                 part, land_min, water, config.detection) for part in parts]
         # One flat list of tasks: the progress bar's path computes collections, not lists.
-        (medians, count[ys, xs]), *done = compute(composite, *evidence)
+        (medians, count[ys, xs]), *done = compute(composite, *evidence, pin=pin)
         for band, values in zip(REFLECTANCE_BANDS, medians, strict=True):
             bands[band][ys, xs] = values
         if codes is not None:
@@ -657,17 +658,24 @@ class SiteRun:
         while the caller works on earlier ones (state, polygons, products; waiting for their
         writes), so that the Dask workers are not left idle meanwhile. Up to
         :data:`LOAD_AHEAD` months are loaded or loading beyond the one the caller holds
-        (one for a site larger than a chunk)."""
+        (one for a site larger than a chunk).
+
+        On a cluster, months of a one-chunk site load two at a time, each on a worker of its
+        own (``pin``): a month's reads all feed its composite, so its tasks spread over two
+        worker processes sent every read but one across. On the local schedulers one month
+        loads at a time: a second computing beside it added more CPU time than it saved.
+        """
         def load(month: Month) -> Future[MonthData]:
             # In a copy of this context: the progress bar's setting is a context variable.
             return pool.submit(contextvars.copy_context().run, load_month, self.source,
-                               self.site, month, self.config, baseline, stop)
+                               self.site, month, self.config, baseline, stop, together > 1)
 
         stop = threading.Event()
-
-        ahead = (LOAD_AHEAD if max(self.site.grid.shape.yx) <= self.config.composite.chunk_px
-                 else 1)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kpgeo-load") as pool:
+        one_chunk = max(self.site.grid.shape.yx) <= self.config.composite.chunk_px
+        ahead = LOAD_AHEAD if one_chunk else 1
+        together = min(worker_count(), ahead) if one_chunk else 1
+        with ThreadPoolExecutor(max_workers=max(together, 1),
+                                thread_name_prefix="kpgeo-load") as pool:
             pending = collections.deque(load(m) for m in months[:ahead])
             try:
                 for i, month in enumerate(months):

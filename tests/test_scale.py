@@ -92,6 +92,31 @@ def test_run_on_a_dask_cluster_gives_the_products_of_a_local_run(
         counts = client.run(lambda dask_worker: len(dask_worker.state.log))
     assert len(counts) == 2 and all(n > 0 for n in counts.values()), counts
     assert_same_products(tmp_path / "local", tmp_path / "cluster")
+    # In one chunk, two months compute at once on the cluster, each on one worker.
+    pinned = CliRunner().invoke(cli, run_args(tmp_path, catalog, tmp_path / "pinned",
+                                              "--scheduler", dask_cluster))
+    assert pinned.exit_code == 0, pinned.output
+    assert_same_products(tmp_path / "local", tmp_path / "pinned")
+
+
+def test_pinned_computations_take_the_workers_in_turn() -> None:
+    """``compute(..., pin=True)`` runs all of a computation's tasks on one worker, the next
+    computation on the next worker."""
+    import dask
+    from distributed import Client, LocalCluster, get_worker
+
+    from kpgeo.cluster import compute
+
+    def where(_: int) -> str:
+        return str(get_worker().address)
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster, Client(cluster):
+        runs = [compute(*[dask.delayed(where, pure=False)(i) for i in range(6)], pin=True)
+                for _ in range(4)]
+    assert all(len(set(run)) == 1 for run in runs), runs
+    assert [run[0] for run in runs[:2]] == [run[0] for run in runs[2:]]
+    assert len({run[0] for run in runs}) == 2, runs
 
 
 def test_progress_bar_on_the_threaded_scheduler_goes_to_stderr(
