@@ -41,6 +41,9 @@ def _setup_logging(verbose: int, quiet: int) -> None:
     level = logging.INFO + 10 * (quiet - verbose)
     logging.basicConfig(level=max(logging.DEBUG, level), format="%(message)s", stream=sys.stderr,
                         force=True)
+    # Off, then on: a second captureWarnings(True) in one process does nothing, even when
+    # warnings.showwarning was replaced in between (pytest does, for every test).
+    logging.captureWarnings(False)
     logging.captureWarnings(True)
 
 

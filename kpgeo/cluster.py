@@ -188,14 +188,14 @@ _turn = itertools.count()
 
 def _next_worker(client: Any) -> str | None:
     """The address of the cluster's next worker in turn (None while it has none)."""
-    workers = sorted(client.scheduler_info()["workers"])
+    workers = sorted(client.nthreads())  # every worker (scheduler_info may list only a few)
     return workers[next(_turn) % len(workers)] if workers else None
 
 
 def worker_count() -> int:
     """Workers of the cluster :func:`compute` runs on; 0 on dask's local schedulers."""
     client = _active_client()
-    return 0 if client is None else len(client.scheduler_info()["workers"])
+    return 0 if client is None else len(client.nthreads())
 
 
 def lazy_array(array: np.ndarray, chunks: Any) -> da.Array:

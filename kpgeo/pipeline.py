@@ -661,9 +661,9 @@ class SiteRun:
         (one for a site larger than a chunk).
 
         On a cluster, months of a one-chunk site load two at a time, each on a worker of its
-        own (``pin``): a month's reads all feed its composite, so its tasks spread over two
-        worker processes sent every read but one across. On the local schedulers one month
-        loads at a time: a second computing beside it added more CPU time than it saved.
+        own (``pin``): a month's reads all feed its composite, and spread over two worker
+        processes, about half of them crossed from one to the other. On the local schedulers
+        one month loads at a time: a second beside it added more CPU time than it saved.
         """
         def load(month: Month) -> Future[MonthData]:
             # In a copy of this context: the progress bar's setting is a context variable.
