@@ -673,9 +673,8 @@ class SiteRun:
         stop = threading.Event()
         one_chunk = max(self.site.grid.shape.yx) <= self.config.composite.chunk_px
         ahead = LOAD_AHEAD if one_chunk else 1
-        together = min(worker_count(), ahead) if one_chunk else 1
-        with ThreadPoolExecutor(max_workers=max(together, 1),
-                                thread_name_prefix="kpgeo-load") as pool:
+        together = max(1, min(worker_count(), ahead)) if one_chunk else 1
+        with ThreadPoolExecutor(max_workers=together, thread_name_prefix="kpgeo-load") as pool:
             pending = collections.deque(load(m) for m in months[:ahead])
             try:
                 for i, month in enumerate(months):
