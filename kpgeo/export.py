@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 #: GDAL COG driver options: ZSTD at level 1 (read by GDAL since 2.3, so by QGIS and rasterio; it
 #: wrote a month's three products at the size DEFLATE level 1 did in 45 % of the CPU time),
-#: the horizontal predictor for integers (none for floats, whose noisy mantissas the
-#: floating-point predictor made 13 % larger and 30 % slower), 256 px tiles
+#: a predictor (horizontal for integers; floating-point for floats: float32 reflectance 12 %
+#: smaller for the same CPU time), 256 px tiles
 #: (GDAL's default for tiled GeoTIFF: the edge tiles of a 601 px window padded to 512 px made
 #: three times the pixels to compress, and writing took twice as long), averaged overviews for
 #: reflectance.
@@ -74,6 +74,9 @@ def write_cog(
     tags: Mapping[str, Any] | None = None,
     resampling: str = "average",
     zlevel: int = 1,
+    scales: Sequence[float] = (),
+    offsets: Sequence[float] = (),
+    predictor: bool = True,
 ) -> Path:
     """Write a ``(band, y, x)`` or ``(y, x)`` array, or a sequence of ``(y, x)`` bands of one
     dtype, on ``grid`` as a Cloud-Optimized GeoTIFF (a sequence spares a stacked copy: 300 MB
@@ -97,6 +100,13 @@ def write_cog(
         Overview resampling, ``average`` for measurements, ``nearest`` for classes.
     zlevel
         ZSTD level, 1 (fastest) to 22 (smallest). Reflectance floats barely compress, hence 1.
+    scales, offsets
+        Per band, what turns stored integers into values (``DN * scale + offset``; see
+        :mod:`kpgeo.encoding`); none by default.
+    predictor
+        Whether to apply the predictor (horizontal for integers, floating-point for floats).
+        False for floats that are mostly whole numbers (months, classes): the floating-point
+        predictor scrambles them (a month's ``change.tif``: 4 % larger, twice the time).
 
     Returns
     -------
@@ -129,15 +139,14 @@ def write_cog(
     cog_options = {
         "compress": "ZSTD",
         "level": zlevel,
-        # ^ the floating-point predictor: reflectance composites 12 % smaller, same CPU time
-        "predictor": "FLOATING_POINT" if floating else "STANDARD",
+        "predictor": ("NO" if not predictor else "FLOATING_POINT" if floating else "STANDARD"),
         "blocksize": COG_BLOCK_PX,
         "overview_resampling": resampling,
         "overviews": "AUTO" if large else "NONE",
         "BIGTIFF": "IF_SAFER",
-        # ^ a large raster's tiles are compressed on every core (the last month of a run waits
-        #   for its writes); a small one's in this thread: GDAL's threads cost a fifth more
-        #   CPU, taken from the months computing meanwhile
+        # A large raster's tiles are compressed on every core (the last month of a run waits
+        # for its writes); a small one's in this thread: GDAL's threads cost a fifth more CPU,
+        # taken from the months computing meanwhile.
         "NUM_THREADS": "ALL_CPUS" if large else "1",
     }
     path = Path(path)
@@ -150,6 +159,10 @@ def write_cog(
             mem.write(band, i)
         for i, text in enumerate(descriptions, start=1):
             mem.set_band_description(i, text)
+        if scales:
+            mem.scales = tuple(scales)
+        if offsets:
+            mem.offsets = tuple(offsets)
         if tags:
             mem.update_tags(**{k: str(v) for k, v in tags.items()})
         with atomic_path(path) as tmp:

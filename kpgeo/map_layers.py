@@ -20,6 +20,7 @@ import rasterio
 from rasterio.transform import from_bounds
 from rasterio.warp import Resampling, calculate_default_transform, reproject, transform
 
+from .encoding import decode
 from .pipeline import CHANGE_BANDS
 
 WEB_MERCATOR = "EPSG:3857"
@@ -90,9 +91,12 @@ def read_web_mercator(path: str | Path, bands: Sequence[int],
             affine = from_bounds(affine.c, bottom, right, affine.f, width, height)
         out = np.full((len(bands), height, width), np.nan, dtype="float32")
         for i, band in enumerate(bands):
+            # Stored integers are scaled afterwards (nearest keeps them whole); their nodata
+            # becomes NaN here.
             reproject(source=rasterio.band(src, band), destination=out[i],
-                      src_nodata=np.nan, dst_nodata=np.nan, dst_transform=affine,
+                      src_nodata=np.nan if src.nodata is None else src.nodata, dst_nodata=np.nan, dst_transform=affine,
                       dst_crs=WEB_MERCATOR, resampling=Resampling.nearest)
+            out[i] = decode(out[i], src.scales[band - 1], src.offsets[band - 1], None)
     right, bottom = affine @ (width, height)
     lons, lats = transform(WEB_MERCATOR, "EPSG:4326", [affine.c, right], [bottom, affine.f])
     return out, [[lats[0], lons[0]], [lats[1], lons[1]]]

@@ -56,6 +56,7 @@ from .detection import (
     observation_evidence,
     remove_small,
 )
+from .encoding import COUNT, INDEX, REFLECTANCE, read_values
 from .errors import ConfigError, KpgeoError, LowCoverageWarning, SourceError
 from .export import PART_SUFFIX, BackgroundWrites, write_cog, write_feature_collection
 from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices, ndvi
@@ -304,9 +305,8 @@ def calendar_month(month: Month) -> int:
 def read_composite(path: Path) -> tuple[dict[str, np.ndarray], MonthQuality]:
     """Bands and quality of a written ``composite.tif``."""
     with rasterio.open(path) as src:
-        cube = src.read()
+        bands = {b: read_values(src, i) for i, b in enumerate(REFLECTANCE_BANDS, start=1)}
         tags = src.tags()
-    bands = {b: cube[i] for i, b in enumerate(REFLECTANCE_BANDS)}
     return bands, quality_from_tags(tags)
 
 
@@ -323,12 +323,18 @@ def _grid_tags(site: Site, month: Month, quality: MonthQuality) -> dict[str, Any
 
 
 def write_composite(folder: Path, site: Site, month: Month, data: MonthData) -> Path:
-    layers = [data.bands[b] for b in REFLECTANCE_BANDS] + [data.count.astype("float32")]
+    # Reflectance as Sentinel-2 L2A stores it; the count's 0 (no valid observation) is also
+    # the nodata of every band.
+    layers = ([REFLECTANCE.encode(data.bands[b]) for b in REFLECTANCE_BANDS]
+              + [data.count.astype(COUNT.dtype)])
+    encodings = [REFLECTANCE] * len(REFLECTANCE_BANDS) + [COUNT]
     return write_cog(
         folder / "composite.tif", layers, site.grid,
-        descriptions=[*REFLECTANCE_BANDS, COUNT_BAND],
+        descriptions=[*REFLECTANCE_BANDS, COUNT_BAND], nodata=REFLECTANCE.nodata,
+        scales=[e.scale for e in encodings], offsets=[e.offset for e in encodings],
         tags={**_grid_tags(site, month, data.quality), "skipped_scenes": data.skipped,
-              "units": "surface reflectance (bands 1-6), valid observations (band 7)"},
+              "units": "surface reflectance (bands 1-6: DN * scale + offset, as in Sentinel-2 "
+                       "L2A), valid observations (band 7)"},
     )
 
 
@@ -336,8 +342,9 @@ def write_indices(folder: Path, site: Site, month: Month, bands: Mapping[str, np
                   quality: MonthQuality) -> Path:
     values = compute_indices(bands)
     return write_cog(
-        folder / "indices.tif", [values[n] for n in INDEX_NAMES], site.grid,
-        descriptions=[INDEX_DESCRIPTIONS[n] for n in INDEX_NAMES],
+        folder / "indices.tif", [INDEX.encode(values[n]) for n in INDEX_NAMES], site.grid,
+        descriptions=[INDEX_DESCRIPTIONS[n] for n in INDEX_NAMES], nodata=INDEX.nodata,
+        scales=[INDEX.scale] * len(INDEX_NAMES), offsets=[INDEX.offset] * len(INDEX_NAMES),
         tags={**_grid_tags(site, month, quality), "indices": ",".join(INDEX_NAMES)},
     )
 
@@ -359,7 +366,7 @@ def write_change(folder: Path, site: Site, month: Month, bands: Mapping[str, np.
               state.confirmed.astype("float32"), state.mapped_since.astype("float32"), digging]
     return write_cog(
         folder / "change.tif", layers, site.grid, descriptions=CHANGE_DESCRIPTIONS, nodata=None,
-        resampling="nearest",
+        resampling="nearest", predictor=False,
         tags={**_grid_tags(site, month, quality), SIGNATURE_TAG: signature(site, config),
               AREAS_TAG: json.dumps(dict(areas), sort_keys=True)},
     )

@@ -396,6 +396,32 @@ def test_every_product_exists_and_rasters_are_cogs(first_run: Products) -> None:
         assert first_run.hashes[output["path"]] == output["sha256"], output["path"]
 
 
+def test_reflectance_and_indices_are_stored_as_scaled_integers(first_run: Products) -> None:
+    """composite.tif holds reflectance as Sentinel-2 L2A does (uint16, DN * 1e-4 - 0.1, DN 0
+    no data) and indices.tif ten-thousandths (int16): read with their scales and offsets, as
+    GDAL users do, the stored NDVI is the NDVI of the stored reflectance."""
+    folder = first_run.out / SITE / MONTHS[-1]
+    with rasterio.open(folder / "composite.tif") as src:
+        assert set(src.dtypes) == {"uint16"} and src.nodata == 0
+        assert src.scales == (1e-4,) * 6 + (1.0,) and src.offsets == (-0.1,) * 6 + (0.0,)
+        cube = src.read(masked=True).astype("float64")
+        reflectance = {b: cube[i] * 1e-4 - 0.1 for i, b in enumerate(REFLECTANCE_BANDS)}
+        count = src.read(7)
+    with rasterio.open(folder / "indices.tif") as src:
+        assert set(src.dtypes) == {"int16"} and src.nodata == -32768
+        assert src.scales == (1e-4,) * len(INDEX_NAMES) and set(src.offsets) == {0.0}
+        stored_ndvi = src.read(INDEX_NAMES.index("ndvi") + 1, masked=True) * 1e-4
+    valid = count > 0
+    assert 0.5 < valid.mean() and not np.ma.getmaskarray(reflectance["red"])[valid].any()
+    red, nir = reflectance["red"][valid], reflectance["nir"][valid]
+    assert 0.0 < float(red.mean()) < 0.3 and 0.1 < float(nir.mean()) < 0.6
+    # Each stored value is within half a DN of the float composite: the NDVI of the stored
+    # bands is within a few ten-thousandths of the NDVI stored from the float bands.
+    ndvi = (nir - red) / (nir + red)
+    np.testing.assert_allclose(stored_ndvi[valid], ndvi, atol=5e-3)
+    assert float(np.ma.median(np.abs(stored_ndvi[valid] - ndvi))) < 2e-4
+
+
 def test_timeseries_columns_rows_and_areas_agree_with_geojson(first_run: Products) -> None:
     """timeseries.csv has exactly the documented columns, one ok row per month, and its
     pre-existing and cumulative new areas equal the sums of the month's polygons."""
