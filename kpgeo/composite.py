@@ -2,7 +2,7 @@
 
 A month in which too small a share of the site has any valid observation is a gap, reported as
 such and never as zero. :func:`monthly_composite` stays lazy (the caller decides when to
-compute); :func:`composite_of_reads` is the numpy work of one chunk's task.
+compute); :func:`composite_of_reads` is the numpy work of one chunk (a task per band in the pipeline).
 """
 
 from __future__ import annotations
@@ -83,18 +83,26 @@ def composite_of_reads(overpasses: Sequence[np.ndarray]) -> tuple[np.ndarray, np
     """:func:`monthly_composite` of a chunk's reads, one ``(band, y, x)`` array per overpass
     that is NaN wherever the pixel is unusable (:class:`~.sources.base.ChunkReads`): the
     medians ``(band, y, x)`` (those of :func:`masked_median`, NaN already marking what it
-    would mask) and the valid-observation count ``(y, x)``."""
+    would mask) and the valid-observation count ``(y, x)``; band by band in
+    :func:`median_of_reads` and :func:`count_of_reads`."""
     if not overpasses:
         raise ValueError("no overpass to composite")
-    first = overpasses[0]
-    medians = np.empty(first.shape, dtype="float32")
-    for band in range(first.shape[0]):
-        medians[band] = bottleneck.nanmedian(np.stack([read[band] for read in overpasses]),
-                                             axis=0)
-    count = np.zeros(first.shape[1:], dtype="int16")
+    medians = np.stack([median_of_reads(overpasses, band)
+                        for band in range(overpasses[0].shape[0])])
+    return medians, count_of_reads(overpasses)
+
+
+def median_of_reads(overpasses: Sequence[np.ndarray], band: int) -> np.ndarray:
+    """The median ``(y, x)`` of one band of a chunk's reads (see :func:`composite_of_reads`)."""
+    return bottleneck.nanmedian(np.stack([read[band] for read in overpasses]), axis=0)
+
+
+def count_of_reads(overpasses: Sequence[np.ndarray]) -> np.ndarray:
+    """The valid-observation count ``(y, x)`` of a chunk's reads."""
+    count = np.zeros(overpasses[0].shape[1:], dtype="int16")
     for read in overpasses:
         count += np.isfinite(read[0])
-    return medians, count
+    return count
 
 
 def valid_pct(count: np.ndarray, inside: np.ndarray) -> float:

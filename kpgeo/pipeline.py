@@ -42,7 +42,8 @@ from .composite import (
     COUNT_BAND,
     MonthQuality,
     MonthStatus,
-    composite_of_reads,
+    count_of_reads,
+    median_of_reads,
     month_quality,
     monthly_composite,
 )
@@ -186,10 +187,11 @@ class LoadStopped(Exception):
 
 def load_month(source: SceneSource, site: Site, month: Month, config: PipelineConfig,
                baseline: Baseline | None = None, stop: threading.Event | None = None,
-               pin: bool = False) -> MonthData:
+               pin: bool = False, gate: threading.Semaphore | None = None) -> MonthData:
     """Search and load a month once; its composite and (given a baseline) its evidence.
     Once ``stop`` is set, the next chunk raises :class:`LoadStopped`; ``pin`` computes each
-    chunk on one worker of a cluster (:func:`~.cluster.compute`).
+    chunk on one worker of a cluster (:func:`~.cluster.compute`); ``gate``, when given, is
+    held while a chunk computes (the search and the task graph are made outside it).
 
     When a read fails, the source screens the month's scenes one by one and the month is
     computed again without those it skipped (SPEC §10); a month left with no usable scene is a
@@ -206,7 +208,7 @@ def load_month(source: SceneSource, site: Site, month: Month, config: PipelineCo
     while True:
         try:
             bands, count, evidence = _compute_month(source, items, site, config, baseline,
-                                                    possible, stop, pin)
+                                                    possible, stop, pin, gate)
             break
         except READ_ERRORS as exc:
             failures += 1
@@ -234,20 +236,22 @@ def load_month(source: SceneSource, site: Site, month: Month, config: PipelineCo
 def _compute_month(source: SceneSource, items: list[Any], site: Site, config: PipelineConfig,
                    baseline: Baseline | None, possible: np.ndarray | None,
                    stop: threading.Event | None = None, pin: bool = False,
+                   gate: threading.Semaphore | None = None,
                    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
     """A month's composite bands, valid-observation count and (given a baseline) evidence
     codes; chunk by chunk where the source reads by chunk (every scene is read once either
     way)."""
     if items and isinstance(source, ChunkedSource):
         return _compute_by_chunk(source.read_chunks(items, site), site, config, baseline,
-                                 possible, stop, pin)
+                                 possible, stop, pin, gate)
     scenes = source.load(items, site)
     composite = monthly_composite(scenes)
     evidence = None
     if baseline is not None:
         assert possible is not None
         evidence = _lazy_evidence(scenes, baseline, possible, config)
-    composite, evidence = compute(composite, evidence)
+    with gate or contextlib.nullcontext():
+        composite, evidence = compute(composite, evidence)
     release_worker_memory()
     return ({b: composite[b].values for b in REFLECTANCE_BANDS}, composite[COUNT_BAND].values,
             None if evidence is None else np.asarray(evidence))
@@ -256,6 +260,7 @@ def _compute_month(source: SceneSource, items: list[Any], site: Site, config: Pi
 def _compute_by_chunk(reads: ChunkReads, site: Site, config: PipelineConfig,
                       baseline: Baseline | None, possible: np.ndarray | None,
                       stop: threading.Event | None = None, pin: bool = False,
+                      gate: threading.Semaphore | None = None,
                       ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
     """:func:`_compute_month` a chunk at a time: the workers then hold one chunk's scenes
     whatever order the scheduler picks, so their memory is bounded by the chunk size, not the
@@ -268,7 +273,11 @@ def _compute_by_chunk(reads: ChunkReads, site: Site, config: PipelineConfig,
     for ys, xs, parts in reads.chunks:
         if stop is not None and stop.is_set():
             raise LoadStopped
-        composite = dask.delayed(composite_of_reads, pure=True)(parts)
+        # A task per band: one task for all of them ran alone on one worker thread at the end
+        # of each month (a tenth of the month's time), the reads and evidence being done.
+        medians = [dask.delayed(median_of_reads, pure=True)(parts, i)
+                   for i in range(len(REFLECTANCE_BANDS))]
+        valid_count = dask.delayed(count_of_reads, pure=True)(parts)
         evidence = []
         if baseline is not None:
             assert possible is not None
@@ -277,11 +286,13 @@ def _compute_by_chunk(reads: ChunkReads, site: Site, config: PipelineConfig,
             evidence = [dask.delayed(_overpass_evidence, pure=True)(
                 part, land_min, water, config.detection) for part in parts]
         # One flat list of tasks: the progress bar's path computes collections, not lists.
-        (medians, count[ys, xs]), *done = compute(composite, *evidence, pin=pin)
-        for band, values in zip(REFLECTANCE_BANDS, medians, strict=True):
+        with gate or contextlib.nullcontext():
+            computed = compute(*medians, valid_count, *evidence, pin=pin)
+        for band, values in zip(REFLECTANCE_BANDS, computed, strict=False):
             bands[band][ys, xs] = values
+        count[ys, xs] = computed[len(medians)]
         if codes is not None:
-            codes[:, ys, xs] = done
+            codes[:, ys, xs] = computed[len(medians) + 1:]
     if len(reads.chunks) > 1:
         # The workers keep what their tasks freed for the next month's arrays, which then
         # need no new pages; a site of several chunks has them hold a chunk's worth, which
@@ -667,21 +678,25 @@ class SiteRun:
         :data:`LOAD_AHEAD` months are loaded or loading beyond the one the caller holds
         (one for a site larger than a chunk).
 
-        On a cluster, months of a one-chunk site load two at a time, each on a worker of its
-        own (``pin``): a month's reads all feed its composite, and spread over two worker
+        On a cluster, months of a one-chunk site compute two at a time, each on a worker of
+        its own (``pin``): a month's reads all feed its composite, and spread over two worker
         processes, about half of them crossed from one to the other. On the local schedulers
-        one month loads at a time: a second beside it added more CPU time than it saved.
+        one month computes at a time (a second beside it added more CPU time than it saved),
+        while the next one is searched and its task graph made: done between two months'
+        computes, that left the workers idle for a tenth of the time.
         """
         def load(month: Month) -> Future[MonthData]:
             # In a copy of this context: the progress bar's setting is a context variable.
             return pool.submit(contextvars.copy_context().run, load_month, self.source,
-                               self.site, month, self.config, baseline, stop, together > 1)
+                               self.site, month, self.config, baseline, stop, together > 1,
+                               gate)
 
         stop = threading.Event()
         one_chunk = max(self.site.grid.shape.yx) <= self.config.composite.chunk_px
         ahead = LOAD_AHEAD if one_chunk else 1
         together = max(1, min(worker_count(), ahead)) if one_chunk else 1
-        with ThreadPoolExecutor(max_workers=together, thread_name_prefix="kpgeo-load") as pool:
+        gate = threading.Semaphore(together)  # months computing at once
+        with ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="kpgeo-load") as pool:
             pending = collections.deque(load(m) for m in months[:ahead])
             try:
                 for i, month in enumerate(months):
