@@ -61,7 +61,7 @@ def decode(raw: np.ndarray, scale: float, offset: float, nodata: float | None) -
     the sources apply to Sentinel-2 DN."""
     values = raw.astype("float32")
     if nodata is not None and not np.isnan(nodata):
-        values[raw == nodata] = np.nan
+        np.copyto(values, np.float32(np.nan), where=raw == nodata)
     if scale != 1.0:
         values *= np.float32(scale)
     if offset != 0.0:

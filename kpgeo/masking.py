@@ -86,7 +86,9 @@ def valid_pixels(scl: np.ndarray, *, invalid_classes: Sequence[int],
                  cloud_classes: Sequence[int], buffer_px: int) -> np.ndarray:
     """:func:`valid_from_scl` of one scene's ``(y, x)`` numpy SCL (the edges are not padded:
     read the scene ``buffer_px`` wider to see clouds just outside)."""
-    invalid, cloud = (_class_table(classes)[scl] for classes in (invalid_classes, cloud_classes))
+    # take, not indexing: numpy indexes with uint8 by first widening it (2.6x slower)
+    invalid, cloud = (np.take(_class_table(classes), scl)
+                      for classes in (invalid_classes, cloud_classes))
     if buffer_px > 0:
         cloud = _dilate_stack(cloud[None], buffer_px)[0]
     return ~(invalid | cloud)

@@ -20,7 +20,14 @@ from odc.geo.geobox import GeoBox
 from rasterio.enums import Resampling
 
 from kpgeo.export import write_cog
-from kpgeo.sources.reader import Asset, ReadOptions, Tile, read_overpass, read_reflectance
+from kpgeo.sources.reader import (
+    Asset,
+    ReadOptions,
+    Tile,
+    read_overpass,
+    read_pixels,
+    read_reflectance,
+)
 
 from .test_realdata import FOLDER, GALAMSEY
 
@@ -126,7 +133,8 @@ def test_20m_band_onto_10m_grid_agrees_with_the_warper(tmp_path: Path, resamplin
     both = np.isfinite(got) & np.isfinite(expected)
     assert both.mean() > 0.99
     if resampling == "nearest":
-        assert np.isclose(got[both], expected[both]).mean() > 0.99
+        # Each band pixel repeated over the 2 x 2 pixels whose centres it holds: the warper's.
+        np.testing.assert_array_equal(got[both], expected[both])
     else:
         # On the band's half-pixel lattice: interpolated by slices, exactly the warper's.
         np.testing.assert_allclose(got[both], expected[both], rtol=0, atol=0.01 * SCALE)
@@ -182,3 +190,27 @@ def test_offset_grid_crossing_the_cog_edge_keeps_its_registration(tmp_path: Path
     assert np.isnan(got[~inside]).all()
     np.testing.assert_allclose(got[inside], np.broadcast_to(expected, got.shape)[inside],
                                atol=0.01)
+
+
+@pytest.mark.parametrize(("dx", "dy"), [(-190, 190), (790, -810), (-10, 10)],
+                         ids=["near-edge", "far-edge", "mid-pixel-start"])
+def test_20m_classes_onto_10m_grid_repeat_each_pixel_and_fill_beyond(tmp_path: Path, dx: int,
+                                                                    dy: int) -> None:
+    """SCL (20 m classes) read nearest onto a 10 m chunk of its zone on the half-pixel lattice,
+    running past the COG's edge: every pixel takes the class of the 20 m pixel holding its
+    centre, and the fill beyond the COG."""
+    height = width = 50
+    x0, y0 = 500000.0, 9000000.0
+    classes = ((np.arange(height)[:, None] * 7 + np.arange(width)[None, :] * 3) % 11 + 1)
+    scl = Asset("scl", str(write_cog(tmp_path / "scl.tif", classes.astype("uint8"),
+                                     GeoBox((height, width), Affine(20, 0, x0, 0, -20, y0),
+                                            UTM_30N), nodata=0)))
+    grid = GeoBox((40, 40), Affine(10, 0, x0 + dx, 0, -10, y0 + dy), UTM_30N)
+    got = read_pixels(scl, grid, "nearest", np.empty((40, 40), dtype="uint8"), fill=0)
+    cols = np.floor((grid.affine.c + (np.arange(40) + 0.5) * 10 - x0) / 20).astype(int)
+    rows = np.floor((y0 - (grid.affine.f - (np.arange(40) + 0.5) * 10)) / 20).astype(int)
+    inside = ((rows >= 0) & (rows < height))[:, None] & ((cols >= 0) & (cols < width))[None, :]
+    expected = np.where(inside, classes[np.clip(rows, 0, height - 1)][:, np.clip(cols, 0,
+                                                                                  width - 1)], 0)
+    assert 0 < inside.mean() < 1
+    np.testing.assert_array_equal(got, expected)
