@@ -43,7 +43,8 @@ class ScaledInteger:
 
 #: Composite reflectance: Sentinel-2 L2A's own encoding.
 REFLECTANCE = ScaledInteger("uint16", 1e-4, -0.1, 0)
-#: Spectral indices (normalised differences, -1 to 1 on valid reflectance): ten-thousandths.
+#: Spectral indices: ten-thousandths. Normalised differences lie within -1 to 1 for positive
+#: reflectance; L2A's can be slightly negative, which takes a few beyond (clipped at +-3.2767).
 INDEX = ScaledInteger("int16", 1e-4, 0.0, -32768)
 #: Counts (valid observations): themselves; 0 is also no data.
 COUNT = ScaledInteger("uint16", 1.0, 0.0, 0)

@@ -29,11 +29,11 @@ log = logging.getLogger(__name__)
 
 #: GDAL COG driver options: ZSTD at level 1 (read by GDAL since 2.3, so by QGIS and rasterio; it
 #: wrote a month's three products at the size DEFLATE level 1 did in 45 % of the CPU time),
-#: a predictor (horizontal for integers; floating-point for floats: float32 reflectance 12 %
-#: smaller for the same CPU time), 256 px tiles
+#: a predictor (horizontal for integers; floating-point for floats: float32 reflectance was
+#: 12 % smaller for the same CPU time), 256 px tiles
 #: (GDAL's default for tiled GeoTIFF: the edge tiles of a 601 px window padded to 512 px made
 #: three times the pixels to compress, and writing took twice as long), averaged overviews for
-#: reflectance.
+#: measurements.
 COG_BLOCK_PX = 256
 #: Internal overviews only for rasters wider or taller than this: a viewer shows a smaller
 #: one whole from its few full-resolution tiles, and the overviews cost 40 % of the writing.
@@ -99,7 +99,8 @@ def write_cog(
     resampling
         Overview resampling, ``average`` for measurements, ``nearest`` for classes.
     zlevel
-        ZSTD level, 1 (fastest) to 22 (smallest). Reflectance floats barely compress, hence 1.
+        ZSTD level, 1 (fastest) to 22 (smallest); products are written every month, hence
+        the fastest.
     scales, offsets
         Per band, what turns stored integers into values (``DN * scale + offset``; see
         :mod:`kpgeo.encoding`); none by default.

@@ -94,7 +94,8 @@ def read_web_mercator(path: str | Path, bands: Sequence[int],
             # Stored integers are scaled afterwards (nearest keeps them whole); their nodata
             # becomes NaN here.
             reproject(source=rasterio.band(src, band), destination=out[i],
-                      src_nodata=np.nan if src.nodata is None else src.nodata, dst_nodata=np.nan, dst_transform=affine,
+                      src_nodata=np.nan if src.nodata is None else src.nodata,
+                      dst_nodata=np.nan, dst_transform=affine,
                       dst_crs=WEB_MERCATOR, resampling=Resampling.nearest)
             out[i] = decode(out[i], src.scales[band - 1], src.offsets[band - 1], None)
     right, bottom = affine @ (width, height)

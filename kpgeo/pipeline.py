@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import dask
 import dask.array as da
@@ -44,6 +44,7 @@ from .composite import (
     COUNT_BAND,
     MonthQuality,
     MonthStatus,
+    composite_of_reads,
     count_of_reads,
     median_of_reads,
     month_quality,
@@ -187,9 +188,46 @@ class LoadStopped(Exception):
     """A month loading ahead was stopped between chunks: the run no longer wants it."""
 
 
+class MonthGate:
+    """Held while a month computes a chunk (:func:`load_month`): months share ``slots``
+    (how many compute at once), take them in month order (this one waits until the month
+    before it has begun, or has ended without computing: :meth:`begin`), and none begins
+    once ``stop`` is set.
+    """
+
+    def __init__(self, slots: threading.Semaphore, stop: threading.Event,
+                 after: MonthGate | None = None) -> None:
+        self._slots = slots
+        self._stop = stop
+        self._after = after
+        self._begun = threading.Event()
+
+    def begin(self) -> None:
+        """Let the next month take its turn (also called when this month ends, however)."""
+        self._begun.set()
+
+    def __enter__(self) -> Self:
+        while self._after is not None and not self._after._begun.wait(STOP_POLL_S):
+            if self._stop.is_set():
+                raise LoadStopped
+        self._slots.acquire()
+        self.begin()
+        if self._stop.is_set():
+            self._slots.release()
+            raise LoadStopped
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._slots.release()
+
+
+#: How often a month waiting for its turn checks whether the run still wants it.
+STOP_POLL_S = 0.1
+
+
 def load_month(source: SceneSource, site: Site, month: Month, config: PipelineConfig,
                baseline: Baseline | None = None, stop: threading.Event | None = None,
-               pin: bool = False, gate: threading.Semaphore | None = None) -> MonthData:
+               pin: bool = False, gate: MonthGate | None = None) -> MonthData:
     """Search and load a month once; its composite and (given a baseline) its evidence.
     Once ``stop`` is set, the next chunk raises :class:`LoadStopped`; ``pin`` computes each
     chunk on one worker of a cluster (:func:`~.cluster.compute`); ``gate``, when given, is
@@ -238,7 +276,7 @@ def load_month(source: SceneSource, site: Site, month: Month, config: PipelineCo
 def _compute_month(source: SceneSource, items: list[Any], site: Site, config: PipelineConfig,
                    baseline: Baseline | None, possible: np.ndarray | None,
                    stop: threading.Event | None = None, pin: bool = False,
-                   gate: threading.Semaphore | None = None,
+                   gate: MonthGate | None = None,
                    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
     """A month's composite bands, valid-observation count and (given a baseline) evidence
     codes; chunk by chunk where the source reads by chunk (every scene is read once either
@@ -262,16 +300,20 @@ def _compute_month(source: SceneSource, items: list[Any], site: Site, config: Pi
 def _compute_by_chunk(reads: ChunkReads, site: Site, config: PipelineConfig,
                       baseline: Baseline | None, possible: np.ndarray | None,
                       stop: threading.Event | None = None, pin: bool = False,
-                      gate: threading.Semaphore | None = None,
+                      gate: MonthGate | None = None,
                       ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
     """:func:`_compute_month` a chunk at a time: the workers then hold one chunk's scenes
     whatever order the scheduler picks, so their memory is bounded by the chunk size, not the
-    site's. Plain tasks on the reads (the composite, the evidence of each overpass) cost the
-    scheduler little: xarray's and dask.array's graph took 0.15 s a month to build."""
+    site's. Plain tasks on the reads (the medians and count, the evidence of each overpass)
+    cost the scheduler little: xarray's and dask.array's graph took 0.15 s a month to build."""
     shape = site.grid.shape.yx
     bands = {b: np.empty(shape, dtype="float32") for b in REFLECTANCE_BANDS}
     count = np.empty(shape, dtype="int16")
     codes = None if baseline is None else np.empty((len(reads.times), *shape), dtype="int8")
+    # A task per band where the reads stay in one place (the local schedulers, or a month
+    # pinned to a worker); unpinned on a cluster, the bands' tasks could each land on another
+    # worker, which would then fetch every read of the chunk: one composite task there.
+    by_band = pin or worker_count() == 0
     for ys, xs, parts in reads.chunks:
         if stop is not None and stop.is_set():
             raise LoadStopped
@@ -279,16 +321,20 @@ def _compute_by_chunk(reads: ChunkReads, site: Site, config: PipelineConfig,
         if baseline is not None:
             assert possible is not None
             detection = (baseline.land_ndvi_min[ys, xs], possible[ys, xs], config.detection)
-        tasks = _chunk_tasks(parts, detection)
+        tasks = _chunk_tasks(parts, detection, by_band)
         # One flat list of tasks: the progress bar's path computes collections, not lists.
         with gate or contextlib.nullcontext():
             computed = compute(*tasks, pin=pin)
-        n_bands = len(REFLECTANCE_BANDS)
-        for band, values in zip(REFLECTANCE_BANDS, computed[:n_bands], strict=True):
+        if by_band:
+            n_bands = len(REFLECTANCE_BANDS)
+            medians, count[ys, xs] = computed[:n_bands], computed[n_bands]
+            evidence = list(computed[n_bands + 1:])
+        else:
+            (medians, count[ys, xs]), *evidence = computed
+        for band, values in zip(REFLECTANCE_BANDS, medians, strict=True):
             bands[band][ys, xs] = values
-        count[ys, xs] = computed[n_bands]
         if codes is not None:
-            codes[:, ys, xs] = computed[n_bands + 1:]
+            codes[:, ys, xs] = evidence
     if len(reads.chunks) > 1:
         # The workers keep what their tasks freed for the next month's arrays, which then
         # need no new pages; a site of several chunks has them hold a chunk's worth, which
@@ -306,10 +352,10 @@ def _overpass_evidence(read: np.ndarray, land_ndvi_min: np.ndarray, possible: np
 
 def _chunk_tasks(parts: list[Delayed],
                  detection: tuple[np.ndarray, np.ndarray, DetectionConfig] | None,
-                 ) -> list[Delayed]:
-    """A chunk's tasks on its reads: the median of each band, the valid count and, given the
-    baseline's land NDVI minimum, where new water may be and the parameters, the evidence of
-    each overpass.
+                 by_band: bool = True) -> list[Delayed]:
+    """A chunk's tasks on its reads: the median of each band and the valid count (``by_band``)
+    or one composite task of both, then, given the baseline's land NDVI minimum, where new
+    water may be and the parameters, the evidence of each overpass.
 
     One graph of dask's task specification, its tasks named from what they are made of (the
     reads' keys name their files, grid and settings). Made by ``dask.delayed`` calls, it took
@@ -321,11 +367,15 @@ def _chunk_tasks(parts: list[Delayed],
         graph.update(part.dask)
     reads = List(*(TaskRef(part.key) for part in parts))
     chunk = dask.base.tokenize([part.key for part in parts])
-    keys = [f"median-of-reads-{chunk}-{i}" for i in range(len(REFLECTANCE_BANDS))]
-    for i, key in enumerate(keys):
-        graph[key] = Task(key, median_of_reads, reads, i)
-    keys.append(f"count-of-reads-{chunk}")
-    graph[keys[-1]] = Task(keys[-1], count_of_reads, reads)
+    if by_band:
+        keys = [f"median-of-reads-{chunk}-{i}" for i in range(len(REFLECTANCE_BANDS))]
+        for i, key in enumerate(keys):
+            graph[key] = Task(key, median_of_reads, reads, i)
+        keys.append(f"count-of-reads-{chunk}")
+        graph[keys[-1]] = Task(keys[-1], count_of_reads, reads)
+    else:
+        keys = [f"composite-of-reads-{chunk}"]
+        graph[keys[0]] = Task(keys[0], composite_of_reads, reads)
     if detection is not None:
         inputs = [f"evidence-input-{dask.base.tokenize(value)}" for value in detection]
         for key, value in zip(inputs, detection, strict=True):
@@ -715,17 +765,27 @@ class SiteRun:
         while the next one is searched and its task graph made: done between two months'
         computes, that left the workers idle for a tenth of the time.
         """
+        last_gate: MonthGate | None = None
+
         def load(month: Month) -> Future[MonthData]:
+            nonlocal last_gate
+            gate = last_gate = MonthGate(slots, stop, after=last_gate)
+
+            def run() -> MonthData:
+                try:
+                    return load_month(self.source, self.site, month, self.config, baseline,
+                                      stop, together > 1, gate)
+                finally:
+                    gate.begin()  # a month that failed or had nothing to compute
+
             # In a copy of this context: the progress bar's setting is a context variable.
-            return pool.submit(contextvars.copy_context().run, load_month, self.source,
-                               self.site, month, self.config, baseline, stop, together > 1,
-                               gate)
+            return pool.submit(contextvars.copy_context().run, run)
 
         stop = threading.Event()
         one_chunk = max(self.site.grid.shape.yx) <= self.config.composite.chunk_px
         ahead = LOAD_AHEAD if one_chunk else 1
         together = max(1, min(worker_count(), ahead)) if one_chunk else 1
-        gate = threading.Semaphore(together)  # months computing at once
+        slots = threading.Semaphore(together)  # months computing at once
         with ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="kpgeo-load") as pool:
             pending = collections.deque(load(m) for m in months[:ahead])
             try:
@@ -741,8 +801,8 @@ class SiteRun:
                             "month is a gap.", LowCoverageWarning, stacklevel=2)
                     yield month, data
             finally:
-                # A run failing here starts no other month, and the one loading stops at its
-                # next chunk (the pool's exit waits for it): not a month's compute later.
+                # A run failing here starts no other month, and those loading stop at their
+                # next chunk or turn to compute (the pool's exit waits for them).
                 stop.set()
                 for future in pending:
                     future.cancel()

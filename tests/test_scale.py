@@ -220,3 +220,57 @@ def test_a_month_loading_ahead_stops_at_its_next_chunk(small_archive, small_site
         assert tasks == []
         data = load_month(source, small_site, month, config, stop=threading.Event())
     assert data.quality.scenes > 0 and len(tasks) > 0
+
+
+def test_months_take_their_turn_to_compute_in_order_and_not_after_a_stop() -> None:
+    """The next month is prepared while one computes (SiteRun._loaded); its compute waits for
+    the month before it to have begun, shares the slots, and does not begin once the run has
+    stopped, even when it was already waiting."""
+    import threading
+    import time
+
+    from kpgeo.pipeline import LoadStopped, MonthGate
+
+    slots, stop = threading.Semaphore(1), threading.Event()
+    first = MonthGate(slots, stop)
+    second = MonthGate(slots, stop, after=first)
+    order: list[str] = []
+
+    def compute(name: str, gate: MonthGate) -> None:
+        with gate:
+            order.append(name)
+            time.sleep(0.05)
+
+    later = threading.Thread(target=compute, args=("second", second))
+    later.start()
+    time.sleep(0.2)  # prepared first, the second month still waits for the first's turn
+    assert order == []
+    compute("first", first)
+    later.join(5)
+    assert order == ["first", "second"]
+
+    # A month that ended without computing (its search failed) lets the next one go.
+    failed = MonthGate(slots, stop)
+    failed.begin()
+    compute("after a failure", MonthGate(slots, stop, after=failed))
+    assert order[-1] == "after a failure"
+
+    # Stopped: a month waiting for its turn gives up, and so does one that gets a slot.
+    waiting = MonthGate(slots, stop, after=MonthGate(slots, stop))
+    outcome: list[BaseException] = []
+
+    def wait_for_turn() -> None:
+        try:
+            compute("never", waiting)
+        except LoadStopped as exc:
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=wait_for_turn)
+    waiter.start()
+    stop.set()
+    waiter.join(5)
+    assert not waiter.is_alive() and len(outcome) == 1
+    with pytest.raises(LoadStopped):
+        compute("never either", MonthGate(slots, stop))
+    assert "never" not in order and "never either" not in order
+    assert slots.acquire(blocking=False)  # every slot given back

@@ -152,3 +152,28 @@ def test_wet_season_is_cloudier_than_dry_season(small_site, tmp_path: Path) -> N
     for item in items:
         cloud.setdefault(item.datetime.month, []).append(item.properties["eo:cloud_cover"])
     assert np.mean(cloud[7] + cloud[8]) > np.mean(cloud[1] + cloud[2]) + 15
+
+
+def test_the_synthetic_source_builds_a_site_archive_once_when_searched_from_two_threads(
+        tmp_path: Path, small_site) -> None:  # type: ignore[no-untyped-def]
+    """The pipeline searches two months at once; the first use of a site's archive builds it.
+    Two threads searching together both get its scenes, from one build."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kpgeo.sources.synthetic import SyntheticSource
+
+    months = parse_month_range("2024-01..2024-02")
+    source = SyntheticSource(months, seed=5, root=tmp_path / "cache")
+    both = threading.Barrier(2)
+
+    def search(month: str) -> list[pystac.Item]:
+        both.wait()
+        return source.search(small_site, parse_month_range(f"{month}..{month}"))
+
+    with ThreadPoolExecutor(2) as pool:
+        january, february = pool.map(search, ["2024-01", "2024-02"])
+    assert january and february
+    assert {i.datetime.month for i in january} == {1}
+    assert {i.datetime.month for i in february} == {2}
+    assert len(list((tmp_path / "cache").iterdir())) == 1  # one archive, no leftovers

@@ -7,8 +7,9 @@ month several times slower than decoding it (``benchmarks/RESULTS.md``). Here:
 
 - a band on the site grid (10 m, same zone) is pasted: a windowed read, nothing else;
 - a 20 m band of the site's zone, whose pixels lie on the 10 m grid's half-pixel lattice, is
-  interpolated bilinearly by slices of its native pixels (:func:`_read_doubled`; GDAL's
-  resampled read, which it replaces, took twice as long and rounded to whole DN);
+  interpolated bilinearly by slices of its native pixels, and its scene classes (nearest)
+  repeated onto the 10 m pixels (:func:`_read_doubled`; GDAL's resampled read, which it
+  replaces, took twice as long and rounded to whole DN);
 - a band in the same CRS at another resolution or offset is read by GDAL's resampled
   ``RasterIO`` straight onto the chunk (a float source window and an output shape);
 - a band in another CRS (or whose resampled window would cross the COG's edge) is resampled

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from ..synth import write_archive
 from .base import ChunkReads
 from .stac import StacSource
 
+#: Held while a source looks up or builds a site's archive.
+_BUILDING = threading.Lock()
 #: Where archives are cached when the pipeline names no folder.
 DEFAULT_CACHE = Path(os.environ.get("KPGEO_CACHE_DIR", "~/.cache/kpgeo")).expanduser() / "synth"
 
@@ -48,15 +51,20 @@ class SyntheticSource:
     _sources: dict[str, StacSource] = field(default_factory=dict, init=False, repr=False)
 
     def source_for(self, site: Site) -> StacSource:
-        """The STAC source over this site's archive, writing the archive if needed."""
-        if site.name not in self._sources:
-            folder = archive_folder(self.root, site, self.months, self.seed)
-            result = write_archive(site, self.months, folder, seed=self.seed, replace_stale=True)
-            self._sources[site.name] = StacSource(
-                str(result.collection), mask=self.mask, chunk_px=self.chunk_px,
-                read_attempts=self.read_attempts, skipped=self.skipped, retries=self.retries,
-            )
-        return self._sources[site.name]
+        """The STAC source over this site's archive, writing the archive if needed (once:
+        the pipeline searches months from two threads, and two builds of one archive at once
+        collided when renaming it into place)."""
+        with _BUILDING:
+            if site.name not in self._sources:
+                folder = archive_folder(self.root, site, self.months, self.seed)
+                result = write_archive(site, self.months, folder, seed=self.seed,
+                                       replace_stale=True)
+                self._sources[site.name] = StacSource(
+                    str(result.collection), mask=self.mask, chunk_px=self.chunk_px,
+                    read_attempts=self.read_attempts, skipped=self.skipped,
+                    retries=self.retries,
+                )
+            return self._sources[site.name]
 
     def search(self, site: Site, months: MonthRange) -> list[pystac.Item]:
         return self.source_for(site).search(site, months)
