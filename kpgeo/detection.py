@@ -252,7 +252,7 @@ def map_preexisting(*, ndvi_end: np.ndarray, red_end: np.ndarray, water_end: np.
     dug = fresh | never_green | turbid | worked
     ponds, count = ndimage.label(water, structure=EIGHT)
     if count:
-        sizes = ndimage.sum_labels(water, ponds, np.arange(1, count + 1))
+        sizes = np.bincount(ponds.ravel(), minlength=count + 1)[1:]
         small = np.nonzero(sizes * pixel_m**2 / 1e4 <= params.pond_max_ha)[0] + 1
         dug |= np.isin(ponds, small)
     # Pits and spoil of one working lie a few pixels apart: close gaps up to
@@ -273,7 +273,8 @@ def remove_small(mask: np.ndarray, min_area_ha: float, pixel_m: float = 10.0) ->
     if min_px <= 1 or not mask.any():
         return mask
     labels, count = ndimage.label(mask, structure=EIGHT)
-    sizes = ndimage.sum_labels(mask, labels, np.arange(1, count + 1))
+    # Pixels per part: bincount of the labels (scipy's sum_labels took five times as long).
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     keep = np.zeros(count + 1, dtype=bool)
     keep[1:] = sizes >= min_px
     return keep[labels]
@@ -340,18 +341,20 @@ class DetectionState:
 
         ``exclude`` marks pixels not eligible (pre-existing digging). Returns a new state.
         """
-        label = month_label(month)
+        label = np.int32(month_label(month))
         first = self.first_detected.copy()
         confirmed = self.confirmed.copy()
+        eligible = None if exclude is None else ~exclude
         for codes in evidence:  # oldest observation first
             observed = (codes != UNOBSERVED) & (confirmed == 0)
-            if exclude is not None:
-                observed &= ~exclude
+            if eligible is not None:
+                observed &= eligible
             hit = codes == EVIDENCE
             waiting = first > 0
-            confirmed[observed & hit & waiting] = label
-            first[observed & ~hit & waiting] = 0
-            first[observed & hit & ~waiting] = label
+            # copyto, not first[mask] = ...: boolean indexing is several times slower
+            np.copyto(confirmed, label, where=observed & hit & waiting)
+            np.copyto(first, 0, where=observed & ~hit & waiting)
+            np.copyto(first, label, where=observed & hit & ~waiting)
         return DetectionState(first, confirmed, self.mapped_since)
 
     def mapped(self, mask: np.ndarray, month: Month | str) -> DetectionState:
