@@ -210,6 +210,7 @@ class MonthGate:
         while self._after is not None and not self._after._begun.wait(STOP_POLL_S):
             if self._stop.is_set():
                 raise LoadStopped
+        self._after = None  # its turn has come; the months before need not be kept
         self._slots.acquire()
         self.begin()
         if self._stop.is_set():

@@ -241,7 +241,7 @@ def test_months_take_their_turn_to_compute_in_order_and_not_after_a_stop() -> No
             order.append(name)
             time.sleep(0.05)
 
-    later = threading.Thread(target=compute, args=("second", second))
+    later = threading.Thread(target=compute, args=("second", second), daemon=True)
     later.start()
     time.sleep(0.2)  # prepared first, the second month still waits for the first's turn
     assert order == []
@@ -265,8 +265,9 @@ def test_months_take_their_turn_to_compute_in_order_and_not_after_a_stop() -> No
         except LoadStopped as exc:
             outcome.append(exc)
 
-    waiter = threading.Thread(target=wait_for_turn)
+    waiter = threading.Thread(target=wait_for_turn, daemon=True)
     waiter.start()
+    time.sleep(0.3)  # waiting for its turn when the run stops
     stop.set()
     waiter.join(5)
     assert not waiter.is_alive() and len(outcome) == 1

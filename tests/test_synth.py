@@ -155,17 +155,24 @@ def test_wet_season_is_cloudier_than_dry_season(small_site, tmp_path: Path) -> N
 
 
 def test_the_synthetic_source_builds_a_site_archive_once_when_searched_from_two_threads(
-        tmp_path: Path, small_site) -> None:  # type: ignore[no-untyped-def]
+        tmp_path: Path, small_site, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The pipeline searches two months at once; the first use of a site's archive builds it.
     Two threads searching together both get its scenes, from one build."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from kpgeo.sources.synthetic import SyntheticSource
+    from kpgeo.sources import synthetic
 
+    builds: list[Path] = []
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        builds.append(args[2])
+        return write_archive(*args, **kwargs)
+
+    monkeypatch.setattr(synthetic, "write_archive", counted)
     months = parse_month_range("2024-01..2024-02")
-    source = SyntheticSource(months, seed=5, root=tmp_path / "cache")
-    both = threading.Barrier(2)
+    source = synthetic.SyntheticSource(months, seed=5, root=tmp_path / "cache")
+    both = threading.Barrier(2, timeout=10)
 
     def search(month: str) -> list[pystac.Item]:
         both.wait()
@@ -176,4 +183,5 @@ def test_the_synthetic_source_builds_a_site_archive_once_when_searched_from_two_
     assert january and february
     assert {i.datetime.month for i in january} == {1}
     assert {i.datetime.month for i in february} == {2}
+    assert len(builds) == 1
     assert len(list((tmp_path / "cache").iterdir())) == 1  # one archive, no leftovers
