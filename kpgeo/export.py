@@ -25,6 +25,8 @@ import rasterio
 import rasterio.shutil
 from odc.geo.geobox import GeoBox
 
+from .encoding import ScaledInteger
+
 log = logging.getLogger(__name__)
 
 #: GDAL COG driver options: ZSTD at level 1 (read by GDAL since 2.3, so by QGIS and rasterio; it
@@ -74,8 +76,7 @@ def write_cog(
     tags: Mapping[str, Any] | None = None,
     resampling: str = "average",
     zlevel: int = 1,
-    scales: Sequence[float] = (),
-    offsets: Sequence[float] = (),
+    encoding: Sequence[ScaledInteger] = (),
     predictor: bool = True,
 ) -> Path:
     """Write a ``(band, y, x)`` or ``(y, x)`` array, or a sequence of ``(y, x)`` bands of one
@@ -101,9 +102,10 @@ def write_cog(
     zlevel
         ZSTD level, 1 (fastest) to 22 (smallest); products are written every month, hence
         the fastest.
-    scales, offsets
-        Per band, what turns stored integers into values (``DN * scale + offset``; see
-        :mod:`kpgeo.encoding`); none by default.
+    encoding
+        Per band, how its values are stored as scaled integers (:mod:`kpgeo.encoding`; one
+        integer type and nodata for all), each band encoded as it is copied in, so that no
+        encoded copy of the whole raster is held; the values themselves by default.
     predictor
         Whether to apply the predictor (horizontal for integers, floating-point for floats).
         False for floats that are mostly whole numbers (months, classes): the floating-point
@@ -120,10 +122,17 @@ def write_cog(
     """
     bands = [data] if isinstance(data, np.ndarray) and data.ndim == 2 else list(data)
     shape = tuple(grid.shape.yx)
-    if not all(b.shape == shape and b.dtype == bands[0].dtype for b in bands):
+    if encoding:
+        if (len(encoding) != len(bands)
+                or len({(e.dtype, e.nodata) for e in encoding}) != 1):
+            raise ValueError(f"{path}: {len(bands)} bands, encodings {list(encoding)}: give "
+                             "one a band, all of one integer type and nodata")
+        dtype, nodata = np.dtype(encoding[0].dtype), encoding[0].nodata
+    else:
+        dtype = bands[0].dtype
+    if not all(b.shape == shape and (bool(encoding) or b.dtype == dtype) for b in bands):
         raise ValueError(f"{path}: bands of {[(b.shape, b.dtype.name) for b in bands]}, not "
                          f"all {shape} of one dtype")
-    dtype = bands[0].dtype
     floating = np.issubdtype(dtype, np.floating)
     if nodata is None and floating:
         nodata = float("nan")
@@ -157,13 +166,12 @@ def write_cog(
     # dataset is the copy rasterio would hold anyway.
     with rasterio.open("", "w", driver="MEM", **profile) as mem:
         for i, band in enumerate(bands, start=1):
-            mem.write(band, i)
+            mem.write(encoding[i - 1].encode(band) if encoding else band, i)
         for i, text in enumerate(descriptions, start=1):
             mem.set_band_description(i, text)
-        if scales:
-            mem.scales = tuple(scales)
-        if offsets:
-            mem.offsets = tuple(offsets)
+        if encoding:
+            mem.scales = tuple(e.scale for e in encoding)
+            mem.offsets = tuple(e.offset for e in encoding)
         if tags:
             mem.update_tags(**{k: str(v) for k, v in tags.items()})
         with atomic_path(path) as tmp:

@@ -417,13 +417,10 @@ def _grid_tags(site: Site, month: Month, quality: MonthQuality) -> dict[str, Any
 def write_composite(folder: Path, site: Site, month: Month, data: MonthData) -> Path:
     # Reflectance as Sentinel-2 L2A stores it; the count's 0 (no valid observation) is also
     # the nodata of every band.
-    layers = ([REFLECTANCE.encode(data.bands[b]) for b in REFLECTANCE_BANDS]
-              + [data.count.astype(COUNT.dtype)])
-    encodings = [REFLECTANCE] * len(REFLECTANCE_BANDS) + [COUNT]
     return write_cog(
-        folder / "composite.tif", layers, site.grid,
-        descriptions=[*REFLECTANCE_BANDS, COUNT_BAND], nodata=REFLECTANCE.nodata,
-        scales=[e.scale for e in encodings], offsets=[e.offset for e in encodings],
+        folder / "composite.tif", [*(data.bands[b] for b in REFLECTANCE_BANDS), data.count],
+        site.grid, descriptions=[*REFLECTANCE_BANDS, COUNT_BAND],
+        encoding=[REFLECTANCE] * len(REFLECTANCE_BANDS) + [COUNT],
         tags={**_grid_tags(site, month, data.quality), "skipped_scenes": data.skipped,
               "units": "surface reflectance (bands 1-6: DN * scale + offset, as in Sentinel-2 "
                        "L2A), valid observations (band 7)"},
@@ -434,9 +431,9 @@ def write_indices(folder: Path, site: Site, month: Month, bands: Mapping[str, np
                   quality: MonthQuality) -> Path:
     values = compute_indices(bands)
     return write_cog(
-        folder / "indices.tif", [INDEX.encode(values[n]) for n in INDEX_NAMES], site.grid,
-        descriptions=[INDEX_DESCRIPTIONS[n] for n in INDEX_NAMES], nodata=INDEX.nodata,
-        scales=[INDEX.scale] * len(INDEX_NAMES), offsets=[INDEX.offset] * len(INDEX_NAMES),
+        folder / "indices.tif", [values[n] for n in INDEX_NAMES], site.grid,
+        descriptions=[INDEX_DESCRIPTIONS[n] for n in INDEX_NAMES],
+        encoding=[INDEX] * len(INDEX_NAMES),
         tags={**_grid_tags(site, month, quality), "indices": ",".join(INDEX_NAMES)},
     )
 

@@ -36,18 +36,17 @@ def test_encoding_rounds_clips_and_keeps_nodata_for_nan() -> None:
 
 
 def test_written_scales_and_offsets_are_what_gdal_reads(tmp_path: Path) -> None:
-    """The band scales and offsets go into the COG (GDAL, QGIS and rasterio read them);
-    read_values applies them and turns nodata into NaN."""
+    """Values written with an encoding are stored as its integers, with the band scales and
+    offsets in the COG (GDAL, QGIS and rasterio read them); read_values applies them and
+    turns nodata into NaN."""
     grid = GeoBox((300, 300), rasterio.Affine(10, 0, 500000, 0, -10, 900000), "EPSG:32630")
     reflectance = np.random.default_rng(1).uniform(-0.05, 0.6, (300, 300)).astype("float32")
     reflectance[:10] = np.nan
     count = np.full((300, 300), 4, dtype="float32")
-    path = write_cog(tmp_path / "c.tif", [REFLECTANCE.encode(reflectance),
-                                          COUNT.encode(count)], grid,
-                     nodata=0, scales=[REFLECTANCE.scale, COUNT.scale],
-                     offsets=[REFLECTANCE.offset, COUNT.offset])
+    path = write_cog(tmp_path / "c.tif", [reflectance, count], grid,
+                     encoding=[REFLECTANCE, COUNT])
     with rasterio.open(path) as src:
-        assert src.dtypes == ("uint16", "uint16")
+        assert src.dtypes == ("uint16", "uint16") and src.nodata == 0
         assert src.scales == (1e-4, 1.0) and src.offsets == (-0.1, 0.0)
         values = read_values(src, 1)
         np.testing.assert_array_equal(read_values(src, 2), count)
