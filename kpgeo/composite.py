@@ -2,7 +2,8 @@
 
 A month in which too small a share of the site has any valid observation is a gap, reported as
 such and never as zero. :func:`monthly_composite` stays lazy (the caller decides when to
-compute); :func:`composite_of_reads` is the numpy work of one chunk (a task per band in the pipeline).
+compute); :func:`composite_of_reads` is the numpy work of one chunk (in the pipeline, a task
+for it or one per band and the count: :func:`median_of_reads`, :func:`count_of_reads`).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ class ScaledInteger:
         np.rint(work, out=work)
         missing = np.isnan(work)
         np.clip(work, low, high, out=work)
-        work[missing] = self.nodata
+        np.copyto(work, np.float32(self.nodata), where=missing)
         return work.astype(self.dtype)
 
 
@@ -57,12 +57,14 @@ def read_values(src: rasterio.DatasetReader, index: int) -> np.ndarray:
     return decode(raw, src.scales[index - 1], src.offsets[index - 1], src.nodata)
 
 
-def decode(raw: np.ndarray, scale: float, offset: float, nodata: float | None) -> np.ndarray:
-    """float32 values of stored DN (NaN where ``nodata``), in the same float32 arithmetic as
-    the sources apply to Sentinel-2 DN."""
-    values = raw.astype("float32")
+def decode(raw: np.ndarray, scale: float, offset: float, nodata: float | None, *,
+           in_place: bool = False) -> np.ndarray:
+    """float32 values of DN (NaN where ``nodata``): those of a product, and the reflectance
+    the sources make of Sentinel-2 DN. ``in_place``: into ``raw`` itself (float32 DN)."""
+    values = raw if in_place else raw.astype("float32")
     if nodata is not None and not np.isnan(nodata):
-        np.copyto(values, np.float32(np.nan), where=raw == nodata)
+        # copyto, not values[mask] = nan: boolean indexing is several times slower
+        np.copyto(values, np.float32(np.nan), where=raw == np.float32(nodata))
     if scale != 1.0:
         values *= np.float32(scale)
     if offset != 0.0:

@@ -97,7 +97,7 @@ def read_web_mercator(path: str | Path, bands: Sequence[int],
                       src_nodata=np.nan if src.nodata is None else src.nodata,
                       dst_nodata=np.nan, dst_transform=affine,
                       dst_crs=WEB_MERCATOR, resampling=Resampling.nearest)
-            out[i] = decode(out[i], src.scales[band - 1], src.offsets[band - 1], None)
+            decode(out[i], src.scales[band - 1], src.offsets[band - 1], None, in_place=True)
     right, bottom = affine @ (width, height)
     lons, lats = transform(WEB_MERCATOR, "EPSG:4326", [affine.c, right], [bottom, affine.f])
     return out, [[lats[0], lons[0]], [lats[1], lons[1]]]

@@ -43,6 +43,7 @@ from odc.geo.geobox import GeoBox
 from odc.geo.overlap import ReprojectInfo, compute_reproject_roi
 from rasterio.enums import Resampling
 
+from ..encoding import decode
 from ..masking import valid_pixels
 
 
@@ -131,13 +132,7 @@ def read_reflectance(asset: Asset, grid: GeoBox, resampling: str,
     if out is None:
         out = np.empty(grid.shape.yx, dtype="float32")
     dn = read_pixels(asset, grid, resampling, out, fill=np.nan)
-    if asset.nodata is not None and not np.isnan(asset.nodata):
-        # copyto, not dn[mask] = nan: boolean indexing is several times slower
-        np.copyto(dn, np.float32(np.nan), where=dn == np.float32(asset.nodata))
-    if asset.scale != 1.0 or asset.offset != 0.0:
-        dn *= np.float32(asset.scale)
-        dn += np.float32(asset.offset)
-    return dn
+    return decode(dn, asset.scale, asset.offset, asset.nodata, in_place=True)
 
 
 def read_pixels(asset: Asset, grid: GeoBox, resampling: str, out: np.ndarray,
