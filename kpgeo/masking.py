@@ -86,19 +86,28 @@ def valid_pixels(scl: np.ndarray, *, invalid_classes: Sequence[int],
                  cloud_classes: Sequence[int], buffer_px: int) -> np.ndarray:
     """:func:`valid_from_scl` of one scene's ``(y, x)`` numpy SCL (the edges are not padded:
     read the scene ``buffer_px`` wider to see clouds just outside)."""
-    # take, not indexing: numpy indexes with uint8 by first widening it (2.6x slower)
-    invalid, cloud = (np.take(_class_table(classes), scl)
-                      for classes in (invalid_classes, cloud_classes))
+    invalid, cloud = (in_classes(scl, classes) for classes in (invalid_classes, cloud_classes))
     if buffer_px > 0:
         cloud = _dilate_stack(cloud[None], buffer_px)[0]
     return ~(invalid | cloud)
 
 
-def _class_table(classes: Sequence[int]) -> np.ndarray:
-    """A lookup table of the 256 uint8 classes (5x faster than ``numpy.isin``)."""
-    table = np.zeros(256, dtype=bool)
-    table[list(classes)] = True
-    return table
+def in_classes(scl: np.ndarray, classes: Sequence[int]) -> np.ndarray:
+    """Whether each pixel of a uint8 class array is one of ``classes``.
+
+    Bit ``c`` of a mask of the classes, shifted right by each pixel's class (numpy gives 0 for
+    a shift past the mask's width): 5x faster than a 256-entry lookup table through ``take``,
+    which first widens the uint8 classes to indices, and 20x faster than ``numpy.isin``.
+    """
+    wanted = sorted({int(c) for c in classes})
+    if wanted and wanted[-1] >= 64:
+        table = np.zeros(256, dtype=bool)
+        table[wanted] = True
+        return np.take(table, scl)
+    width = next(t for t in (np.uint16, np.uint32, np.uint64)
+                 if not wanted or wanted[-1] < np.iinfo(t).bits)
+    flags = np.right_shift(width(sum(1 << c for c in wanted)), scl, dtype=width)
+    return np.bitwise_and(flags, 1, out=flags).astype(bool)
 
 
 def valid_from_scl(

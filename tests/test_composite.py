@@ -20,7 +20,7 @@ from kpgeo.composite import (
     month_quality,
     monthly_composite,
 )
-from kpgeo.masking import _dilate_stack, disk, valid_from_scl
+from kpgeo.masking import _dilate_stack, disk, in_classes, valid_from_scl, valid_pixels
 from kpgeo.sources.base import REFLECTANCE_BANDS
 
 
@@ -121,6 +121,26 @@ def test_clouds_are_dilated_by_the_buffer_and_other_classes_kept_or_dropped() ->
     lazy = valid_from_scl(cube.chunk({"y": 8, "x": 8}), **kwargs)
     assert isinstance(lazy.data, da.Array)
     assert np.array_equal(lazy.values[0], valid)  # chunk borders do not cut the dilation
+
+
+@pytest.mark.parametrize("classes", [(), (0,), (0, 1, 3, 8, 9, 10, 11), (15,), (16, 31),
+                                     (32, 63), (5, 64), (255,), (3, 3, 200)])
+def test_class_membership_equals_isin_for_every_uint8_class(classes: tuple[int, ...]) -> None:
+    """The shifted bit mask answers as ``numpy.isin`` for all 256 values, at each width of
+    mask (16, 32, 64 bits) and for classes too high for one (the lookup table)."""
+    scl = np.arange(256, dtype="uint8").reshape(16, 16)
+    got = in_classes(scl, classes)
+    assert got.dtype == bool
+    np.testing.assert_array_equal(got, np.isin(scl, list(classes)))
+
+
+def test_numpy_validity_of_one_scene_equals_the_xarray_one() -> None:
+    rng = np.random.default_rng(3)
+    scl = rng.choice(np.arange(12, dtype="uint8"), size=(40, 50), p=[0.02] + [0.98 / 11] * 11)
+    kwargs = {"invalid_classes": (0, 1, 3, 8, 9, 10, 11), "cloud_classes": (3, 8, 9),
+              "buffer_px": 2}
+    expected = valid_from_scl(xr.DataArray(scl[None], dims=("time", "y", "x")), **kwargs)
+    np.testing.assert_array_equal(valid_pixels(scl, **kwargs), expected.values[0])
 
 
 @pytest.mark.parametrize("seed", range(4))
