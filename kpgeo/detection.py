@@ -113,10 +113,13 @@ class Baseline:
         window = 0
         for m in (calendar_month - 1, calendar_month, calendar_month + 1):
             window |= 1 << ((m - 1) % 12)
-        water = self.water_months.astype("int64")
-        land = self.land_months.astype("int64")
-        flooded_then = (water & window) != 0
-        land_then = (land & window) == window
+        # The months are 12-bit masks: int32 as they are (widening them to int64 took
+        # half the time of the whole step).
+        window_bits = np.int32(window)
+        water = np.asarray(self.water_months).astype("int32", copy=False)
+        land = np.asarray(self.land_months).astype("int32", copy=False)
+        flooded_then = (water & window_bits) != 0
+        land_then = (land & window_bits) == window_bits
         return ~flooded_then & (land_then | self.far_from_water(buffer_m, pixel_m))
 
     def far_from_water(self, buffer_m: float, pixel_m: float) -> np.ndarray:

@@ -39,6 +39,7 @@ from dask.task_spec import DataNode, List, Task, TaskRef
 
 from . import __version__, timeseries
 from .aoi import Site, load_site
+from .blocks import row_blocks
 from .cluster import compute, dask_context, lazy_array, release_worker_memory, worker_count
 from .composite import (
     COUNT_BAND,
@@ -308,9 +309,16 @@ def _compute_by_chunk(reads: ChunkReads, site: Site, config: PipelineConfig,
     site's. Plain tasks on the reads (the medians and count, the evidence of each overpass)
     cost the scheduler little: xarray's and dask.array's graph took 0.15 s a month to build."""
     shape = site.grid.shape.yx
-    bands = {b: np.empty(shape, dtype="float32") for b in REFLECTANCE_BANDS}
-    count = np.empty(shape, dtype="int16")
-    codes = None if baseline is None else np.empty((len(reads.times), *shape), dtype="int8")
+    # A site of one chunk takes the chunk's arrays as they come (copying them cost 10 ms a
+    # 601 px month); a larger one has them pasted into arrays of the site.
+    whole = [(slice(0, shape[0]), slice(0, shape[1]))] == [
+        (slice(*ys.indices(shape[0])[:2]), slice(*xs.indices(shape[1])[:2]))
+        for ys, xs, _ in reads.chunks]
+    if not whole:
+        bands = {b: np.empty(shape, dtype="float32") for b in REFLECTANCE_BANDS}
+        count = np.empty(shape, dtype="int16")
+    codes = (None if baseline is None or whole
+             else np.empty((len(reads.times), *shape), dtype="int8"))
     # A task per band where the reads stay in one place (the local schedulers, or a month
     # pinned to a worker); unpinned on a cluster, the bands' tasks could each land on another
     # worker, which would then fetch every read of the chunk: one composite task there.
@@ -328,10 +336,18 @@ def _compute_by_chunk(reads: ChunkReads, site: Site, config: PipelineConfig,
             computed = compute(*tasks, pin=pin)
         if by_band:
             n_bands = len(REFLECTANCE_BANDS)
-            medians, count[ys, xs] = computed[:n_bands], computed[n_bands]
+            medians, chunk_count = computed[:n_bands], computed[n_bands]
             evidence = list(computed[n_bands + 1:])
         else:
-            (medians, count[ys, xs]), *evidence = computed
+            (medians, chunk_count), *evidence = computed
+        if whole:
+            bands = dict(zip(REFLECTANCE_BANDS, medians, strict=True))
+            count = chunk_count
+            if baseline is not None:
+                codes = (np.stack(evidence) if evidence
+                         else np.empty((0, *shape), dtype="int8"))
+            continue
+        count[ys, xs] = chunk_count
         for band, values in zip(REFLECTANCE_BANDS, medians, strict=True):
             bands[band][ys, xs] = values
         if codes is not None:
@@ -346,9 +362,14 @@ def _compute_by_chunk(reads: ChunkReads, site: Site, config: PipelineConfig,
 
 def _overpass_evidence(read: np.ndarray, land_ndvi_min: np.ndarray, possible: np.ndarray,
                        params: DetectionConfig) -> np.ndarray:
-    """Evidence codes ``(y, x)`` of one overpass's read (see :class:`ChunkReads`)."""
-    bands = dict(zip(REFLECTANCE_BANDS, read, strict=True))
-    return observation_evidence(bands, np.isfinite(read[0]), land_ndvi_min, possible, params)
+    """Evidence codes ``(y, x)`` of one overpass's read (see :class:`ChunkReads`), a block of
+    rows at a time (:mod:`kpgeo.blocks`: twice as fast)."""
+    codes = np.empty(read.shape[1:], dtype="int8")
+    for rows in row_blocks(*codes.shape):
+        bands = dict(zip(REFLECTANCE_BANDS, read[:, rows], strict=True))
+        codes[rows] = observation_evidence(bands, np.isfinite(read[0, rows]),
+                                           land_ndvi_min[rows], possible[rows], params)
+    return codes
 
 
 def _chunk_tasks(parts: list[Delayed],
