@@ -368,14 +368,20 @@ class DetectionState:
         return DetectionState(self.first_detected, self.confirmed, since.astype("int32"))
 
 
-def digging_signal(bands: Mapping[str, np.ndarray], params: DetectionConfig) -> tuple[
-        np.ndarray, np.ndarray]:
+def digging_signal(bands: Mapping[str, np.ndarray], params: DetectionConfig,
+                   indices: Mapping[str, np.ndarray] | None = None,
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Bare bright ground and open water in a composite: ``(fresh, water)`` masks.
 
     Inside digging areas, ``fresh | turbid water`` is taken as "worked this month" (active) and
-    ``water`` as pit water.
+    ``water`` as pit water. ``indices``: the composite's NDVI, MNDWI, NDWI and NDTI when
+    already computed (:func:`~kpgeo.indices.compute_indices`).
     """
-    vi, wi, ti = ndvi(bands), water_index(bands), ndti(bands)
+    if indices is None:
+        vi, wi, ti = ndvi(bands), water_index(bands), ndti(bands)
+    else:
+        vi, ti = indices["ndvi"], indices["ndti"]
+        wi = np.fmax(indices["mndwi"], indices["ndwi"])  # water_index
     red = np.asarray(bands["red"], "float32")
     with np.errstate(invalid="ignore"):
         water = wi > 0

@@ -54,6 +54,7 @@ from .composite import (
 from .config import DetectionConfig, PipelineConfig
 from .detection import (
     BASELINE_BANDS,
+    EVIDENCE,
     Baseline,
     DetectionState,
     build_baseline,
@@ -64,7 +65,7 @@ from .detection import (
 from .encoding import COUNT, INDEX, REFLECTANCE, read_values
 from .errors import ConfigError, KpgeoError, LowCoverageWarning, SourceError
 from .export import PART_SUFFIX, BackgroundWrites, write_cog, write_feature_collection
-from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices, ndvi
+from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices
 from .manifest import Manifest
 from .months import Month, MonthRange
 from .polygons import DiggingArea, digging_areas, new_digging_mask, preexisting_areas, write_geojson
@@ -448,9 +449,8 @@ def write_composite(folder: Path, site: Site, month: Month, data: MonthData) -> 
     )
 
 
-def write_indices(folder: Path, site: Site, month: Month, bands: Mapping[str, np.ndarray],
+def write_indices(folder: Path, site: Site, month: Month, values: Mapping[str, np.ndarray],
                   quality: MonthQuality) -> Path:
-    values = compute_indices(bands)
     return write_cog(
         folder / "indices.tif", [values[n] for n in INDEX_NAMES], site.grid,
         descriptions=[INDEX_DESCRIPTIONS[n] for n in INDEX_NAMES],
@@ -459,20 +459,21 @@ def write_indices(folder: Path, site: Site, month: Month, bands: Mapping[str, np
     )
 
 
-def write_change(folder: Path, site: Site, month: Month, bands: Mapping[str, np.ndarray],
+def write_change(folder: Path, site: Site, month: Month, month_ndvi: np.ndarray,
                  quality: MonthQuality, baseline: Baseline, state: DetectionState,
                  new: np.ndarray, evidence: np.ndarray | None, config: PipelineConfig,
                  areas: Mapping[str, float]) -> Path:
     with np.errstate(invalid="ignore"):
-        score = baseline.land_ndvi_min - ndvi(bands)
+        score = baseline.land_ndvi_min - month_ndvi
     hits = (np.zeros(score.shape, "float32") if evidence is None or len(evidence) == 0
-            else (evidence == 1).sum(axis=0).astype("float32"))
+            else np.sum(evidence == EVIDENCE, axis=0, dtype="float32"))
     digging = np.full(score.shape, DIGGING_NONE, dtype="float32")
-    digging[state.candidate] = DIGGING_CANDIDATE
-    digging[new] = DIGGING_NEW
-    digging[baseline.preexisting] = DIGGING_PREEXISTING
+    # copyto, not digging[mask] = ...: boolean indexing is several times slower
+    for where, value in ((state.candidate, DIGGING_CANDIDATE), (new, DIGGING_NEW),
+                         (baseline.preexisting, DIGGING_PREEXISTING)):
+        np.copyto(digging, np.float32(value), where=where)
     assert state.mapped_since is not None
-    layers = [score.astype("float32"), hits, state.first_detected.astype("float32"),
+    layers = [score.astype("float32", copy=False), hits, state.first_detected.astype("float32"),
               state.confirmed.astype("float32"), state.mapped_since.astype("float32"), digging]
     return write_cog(
         folder / "change.tif", layers, site.grid, descriptions=CHANGE_DESCRIPTIONS, nodata=None,
@@ -566,9 +567,10 @@ def _foreign_member(config: PipelineConfig, month: str,
 
 
 def _areas_ha(site: Site, preexisting: np.ndarray, new: np.ndarray, previous_new: np.ndarray,
-              bands: Mapping[str, np.ndarray], config: PipelineConfig) -> dict[str, float]:
+              bands: Mapping[str, np.ndarray], indices: Mapping[str, np.ndarray],
+              config: PipelineConfig) -> dict[str, float]:
     pixel_ha = abs(site.grid.resolution.x) ** 2 / 1e4
-    fresh, water = digging_signal(bands, config.detection)
+    fresh, water = digging_signal(bands, config.detection, indices)
     digging = preexisting | new
     return {
         "preexisting_ha": float(preexisting.sum()) * pixel_ha,
@@ -671,7 +673,7 @@ class SiteRun:
         done: dict[Month, SiteMonth] = {}
         started = time.perf_counter()
         for month, data in self._loaded(months, None):
-            outputs = self._write_month(month, data)
+            outputs = self._write_month(month, data, compute_indices(data.bands))
             done[month] = SiteMonth(self.site.name, str(month), data.quality, data.scene_ids,
                                     time.perf_counter() - started, outputs)
             started = time.perf_counter()
@@ -706,7 +708,8 @@ class SiteRun:
         for month in requested:
             result = done[month]
             bands, _ = read_composite(self.folder / str(month) / "composite.tif")
-            self._finish_month(result, month, bands, baseline, empty, none, none, None)
+            self._finish_month(result, month, bands, compute_indices(bands), baseline, empty,
+                               none, none, None)
         return baseline
 
     # -- after the baseline
@@ -756,11 +759,14 @@ class SiteRun:
             new = new_digging_mask(state, baseline.preexisting, config.detection.min_area_ha,
                                    pixel_m) & inside
             state = state.mapped(new, month)
-            outputs = self._write_month(month, data)
+            # The month's indices, computed once: for its indices.tif, the change score and
+            # the areas' signal alike.
+            indices = compute_indices(data.bands)
+            outputs = self._write_month(month, data, indices)
             result = SiteMonth(self.site.name, str(month), data.quality, data.scene_ids,
                                0.0, outputs)
-            self._finish_month(result, month, data.bands, baseline, state, new, last_ok_new,
-                               data.evidence)
+            self._finish_month(result, month, data.bands, indices, baseline, state, new,
+                               last_ok_new, data.evidence)
             if data.quality.status == "ok":
                 last_ok_new = new
             # From the end of the previous month's work: the months' seconds add up to their
@@ -827,13 +833,14 @@ class SiteRun:
                     future.cancel()
 
 
-    def _write_month(self, month: Month, data: MonthData) -> list[Path]:
+    def _write_month(self, month: Month, data: MonthData,
+                     indices: Mapping[str, np.ndarray]) -> list[Path]:
         """Hand a month's composite and indices to the writer, once the previous month's
         products are written (at most one month in flight)."""
         self._writes.wait()
         folder = self.folder / str(month)
         self._writes.submit(write_composite, folder, self.site, month, data)
-        self._writes.submit(write_indices, folder, self.site, month, data.bands, data.quality)
+        self._writes.submit(write_indices, folder, self.site, month, indices, data.quality)
         return [folder / "composite.tif", folder / "indices.tif"]
 
     def _keep(self, month: Month, saved: SavedMonth) -> None:
@@ -864,14 +871,16 @@ class SiteRun:
         return np.zeros(self.site.grid.shape.yx, dtype=bool)
 
     def _finish_month(self, result: SiteMonth, month: Month, bands: Mapping[str, np.ndarray],
-                      baseline: Baseline, state: DetectionState, new: np.ndarray,
-                      previous_new: np.ndarray, evidence: np.ndarray | None) -> None:
+                      indices: Mapping[str, np.ndarray], baseline: Baseline,
+                      state: DetectionState, new: np.ndarray, previous_new: np.ndarray,
+                      evidence: np.ndarray | None) -> None:
         """change.tif, disturbed.geojson and the time-series areas of one site-month."""
         config = self.config
         folder = self.folder / str(month)
         result.areas = _areas_ha(self.site, baseline.preexisting, new, previous_new, bands,
-                                 config)
-        self._writes.submit(write_change, folder, self.site, month, bands, result.quality,
+                                 indices, config)
+        self._writes.submit(write_change, folder, self.site, month, indices["ndvi"],
+                            result.quality,
                             baseline, state, new, evidence, config, result.areas)
         result.outputs.append(folder / "change.tif")
         if self._preexisting is None or self._preexisting[0] is not baseline.preexisting:
