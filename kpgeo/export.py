@@ -32,11 +32,33 @@ log = logging.getLogger(__name__)
 #: GDAL COG driver options: ZSTD at level 1 (read by GDAL since 2.3, so by QGIS and rasterio; it
 #: wrote a month's three products at the size DEFLATE level 1 did in 45 % of the CPU time),
 #: a predictor (horizontal for integers; floating-point for floats: float32 reflectance was
-#: 12 % smaller for the same CPU time), 256 px tiles
-#: (GDAL's default for tiled GeoTIFF: the edge tiles of a 601 px window padded to 512 px made
-#: three times the pixels to compress, and writing took twice as long), averaged overviews for
-#: measurements.
+#: 12 % smaller for the same CPU time), tiles of 256 px or a little more (:func:`block_px`),
+#: averaged overviews for measurements.
 COG_BLOCK_PX = 256
+#: The largest tile :func:`block_px` picks.
+COG_BLOCK_PX_MAX = 512
+
+
+def block_px(height: int, width: int) -> int:
+    """The COG tile size for a raster: of those from :data:`COG_BLOCK_PX` to
+    :data:`COG_BLOCK_PX_MAX` (multiples of 16, as TIFF requires), the one whose whole tiles
+    cover the raster with the fewest pixels, the smallest of equals.
+
+    Edge tiles are padded to full size and compressed like the others: a 601 px window in
+    256 px tiles is compressed as 768 px (63 % more pixels), in 304 px tiles as 608 px; its
+    indices and change layers were written in 11.4 and 21.7 ms rather than 14.7 and 24.5.
+    The full Tortiya grid (3327 x 3345 px) takes 336 px tiles, 1 % over, against 7 % in
+    GDAL's default 256 px; a raster smaller than a tile, 256 px.
+
+    Examples
+    --------
+    >>> block_px(601, 601), block_px(3327, 3345), block_px(100, 100)
+    (304, 336, 256)
+    """
+    def padded(size: int) -> int:
+        return (-(-height // size) * size) * (-(-width // size) * size)
+
+    return min(range(COG_BLOCK_PX, COG_BLOCK_PX_MAX + 1, 16), key=lambda s: (padded(s), s))
 #: Internal overviews only for rasters wider or taller than this: a viewer shows a smaller
 #: one whole from its few full-resolution tiles, and the overviews cost 40 % of the writing.
 OVERVIEW_MIN_PX = 1024
@@ -150,7 +172,7 @@ def write_cog(
         "compress": "ZSTD",
         "level": zlevel,
         "predictor": ("NO" if not predictor else "FLOATING_POINT" if floating else "STANDARD"),
-        "blocksize": COG_BLOCK_PX,
+        "blocksize": block_px(*shape),
         "overview_resampling": resampling,
         "overviews": "AUTO" if large else "NONE",
         "BIGTIFF": "IF_SAFER",

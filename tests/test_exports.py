@@ -683,6 +683,29 @@ def test_cogs_are_written_without_gdal_complaints(tmp_path: Path, caplog, dtype:
         assert predictor == ("3" if dtype == "float32" else "2")
 
 
+@pytest.mark.parametrize(("shape", "tile"), [((601, 601), 304), ((600, 600), 304),
+                                            ((3327, 3345), 336), ((100, 100), 256),
+                                            ((1024, 1024), 256), ((700, 2000), 352)])
+def test_cog_tiles_cover_the_raster_with_the_least_padding(tmp_path: Path,
+                                                           shape: tuple[int, int],
+                                                           tile: int) -> None:
+    """Of 256 to 512 px (multiples of 16), the tile size whose whole tiles pad the raster
+    least, checked against every candidate; a small raster written with it is a valid COG."""
+    from kpgeo.export import block_px, write_cog
+
+    def padded(size: int) -> int:
+        return math.ceil(shape[0] / size) * size * math.ceil(shape[1] / size) * size
+
+    assert block_px(*shape) == tile
+    assert tile % 16 == 0 and all(padded(tile) <= padded(s) for s in range(256, 513, 16))
+    if max(shape) <= 700:
+        grid = GeoBox(shape, rasterio.Affine(10, 0, 500000, 0, -10, 900000), "EPSG:32630")
+        path = write_cog(tmp_path / "t.tif", np.ones(shape, "uint16"), grid, nodata=0)
+        assert cog_validate(str(path), quiet=True)[0]
+        with rasterio.open(path) as src:
+            assert src.block_shapes == [(tile, tile)]
+
+
 def test_background_writes_interrupted_wait_still_reports_the_failure(tmp_path: Path,
                                                                       caplog) -> None:  # type: ignore[no-untyped-def]
     """A wait interrupted (Ctrl-C) before a queued write fails: close() still logs it."""
