@@ -42,6 +42,7 @@ import rasterio.windows
 import scipy.sparse
 from odc.geo.geobox import GeoBox
 from odc.geo.overlap import ReprojectInfo, compute_reproject_roi
+from rasterio import Affine
 from rasterio.enums import Resampling
 
 from ..encoding import decode
@@ -178,9 +179,11 @@ def _reasons(exc: BaseException) -> str:
 
 def _read_into(src: rasterio.DatasetReader, grid: GeoBox, resampling: str, out: np.ndarray,
                nodata: float | None, fill: float) -> None:
-    src_grid = GeoBox(src.shape, src.transform, src.crs)
     nearest = resampling == "nearest"
-    roi = _overlap(src_grid, grid, nearest)
+    src_key = GridKey(src.shape, src.transform, None if src.crs is None else src.crs.wkt)
+    dst_key = GridKey.of(grid)
+    overlap = _overlap(src_key, dst_key, nearest)
+    roi = overlap.roi
     ys, xs = roi.roi_dst
     paste = roi.paste_ok and roi.read_shrink == 1
     whole = (ys.start, xs.start, ys.stop, xs.stop) == (0, 0, *out.shape)
@@ -193,8 +196,8 @@ def _read_into(src: rasterio.DatasetReader, grid: GeoBox, resampling: str, out: 
         src.read(1, window=rasterio.windows.Window.from_slices(*roi.roi_src), out=dst,
                  out_dtype=out.dtype)
         return
-    if src_grid.crs == grid.crs:
-        part = grid[roi.roi_dst]
+    part = overlap.part
+    if overlap.same_crs:
         if _read_doubled(src, part, nodata, dst, nearest, fill):
             return
         # Same projection, other pixel size or offset: GDAL resamples while reading (a float
@@ -208,7 +211,7 @@ def _read_into(src: rasterio.DatasetReader, grid: GeoBox, resampling: str, out: 
             src.read(1, window=window, out=dst, out_dtype=out.dtype, masked=False,
                      resampling=Resampling.nearest if nearest else Resampling.bilinear)
             return
-    where = source_pixels(src_grid, grid[roi.roi_dst], nearest)
+    where = _source_pixels(src_key, dst_key, nearest)
     if whole and (where is None or nearest):
         # The paths above and the bilinear product write every pixel of ``dst``; these not.
         dst.fill(fill)
@@ -335,12 +338,51 @@ def _doubled_axis(values: np.ndarray, first: float, n: int, axis: int,
     return out
 
 
+@dataclass(frozen=True)
+class GridKey:
+    """A grid as a cache key: its shape, transform and CRS text. odc-geo's ``GeoBox`` hashes
+    itself by exporting its CRS as WKT, 12 µs a time holding the GIL, and a read looked its
+    grids up three times (with building the COG's ``GeoBox``, 0.06 ms a band)."""
+
+    shape: tuple[int, int]
+    affine: Affine
+    crs: str | None
+
+    @classmethod
+    def of(cls, grid: GeoBox) -> GridKey:
+        key = cls(tuple(grid.shape.yx), grid.affine, str(grid.crs))
+        key.__dict__["grid"] = grid  # the cached_property below, already known
+        return key
+
+    @functools.cached_property
+    def grid(self) -> GeoBox:
+        return GeoBox(self.shape, self.affine, self.crs)
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """What part of a source grid lands where in a destination grid."""
+
+    roi: ReprojectInfo
+    part: GeoBox
+    """The destination pixels it lands on."""
+    same_crs: bool
+
+
 @functools.lru_cache(maxsize=256)
-def _overlap(src: GeoBox, dst: GeoBox, nearest: bool) -> ReprojectInfo:
+def _overlap(src: GridKey, dst: GridKey, nearest: bool) -> Overlap:
     """What part of ``src`` lands where in ``dst``; cached, as every scene of a tile shares its
     grid (odc-geo's geometry is pure Python, a millisecond a call)."""
     # Sub-pixel shifts below 0.05 px are pasted (odc-stac's tolerance); nearest ignores them.
-    return compute_reproject_roi(src, dst, ttol=0.9 if nearest else 0.05)
+    roi = compute_reproject_roi(src.grid, dst.grid, ttol=0.9 if nearest else 0.05)
+    return Overlap(roi, dst.grid[roi.roi_dst], src.grid.crs == dst.grid.crs)
+
+
+@functools.lru_cache(maxsize=12)
+def _source_pixels(src: GridKey, dst: GridKey, nearest: bool) -> SourcePixels | None:
+    """:func:`source_pixels` of the part of ``dst`` that ``src`` lands on, cached (see there
+    for the size of an entry)."""
+    return source_pixels(src.grid, _overlap(src, dst, nearest).part, nearest)
 
 
 @dataclass(frozen=True)
@@ -359,13 +401,12 @@ class SourcePixels:
     zeros kept, so that a NaN spreads to every pixel it touches."""
 
 
-@functools.lru_cache(maxsize=12)
 def source_pixels(src: GeoBox, dst: GeoBox, nearest: bool) -> SourcePixels | None:
     """Where each destination pixel centre falls in the source grid (None: nowhere).
 
     Every scene of a tile shares its grid, so this is computed once per tile and chunk (about
-    40 ms for a million pixels) and reused for every band of every scene. An entry takes 5
-    bytes a pixel for nearest and 36 for bilinear (40 MB for a 1024 px chunk); the pipeline
+    40 ms for a million pixels) and reused for every band of every scene
+    (:func:`_source_pixels` keeps them). An entry takes 5 bytes a pixel for nearest and 36 for bilinear (40 MB for a 1024 px chunk); the pipeline
     computes a month chunk by chunk, so a few entries (the 10 m bands, the 20 m bands, SCL's
     padded grid, for each tile of the other zone) are all it reuses: 12 hold four such tiles.
     The bilinear weights are a sparse matrix: its product is 5x faster than gathering the four
