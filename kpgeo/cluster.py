@@ -198,8 +198,14 @@ def _next_worker(client: Any) -> str | None:
 
 def worker_count() -> int:
     """Workers of the cluster :func:`compute` runs on; 0 on dask's local schedulers."""
+    return len(worker_threads())
+
+
+def worker_threads() -> list[int]:
+    """The threads of each worker of the cluster :func:`compute` runs on; none on dask's
+    local schedulers."""
     client = _active_client()
-    return 0 if client is None else len(client.nthreads())
+    return [] if client is None else list(client.nthreads().values())
 
 
 def lazy_array(array: np.ndarray, chunks: Any) -> da.Array:

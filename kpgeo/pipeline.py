@@ -40,7 +40,14 @@ from dask.task_spec import DataNode, List, Task, TaskRef
 from . import __version__, timeseries
 from .aoi import Site, load_site
 from .blocks import row_blocks
-from .cluster import compute, dask_context, lazy_array, release_worker_memory, worker_count
+from .cluster import (
+    compute,
+    dask_context,
+    lazy_array,
+    release_worker_memory,
+    worker_count,
+    worker_threads,
+)
 from .composite import (
     COUNT_BAND,
     MonthQuality,
@@ -322,8 +329,13 @@ def _compute_by_chunk(reads: ChunkReads, site: Site, config: PipelineConfig,
              else np.empty((len(reads.times), *shape), dtype="int8"))
     # A task per band where the reads stay in one place (the local schedulers, or a month
     # pinned to a worker); unpinned on a cluster, the bands' tasks could each land on another
-    # worker, which would then fetch every read of the chunk: one composite task there.
-    by_band = pin or worker_count() == 0
+    # worker, which would then fetch every read of the chunk: one composite task there. A
+    # month pinned to a worker of one thread gains nothing from tasks that could run side by
+    # side: one task does the whole chunk, its reads included (the scheduler and the
+    # client's messages for twenty tasks a month took a tenth of the demo year's CPU time).
+    threads = worker_threads()
+    fused = pin and bool(threads) and max(threads) == 1
+    by_band = not fused and (pin or not threads)
     for ys, xs, parts in reads.chunks:
         if stop is not None and stop.is_set():
             raise LoadStopped
@@ -331,11 +343,15 @@ def _compute_by_chunk(reads: ChunkReads, site: Site, config: PipelineConfig,
         if baseline is not None:
             assert possible is not None
             detection = (baseline.land_ndvi_min[ys, xs], possible[ys, xs], config.detection)
-        tasks = _chunk_tasks(parts, detection, by_band)
+        tasks = _chunk_tasks(parts, detection, by_band, fused)
         # One flat list of tasks: the progress bar's path computes collections, not lists.
         with gate or contextlib.nullcontext():
             computed = compute(*tasks, pin=pin)
-        if by_band:
+        stacked = None
+        if fused:
+            (medians, chunk_count, stacked), = computed
+            evidence = [] if stacked is None else list(stacked)
+        elif by_band:
             n_bands = len(REFLECTANCE_BANDS)
             medians, chunk_count = computed[:n_bands], computed[n_bands]
             evidence = list(computed[n_bands + 1:])
@@ -345,7 +361,8 @@ def _compute_by_chunk(reads: ChunkReads, site: Site, config: PipelineConfig,
             bands = dict(zip(REFLECTANCE_BANDS, medians, strict=True))
             count = chunk_count
             if baseline is not None:
-                codes = (np.stack(evidence) if evidence
+                codes = (stacked if stacked is not None
+                         else np.stack(evidence) if evidence
                          else np.empty((0, *shape), dtype="int8"))
             continue
         count[ys, xs] = chunk_count
@@ -373,12 +390,23 @@ def _overpass_evidence(read: np.ndarray, land_ndvi_min: np.ndarray, possible: np
     return codes
 
 
+def _chunk_products(reads: Sequence[np.ndarray], *detection: Any,
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The composite, valid count and (given the inputs of :func:`_overpass_evidence`) the
+    evidence ``(time, y, x)`` of a chunk's reads, in one task."""
+    medians, count = composite_of_reads(reads)
+    if not detection:
+        return medians, count, None
+    return medians, count, np.stack([_overpass_evidence(read, *detection) for read in reads])
+
+
 def _chunk_tasks(parts: list[Delayed],
                  detection: tuple[np.ndarray, np.ndarray, DetectionConfig] | None,
-                 by_band: bool = True) -> list[Delayed]:
+                 by_band: bool = True, fused: bool = False) -> list[Delayed]:
     """A chunk's tasks on its reads: the median of each band and the valid count (``by_band``)
     or one composite task of both, then, given the baseline's land NDVI minimum, where new
-    water may be and the parameters, the evidence of each overpass.
+    water may be and the parameters, the evidence of each overpass; ``fused``: one task of all
+    of it, the reads within it (:func:`_chunk_products`).
 
     One graph of dask's task specification, its tasks named from what they are made of (the
     reads' keys name their files, grid and settings). Made by ``dask.delayed`` calls, it took
@@ -386,10 +414,16 @@ def _chunk_tasks(parts: list[Delayed],
     passed to a call and tokenizes every argument.
     """
     graph: dict[str, Any] = {}
+    chunk = dask.base.tokenize([part.key for part in parts])
+    if fused:
+        # The reads' tasks nested in this one run within it (dask's task specification).
+        key = f"chunk-products-{dask.base.tokenize(chunk, detection)}"
+        graph[key] = Task(key, _chunk_products, List(*(part.dask[part.key] for part in parts)),
+                          *(detection or ()))
+        return [Delayed(key, graph)]
     for part in parts:
         graph.update(part.dask)
     reads = List(*(TaskRef(part.key) for part in parts))
-    chunk = dask.base.tokenize([part.key for part in parts])
     if by_band:
         keys = [f"median-of-reads-{chunk}-{i}" for i in range(len(REFLECTANCE_BANDS))]
         for i, key in enumerate(keys):

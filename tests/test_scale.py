@@ -275,3 +275,32 @@ def test_months_take_their_turn_to_compute_in_order_and_not_after_a_stop() -> No
         compute("never either", MonthGate(slots, stop))
     assert "never" not in order and "never either" not in order
     assert slots.acquire(blocking=False)  # every slot given back
+
+
+def test_one_task_of_a_chunk_equals_its_tasks_by_band(small_archive, small_site) -> None:  # type: ignore[no-untyped-def]
+    """The task a month pinned to a one-thread worker makes of a chunk (its reads nested in
+    it) gives the composite, count and evidence of the separate tasks, to the bit."""
+    import dask
+    import numpy as np
+
+    from kpgeo.config import DetectionConfig
+    from kpgeo.months import parse_month_range
+    from kpgeo.pipeline import _chunk_tasks
+    from kpgeo.sources.stac import StacSource
+
+    source = StacSource(str(small_archive.collection))
+    items = source.search(small_site, parse_month_range("2024-02..2024-02"))
+    (ys, xs, parts), = source.read_chunks(items, small_site).chunks
+    shape = small_site.grid.shape.yx
+    rng = np.random.default_rng(0)
+    detection = (rng.uniform(0.2, 0.6, shape).astype("float32")[ys, xs],
+                 (rng.random(shape) < 0.5)[ys, xs], DetectionConfig())
+    apart = dask.compute(*_chunk_tasks(parts, detection, by_band=True), scheduler="threads")
+    (medians, count, codes), = dask.compute(
+        *_chunk_tasks(parts, detection, by_band=False, fused=True), scheduler="threads")
+    n_bands = medians.shape[0]
+    assert len(parts) > 1 and codes.shape == (len(parts), *count.shape)
+    np.testing.assert_array_equal(medians, np.stack(apart[:n_bands]))
+    np.testing.assert_array_equal(count, apart[n_bands])
+    np.testing.assert_array_equal(codes, np.stack(apart[n_bands + 1:]))
+    assert (codes == 1).any() and (codes == 0).any()  # the evidence is not trivially empty
