@@ -383,7 +383,7 @@ def _overpass_evidence(read: np.ndarray, land_ndvi_min: np.ndarray, possible: np
     """Evidence codes ``(y, x)`` of one overpass's read (see :class:`ChunkReads`), a block of
     rows at a time (:mod:`kpgeo.blocks`: twice as fast)."""
     codes = np.empty(read.shape[1:], dtype="int8")
-    for rows in row_blocks(*codes.shape):
+    for rows in row_blocks(read.shape[-2], read.shape[-1]):
         bands = dict(zip(REFLECTANCE_BANDS, read[:, rows], strict=True))
         codes[rows] = observation_evidence(bands, np.isfinite(read[0, rows]),
                                            land_ndvi_min[rows], possible[rows], params)

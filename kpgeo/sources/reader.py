@@ -191,7 +191,7 @@ def _read_into(src: rasterio.DatasetReader, grid: GeoBox, resampling: str, out: 
         out.fill(fill)  # the COG reaches part of the grid
     if ys.stop <= ys.start or xs.stop <= xs.start:
         return
-    dst = out[roi.roi_dst]
+    dst = out[slice(ys.start, ys.stop), slice(xs.start, xs.stop)]
     if paste:
         src.read(1, window=rasterio.windows.Window.from_slices(*roi.roi_src), out=dst,
                  out_dtype=out.dtype)
@@ -350,7 +350,7 @@ class GridKey:
 
     @classmethod
     def of(cls, grid: GeoBox) -> GridKey:
-        key = cls(tuple(grid.shape.yx), grid.affine, str(grid.crs))
+        key = cls((grid.shape.y, grid.shape.x), grid.affine, str(grid.crs))
         key.__dict__["grid"] = grid  # the cached_property below, already known
         return key
 
