@@ -214,3 +214,28 @@ def test_20m_classes_onto_10m_grid_repeat_each_pixel_and_fill_beyond(tmp_path: P
                                                                                   width - 1)], 0)
     assert 0 < inside.mean() < 1
     np.testing.assert_array_equal(got, expected)
+
+
+def test_a_band_is_read_in_a_fresh_process_outside_any_gdal_environment(tmp_path: Path) -> None:
+    """A local COG read as the process's first use of rasterio (no environment yet, so no
+    driver registered) still opens: the fast open is only taken inside an environment."""
+    import subprocess
+    import sys
+
+    grid = GeoBox((20, 20), Affine(10, 0, 500000, 0, -10, 900000), "EPSG:32630")
+    path = tmp_path / "red.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=20, height=20, count=1, dtype="uint16",
+                       crs="EPSG:32630", transform=grid.affine, nodata=0) as dst:
+        dst.write(np.full((1, 20, 20), 1100, dtype="uint16"))
+    code = (
+        "import numpy as np\n"
+        "from odc.geo.geobox import GeoBox\n"
+        "from rasterio import Affine\n"
+        "from kpgeo.sources.reader import Asset, read_reflectance\n"
+        "grid = GeoBox((20, 20), Affine(10, 0, 500000, 0, -10, 900000), 'EPSG:32630')\n"
+        f"values = read_reflectance(Asset('red', {str(path)!r}, 1e-4, -0.1, 0), grid, 'nearest')\n"
+        "print(float(values.mean()))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert abs(float(done.stdout) - 0.01) < 1e-6

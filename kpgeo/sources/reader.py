@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyproj
 import rasterio
+import rasterio.env
 import rasterio.errors
 import rasterio.io
 import rasterio.windows
@@ -159,7 +160,9 @@ def _open(href: str) -> rasterio.DatasetReader:
     a third of opening a COG. URLs and ``/vsi`` paths still go through ``rasterio.open``,
     which turns them into GDAL's paths and sets up credentials for object stores.
     """
-    if "://" in href or href.startswith("/vsi"):
+    # Outside any GDAL environment (a read not through read_overpass), rasterio.open makes
+    # one: the dataset class alone would find no driver registered.
+    if "://" in href or href.startswith("/vsi") or not rasterio.env.hasenv():
         return rasterio.open(href)
     return rasterio.io.DatasetReader(href)
 
