@@ -223,7 +223,12 @@ def hazy(bands: Mapping[str, np.ndarray], params: DetectionConfig) -> np.ndarray
 
 def water_index(bands: Mapping[str, np.ndarray]) -> np.ndarray:
     """Open water where positive: the larger of MNDWI and NDWI (NaN only if both are)."""
-    return np.fmax(mndwi(bands), ndwi(bands))
+    return water_of(mndwi(bands), ndwi(bands))
+
+
+def water_of(mndwi_values: np.ndarray, ndwi_values: np.ndarray) -> np.ndarray:
+    """:func:`water_index` of MNDWI and NDWI already computed."""
+    return np.fmax(mndwi_values, ndwi_values)
 
 
 def _site_median(values: np.ndarray) -> float:
@@ -381,7 +386,7 @@ def digging_signal(bands: Mapping[str, np.ndarray], params: DetectionConfig,
         vi, wi, ti = ndvi(bands), water_index(bands), ndti(bands)
     else:
         vi, ti = indices["ndvi"], indices["ndti"]
-        wi = np.fmax(indices["mndwi"], indices["ndwi"])  # water_index
+        wi = water_of(indices["mndwi"], indices["ndwi"])
     red = np.asarray(bands["red"], "float32")
     with np.errstate(invalid="ignore"):
         water = wi > 0

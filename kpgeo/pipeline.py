@@ -347,29 +347,26 @@ def _compute_by_chunk(reads: ChunkReads, site: Site, config: PipelineConfig,
         # One flat list of tasks: the progress bar's path computes collections, not lists.
         with gate or contextlib.nullcontext():
             computed = compute(*tasks, pin=pin)
-        stacked = None
+        # The chunk's medians, count and evidence (time, y, x), whatever the tasks were.
         if fused:
-            (medians, chunk_count, stacked), = computed
-            evidence = [] if stacked is None else list(stacked)
-        elif by_band:
-            n_bands = len(REFLECTANCE_BANDS)
-            medians, chunk_count = computed[:n_bands], computed[n_bands]
-            evidence = list(computed[n_bands + 1:])
+            (medians, chunk_count, chunk_codes), = computed
         else:
-            (medians, chunk_count), *evidence = computed
+            if by_band:
+                n_bands = len(REFLECTANCE_BANDS)
+                medians, chunk_count = computed[:n_bands], computed[n_bands]
+                evidence = list(computed[n_bands + 1:])
+            else:
+                (medians, chunk_count), *evidence = computed
+            chunk_codes = None if detection is None else np.stack(evidence)
         if whole:
             bands = dict(zip(REFLECTANCE_BANDS, medians, strict=True))
-            count = chunk_count
-            if baseline is not None:
-                codes = (stacked if stacked is not None
-                         else np.stack(evidence) if evidence
-                         else np.empty((0, *shape), dtype="int8"))
+            count, codes = chunk_count, chunk_codes
             continue
         count[ys, xs] = chunk_count
         for band, values in zip(REFLECTANCE_BANDS, medians, strict=True):
             bands[band][ys, xs] = values
         if codes is not None:
-            codes[:, ys, xs] = evidence
+            codes[:, ys, xs] = chunk_codes
     if len(reads.chunks) > 1:
         # The workers keep what their tasks freed for the next month's arrays, which then
         # need no new pages; a site of several chunks has them hold a chunk's worth, which

@@ -409,9 +409,10 @@ def source_pixels(src: GeoBox, dst: GeoBox, nearest: bool) -> SourcePixels | Non
 
     Every scene of a tile shares its grid, so this is computed once per tile and chunk (about
     40 ms for a million pixels) and reused for every band of every scene
-    (:func:`_source_pixels` keeps them). An entry takes 5 bytes a pixel for nearest and 36 for bilinear (40 MB for a 1024 px chunk); the pipeline
-    computes a month chunk by chunk, so a few entries (the 10 m bands, the 20 m bands, SCL's
-    padded grid, for each tile of the other zone) are all it reuses: 12 hold four such tiles.
+    (:func:`_source_pixels` keeps them). An entry takes 5 bytes a pixel for nearest and 36 for
+    bilinear (40 MB for a 1024 px chunk); the pipeline computes a month chunk by chunk, so a
+    few entries (the 10 m bands, the 20 m bands, SCL's padded grid, for each tile of the other
+    zone) are all it reuses: 12 hold four such tiles.
     The bilinear weights are a sparse matrix: its product is 5x faster than gathering the four
     neighbours with numpy's ``take`` (and scipy's ``map_coordinates`` is slower still).
     """
