@@ -138,19 +138,45 @@ class CompositeConfig:
 
 @dataclass(frozen=True)
 class DetectionConfig:
-    """Thresholds of pre-existing and new digging (SPEC §7, ``kpgeo/detection.py``).
+    """Thresholds of pre-existing and new digging (``kpgeo/detection.py``, ``kpgeo/reference.py``).
 
-    Reflectances are L2A surface reflectance (0-1). The defaults were set on synthetic archives
-    (``benchmarks/accuracy.py``) and checked on the Ghana galamsey patches
-    (``tests/test_realdata.py``).
+    Reflectances are L2A surface reflectance (0-1). New digging is judged against each pixel's
+    own state in the same season of the baseline, so most thresholds are sizes of a change, not
+    absolute levels; they were set on synthetic archives of real-ground hardships
+    (``benchmarks/accuracy.py``) and checked on a real galamsey patch (``tests/test_realdata.py``).
+    For another region, the worked-ground endmember (``worked_*``) is the first to check against
+    a few known workings; the change sizes hold where the seasons are as strong as a Guinea
+    savanna's, and may be lowered for evergreen forest (less seasonal noise) or raised for
+    cropland that is cleared anew every year.
     """
 
-    ndvi_drop: float = 0.10
-    """New bare ground: NDVI this far below the baseline's least-green land state."""
-    bare_ndvi_max: float = 0.15
-    """New bare ground: NDVI at most this (gravel and spoil are nearly bare)."""
-    bright_red_min: float = 0.12
-    """Bare ground of digging is bright: red at least this (burn scars, shadows are darker)."""
+    ndvi_drop: float = 0.15
+    """New digging: NDVI this far below the pixel's least-green land state of the same season
+    (beyond what misregistration alone can do). The savanna's inter-annual noise in a season is
+    about 0.05-0.1; a half-dug pixel in the green season falls 0.3 or more."""
+    wet_ndvi_drop: float = 0.05
+    """...or only this far below, in the dry season, when the pixel also turns wetter..."""
+    wet_mndwi_rise: float = 0.12
+    """...by MNDWI at least this above the wettest land state of its season: worked ground is
+    wet spoil and pit water, darker in SWIR than the dry grass it replaced."""
+    dark_red_margin: float = 0.01
+    """Evidence of digging is never darker in red than the pixel's darkest land state of the
+    season by more than this: burn scars and shadows are dark, spoil and gravel are not."""
+    worked_green: float = 0.18
+    """Worked ground (spoil, wet gravel, turbid pit water), green reflectance: the low-NDVI
+    pixels of the Twifo Praso galamsey patch unmixed at 70 % dug against its vegetation."""
+    worked_red: float = 0.22
+    """Worked ground, red reflectance (as ``worked_green``)."""
+    worked_nir: float = 0.24
+    """Worked ground, NIR reflectance (as ``worked_green``)."""
+    worked_swir16: float = 0.25
+    """Worked ground, SWIR 1.6 µm reflectance: wet spoil and pit water (the galamsey patch has
+    no SWIR; dry gravel is near 0.4, water near 0)."""
+    preexisting_share_min: float = 0.5
+    """Pre-existing: dug share, against the site's typical land of the month, at least this in
+    every baseline month the pixel was seen as land (fields green up, workings do not)."""
+    preexisting_min_months: int = 2
+    """Pre-existing: seen as land in at least this many baseline months."""
     water_index_min: float = 0.10
     """Open water: the larger of MNDWI and NDWI at least this."""
     turbid_ndti_min: float = -0.02
@@ -164,24 +190,13 @@ class DetectionConfig:
     """Blue reflectance from which an observation can be haze (dark water is bluish too)."""
     pit_ndti_min: float = 0.0
     """Pre-existing and active digging: water this turbid (NDTI) is a washing pit."""
-    fresh_ndvi_max: float = 0.08
-    """Pre-existing: bright ground this bare at the baseline's end is worked ground..."""
-    seasonal_margin: float = 0.05
-    """...unless it was within this of as bare in the dry months before the rains and green at
-    the season's peak (a field)."""
-    gravel_ndvi_max: float = 0.06
-    """Pre-existing: bright ground this bare in a baseline month is gravel (tilled fields stay
-    above it, even under harmattan haze)..."""
-    gravel_min_months: int = 2
-    """...and in this many baseline months it is digging, even if it has begun to regrow."""
-    green_season_ndvi: float = 0.40
-    """A baseline month is in the green season when the site's median NDVI reaches this."""
-    green_peak_margin: float = 0.05
-    """Months of the green season whose site median NDVI is within this of the highest are its
-    peak, where ground that never greens is told from fields."""
-    never_green_ndvi_max: float = 0.30
-    """Pre-existing: ground never greener than this in the baseline's green season is old
-    digging, unless water."""
+    active_share_min: float = 0.3
+    """Active digging: digging ground whose dug share this month is at least this, or that
+    holds turbid water."""
+    bare_ndvi_max: float = 0.15
+    """Bare bright ground in a composite (the realdata check of indices): NDVI at most this..."""
+    bright_red_min: float = 0.12
+    """...and red at least this."""
     pond_max_ha: float = 2.0
     """Pre-existing: small water bodies (pits) up to this size count as digging."""
     cluster_gap_m: float = 20.0

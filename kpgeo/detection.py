@@ -1,42 +1,47 @@
 """Digging from reflectance: the baseline, pre-existing digging, and new digging with confirmation.
 
-The method (SPEC §7), in the terms of the USGS indicators of active digging (bright bare soil, no
-vegetation, turbid water in pits; ``notes/domain.md`` §1.4). Open water is MNDWI > 0 or NDWI > 0:
-NDWI's 10 m bands see pits that MNDWI's 20 m SWIR band blurs into the gravel around them.
+In the terms of the USGS indicators of active digging (bare soil, no vegetation, turbid water in
+pits), judged the way real ground allows: a 10 m pixel of a working is a mix of pits, spoil,
+turbid water and the grass left between them, rarely bare, so each pixel is compared with its
+own history in the same season rather than with fixed levels (:mod:`kpgeo.reference`). Open water
+is MNDWI > 0 or NDWI > 0: NDWI's 10 m bands see pits that MNDWI's 20 m SWIR band blurs.
 
-1. **Baseline.** From the composites of the baseline's valid months, per pixel: the least-green
-   *land* state (minimum NDVI over months without open water), the same over the dry months
-   before the rains, the greenest land state at the peak of the green season (months whose
-   site-wide median NDVI reaches ``green_season_ndvi`` and lies within ``green_peak_margin`` of
-   the highest), the wettest state, the calendar months it was water and land, and the end state
-   (its last observation). The least-green land state as reference makes the savanna's dry
-   season and dry-season fields (bare then, too) normal, and keeps floodplains that were under
-   water in the rains comparable with their dry ground.
-2. **Pre-existing digging** at the baseline's end: bright ground bare at the end, unless it was
-   as bare in the dry months before the rains and green at the peak (a field); ground seen as
-   bright gravel, barer than any field, in ``gravel_min_months`` baseline months, even if it has
-   begun to regrow; bright ground never green at the peak (only where the peak was seen); turbid water; small water bodies
-   (pits, up to ``pond_max_ha``). Gaps up to ``cluster_gap_m`` are closed and holes filled.
+1. **Baseline.** From the composites of the baseline's valid months, per pixel: its state in
+   each calendar month (green, red, NIR, SWIR; the least-green one where a calendar month comes
+   twice), the least-green land NDVI of the year, the wettest state, the calendar months it was
+   water and land, the end state of its water, and its dug share against the site's typical land
+   of each month (the lowest over the months it was seen as land).
+2. **Pre-existing digging** at the baseline's end: ground whose dug share against the site's
+   typical land was at least ``preexisting_share_min`` in every month it was seen as land (at
+   least ``preexisting_min_months`` of them): fields and savanna green up in the rains, workings
+   do not. Ground under water in some baseline month and land in another is riverbed (bars in
+   the dry season, flooded in the rains), not digging. Turbid water at the end and small water
+   bodies (pits, up to ``pond_max_ha``) are digging. Gaps up to ``cluster_gap_m`` are closed,
+   holes filled, and strips narrower than three pixels (tracks) taken out.
 3. **New digging**, per *scene* observation after the baseline, not per monthly median, so that
-   a pixel can be confirmed within the month it was dug: an observation is evidence when NDVI
-   falls ``ndvi_drop`` below the least-green land state to bare levels on bright dry ground
-   (burn scars and shadows are dark, so they never count), or when turbid water appears where
-   the baseline saw land in the same season (the calendar month and those either side), or,
-   where the baseline did not see the pixel then, farther than ``water_buffer_m`` from any
-   baseline water (floods spread from rivers; floodplain pits are dug in the dry season's land).
-   Observations whose blue is nearly as high as red are thin cloud or haze that SCL missed:
-   they count as not observed.
+   a pixel can be confirmed within the month it was dug. Against the pixel's reference of the
+   month's season: NDVI ``ndvi_drop`` below its least-green land state there, or
+   ``wet_ndvi_drop`` below while MNDWI rises ``wet_mndwi_rise`` above its wettest land state
+   (worked ground is wet), each beyond what misregistration alone can do at that pixel, and not
+   darker in red than its darkest state (burn scars and shadows are dark; spoil is not); or new
+   turbid water where the baseline saw land in the same season (the calendar month and those
+   either side), or, where it did not see the pixel then, farther than ``water_buffer_m`` from
+   any baseline water (floods spread from rivers). Observations whose blue is nearly as high as
+   red are thin cloud or haze that SCL missed: they count as not observed. Where the baseline
+   saw no month near the season (long rains), the nearest months it saw stand in.
 4. **Confirmation.** A pixel's first evidence makes it a candidate (``first_detected``); the
    next valid observation confirms it if it repeats the evidence (``confirmed``), else clears
-   it. A one-off artefact therefore never confirms. Confirmed pixels stay confirmed: digging
-   is counted once, when it happens. The state is YYYYMM integers per pixel, carried from
-   month to month; a month without valid observations leaves it untouched.
+   it. A one-off artefact (a cloud edge, a misregistered scene) therefore never confirms.
+   Confirmed pixels stay confirmed: digging is counted once, when it happens. Digging begun in
+   months without a clear view is found in the first clear month and dated to it. The state is
+   YYYYMM integers per pixel, carried from month to month; a month without valid observations
+   leaves it untouched.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -44,15 +49,22 @@ from scipy import ndimage
 from .config import DetectionConfig
 from .indices import mndwi, ndti, ndvi, ndwi
 from .months import Month
+from .reference import (
+    REFERENCE_BANDS,
+    SeasonalReference,
+    dug_share,
+    seasonal_reference,
+)
 
 #: Evidence codes of one observation of one pixel.
 UNOBSERVED, NO_EVIDENCE, EVIDENCE = -1, 0, 1
-#: Bands of ``baseline.tif``.
-BASELINE_BANDS = ("land_ndvi_min", "dry_land_ndvi_min", "gravel_months", "green_ndvi_max",
-                  "water_max", "ndvi_end", "water_end", "ndti_end", "red_end", "water_months",
-                  "land_months", "preexisting")
+#: Per-pixel bands of ``baseline.tif`` besides the monthly states (``<band>_<MM>``).
+BASELINE_BANDS = ("land_ndvi_min", "water_max", "water_end", "ndti_end", "water_months",
+                  "land_months", "share_min", "share_months", "preexisting")
 #: 8-connectivity: diagonal neighbours belong to one digging area.
 EIGHT = np.ones((3, 3), dtype=bool)
+#: Pre-existing digging areas are at least this many pixels wide (tracks are narrower).
+MIN_WIDTH_PX = 3
 
 
 def month_label(month: Month | str) -> int:
@@ -66,40 +78,67 @@ def label_month(label: int) -> str | None:
     return f"{label // 100:04d}-{label % 100:02d}" if label > 0 else None
 
 
+def monthly_band_name(band: str, calendar_month: int) -> str:
+    """Band description of a monthly state in ``baseline.tif``: ``red_08``."""
+    return f"{band}_{calendar_month:02d}"
+
+
 @dataclass(frozen=True)
 class Baseline:
     """Per-pixel reference states of a site's baseline, on the site grid."""
 
     land_ndvi_min: np.ndarray
-    dry_land_ndvi_min: np.ndarray
-    """Least-green land NDVI in the dry months before the rains: how bare the fields lay."""
-    gravel_months: np.ndarray
-    """Baseline months in which the pixel was bright ground barer than any field."""
-    green_ndvi_max: np.ndarray
-    """NaN where the green season was never observed."""
+    """Least-green land NDVI of the baseline: the change score's reference where a season was
+    never seen."""
     water_max: np.ndarray
-    ndvi_end: np.ndarray
     water_end: np.ndarray
     ndti_end: np.ndarray
-    red_end: np.ndarray
     water_months: np.ndarray
     """Bit ``m - 1`` set where the pixel was open water in calendar month ``m`` of the baseline."""
     land_months: np.ndarray
     """Bit ``m - 1`` set where the pixel was seen as land in calendar month ``m``."""
+    share_min: np.ndarray
+    """Lowest dug share against the site's typical land over the months seen as land."""
+    share_months: np.ndarray
+    """Months that lowest share was taken over."""
     preexisting: np.ndarray
     """Boolean: digging at the baseline's end."""
+    monthly: dict[int, np.ndarray] = field(default_factory=dict)
+    """Calendar month → the pixel's state ``(4, y, x)`` in :data:`REFERENCE_BANDS`."""
 
-    def stack(self) -> np.ndarray:
-        """``(band, y, x)`` float32 in the order of :data:`BASELINE_BANDS`."""
-        return np.stack([getattr(self, b).astype("float32") for b in BASELINE_BANDS])
+    def stack(self) -> tuple[np.ndarray, list[str]]:
+        """``(band, y, x)`` float32 and the band descriptions, for ``baseline.tif``."""
+        names = list(BASELINE_BANDS)
+        layers = [getattr(self, b).astype("float32") for b in BASELINE_BANDS]
+        for month in sorted(self.monthly):
+            for i, band in enumerate(REFERENCE_BANDS):
+                names.append(monthly_band_name(band, month))
+                layers.append(self.monthly[month][i].astype("float32"))
+        return np.stack(layers), names
 
     @classmethod
-    def from_stack(cls, stack: np.ndarray) -> Baseline:
-        values = {b: stack[i] for i, b in enumerate(BASELINE_BANDS)}
-        values["preexisting"] = values["preexisting"] > 0.5
-        for name in ("water_months", "land_months", "gravel_months"):
-            values[name] = values[name].astype("int32")
-        return cls(**values)
+    def from_stack(cls, stack: np.ndarray, names: Sequence[str]) -> Baseline:
+        values = dict(zip(names, stack, strict=True))
+        fixed = {b: values[b] for b in BASELINE_BANDS}
+        fixed["preexisting"] = fixed["preexisting"] > 0.5
+        for name in ("water_months", "land_months", "share_months"):
+            fixed[name] = fixed[name].astype("int32")
+        monthly = {}
+        for month in range(1, 13):
+            keys = [monthly_band_name(b, month) for b in REFERENCE_BANDS]
+            if all(k in values for k in keys):
+                monthly[month] = np.stack([values[k] for k in keys])
+        return cls(**fixed, monthly=monthly)
+
+    def reference(self, calendar_month: int) -> SeasonalReference:
+        """The reference of ``calendar_month``'s season (computed once per baseline and
+        month: every chunk of the month asks)."""
+        cache = self.__dict__.setdefault("_references", {})  # frozen: no setattr
+        if calendar_month not in cache:
+            cache[calendar_month] = seasonal_reference(self.monthly, calendar_month,
+                                                       self.land_ndvi_min.shape)
+        reference: SeasonalReference = cache[calendar_month]
+        return reference
 
     def new_water_possible(self, calendar_month: int, buffer_m: float,
                            pixel_m: float) -> np.ndarray:
@@ -144,73 +183,68 @@ def build_baseline(composites: Iterable[Mapping[str, np.ndarray]], params: Detec
     ----------
     composites
         One mapping band name → ``(y, x)`` reflectance per valid baseline month, oldest first.
-        Consumed one at a time: memory holds running extremes, the end state and the green
-        season's NDVI.
+        Consumed one at a time: memory holds running extremes, the end state and one state per
+        calendar month.
     months
-        Calendar month (1-12) of each composite, for the per-month water and land record;
-        without it new water is judged by distance from baseline water alone.
+        Calendar month (1-12) of each composite, for the per-month states and the water and
+        land record; without it new digging is judged against the year's least-green state.
     """
     calendar = iter(months) if months is not None else None
     state: dict[str, np.ndarray] = {}
-    green: list[tuple[float, np.ndarray]] = []  # (site median NDVI, land NDVI) of green months
-    rains_seen = False
+    monthly: dict[int, np.ndarray] = {}
     for composite in composites:
         vi, wi, ti = ndvi(composite), water_index(composite), ndti(composite)
-        red = np.asarray(composite["red"], "float32")
         with np.errstate(invalid="ignore"):
-            land = np.where(wi < 0, vi, np.nan).astype("float32")
+            land = np.isfinite(vi) & (wi < 0)
         if not state:
             nan = np.full(vi.shape, np.nan, dtype="float32")
-            state = {name: nan for name in ("land_ndvi_min", "dry_land_ndvi_min", "water_max",
-                                            "ndvi_end", "water_end", "ndti_end", "red_end")}
-            state["water_months"] = np.zeros(vi.shape, dtype="int32")
-            state["gravel_months"] = np.zeros(vi.shape, dtype="int32")
-            state["land_months"] = np.zeros(vi.shape, dtype="int32")
+            state = {name: nan for name in ("land_ndvi_min", "water_max", "water_end",
+                                            "ndti_end")}
+            state["share_min"] = np.full(vi.shape, np.inf, dtype="float32")
+            for name in ("water_months", "land_months", "share_months"):
+                state[name] = np.zeros(vi.shape, dtype="int32")
+        observed = np.stack([np.asarray(composite[b], "float32") for b in REFERENCE_BANDS])
         if calendar is not None:
-            bit = np.int32(1 << (next(calendar) - 1))
+            month = next(calendar)
+            bit = np.int32(1 << (month - 1))
             with np.errstate(invalid="ignore"):
                 state["water_months"][wi > 0] |= bit
-                state["land_months"][wi < 0] |= bit
-        with np.errstate(invalid="ignore"):
-            state["gravel_months"] += ((land < params.gravel_ndvi_max)
-                                       & (red > params.bright_red_min)
-                                       & ~hazy(composite, params)).astype("int32")
+            state["land_months"][land] |= bit
+            _keep_least_green(monthly, month, observed, vi)
+        # Dug share against the site's typical land this month (hazy observations say little).
+        clear = land & ~hazy(composite, params)
+        if clear.any():
+            typical = np.nanmedian(observed[:, clear], axis=1).astype("float32")
+            share = dug_share(observed, typical[:, None, None], params)
+            counted = clear & np.isfinite(share)
+            state["share_min"] = np.where(counted, np.fmin(state["share_min"], share),
+                                          state["share_min"])
+            state["share_months"] += counted.astype("int32")
         # fmin/fmax ignore NaN unless both sides are NaN.
-        state["land_ndvi_min"] = np.fmin(state["land_ndvi_min"], land)
+        state["land_ndvi_min"] = np.fmin(state["land_ndvi_min"], np.where(land, vi, np.nan))
         state["water_max"] = np.fmax(state["water_max"], wi)
-        median = _site_median(vi)
-        if median >= params.green_season_ndvi:
-            rains_seen = True
-            green.append((median, land))  # a flooded pixel is not "not green"
-        elif not rains_seen:  # the dry season before the rains, when fields lie bare
-            state["dry_land_ndvi_min"] = np.fmin(state["dry_land_ndvi_min"], land)
         # The end state is each pixel's last observation: a cloudy last month leaves gaps.
         seen = np.isfinite(vi)
-        for name, value in (("ndvi_end", vi), ("water_end", wi), ("ndti_end", ti),
-                            ("red_end", red)):
+        for name, value in (("water_end", wi), ("ndti_end", ti)):
             state[name] = np.where(seen, value, state[name]).astype("float32")
     if not state:
         raise ValueError("the baseline has no valid month")
-    state["green_ndvi_max"] = _peak_green(green, params, np.full_like(state["ndvi_end"], np.nan))
+    state["share_min"] = np.where(np.isfinite(state["share_min"]), state["share_min"],
+                                  np.nan).astype("float32")
     state["preexisting"] = map_preexisting(**state, params=params, pixel_m=pixel_m)
-    return Baseline(**state)
+    return Baseline(**state, monthly=monthly)
 
 
-def _peak_green(green: list[tuple[float, np.ndarray]], params: DetectionConfig,
-                nan: np.ndarray) -> np.ndarray:
-    """Greenest land NDVI of each pixel over the months of the season's peak (site median NDVI
-    within ``green_peak_margin`` of the highest); NaN where the pixel was not seen as land then.
-
-    Only the peak: fields are half green at the season's edges, and a field seen only then
-    would pass for ground that never greens.
-    """
-    out = nan
-    if green:
-        peak = max(m for m, _ in green)
-        for median, vi in green:
-            if median >= peak - params.green_peak_margin:
-                out = np.fmax(out, vi)
-    return out
+def _keep_least_green(monthly: dict[int, np.ndarray], month: int, observed: np.ndarray,
+                      vi: np.ndarray) -> None:
+    """Record a calendar month's state, keeping per pixel the least green of the years seen."""
+    if month not in monthly:
+        monthly[month] = observed
+        return
+    kept = monthly[month]
+    with np.errstate(invalid="ignore"):
+        replace = np.isfinite(vi) & ~(ndvi(dict(zip(REFERENCE_BANDS, kept, strict=True))) <= vi)
+    monthly[month] = np.where(replace[None], observed, kept)
 
 
 def hazy(bands: Mapping[str, np.ndarray], params: DetectionConfig) -> np.ndarray:
@@ -231,38 +265,26 @@ def water_of(mndwi_values: np.ndarray, ndwi_values: np.ndarray) -> np.ndarray:
     return np.fmax(mndwi_values, ndwi_values)
 
 
-def _site_median(values: np.ndarray) -> float:
-    finite = values[np.isfinite(values)]
-    return float(np.median(finite)) if finite.size else float("nan")
-
-
-def map_preexisting(*, ndvi_end: np.ndarray, red_end: np.ndarray, water_end: np.ndarray,
-                    ndti_end: np.ndarray, green_ndvi_max: np.ndarray,
-                    dry_land_ndvi_min: np.ndarray, gravel_months: np.ndarray,
-                    params: DetectionConfig,
-                    pixel_m: float = 10.0, **_: np.ndarray) -> np.ndarray:
+def map_preexisting(*, share_min: np.ndarray, share_months: np.ndarray, water_end: np.ndarray,
+                    ndti_end: np.ndarray, water_months: np.ndarray, land_months: np.ndarray,
+                    params: DetectionConfig, pixel_m: float = 10.0,
+                    **_: np.ndarray) -> np.ndarray:
     """Digging at the baseline's end (step 2 of the module docstring), as a boolean mask."""
     with np.errstate(invalid="ignore"):
-        # NaN (green season never seen) compares False: no pixel is "never green" then.
-        never_green = ((green_ndvi_max < params.never_green_ndvi_max)
-                       & (ndvi_end < params.never_green_ndvi_max)
-                       & (red_end > params.bright_red_min) & (water_end < 0))
-        # A field is bare at the end too, but it was as bare earlier in the dry season and green
-        # in the rains: that is a season, not digging. (Unseen peak: NaN, not seasonal.)
-        seasonal = ((dry_land_ndvi_min < params.fresh_ndvi_max + params.seasonal_margin)
-                    & (green_ndvi_max >= params.never_green_ndvi_max))
-        fresh = ((ndvi_end < params.fresh_ndvi_max) & (red_end > params.bright_red_min)
-                 & ~seasonal)
-        turbid = (water_end > params.water_index_min) & (ndti_end > params.pit_ndti_min)
+        # Under water in one month and land in another: riverbed (or floodplain), not digging.
+        riverbed = (water_months != 0) & (land_months != 0)
+        worked = ((share_min >= params.preexisting_share_min)
+                  & (share_months >= params.preexisting_min_months) & ~riverbed)
         water = water_end > 0
-    # Gravel seen in the baseline is digging even where it has begun to regrow since.
-    worked = gravel_months >= params.gravel_min_months
-    dug = fresh | never_green | turbid | worked
+    dug = worked
     ponds, count = ndimage.label(water, structure=EIGHT)
     if count:
         sizes = np.bincount(ponds.ravel(), minlength=count + 1)[1:]
         small = np.nonzero(sizes * pixel_m**2 / 1e4 <= params.pond_max_ha)[0] + 1
-        dug |= np.isin(ponds, small)
+        dug = dug | np.isin(ponds, small)
+    # Tracks are bright and never green, but a few metres wide: workings are wider.
+    dug = ndimage.binary_opening(dug, structure=np.ones((MIN_WIDTH_PX, MIN_WIDTH_PX), bool)) \
+        | (dug & water)
     # Pits and spoil of one working lie a few pixels apart: close gaps up to
     # ``cluster_gap_m`` so they form one worked area, and fill the holes inside.
     gap_px = int(round(params.cluster_gap_m / pixel_m / 2))
@@ -289,7 +311,7 @@ def remove_small(mask: np.ndarray, min_area_ha: float, pixel_m: float = 10.0) ->
 
 
 def observation_evidence(bands: Mapping[str, np.ndarray], valid: np.ndarray,
-                         land_ndvi_min: np.ndarray, new_water_possible: np.ndarray,
+                         reference: np.ndarray, new_water_possible: np.ndarray,
                          params: DetectionConfig) -> np.ndarray:
     """Evidence of new digging in scene observations (step 3), as int8 codes.
 
@@ -299,24 +321,31 @@ def observation_evidence(bands: Mapping[str, np.ndarray], valid: np.ndarray,
         Reflectance arrays ``(..., y, x)``, e.g. one per scene along a leading time axis.
     valid
         Boolean validity from SCL, same shape.
-    land_ndvi_min, new_water_possible
-        From the :class:`Baseline`, ``(y, x)`` (see :meth:`Baseline.new_water_possible`).
+    reference
+        The season's :meth:`~kpgeo.reference.SeasonalReference.layers` ``(layer, y, x)``.
+    new_water_possible
+        From :meth:`Baseline.new_water_possible`, ``(y, x)``.
 
     Returns
     -------
     numpy.ndarray
         :data:`UNOBSERVED`, :data:`NO_EVIDENCE` or :data:`EVIDENCE` per observation.
     """
+    ref = SeasonalReference.from_layers(reference)
     red = np.asarray(bands["red"], "float32")
-    vi, wi, ti = ndvi(bands), water_index(bands), ndti(bands)
+    vi, mndwi_values = ndvi(bands), mndwi(bands)
+    wi, ti = water_of(mndwi_values, ndwi(bands)), ndti(bands)
     with np.errstate(invalid="ignore"):
         observed = valid & np.isfinite(vi) & np.isfinite(wi) & ~hazy(bands, params)
+        drop = ref.ndvi_floor - vi - ref.ndvi_allowance
+        rise = mndwi_values - ref.mndwi_ceiling - ref.mndwi_allowance
+        lost = (drop > params.ndvi_drop) | ((drop > params.wet_ndvi_drop)
+                                            & (rise > params.wet_mndwi_rise))
         # Water is judged by the water test alone (turbid water is bright in red, too).
-        bare = ((vi < np.minimum(land_ndvi_min - params.ndvi_drop, params.bare_ndvi_max))
-                & (red > params.bright_red_min) & (wi < 0))
+        worked = lost & (red >= ref.red_floor - params.dark_red_margin) & (wi < 0)
         new_water = ((wi > params.water_index_min) & (ti > params.turbid_ndti_min)
                      & new_water_possible)
-    code = np.where(bare | new_water, EVIDENCE, NO_EVIDENCE).astype("int8")
+    code = np.where(worked | new_water, EVIDENCE, NO_EVIDENCE).astype("int8")
     return np.where(observed, code, UNOBSERVED).astype("int8")
 
 
@@ -329,14 +358,20 @@ class DetectionState:
     mapped_since: np.ndarray | None = None
     """Month the pixel first belonged to a mapped area (at the mapping unit); polygon ids
     are seeded from it, so an area keeps its id when unmapped pixels join it."""
+    dug_share: np.ndarray | None = None
+    """Share of the pixel dug (0-1): the largest monthly estimate since it was first detected
+    (a working's share only grows while it is worked; regrowth later hides it)."""
 
     def __post_init__(self) -> None:
         if self.mapped_since is None:
             object.__setattr__(self, "mapped_since", np.zeros_like(self.confirmed))
+        if self.dug_share is None:
+            object.__setattr__(self, "dug_share", np.zeros(self.confirmed.shape, "float32"))
 
     @classmethod
     def empty(cls, shape: tuple[int, int]) -> DetectionState:
-        return cls(np.zeros(shape, "int32"), np.zeros(shape, "int32"), np.zeros(shape, "int32"))
+        return cls(np.zeros(shape, "int32"), np.zeros(shape, "int32"), np.zeros(shape, "int32"),
+                   np.zeros(shape, "float32"))
 
     @property
     def candidate(self) -> np.ndarray:
@@ -363,24 +398,36 @@ class DetectionState:
             np.copyto(confirmed, label, where=observed & hit & waiting)
             np.copyto(first, 0, where=observed & ~hit & waiting)
             np.copyto(first, label, where=observed & hit & ~waiting)
-        return DetectionState(first, confirmed, self.mapped_since)
+        return DetectionState(first, confirmed, self.mapped_since, self.dug_share)
+
+    def measured(self, share: np.ndarray) -> DetectionState:
+        """The state with this month's dug-share estimate ``share`` (NaN = unmeasured) taken
+        into :attr:`dug_share` where the pixel has been detected."""
+        assert self.dug_share is not None
+        with np.errstate(invalid="ignore"):
+            grows = (self.first_detected > 0) & (share > self.dug_share)
+        return DetectionState(self.first_detected, self.confirmed, self.mapped_since,
+                              np.where(grows, share, self.dug_share).astype("float32"))
 
     def mapped(self, mask: np.ndarray, month: Month | str) -> DetectionState:
         """The state with ``mask`` (this month's mapped new digging) recorded in
         :attr:`mapped_since`."""
         assert self.mapped_since is not None
         since = np.where(mask & (self.mapped_since == 0), month_label(month), self.mapped_since)
-        return DetectionState(self.first_detected, self.confirmed, since.astype("int32"))
+        return DetectionState(self.first_detected, self.confirmed, since.astype("int32"),
+                              self.dug_share)
 
 
 def digging_signal(bands: Mapping[str, np.ndarray], params: DetectionConfig,
                    indices: Mapping[str, np.ndarray] | None = None,
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Bare bright ground and open water in a composite: ``(fresh, water)`` masks.
+                   share: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Worked ground and open water in a composite: ``(fresh, water)`` masks.
 
-    Inside digging areas, ``fresh | turbid water`` is taken as "worked this month" (active) and
-    ``water`` as pit water. ``indices``: the composite's NDVI, MNDWI, NDWI and NDTI when
-    already computed (:func:`~kpgeo.indices.compute_indices`).
+    Inside digging areas, ``fresh`` (a dug share this month of at least ``active_share_min``,
+    or turbid water) is taken as "worked this month" (active) and ``water`` as pit water.
+    Without ``share``, bright bare ground stands for worked ground. ``indices``: the
+    composite's NDVI, MNDWI, NDWI and NDTI when already computed
+    (:func:`~kpgeo.indices.compute_indices`).
     """
     if indices is None:
         vi, wi, ti = ndvi(bands), water_index(bands), ndti(bands)
@@ -390,6 +437,7 @@ def digging_signal(bands: Mapping[str, np.ndarray], params: DetectionConfig,
     red = np.asarray(bands["red"], "float32")
     with np.errstate(invalid="ignore"):
         water = wi > 0
-        fresh = ((vi < params.bare_ndvi_max) & (red > params.bright_red_min)) | (
-            (wi > params.water_index_min) & (ti > params.pit_ndti_min))
+        bare = (share >= params.active_share_min) if share is not None else (
+            (vi < params.bare_ndvi_max) & (red > params.bright_red_min))
+        fresh = bare | ((wi > params.water_index_min) & (ti > params.pit_ndti_min))
     return fresh, water

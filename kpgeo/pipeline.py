@@ -60,7 +60,6 @@ from .composite import (
 )
 from .config import DetectionConfig, PipelineConfig
 from .detection import (
-    BASELINE_BANDS,
     EVIDENCE,
     Baseline,
     DetectionState,
@@ -75,6 +74,7 @@ from .export import PART_SUFFIX, BackgroundWrites, write_cog, write_feature_coll
 from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices
 from .manifest import Manifest
 from .months import Month, MonthRange
+from .reference import dug_share
 from .polygons import DiggingArea, digging_areas, new_digging_mask, preexisting_areas, write_geojson
 from .sources import READ_ERRORS, REFLECTANCE_BANDS, SceneSource, open_source
 from .sources.base import ChunkedSource, ChunkReads
@@ -84,14 +84,16 @@ log = logging.getLogger(__name__)
 
 #: Bands of ``change.tif``; the last three are the detection state and class.
 CHANGE_BANDS = ("change_score", "evidence_scenes", "first_detected", "confirmed", "mapped_since",
-                "digging")
+                "digging", "dug_share")
 CHANGE_DESCRIPTIONS = (
-    "change score: baseline least-green land NDVI minus this month's NDVI (vegetation loss > 0)",
+    "change score: the pixel's least-green land NDVI in this season of the baseline minus "
+    "this month's NDVI (vegetation loss > 0)",
     "scene observations of this month with digging evidence",
     "first detection month of new digging (YYYYMM), 0 = none",
     "confirmation month of new digging (YYYYMM), 0 = none",
     "first month the pixel was in a mapped new-digging area (YYYYMM), 0 = none",
     "digging: 0 none, 1 pre-existing, 2 new (confirmed, at the mapping unit), 3 candidate",
+    "dug share of new digging (0-1): the largest monthly estimate since first detected",
 )
 DIGGING_NONE, DIGGING_PREEXISTING, DIGGING_NEW, DIGGING_CANDIDATE = 0, 1, 2, 3
 
@@ -167,30 +169,31 @@ class MonthData:
     computed again by the next run)."""
 
 
-def _lazy_evidence(scenes: xr.Dataset, baseline: Baseline, water_possible: np.ndarray,
+def _lazy_evidence(scenes: xr.Dataset, reference: np.ndarray, water_possible: np.ndarray,
                    config: PipelineConfig) -> Any:
-    """Per-scene evidence codes ``(time, y, x)``, lazy when the scenes are."""
+    """Per-scene evidence codes ``(time, y, x)``, lazy when the scenes are; ``reference``:
+    the season's reference layers (:meth:`~.reference.SeasonalReference.layers`)."""
     names = ("blue", "green", "red", "nir", "swir16")
     params = config.detection
     if scenes.sizes.get("time", 0) == 0:
         return np.zeros((0, *water_possible.shape), dtype="int8")
 
-    def block(blue, green, red, nir, swir16, valid, land_min, possible):  # type: ignore[no-untyped-def]
+    def block(blue, green, red, nir, swir16, valid, possible, *layers):  # type: ignore[no-untyped-def]
         bands = dict(zip(names, (blue, green, red, nir, swir16), strict=True))
-        return observation_evidence(bands, valid, land_min, possible, params)
+        return observation_evidence(bands, valid, np.stack(layers), possible, params)
 
     arrays = [scenes[b].data for b in names]
     valid = scenes["valid"].data
     if not isinstance(arrays[0], da.Array):
-        return block(*arrays, valid, baseline.land_ndvi_min, water_possible)
+        return block(*arrays, valid, water_possible, *reference)
     chunks = arrays[0].chunks
     valid = valid.rechunk(chunks) if isinstance(valid, da.Array) else da.from_array(valid, chunks)
-    land_min = lazy_array(baseline.land_ndvi_min, chunks[1:])
-    possible = lazy_array(water_possible, chunks[1:])
     pairs: list[Any] = []
     for arr in (*arrays, valid):
         pairs += [arr, "tyx"]
-    return da.blockwise(block, "tyx", *pairs, land_min, "yx", possible, "yx", dtype="int8")
+    for arr in (water_possible, *reference):
+        pairs += [lazy_array(arr, chunks[1:]), "yx"]
+    return da.blockwise(block, "tyx", *pairs, dtype="int8")
 
 
 class LoadStopped(Exception):
@@ -249,15 +252,16 @@ def load_month(source: SceneSource, site: Site, month: Month, config: PipelineCo
     ``source.read_attempts``.
     """
     items = source.search(site, MonthRange.single(month))
-    possible = None
+    possible = reference = None
     if baseline is not None:
         possible = baseline.new_water_possible(calendar_month(month),
                                                config.detection.water_buffer_m,
                                                abs(site.grid.resolution.x))
+        reference = baseline.reference(calendar_month(month)).layers()
     failures = 0
     while True:
         try:
-            bands, count, evidence = _compute_month(source, items, site, config, baseline,
+            bands, count, evidence = _compute_month(source, items, site, config, reference,
                                                     possible, stop, pin, gate)
             break
         except READ_ERRORS as exc:
@@ -284,7 +288,7 @@ def load_month(source: SceneSource, site: Site, month: Month, config: PipelineCo
 
 
 def _compute_month(source: SceneSource, items: list[Any], site: Site, config: PipelineConfig,
-                   baseline: Baseline | None, possible: np.ndarray | None,
+                   reference: np.ndarray | None, possible: np.ndarray | None,
                    stop: threading.Event | None = None, pin: bool = False,
                    gate: MonthGate | None = None,
                    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
@@ -292,14 +296,14 @@ def _compute_month(source: SceneSource, items: list[Any], site: Site, config: Pi
     codes; chunk by chunk where the source reads by chunk (every scene is read once either
     way)."""
     if items and isinstance(source, ChunkedSource):
-        return _compute_by_chunk(source.read_chunks(items, site), site, config, baseline,
+        return _compute_by_chunk(source.read_chunks(items, site), site, config, reference,
                                  possible, stop, pin, gate)
     scenes = source.load(items, site)
     composite = monthly_composite(scenes)
     evidence = None
-    if baseline is not None:
+    if reference is not None:
         assert possible is not None
-        evidence = _lazy_evidence(scenes, baseline, possible, config)
+        evidence = _lazy_evidence(scenes, reference, possible, config)
     with gate or contextlib.nullcontext():
         composite, evidence = compute(composite, evidence)
     release_worker_memory()
@@ -308,7 +312,7 @@ def _compute_month(source: SceneSource, items: list[Any], site: Site, config: Pi
 
 
 def _compute_by_chunk(reads: ChunkReads, site: Site, config: PipelineConfig,
-                      baseline: Baseline | None, possible: np.ndarray | None,
+                      reference: np.ndarray | None, possible: np.ndarray | None,
                       stop: threading.Event | None = None, pin: bool = False,
                       gate: MonthGate | None = None,
                       ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
@@ -325,7 +329,7 @@ def _compute_by_chunk(reads: ChunkReads, site: Site, config: PipelineConfig,
     if not whole:
         bands = {b: np.empty(shape, dtype="float32") for b in REFLECTANCE_BANDS}
         count = np.empty(shape, dtype="int16")
-    codes = (None if baseline is None or whole
+    codes = (None if reference is None or whole
              else np.empty((len(reads.times), *shape), dtype="int8"))
     # A task per band where the reads stay in one place (the local schedulers, or a month
     # pinned to a worker); unpinned on a cluster, the bands' tasks could each land on another
@@ -340,9 +344,9 @@ def _compute_by_chunk(reads: ChunkReads, site: Site, config: PipelineConfig,
         if stop is not None and stop.is_set():
             raise LoadStopped
         detection = None
-        if baseline is not None:
+        if reference is not None:
             assert possible is not None
-            detection = (baseline.land_ndvi_min[ys, xs], possible[ys, xs], config.detection)
+            detection = (reference[:, ys, xs], possible[ys, xs], config.detection)
         tasks = _chunk_tasks(parts, detection, by_band, fused)
         # One flat list of tasks: the progress bar's path computes collections, not lists.
         with gate or contextlib.nullcontext():
@@ -375,7 +379,7 @@ def _compute_by_chunk(reads: ChunkReads, site: Site, config: PipelineConfig,
     return bands, count, codes
 
 
-def _overpass_evidence(read: np.ndarray, land_ndvi_min: np.ndarray, possible: np.ndarray,
+def _overpass_evidence(read: np.ndarray, reference: np.ndarray, possible: np.ndarray,
                        params: DetectionConfig) -> np.ndarray:
     """Evidence codes ``(y, x)`` of one overpass's read (see :class:`ChunkReads`), a block of
     rows at a time (:mod:`kpgeo.blocks`: twice as fast)."""
@@ -383,7 +387,7 @@ def _overpass_evidence(read: np.ndarray, land_ndvi_min: np.ndarray, possible: np
     for rows in row_blocks(read.shape[-2], read.shape[-1]):
         bands = dict(zip(REFLECTANCE_BANDS, read[:, rows], strict=True))
         codes[rows] = observation_evidence(bands, np.isfinite(read[0, rows]),
-                                           land_ndvi_min[rows], possible[rows], params)
+                                           reference[:, rows], possible[rows], params)
     return codes
 
 
@@ -401,7 +405,7 @@ def _chunk_tasks(parts: list[Delayed],
                  detection: tuple[np.ndarray, np.ndarray, DetectionConfig] | None,
                  by_band: bool = True, fused: bool = False) -> list[Delayed]:
     """A chunk's tasks on its reads: the median of each band and the valid count (``by_band``)
-    or one composite task of both, then, given the baseline's land NDVI minimum, where new
+    or one composite task of both, then, given the season's reference layers, where new
     water may be and the parameters, the evidence of each overpass; ``fused``: one task of all
     of it, the reads within it (:func:`_chunk_products`).
 
@@ -494,8 +498,10 @@ def write_change(folder: Path, site: Site, month: Month, month_ndvi: np.ndarray,
                  quality: MonthQuality, baseline: Baseline, state: DetectionState,
                  new: np.ndarray, evidence: np.ndarray | None, config: PipelineConfig,
                  areas: Mapping[str, float]) -> Path:
+    floor = baseline.reference(calendar_month(month)).ndvi_floor
     with np.errstate(invalid="ignore"):
-        score = baseline.land_ndvi_min - month_ndvi
+        # Against the same season where the baseline saw the pixel then, else its driest state.
+        score = np.where(np.isfinite(floor), floor, baseline.land_ndvi_min) - month_ndvi
     hits = (np.zeros(score.shape, "float32") if evidence is None or len(evidence) == 0
             else np.sum(evidence == EVIDENCE, axis=0, dtype="float32"))
     digging = np.full(score.shape, DIGGING_NONE, dtype="float32")
@@ -503,9 +509,10 @@ def write_change(folder: Path, site: Site, month: Month, month_ndvi: np.ndarray,
     for where, value in ((state.candidate, DIGGING_CANDIDATE), (new, DIGGING_NEW),
                          (baseline.preexisting, DIGGING_PREEXISTING)):
         np.copyto(digging, np.float32(value), where=where)
-    assert state.mapped_since is not None
+    assert state.mapped_since is not None and state.dug_share is not None
     layers = [score.astype("float32", copy=False), hits, state.first_detected.astype("float32"),
-              state.confirmed.astype("float32"), state.mapped_since.astype("float32"), digging]
+              state.confirmed.astype("float32"), state.mapped_since.astype("float32"), digging,
+              np.where(new, state.dug_share, 0).astype("float32")]
     return write_cog(
         folder / "change.tif", layers, site.grid, descriptions=CHANGE_DESCRIPTIONS, nodata=None,
         resampling="nearest", predictor=False,
@@ -523,6 +530,9 @@ LOAD_AHEAD = 2
 LOCK_NAME = ".kpgeo.lock"
 #: What a finished site-month folder holds.
 MONTH_PRODUCTS = ("composite.tif", "indices.tif", "change.tif", "disturbed.geojson")
+#: Version of the detection method and of its saved state: a baseline or state saved by
+#: another version is recomputed.
+METHOD_VERSION = 2
 #: Tag of ``baseline.tif`` and ``change.tif`` that records what made them.
 SIGNATURE_TAG = "kpgeo_signature"
 #: Tag of ``change.tif`` with the month's time-series areas (a kept month's row comes from it).
@@ -537,6 +547,7 @@ def signature(site: Site, config: PipelineConfig) -> str:
     """
     grid = site.grid
     return json.dumps({
+        "method": METHOD_VERSION,
         "crs": str(grid.crs), "transform": list(grid.affine)[:6], "shape": list(grid.shape.yx),
         "baseline": str(config.baseline),
         "source": [config.source.kind, config.source.catalog, config.source.collection,
@@ -575,7 +586,8 @@ def read_saved_month(path: Path, expected_signature: str) -> SavedMonth | None:
         bands = {name: src.read(i + 1) for i, name in enumerate(CHANGE_BANDS)}
     state = DetectionState(bands["first_detected"].astype("int32"),
                            bands["confirmed"].astype("int32"),
-                           bands["mapped_since"].astype("int32"))
+                           bands["mapped_since"].astype("int32"),
+                           bands["dug_share"].astype("float32"))
     return SavedMonth(state, quality_from_tags(tags), bands["digging"] == DIGGING_NEW,
                       json.loads(tags[AREAS_TAG]))
 
@@ -599,16 +611,22 @@ def _foreign_member(config: PipelineConfig, month: str,
 
 def _areas_ha(site: Site, preexisting: np.ndarray, new: np.ndarray, previous_new: np.ndarray,
               bands: Mapping[str, np.ndarray], indices: Mapping[str, np.ndarray],
-              config: PipelineConfig) -> dict[str, float]:
+              config: PipelineConfig, share_now: np.ndarray | None = None,
+              dug: np.ndarray | None = None) -> dict[str, float]:
+    """The month's time-series areas; ``share_now``: this month's dug share of each pixel
+    (active ground), ``dug``: the state's dug share (the dug-share areas)."""
     pixel_ha = abs(site.grid.resolution.x) ** 2 / 1e4
-    fresh, water = digging_signal(bands, config.detection, indices)
+    fresh, water = digging_signal(bands, config.detection, indices, share_now)
     digging = preexisting | new
+    dug = np.zeros(new.shape, "float32") if dug is None else dug
     return {
         "preexisting_ha": float(preexisting.sum()) * pixel_ha,
         "new_ha": float((new & ~previous_new).sum()) * pixel_ha,
         "cumulative_new_ha": float(new.sum()) * pixel_ha,
         "active_ha": float((digging & fresh).sum()) * pixel_ha,
         "water_ha": float((digging & water).sum()) * pixel_ha,
+        "new_dug_ha": float(dug[new & ~previous_new].sum()) * pixel_ha,
+        "cumulative_new_dug_ha": float(dug[new].sum()) * pixel_ha,
     }
 
 
@@ -693,7 +711,7 @@ class SiteRun:
         with rasterio.open(path) as src:
             if src.tags().get(SIGNATURE_TAG) != signature(self.site, self.config):
                 return None
-            return Baseline.from_stack(src.read())
+            return Baseline.from_stack(src.read(), src.descriptions)
 
     def _run_baseline(self, requested: list[Month]) -> Baseline:
         """Composite every baseline month and build the baseline from them, then the
@@ -728,8 +746,8 @@ class SiteRun:
                                    config.detection.min_area_ha,
                                    abs(self.site.grid.resolution.x))
         baseline = dataclasses.replace(baseline, preexisting=preexisting)
-        write_cog(self._baseline_path(), baseline.stack(), self.site.grid,
-                  descriptions=BASELINE_BANDS,
+        layers, names = baseline.stack()
+        write_cog(self._baseline_path(), layers, self.site.grid, descriptions=names,
                   tags={SIGNATURE_TAG: signature(self.site, config)})
         for month in months:
             if month not in requested:
@@ -787,6 +805,10 @@ class SiteRun:
         for month, data in self._loaded(todo[kept:], baseline):
             assert data.evidence is not None
             state = state.advance(data.evidence, month, exclude=exclude)
+            # The dug share of this month's composite against each pixel's own vegetation state.
+            share_now = dug_share(data.bands, baseline.reference(calendar_month(month)).state,
+                                  config.detection)
+            state = state.measured(share_now)
             new = new_digging_mask(state, baseline.preexisting, config.detection.min_area_ha,
                                    pixel_m) & inside
             state = state.mapped(new, month)
@@ -797,7 +819,7 @@ class SiteRun:
             result = SiteMonth(self.site.name, str(month), data.quality, data.scene_ids,
                                0.0, outputs)
             self._finish_month(result, month, data.bands, indices, baseline, state, new,
-                               last_ok_new, data.evidence)
+                               last_ok_new, data.evidence, share_now)
             if data.quality.status == "ok":
                 last_ok_new = new
             # From the end of the previous month's work: the months' seconds add up to their
@@ -904,12 +926,12 @@ class SiteRun:
     def _finish_month(self, result: SiteMonth, month: Month, bands: Mapping[str, np.ndarray],
                       indices: Mapping[str, np.ndarray], baseline: Baseline,
                       state: DetectionState, new: np.ndarray, previous_new: np.ndarray,
-                      evidence: np.ndarray | None) -> None:
+                      evidence: np.ndarray | None, share_now: np.ndarray | None = None) -> None:
         """change.tif, disturbed.geojson and the time-series areas of one site-month."""
         config = self.config
         folder = self.folder / str(month)
         result.areas = _areas_ha(self.site, baseline.preexisting, new, previous_new, bands,
-                                 indices, config)
+                                 indices, config, share_now, state.dug_share)
         self._writes.submit(write_change, folder, self.site, month, indices["ndvi"],
                             result.quality,
                             baseline, state, new, evidence, config, result.areas)

@@ -14,7 +14,7 @@ from typing import Any
 from .export import write_csv
 
 COLUMNS = ("site", "month", "status", "scenes", "valid_pct", "preexisting_ha", "new_ha",
-           "cumulative_new_ha", "active_ha", "water_ha")
+           "cumulative_new_ha", "active_ha", "water_ha", "new_dug_ha", "cumulative_new_dug_ha")
 AREA_COLUMNS = COLUMNS[5:]
 
 

@@ -6,8 +6,10 @@ scale 0.0001 and offset −0.1, nodata 0, and ``proj:`` fields, so kpgeo reads i
 code path of the real service. Near a UTM zone boundary every third pass comes on the
 neighbouring zone's grid, as the overlapping MGRS tiles of real Sentinel-2 do.
 
-The truth lies in ``truth/`` on the site grid: each dug pixel's first month, the pre-existing
-digging, fields, burns, and the true area series.
+The truth lies in ``truth/`` on the site grid: each dug pixel's first month (a pixel is dug
+when at least half of it is), the share of each pixel dug, the pre-existing digging, fields,
+burns, riverbeds, roads, and the true area series. Each scene's misregistration is in its
+item's ``kpgeo:shift_px``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from ..aoi import Site
 from ..errors import InputError
 from ..export import write_cog, write_csv
 from ..months import MonthRange
+from .ground import Ground
 from .scenes import NODATA, OFFSET, SCALE, Acquisition, SceneArrays, render, schedule
 from .world import World, build_world
 
@@ -74,7 +77,7 @@ class SynthResult:
 
 
 #: Version of the generator and its truth; an archive of another version is rebuilt, not reused.
-SYNTH_VERSION = 4
+SYNTH_VERSION = 5
 
 
 def site_stream(site: Site) -> int:
@@ -83,9 +86,10 @@ def site_stream(site: Site) -> int:
 
 
 def synth_parameters(site: Site, months: MonthRange, seed: int,
-                     cloudiness: float = 1.0) -> dict[str, Any]:
+                     cloudiness: float = 1.0, ground: Ground | None = None) -> dict[str, Any]:
     """The parameters that fully determine an archive (stored in collection.json)."""
     return {
+        "ground": (ground or Ground()).to_dict(),
         "site": site.name,
         "geometry_sha1": hashlib.sha1(site.geometry.wkt.encode()).hexdigest(),
         "months": str(months),
@@ -97,7 +101,7 @@ def synth_parameters(site: Site, months: MonthRange, seed: int,
 
 
 def write_archive(site: Site, months: MonthRange, out: str | Path, *, seed: int = 7,
-                  cloudiness: float = 1.0, workers: int = 2,
+                  cloudiness: float = 1.0, ground: Ground | None = None, workers: int = 2,
                   replace_stale: bool = False) -> SynthResult:
     """Write the synthetic archive of ``site`` over ``months`` to the folder ``out``.
 
@@ -105,7 +109,9 @@ def write_archive(site: Site, months: MonthRange, out: str | Path, *, seed: int 
     folder holding anything else is refused, so nothing is overwritten.
 
     ``cloudiness`` multiplies the mean cloud cover of every month (1 = the climate of the
-    sites; 2 = an unusually cloudy year). ``replace_stale`` lets a cache replace a kpgeo archive
+    sites; 2 = an unusually cloudy year). ``ground``: the hardships of real ground (default:
+    all of them, :class:`~.ground.Ground`; ``Ground.simple()`` for the clean world).
+    ``replace_stale`` lets a cache replace a kpgeo archive
     made with other parameters or an older generator.
 
     Raises
@@ -114,7 +120,8 @@ def write_archive(site: Site, months: MonthRange, out: str | Path, *, seed: int 
         If ``out`` exists and is not an archive with the same parameters.
     """
     out = Path(out)
-    params = synth_parameters(site, months, seed, cloudiness)
+    ground = Ground() if ground is None else ground
+    params = synth_parameters(site, months, seed, cloudiness, ground)
     existing = _existing_parameters(out)
     if existing == params:
         return SynthResult(out / "collection.json", _count_items(out), out / "truth", True)
@@ -132,7 +139,7 @@ def write_archive(site: Site, months: MonthRange, out: str | Path, *, seed: int 
     try:
         world_grid = _world_grid(site.grid)
         stream = site_stream(site)
-        world = build_world(world_grid, months, seed, stream)
+        world = build_world(world_grid, months, seed, stream, ground)
         acquisitions = schedule(months)
         neighbour = _neighbour_crs(site)
         collection = _collection(site, months, params)
@@ -267,6 +274,7 @@ def _write_scene(root: Path, scene: SceneArrays, acq: Acquisition, world_grid: G
             "s2:processing_baseline": "05.10",
             "s2:nodata_pixel_percentage": round(scene.nodata_pct, 2),
             "kpgeo:synthetic": True,
+            "kpgeo:shift_px": [round(v, 3) for v in scene.shift_px],
         },
         stac_extensions=list(_STAC_EXTENSIONS),
     )
@@ -331,7 +339,9 @@ def _write_truth(folder: Path, world: World, site: Site, months: MonthRange) -> 
     start_day = float(np.datetime64(months.first, "D").astype("int64"))
     end_day = float(np.datetime64(months.last + 1, "D").astype("int64"))
     dig_day = world.dig_day[crop]
-    dug = (dig_day < end_day) & inside  # sites keep growing after the archive ends
+    share = world.dig_share[crop]
+    reached = (dig_day < end_day) & inside  # sites keep growing after the archive ends
+    dug = reached & (share >= 0.5)  # a pixel is dug when at least half of it is
     first_month = np.zeros(grid.shape.yx, dtype="int32")
     as_month = np.where(dug, dig_day, 0).astype("int64").astype("datetime64[D]").astype(
         "datetime64[M]")
@@ -348,6 +358,25 @@ def _write_truth(folder: Path, world: World, site: Site, months: MonthRange) -> 
               descriptions=["first month dug (YYYYMM), 0 = not dug within the archive"])
     write_cog(folder / "preexisting.tif", preexisting.astype("uint8"), grid, nodata=None,
               resampling="nearest", descriptions=["dug before the archive's first month"])
+    reached_month = np.zeros(grid.shape.yx, dtype="int32")
+    as_month = np.where(reached, dig_day, 0).astype("int64").astype("datetime64[D]").astype(
+        "datetime64[M]")
+    reached_month[reached] = ((as_month.astype("datetime64[Y]").astype(int) + 1970) * 100
+                              + (as_month.astype(int) % 12 + 1))[reached]
+    write_cog(folder / "reached_month.tif", reached_month, grid, nodata=None,
+              resampling="nearest",
+              descriptions=["month digging reached the pixel (YYYYMM), any share; 0 = never"])
+    write_cog(folder / "site_id.tif", np.where(reached, world.dig_site[crop], -1).astype("int32"),
+              grid, nodata=None, resampling="nearest",
+              descriptions=["digging site (working) of the pixel, -1 = none"])
+    write_cog(folder / "dug_share.tif", np.where(reached, share, 0).astype("float32"), grid,
+              nodata=None, resampling="nearest",
+              descriptions=["share of the pixel dug by the archive's end (0-1); dug when >= 0.5"])
+    write_cog(folder / "riverbed.tif", (world.riverbed[crop] & inside).astype("uint8"), grid,
+              nodata=None, resampling="nearest",
+              descriptions=["riverbed outside the low-water river: bars in the dry season"])
+    write_cog(folder / "roads.tif", (world.road[crop] & inside).astype("uint8"), grid,
+              nodata=None, resampling="nearest", descriptions=["laterite road"])
     write_cog(folder / "fields.tif", (world.field[crop] & inside).astype("uint8"), grid,
               nodata=None, resampling="nearest", descriptions=["dry-season field"])
     write_cog(folder / "burns.tif", burns, grid, nodata=None, resampling="nearest",
@@ -383,5 +412,9 @@ def _write_truth(folder: Path, world: World, site: Site, months: MonthRange) -> 
             "active_ha": round((world.active_by(end_day)[crop] & inside).sum() * pixel_ha, 2),
             "pit_water_ha": round((world.pit_water_by(end_day)[crop] & inside).sum()
                                   * pixel_ha, 2),
+            # The dug ground itself: the shares of every pixel reached since the archive began.
+            "cumulative_new_dug_ha": round(float(share[inside & (dig_day >= start_day)
+                                                       & (dig_day <= end_day)].sum())
+                                           * pixel_ha, 2),
         })
     write_csv(folder / "area_series.csv", rows, list(rows[0]))

@@ -1,8 +1,10 @@
 """Synthetic Sentinel-2 L2A scenes of a :class:`~kpgeo.synth.world.World`.
 
 A scene is the world's surface on the acquisition day seen through the atmosphere: harmattan
-haze in the dry season, clouds (more in the rains) whose thin edges Sen2Cor's SCL misses,
-cloud shadows, occasional cirrus, sensor noise, and a swath edge without data on some passes.
+haze in the dry season, clouds (more in the rains; almost nothing clear in the months of long
+rains the world's :class:`~.ground.Ground` names) whose thin edges Sen2Cor's SCL misses, cloud
+shadows, occasional cirrus, sensor noise, a swath edge without data on some passes, and an
+offset of up to about half a pixel from the true grid (misregistration between scenes).
 Bands come as Earth Search Collection-1 digital numbers: ``DN = (reflectance + 0.1) / 0.0001``,
 0 = no data; ``blue green red nir`` at 10 m, ``swir16 swir22 scl`` at 20 m.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from ..months import MonthRange
 from . import spectra
@@ -42,6 +45,8 @@ SCL_SHADOW = 0.35
 STRIP_ROWS = 256
 #: Width of a cloud's edge from clear to opaque, in standard deviations of the cloud field.
 CLOUD_EDGE_SD = 0.25
+#: Mean cloud fraction of a scene in a month of long rains (almost no clear view).
+LONG_RAINS_CLOUD = 0.985
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,8 @@ class SceneArrays:
     scl: np.ndarray
     cloud_pct: float
     nodata_pct: float
+    shift_px: tuple[float, float] = (0.0, 0.0)
+    """Offset of the scene from the true grid (rows, columns), in pixels: its misregistration."""
 
 
 def render(world: World, acquisition: Acquisition, seed: int,
@@ -93,14 +100,19 @@ def render(world: World, acquisition: Acquisition, seed: int,
     harmattan = _interp_month_table(HARMATTAN_BY_MONTH, float(day_number))
     haze = (harmattan * rng.uniform(0.2, 1.0)) * spectra.HAZE[:, None, None]
     mean_cloud = float(min(CLOUD_BY_MONTH[month_index] * cloudiness, 0.95))
+    month = acquisition.day.astype("datetime64[M]")
+    if any(str(m) == str(month) for m in world.ground.long_rain_months()):
+        mean_cloud = LONG_RAINS_CLOUD
+    shift = _misregistration(np.random.default_rng([seed, day_number, 5, stream]),
+                             world.ground.misregistration_px)
     cover = float(rng.beta(2 * mean_cloud / (1 - mean_cloud) + 0.05, 2.0))
     opacity = np.zeros((height, width), dtype="float32")
     if cover > 0.005:
         field = smooth_noise(rng, (height, width), rng.uniform(40, 120))
         threshold = np.quantile(field[::4, ::4], 1 - cover)
         opacity = np.clip((field - threshold) / CLOUD_EDGE_SD, 0, 1).astype("float32")
-    shift = (-int(rng.uniform(15, 50)), -int(rng.uniform(30, 90)))
-    shadow = np.roll(opacity, shift, axis=(0, 1)) * (1 - opacity)
+    offset = (-int(rng.uniform(15, 50)), -int(rng.uniform(30, 90)))
+    shadow = np.roll(opacity, offset, axis=(0, 1)) * (1 - opacity)
     cirrus = np.zeros_like(opacity)
     if rng.random() < CIRRUS_CHANCE * (0.5 + mean_cloud):
         cirrus = (0.15 * np.clip(smooth_noise(rng, (height, width), 150) - 0.5, 0, 1)).astype(
@@ -121,7 +133,7 @@ def render(world: World, acquisition: Acquisition, seed: int,
     for r0 in range(0, height, STRIP_ROWS):
         r1 = min(height, r0 + STRIP_ROWS)
         rows, half = slice(r0, r1), slice(r0 // 2, r1 // 2)
-        refl = world.surface(float(day_number), rows) + haze
+        refl = _surface(world, float(day_number), r0, r1, shift) + haze
         v = veil[rows][None]
         refl = (1 - v) * refl + v * spectra.CLOUD[:, None, None]
         refl *= (1 - 0.65 * shadow[rows])[None]
@@ -143,7 +155,29 @@ def render(world: World, acquisition: Acquisition, seed: int,
         scl=scl,
         cloud_pct=float(100 * flagged.sum() / max(valid20.sum(), 1)),
         nodata_pct=float(100 * nodata20.mean()),
+        shift_px=shift,
     )
+
+
+def _misregistration(rng: np.random.Generator, largest_px: float) -> tuple[float, float]:
+    """A scene's offset (rows, columns) in pixels, uniform over the disc of ``largest_px``."""
+    if largest_px <= 0:
+        return (0.0, 0.0)
+    radius = largest_px * np.sqrt(rng.uniform())
+    angle = rng.uniform(0, 2 * np.pi)
+    return (float(radius * np.sin(angle)), float(radius * np.cos(angle)))
+
+
+def _surface(world: World, day: float, r0: int, r1: int,
+             shift: tuple[float, float]) -> np.ndarray:
+    """The world's surface on rows ``r0:r1``, offset by ``shift`` pixels (bilinear, as a
+    resampled scene is): rendered a row wider on each side so that the strips join."""
+    if shift == (0.0, 0.0):
+        return world.surface(day, slice(r0, r1))
+    e0, e1 = max(0, r0 - 1), min(world.shape[0], r1 + 1)
+    wide = world.surface(day, slice(e0, e1))
+    moved = ndimage.shift(wide, (0.0, *shift), order=1, mode="nearest")
+    return moved[:, r0 - e0:r1 - e0]
 
 
 def _block_mean(a: np.ndarray) -> np.ndarray:

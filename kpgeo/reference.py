@@ -1,0 +1,187 @@
+"""Each pixel's own seasonal reference, from the baseline, and the dug share of a pixel.
+
+The savanna's seasons move every index far more than partial digging does: NDVI of the same
+grass is 0.3 in February and 0.7 in August. So a pixel is compared with itself in the same
+season of the baseline, not with a fixed threshold or with its driest state of the year:
+
+- The baseline keeps, per calendar month it saw, each pixel's composite state in the bands that
+  carry the contrast between vegetation and worked ground (green, red, NIR, SWIR 1.6 µm); a
+  baseline of several years keeps the least-green state of each calendar month.
+- The **season** of a month is that calendar month and the months either side (a year's rains
+  come two or three weeks early or late); where the baseline saw none of them (long rains), the
+  nearest calendar months it saw.
+- Over the season, per pixel: the least-green land NDVI (the floor a pixel's NDVI stays above
+  unless something new happens), the wettest land MNDWI, the darkest land red, and the
+  least-green land state itself (the pixel's own vegetation, for unmixing).
+- **Misregistration.** Scenes of one place are offset by up to about half a pixel, so a pixel
+  can take half of a neighbour's value: each pixel's allowance is half its contrast with its
+  neighbours in the season's reference (a river bank's is large, open savanna's small).
+
+**Dug share** (:func:`dug_share`): linear unmixing of a pixel's reflectance between its own
+vegetation state (the reference) and worked ground (spoil, wet gravel and turbid pit water:
+``DetectionConfig.worked_*``, from a real galamsey patch), ``share = (o - v)·(w - v) / |w - v|²``
+over green, red, NIR and SWIR, clipped to 0..1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from .config import DetectionConfig
+
+#: Bands of the monthly reference states, in this order.
+REFERENCE_BANDS = ("green", "red", "nir", "swir16")
+#: Layers of a :class:`SeasonalReference` (see :meth:`SeasonalReference.layers`).
+REFERENCE_LAYERS = ("ndvi_floor", "mndwi_ceiling", "red_floor", "ndvi_allowance",
+                    "mndwi_allowance", *(f"state_{b}" for b in REFERENCE_BANDS))
+
+
+def _nd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return ((a - b) / (a + b)).astype("float32")
+
+
+def reference_indices(state: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NDVI, MNDWI and whether the pixel was open water, of a ``(4, y, x)`` reference state."""
+    green, red, nir, swir = state
+    vi, mndwi = _nd(nir, red), _nd(green, swir)
+    with np.errstate(invalid="ignore"):
+        water = (mndwi > 0) | (_nd(green, nir) > 0)
+    return vi, mndwi, water
+
+
+def season_months(calendar_month: int, seen: Sequence[int]) -> list[int]:
+    """The calendar months of the baseline that stand for ``calendar_month``'s season: it and
+    its neighbours where seen, else the nearest seen months (both, on a tie)."""
+    window = [(calendar_month + d - 1) % 12 + 1 for d in (-1, 0, 1)]
+    found = [m for m in window if m in seen]
+    if found or not seen:
+        return found
+
+    def distance(m: int) -> int:
+        return min((m - calendar_month) % 12, (calendar_month - m) % 12)
+
+    nearest = min(distance(m) for m in seen)
+    return sorted(m for m in seen if distance(m) == nearest)
+
+
+@dataclass(frozen=True)
+class SeasonalReference:
+    """A season's reference of every pixel (see the module docstring); NaN where never seen as
+    land in it."""
+
+    ndvi_floor: np.ndarray
+    mndwi_ceiling: np.ndarray
+    red_floor: np.ndarray
+    ndvi_allowance: np.ndarray
+    """How far misregistration alone can lower the pixel's NDVI."""
+    mndwi_allowance: np.ndarray
+    """How far misregistration alone can raise its MNDWI."""
+    state: np.ndarray
+    """``(4, y, x)`` the least-green land state, bands :data:`REFERENCE_BANDS`."""
+
+    def layers(self) -> np.ndarray:
+        """``(layer, y, x)`` float32 in the order of :data:`REFERENCE_LAYERS`: what a chunk's
+        evidence task takes."""
+        return np.concatenate([np.stack([self.ndvi_floor, self.mndwi_ceiling, self.red_floor,
+                                         self.ndvi_allowance, self.mndwi_allowance]),
+                               self.state]).astype("float32", copy=False)
+
+    @classmethod
+    def from_layers(cls, layers: np.ndarray) -> SeasonalReference:
+        return cls(*layers[:5], state=layers[5:])
+
+    @classmethod
+    def unseen(cls, shape: tuple[int, ...]) -> SeasonalReference:
+        """A season the baseline never saw: nothing to compare with."""
+        nan = np.full(shape, np.nan, dtype="float32")
+        zero = np.zeros(shape, dtype="float32")
+        return cls(nan, nan, nan, zero, zero, np.full((len(REFERENCE_BANDS), *shape), np.nan,
+                                                      dtype="float32"))
+
+
+def seasonal_reference(monthly: Mapping[int, np.ndarray], calendar_month: int,
+                       shape: tuple[int, int]) -> SeasonalReference:
+    """The reference of ``calendar_month``'s season from the baseline's monthly states
+    (calendar month → ``(4, y, x)``)."""
+    months = season_months(calendar_month, sorted(monthly))
+    if not months:
+        return SeasonalReference.unseen(shape)
+    states = np.stack([monthly[m] for m in months])  # (k, 4, y, x)
+    floor = np.full(shape, np.inf, dtype="float32")
+    chosen = np.full((len(REFERENCE_BANDS), *shape), np.nan, dtype="float32")
+    mndwi_ceiling = np.full(shape, -np.inf, dtype="float32")
+    red_floor = np.full(shape, np.inf, dtype="float32")
+    ndvi_allowance = np.zeros(shape, dtype="float32")
+    mndwi_allowance = np.zeros(shape, dtype="float32")
+    for state in states:
+        vi, mndwi, water = reference_indices(state)
+        land = np.isfinite(vi) & ~water
+        with np.errstate(invalid="ignore"):
+            greener = land & (vi < floor)
+        floor = np.where(greener, vi, floor)
+        chosen = np.where(greener[None], state, chosen)
+        mndwi_ceiling = np.where(land, np.fmax(mndwi_ceiling, mndwi), mndwi_ceiling)
+        red_floor = np.where(land, np.fmin(red_floor, state[1]), red_floor)
+        # Half the contrast with the neighbours, water included: a river bank flickers most.
+        ndvi_allowance = np.fmax(ndvi_allowance, _half_contrast(vi, lower=True))
+        mndwi_allowance = np.fmax(mndwi_allowance, _half_contrast(mndwi, lower=False))
+    nan = np.float32(np.nan)
+    return SeasonalReference(
+        ndvi_floor=np.where(np.isfinite(floor), floor, nan),
+        mndwi_ceiling=np.where(np.isfinite(mndwi_ceiling), mndwi_ceiling, nan),
+        red_floor=np.where(np.isfinite(red_floor), red_floor, nan),
+        ndvi_allowance=ndvi_allowance, mndwi_allowance=mndwi_allowance, state=chosen)
+
+
+def _half_contrast(values: np.ndarray, lower: bool) -> np.ndarray:
+    """Half of how far a neighbour (8-connected) lies below (``lower``) or above each pixel."""
+    fill = np.inf if lower else -np.inf
+    filled = np.where(np.isfinite(values), values, fill).astype("float32")
+    if lower:
+        extreme = ndimage.minimum_filter(filled, size=3, mode="nearest")
+        gap = filled - extreme
+    else:
+        extreme = ndimage.maximum_filter(filled, size=3, mode="nearest")
+        gap = extreme - filled
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(gap) & (gap > 0), 0.5 * gap, 0).astype("float32")
+
+
+def worked_ground(params: DetectionConfig) -> np.ndarray:
+    """The worked-ground endmember in :data:`REFERENCE_BANDS` order."""
+    return np.array([params.worked_green, params.worked_red, params.worked_nir,
+                     params.worked_swir16], dtype="float32")
+
+
+def dug_share(bands: Mapping[str, np.ndarray] | np.ndarray, own: np.ndarray,
+              params: DetectionConfig) -> np.ndarray:
+    """Share of each pixel dug: its reflectance unmixed between its own vegetation state
+    ``own`` (``(4, ...)``, :data:`REFERENCE_BANDS`) and worked ground; NaN where either is
+    unknown.
+
+    Parameters
+    ----------
+    bands
+        Reflectance by band name, or an array ``(4, ...)`` in :data:`REFERENCE_BANDS` order.
+    """
+    if isinstance(bands, np.ndarray):
+        observed = bands.astype("float32", copy=False)
+    else:
+        observed = np.stack([np.asarray(bands[b], "float32") for b in REFERENCE_BANDS])
+    worked = worked_ground(params).reshape((-1,) + (1,) * (own.ndim - 1))
+    towards = worked - own
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = ((observed - own) * towards).sum(axis=0) / (towards * towards).sum(axis=0)
+        # A pixel as bare as worked ground already (little contrast) says nothing.
+        share = np.where((towards * towards).sum(axis=0) > MIN_CONTRAST2, share, np.nan)
+    return np.clip(share, 0.0, 1.0).astype("float32")
+
+
+#: Smallest squared distance (reflectance²) between a pixel's own state and worked ground for
+#: its dug share to mean anything.
+MIN_CONTRAST2 = 0.004
