@@ -144,38 +144,36 @@ class DetectionConfig:
     own state in the same season of the baseline, so most thresholds are sizes of a change, not
     absolute levels; they were set on synthetic archives of real-ground hardships
     (``benchmarks/accuracy.py``) and checked on a real galamsey patch (``tests/test_realdata.py``).
-    For another region, the worked-ground endmember (``worked_*``) is the first to check against
+    For another region, the worked ground's NDVI (``worked_ndvi``) is the first to check against
     a few known workings; the change sizes hold where the seasons are as strong as a Guinea
     savanna's, and may be lowered for evergreen forest (less seasonal noise) or raised for
     cropland that is cleared anew every year.
     """
 
-    ndvi_drop: float = 0.15
+    ndvi_drop: float = 0.10
     """New digging: NDVI this far below the pixel's least-green land state of the same season
-    (beyond what misregistration alone can do). The savanna's inter-annual noise in a season is
-    about 0.05-0.1; a half-dug pixel in the green season falls 0.3 or more."""
-    wet_ndvi_drop: float = 0.05
-    """...or only this far below, in the dry season, when the pixel also turns wetter..."""
-    wet_mndwi_rise: float = 0.12
+    (beyond what misregistration alone can do). Undisturbed savanna stays above that state
+    (it is the season's least green); a half-dug pixel falls 0.1-0.2 below it in the dry
+    season and 0.3 or more in the green season."""
+    wet_ndvi_drop: float = 0.04
+    """...or only this far below, when the pixel also turns wetter..."""
+    wet_mndwi_rise: float = 0.06
     """...by MNDWI at least this above the wettest land state of its season: worked ground is
     wet spoil and pit water, darker in SWIR than the dry grass it replaced."""
     dark_red_margin: float = 0.01
     """Evidence of digging is never darker in red than the pixel's darkest land state of the
     season by more than this: burn scars and shadows are dark, spoil and gravel are not."""
-    worked_green: float = 0.18
-    """Worked ground (spoil, wet gravel, turbid pit water), green reflectance: the low-NDVI
-    pixels of the Twifo Praso galamsey patch unmixed at 70 % dug against its vegetation."""
-    worked_red: float = 0.22
-    """Worked ground, red reflectance (as ``worked_green``)."""
-    worked_nir: float = 0.24
-    """Worked ground, NIR reflectance (as ``worked_green``)."""
-    worked_swir16: float = 0.25
-    """Worked ground, SWIR 1.6 µm reflectance: wet spoil and pit water (the galamsey patch has
-    no SWIR; dry gravel is near 0.4, water near 0)."""
-    preexisting_share_min: float = 0.5
+    worked_ndvi: float = 0.05
+    """NDVI of worked ground (spoil, wet gravel, turbid pit water), the bare end of the dug
+    share's unmixing: about 0.02 for the low-NDVI pixels of the Twifo Praso galamsey patch
+    unmixed at 70 % dug against its vegetation; bare gravel 0.05, turbid water below 0."""
+    footprint_share_min: float = 0.5
+    """New digging is mapped where a confirmed pixel's dug share has reached at least this: a
+    pixel is dug when at least half of it is (the edges of a working are dug less)."""
+    preexisting_share_min: float = 0.4
     """Pre-existing: dug share, against the site's typical land of the month, at least this in
-    every baseline month the pixel was seen as land (fields green up, workings do not)."""
-    preexisting_min_months: int = 2
+    each month seen as land through the baseline's end (fields green up, workings do not)."""
+    preexisting_min_months: int = 1
     """Pre-existing: seen as land in at least this many baseline months."""
     water_index_min: float = 0.10
     """Open water: the larger of MNDWI and NDWI at least this."""

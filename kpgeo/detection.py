@@ -60,7 +60,7 @@ from .reference import (
 UNOBSERVED, NO_EVIDENCE, EVIDENCE = -1, 0, 1
 #: Per-pixel bands of ``baseline.tif`` besides the monthly states (``<band>_<MM>``).
 BASELINE_BANDS = ("land_ndvi_min", "water_max", "water_end", "ndti_end", "water_months",
-                  "land_months", "share_min", "share_months", "preexisting")
+                  "land_months", "share_end", "worked", "preexisting")
 #: 8-connectivity: diagonal neighbours belong to one digging area.
 EIGHT = np.ones((3, 3), dtype=bool)
 #: Pre-existing digging areas are at least this many pixels wide (tracks are narrower).
@@ -97,10 +97,10 @@ class Baseline:
     """Bit ``m - 1`` set where the pixel was open water in calendar month ``m`` of the baseline."""
     land_months: np.ndarray
     """Bit ``m - 1`` set where the pixel was seen as land in calendar month ``m``."""
-    share_min: np.ndarray
-    """Lowest dug share against the site's typical land over the months seen as land."""
-    share_months: np.ndarray
-    """Months that lowest share was taken over."""
+    share_end: np.ndarray
+    """Dug share against the site's typical land in the last month seen as land."""
+    worked: np.ndarray
+    """Boolean: worked ground at the baseline's end (see :func:`worked_at_end`)."""
     preexisting: np.ndarray
     """Boolean: digging at the baseline's end."""
     monthly: dict[int, np.ndarray] = field(default_factory=dict)
@@ -121,7 +121,8 @@ class Baseline:
         values = dict(zip(names, stack, strict=True))
         fixed = {b: values[b] for b in BASELINE_BANDS}
         fixed["preexisting"] = fixed["preexisting"] > 0.5
-        for name in ("water_months", "land_months", "share_months"):
+        fixed["worked"] = fixed["worked"] > 0.5
+        for name in ("water_months", "land_months"):
             fixed[name] = fixed[name].astype("int32")
         monthly = {}
         for month in range(1, 13):
@@ -192,6 +193,7 @@ def build_baseline(composites: Iterable[Mapping[str, np.ndarray]], params: Detec
     calendar = iter(months) if months is not None else None
     state: dict[str, np.ndarray] = {}
     monthly: dict[int, np.ndarray] = {}
+    dug_months: list[tuple[float, np.ndarray, np.ndarray]] = []  # site NDVI, dug, seen as land
     for composite in composites:
         vi, wi, ti = ndvi(composite), water_index(composite), ndti(composite)
         with np.errstate(invalid="ignore"):
@@ -200,8 +202,8 @@ def build_baseline(composites: Iterable[Mapping[str, np.ndarray]], params: Detec
             nan = np.full(vi.shape, np.nan, dtype="float32")
             state = {name: nan for name in ("land_ndvi_min", "water_max", "water_end",
                                             "ndti_end")}
-            state["share_min"] = np.full(vi.shape, np.inf, dtype="float32")
-            for name in ("water_months", "land_months", "share_months"):
+            state["share_end"] = nan
+            for name in ("water_months", "land_months"):
                 state[name] = np.zeros(vi.shape, dtype="int32")
         observed = np.stack([np.asarray(composite[b], "float32") for b in REFERENCE_BANDS])
         if calendar is not None:
@@ -214,12 +216,15 @@ def build_baseline(composites: Iterable[Mapping[str, np.ndarray]], params: Detec
         # Dug share against the site's typical land this month (hazy observations say little).
         clear = land & ~hazy(composite, params)
         if clear.any():
-            typical = np.nanmedian(observed[:, clear], axis=1).astype("float32")
-            share = dug_share(observed, typical[:, None, None], params)
+            typical = np.float32(np.nanmedian(vi[clear]))
+            share = dug_share(vi, typical, params)
             counted = clear & np.isfinite(share)
-            state["share_min"] = np.where(counted, np.fmin(state["share_min"], share),
-                                          state["share_min"])
-            state["share_months"] += counted.astype("int32")
+            state["share_end"] = np.where(counted, share, state["share_end"])
+            with np.errstate(invalid="ignore"):
+                dug = counted & (share >= params.preexisting_share_min)
+            # Packed bits: a baseline of several years keeps a bit per pixel and month.
+            dug_months.append((float(typical), np.packbits(dug),
+                               np.packbits(counted)))
         # fmin/fmax ignore NaN unless both sides are NaN.
         state["land_ndvi_min"] = np.fmin(state["land_ndvi_min"], np.where(land, vi, np.nan))
         state["water_max"] = np.fmax(state["water_max"], wi)
@@ -229,10 +234,51 @@ def build_baseline(composites: Iterable[Mapping[str, np.ndarray]], params: Detec
             state[name] = np.where(seen, value, state[name]).astype("float32")
     if not state:
         raise ValueError("the baseline has no valid month")
-    state["share_min"] = np.where(np.isfinite(state["share_min"]), state["share_min"],
-                                  np.nan).astype("float32")
+    state["worked"] = worked_at_end(dug_months, state["share_end"].shape, params)
     state["preexisting"] = map_preexisting(**state, params=params, pixel_m=pixel_m)
     return Baseline(**state, monthly=monthly)
+
+
+def worked_at_end(months: Sequence[tuple[float, np.ndarray, np.ndarray]],
+                  shape: tuple[int, ...], params: DetectionConfig) -> np.ndarray:
+    """Ground dug (against the site's typical land) in every month seen as land for at least
+    ``preexisting_min_months`` up to the baseline's end, unless that is a field's season.
+
+    ``months``: per baseline month, oldest first, the site's median land NDVI and the packed
+    bits of the pixels dug and seen as land. A field is bare in the dry season and green in the
+    rains; so a run of dug months up to the end counts if it spans a month of the green
+    season's peak (the upper quarter of the site's NDVI range over the baseline) or if the pixel was not dug before
+    the run began (digging begun within the baseline). Unseen months neither make nor break a
+    run.
+    """
+    size = int(np.prod(shape))
+    run = np.zeros(size, dtype="int32")
+    run_green = np.zeros(size, dtype=bool)
+    dug_before = np.zeros(size, dtype=bool)  # dug in some month before the current run
+    ever = np.zeros(size, dtype=bool)
+    medians = [m for m, _, _ in months if np.isfinite(m)]
+    # Without a season's contrast (a baseline of dry months only) no month is green. Only the
+    # season's peak counts: at its edges fields are half green, half harvested.
+    middle = (min(medians) + GREEN_PEAK * (max(medians) - min(medians))) if medians else np.inf
+    green_seen = bool(medians) and max(medians) - min(medians) >= GREEN_SEASON_CONTRAST
+    for median, dug_bits, seen_bits in months:
+        dug = np.unpackbits(dug_bits, count=size).astype(bool)
+        seen = np.unpackbits(seen_bits, count=size).astype(bool)
+        clean = seen & ~dug
+        starts = dug & (run == 0)
+        dug_before = np.where(starts, ever, dug_before)
+        run = np.where(dug, run + 1, np.where(clean, 0, run))
+        green = green_seen and median >= middle
+        run_green = np.where(dug, run_green | green, np.where(clean, False, run_green))
+        ever |= dug
+    worked = (run >= params.preexisting_min_months) & (run_green | ~dug_before)
+    return worked.reshape(shape)
+
+
+#: Range of the site's monthly median NDVI over the baseline from which it saw a green season.
+GREEN_SEASON_CONTRAST = 0.1
+#: Months whose site median NDVI lies in the top quarter of that range are the season's peak.
+GREEN_PEAK = 0.75
 
 
 def _keep_least_green(monthly: dict[int, np.ndarray], month: int, observed: np.ndarray,
@@ -265,18 +311,15 @@ def water_of(mndwi_values: np.ndarray, ndwi_values: np.ndarray) -> np.ndarray:
     return np.fmax(mndwi_values, ndwi_values)
 
 
-def map_preexisting(*, share_min: np.ndarray, share_months: np.ndarray, water_end: np.ndarray,
-                    ndti_end: np.ndarray, water_months: np.ndarray, land_months: np.ndarray,
-                    params: DetectionConfig, pixel_m: float = 10.0,
+def map_preexisting(*, worked: np.ndarray, water_end: np.ndarray, water_months: np.ndarray,
+                    land_months: np.ndarray, params: DetectionConfig, pixel_m: float = 10.0,
                     **_: np.ndarray) -> np.ndarray:
     """Digging at the baseline's end (step 2 of the module docstring), as a boolean mask."""
     with np.errstate(invalid="ignore"):
         # Under water in one month and land in another: riverbed (or floodplain), not digging.
         riverbed = (water_months != 0) & (land_months != 0)
-        worked = ((share_min >= params.preexisting_share_min)
-                  & (share_months >= params.preexisting_min_months) & ~riverbed)
         water = water_end > 0
-    dug = worked
+    dug = worked & ~riverbed
     ponds, count = ndimage.label(water, structure=EIGHT)
     if count:
         sizes = np.bincount(ponds.ravel(), minlength=count + 1)[1:]

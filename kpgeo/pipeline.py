@@ -67,11 +67,12 @@ from .detection import (
     digging_signal,
     observation_evidence,
     remove_small,
+    water_index,
 )
 from .encoding import COUNT, INDEX, REFLECTANCE, read_values
 from .errors import ConfigError, KpgeoError, LowCoverageWarning, SourceError
 from .export import PART_SUFFIX, BackgroundWrites, write_cog, write_feature_collection
-from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices
+from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices, ndti, ndvi
 from .manifest import Manifest
 from .months import Month, MonthRange
 from .reference import dug_share
@@ -446,6 +447,18 @@ def _chunk_tasks(parts: list[Delayed],
     return [Delayed(key, graph) for key in keys]
 
 
+def month_dug_share(bands: Mapping[str, np.ndarray], baseline: Baseline, month: Month,
+                    params: DetectionConfig) -> np.ndarray:
+    """Dug share of each pixel in a month's composite, against its own state in the season
+    (:func:`~.reference.dug_share`); a pixel of turbid water is a pit, dug whole."""
+    share = dug_share(ndvi(bands), baseline.reference(calendar_month(month)).ndvi_floor,
+                      params)
+    wi, ti = water_index(bands), ndti(bands)
+    with np.errstate(invalid="ignore"):
+        pit = (wi > params.water_index_min) & (ti > params.turbid_ndti_min)
+    return np.where(pit, np.float32(1), share)
+
+
 def calendar_month(month: Month) -> int:
     """1 (January) to 12 (December)."""
     return int(str(month)[5:7])
@@ -806,11 +819,10 @@ class SiteRun:
             assert data.evidence is not None
             state = state.advance(data.evidence, month, exclude=exclude)
             # The dug share of this month's composite against each pixel's own vegetation state.
-            share_now = dug_share(data.bands, baseline.reference(calendar_month(month)).state,
-                                  config.detection)
+            share_now = month_dug_share(data.bands, baseline, month, config.detection)
             state = state.measured(share_now)
             new = new_digging_mask(state, baseline.preexisting, config.detection.min_area_ha,
-                                   pixel_m) & inside
+                                   pixel_m, config.detection.footprint_share_min) & inside
             state = state.mapped(new, month)
             # The month's indices, computed once: for its indices.tif, the change score and
             # the areas' signal alike.

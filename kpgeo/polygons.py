@@ -67,9 +67,13 @@ class DiggingArea:
 
 
 def new_digging_mask(state: DetectionState, preexisting: np.ndarray, min_area_ha: float,
-                     pixel_m: float = 10.0) -> np.ndarray:
-    """Confirmed new-digging pixels outside pre-existing digging, at the mapping unit."""
-    return remove_small((state.confirmed > 0) & ~preexisting, min_area_ha, pixel_m)
+                     pixel_m: float = 10.0, share_min: float = 0.0) -> np.ndarray:
+    """Confirmed new-digging pixels outside pre-existing digging whose dug share has reached
+    ``share_min``, at the mapping unit."""
+    dug = (state.confirmed > 0) & ~preexisting
+    if share_min > 0 and state.dug_share is not None:
+        dug &= state.dug_share >= share_min
+    return remove_small(dug, min_area_ha, pixel_m)
 
 
 def digging_areas(site: str, grid: GeoBox, preexisting: np.ndarray | Sequence[DiggingArea],

@@ -17,10 +17,9 @@ season of the baseline, not with a fixed threshold or with its driest state of t
   can take half of a neighbour's value: each pixel's allowance is half its contrast with its
   neighbours in the season's reference (a river bank's is large, open savanna's small).
 
-**Dug share** (:func:`dug_share`): linear unmixing of a pixel's reflectance between its own
-vegetation state (the reference) and worked ground (spoil, wet gravel and turbid pit water:
-``DetectionConfig.worked_*``, from a real galamsey patch), ``share = (o - v)·(w - v) / |w - v|²``
-over green, red, NIR and SWIR, clipped to 0..1.
+**Dug share** (:func:`dug_share`): a pixel's NDVI unmixed between its own vegetation state
+(the season's least-green land NDVI) and worked ground's (spoil, wet gravel and turbid pit
+water, ``DetectionConfig.worked_ndvi``): ``share = (v - o) / (v - w)``, clipped to 0..1.
 """
 
 from __future__ import annotations
@@ -152,36 +151,25 @@ def _half_contrast(values: np.ndarray, lower: bool) -> np.ndarray:
         return np.where(np.isfinite(gap) & (gap > 0), 0.5 * gap, 0).astype("float32")
 
 
-def worked_ground(params: DetectionConfig) -> np.ndarray:
-    """The worked-ground endmember in :data:`REFERENCE_BANDS` order."""
-    return np.array([params.worked_green, params.worked_red, params.worked_nir,
-                     params.worked_swir16], dtype="float32")
-
-
-def dug_share(bands: Mapping[str, np.ndarray] | np.ndarray, own: np.ndarray,
+def dug_share(observed_ndvi: np.ndarray, own_ndvi: np.ndarray,
               params: DetectionConfig) -> np.ndarray:
-    """Share of each pixel dug: its reflectance unmixed between its own vegetation state
-    ``own`` (``(4, ...)``, :data:`REFERENCE_BANDS`) and worked ground; NaN where either is
-    unknown.
+    """Share of each pixel dug: its NDVI unmixed between its own vegetation state
+    (``own_ndvi``: the season's least-green land NDVI, or the site's typical land) and worked
+    ground's (``worked_ndvi``); clipped to 0..1, NaN where either is unknown or where they
+    differ by less than :data:`MIN_CONTRAST` (a pixel already as bare as worked ground says
+    nothing).
 
-    Parameters
-    ----------
-    bands
-        Reflectance by band name, or an array ``(4, ...)`` in :data:`REFERENCE_BANDS` order.
+    NDVI mixes almost linearly between two covers of similar brightness, and worked ground's
+    NDVI (spoil, wet gravel, turbid water: about 0-0.1) varies far less between places than its
+    brightness or its SWIR, which depend on how wet and how red the spoil is.
     """
-    if isinstance(bands, np.ndarray):
-        observed = bands.astype("float32", copy=False)
-    else:
-        observed = np.stack([np.asarray(bands[b], "float32") for b in REFERENCE_BANDS])
-    worked = worked_ground(params).reshape((-1,) + (1,) * (own.ndim - 1))
-    towards = worked - own
+    contrast = own_ndvi - params.worked_ndvi
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = ((observed - own) * towards).sum(axis=0) / (towards * towards).sum(axis=0)
-        # A pixel as bare as worked ground already (little contrast) says nothing.
-        share = np.where((towards * towards).sum(axis=0) > MIN_CONTRAST2, share, np.nan)
+        share = (own_ndvi - observed_ndvi) / contrast
+        share = np.where(contrast >= MIN_CONTRAST, share, np.nan)
     return np.clip(share, 0.0, 1.0).astype("float32")
 
 
-#: Smallest squared distance (reflectance²) between a pixel's own state and worked ground for
-#: its dug share to mean anything.
-MIN_CONTRAST2 = 0.004
+#: Smallest NDVI contrast between a pixel's own state and worked ground for its dug share to
+#: mean anything.
+MIN_CONTRAST = 0.1

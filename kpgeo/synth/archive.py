@@ -77,7 +77,7 @@ class SynthResult:
 
 
 #: Version of the generator and its truth; an archive of another version is rebuilt, not reused.
-SYNTH_VERSION = 5
+SYNTH_VERSION = 6
 
 
 def site_stream(site: Site) -> int:

@@ -55,7 +55,7 @@ CORE_SHARE = (0.55, 0.92)
 #: and where it reaches zero: the working's edge is pixels dug less than half.
 SHARE_FALLOFF = (0.85, 1.2)
 #: Share of weeds on the worked part of a partly dug pixel.
-WORKED_WEEDS = 0.2
+WORKED_WEEDS = 0.1
 #: Half-width of a riverbed from the river's centre line, in metres (varies along the river).
 RIVERBED_M = (15.0, 50.0)
 #: The low-water river: half-width in metres (always water).
@@ -268,8 +268,8 @@ def _worked_ground(tint: np.ndarray, season: float, filled: np.ndarray,
     """Reflectance ``(band, n)`` of the dug part of partly dug pixels: dry spoil, wet spoil
     (more of it in the rains), once the pits have filled turbid water in them, and weeds."""
     variation = (tint - 1.0) / 0.06  # the tint's smooth noise, about -2.5..2.5
-    wet = np.clip(0.25 + 0.3 * season + 0.08 * variation, 0.05, 0.9)
-    pits = np.where(filled, np.clip(0.15 + 0.04 * variation, 0.0, 0.35), 0.0)
+    wet = np.clip(0.1 + 0.2 * season + 0.06 * variation, 0.0, 0.6)
+    pits = np.where(filled, np.clip(0.1 + 0.03 * variation, 0.0, 0.25), 0.0)
     dry = (1 - wet) * (1 - pits)
     spoil = (dry * spectra.DUG_GRAVEL[:, None] + wet * (1 - pits) * spectra.WET_SPOIL[:, None]
              + pits * water)
