@@ -173,6 +173,9 @@ class DetectionConfig:
     preexisting_share_min: float = 0.4
     """Pre-existing: dug share, against the site's typical land of the month, at least this in
     each month seen as land through the baseline's end (fields green up, workings do not)."""
+    preexisting_share_min_unseen: float = 0.8
+    """Pre-existing, where the baseline never saw the green season: this higher share (a field
+    lies as bare as partly dug ground in the dry season; only near-bare ground is sure)."""
     preexisting_min_months: int = 1
     """Pre-existing: seen as land in at least this many baseline months."""
     water_index_min: float = 0.10

@@ -193,7 +193,9 @@ def build_baseline(composites: Iterable[Mapping[str, np.ndarray]], params: Detec
     calendar = iter(months) if months is not None else None
     state: dict[str, np.ndarray] = {}
     monthly: dict[int, np.ndarray] = {}
-    dug_months: list[tuple[float, np.ndarray, np.ndarray]] = []  # site NDVI, dug, seen as land
+    # Per month: the site's NDVI, and packed bits of the pixels dug, surely dug (see
+    # ``preexisting_share_min_unseen``) and seen as land.
+    dug_months: list[tuple[float, np.ndarray, np.ndarray, np.ndarray]] = []
     for composite in composites:
         vi, wi, ti = ndvi(composite), water_index(composite), ndti(composite)
         with np.errstate(invalid="ignore"):
@@ -222,8 +224,9 @@ def build_baseline(composites: Iterable[Mapping[str, np.ndarray]], params: Detec
             state["share_end"] = np.where(counted, share, state["share_end"])
             with np.errstate(invalid="ignore"):
                 dug = counted & (share >= params.preexisting_share_min)
+                sure = counted & (share >= params.preexisting_share_min_unseen)
             # Packed bits: a baseline of several years keeps a bit per pixel and month.
-            dug_months.append((float(typical), np.packbits(dug),
+            dug_months.append((float(typical), np.packbits(dug), np.packbits(sure),
                                np.packbits(counted)))
         # fmin/fmax ignore NaN unless both sides are NaN.
         state["land_ndvi_min"] = np.fmin(state["land_ndvi_min"], np.where(land, vi, np.nan))
@@ -239,13 +242,14 @@ def build_baseline(composites: Iterable[Mapping[str, np.ndarray]], params: Detec
     return Baseline(**state, monthly=monthly)
 
 
-def worked_at_end(months: Sequence[tuple[float, np.ndarray, np.ndarray]],
+def worked_at_end(months: Sequence[tuple[float, np.ndarray, np.ndarray, np.ndarray]],
                   shape: tuple[int, ...], params: DetectionConfig) -> np.ndarray:
     """Ground dug (against the site's typical land) in every month seen as land for at least
     ``preexisting_min_months`` up to the baseline's end, unless that is a field's season.
 
     ``months``: per baseline month, oldest first, the site's median land NDVI and the packed
-    bits of the pixels dug and seen as land. A field is bare in the dry season and green in the
+    bits of the pixels dug, surely dug and seen as land. Where the baseline never saw the green
+    season, a field cannot be told from a working: only surely dug ground counts then. A field is bare in the dry season and green in the
     rains; so a run of dug months up to the end counts if it spans a month of the green
     season's peak (the upper quarter of the site's NDVI range over the baseline) or if the pixel was not dug before
     the run began (digging begun within the baseline). Unseen months neither make nor break a
@@ -256,13 +260,13 @@ def worked_at_end(months: Sequence[tuple[float, np.ndarray, np.ndarray]],
     run_green = np.zeros(size, dtype=bool)
     dug_before = np.zeros(size, dtype=bool)  # dug in some month before the current run
     ever = np.zeros(size, dtype=bool)
-    medians = [m for m, _, _ in months if np.isfinite(m)]
+    medians = [m for m, _, _, _ in months if np.isfinite(m)]
     # Without a season's contrast (a baseline of dry months only) no month is green. Only the
     # season's peak counts: at its edges fields are half green, half harvested.
     middle = (min(medians) + GREEN_PEAK * (max(medians) - min(medians))) if medians else np.inf
     green_seen = bool(medians) and max(medians) - min(medians) >= GREEN_SEASON_CONTRAST
-    for median, dug_bits, seen_bits in months:
-        dug = np.unpackbits(dug_bits, count=size).astype(bool)
+    for median, dug_bits, sure_bits, seen_bits in months:
+        dug = np.unpackbits(dug_bits if green_seen else sure_bits, count=size).astype(bool)
         seen = np.unpackbits(seen_bits, count=size).astype(bool)
         clean = seen & ~dug
         starts = dug & (run == 0)

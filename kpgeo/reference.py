@@ -141,13 +141,11 @@ def _half_contrast(values: np.ndarray, lower: bool) -> np.ndarray:
     """Half of how far a neighbour (8-connected) lies below (``lower``) or above each pixel."""
     fill = np.inf if lower else -np.inf
     filled = np.where(np.isfinite(values), values, fill).astype("float32")
-    if lower:
-        extreme = ndimage.minimum_filter(filled, size=3, mode="nearest")
-        gap = filled - extreme
-    else:
-        extreme = ndimage.maximum_filter(filled, size=3, mode="nearest")
-        gap = extreme - filled
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore"):  # inf - inf where a pixel and its neighbours are unseen
+        if lower:
+            gap = filled - ndimage.minimum_filter(filled, size=3, mode="nearest")
+        else:
+            gap = ndimage.maximum_filter(filled, size=3, mode="nearest") - filled
         return np.where(np.isfinite(gap) & (gap > 0), 0.5 * gap, 0).astype("float32")
 
 

@@ -131,17 +131,20 @@ def baseline_composites(extra: Mapping[Region, Spectrum] | None = None) -> list[
 @pytest.fixture(scope="module")
 def baseline() -> Baseline:
     """The baseline of the planted landscape, with a small gravel patch too."""
-    return build_baseline(baseline_composites({TINY_PIT: GRAVEL}), PARAMS, PIXEL_M)
+    return build_baseline(baseline_composites({TINY_PIT: GRAVEL}), PARAMS, PIXEL_M,
+                          months=list(range(1, 13)))
 
 
 def evidence(scenes: Sequence[Bands], baseline: Baseline,
-             valid: np.ndarray | None = None) -> np.ndarray:
-    """Evidence codes ``(time, y, x)`` of ``scenes`` against ``baseline``."""
+             valid: np.ndarray | None = None, month: int = 1) -> np.ndarray:
+    """Evidence codes ``(time, y, x)`` of ``scenes`` of calendar ``month`` against
+    ``baseline``."""
     bands = stack(scenes)
     if valid is None:
         valid = np.ones((len(scenes), *SHAPE), dtype=bool)
-    far = baseline.far_from_water(PARAMS.water_buffer_m, PIXEL_M)
-    return observation_evidence(bands, valid, baseline.land_ndvi_min, far, PARAMS)
+    possible = baseline.new_water_possible(month, PARAMS.water_buffer_m, PIXEL_M)
+    return observation_evidence(bands, valid, baseline.reference(month).layers(), possible,
+                                PARAMS)
 
 
 def region_mask(*regions: Region) -> np.ndarray:
@@ -212,7 +215,7 @@ def test_gravel_bare_through_baseline_is_preexisting_field_and_savanna_are_not(
     again = map_preexisting(**states, params=PARAMS, pixel_m=PIXEL_M)
     np.testing.assert_array_equal(again, expected)
     # And through the stored form of baseline.tif.
-    restored = Baseline.from_stack(baseline.stack())
+    restored = Baseline.from_stack(*baseline.stack())
     np.testing.assert_array_equal(restored.preexisting, expected)
 
 
