@@ -49,7 +49,8 @@ SITE_BBOX = (-5.708, 8.712, -5.692, 8.728)
 BASELINE = "2024-01..2024-01"
 MONTHS = ("2024-01", "2024-02", "2024-03")
 TIMESERIES_COLUMNS = ["site", "month", "status", "scenes", "valid_pct", "preexisting_ha",
-                      "new_ha", "cumulative_new_ha", "active_ha", "water_ha"]
+                      "new_ha", "cumulative_new_ha", "active_ha", "water_ha", "new_dug_ha",
+                      "cumulative_new_dug_ha"]
 PROPERTY_KEYS = {"site", "id", "status", "first_detected", "confirmed", "area_ha"}
 MAX_DECIMALS = 6
 #: Tolerance of areas measured on reprojected polygons against pixel-counted areas.
