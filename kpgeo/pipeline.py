@@ -94,7 +94,7 @@ CHANGE_DESCRIPTIONS = (
     "confirmation month of new digging (YYYYMM), 0 = none",
     "first month the pixel was in a mapped new-digging area (YYYYMM), 0 = none",
     "digging: 0 none, 1 pre-existing, 2 new (confirmed, at the mapping unit), 3 candidate",
-    "dug share of new digging (0-1): the largest monthly estimate since first detected",
+    "dug share (0-1) of detected pixels: the largest monthly estimate since first detected",
 )
 DIGGING_NONE, DIGGING_PREEXISTING, DIGGING_NEW, DIGGING_CANDIDATE = 0, 1, 2, 3
 
@@ -525,7 +525,7 @@ def write_change(folder: Path, site: Site, month: Month, month_ndvi: np.ndarray,
     assert state.mapped_since is not None and state.dug_share is not None
     layers = [score.astype("float32", copy=False), hits, state.first_detected.astype("float32"),
               state.confirmed.astype("float32"), state.mapped_since.astype("float32"), digging,
-              np.where(new, state.dug_share, 0).astype("float32")]
+              state.dug_share.astype("float32")]
     return write_cog(
         folder / "change.tif", layers, site.grid, descriptions=CHANGE_DESCRIPTIONS, nodata=None,
         resampling="nearest", predictor=False,

@@ -46,7 +46,7 @@ def test_cli_archive_reads_with_pystac_loads_with_odc_stac_and_cogs_validate(
     # Five-day revisit: 18 passes in January to March 2024.
     assert len(items) == len(schedule(parse_month_range("2024-01..2024-03"))) == 18
     tifs = sorted(cli_archive.rglob("*.tif"))
-    assert len(tifs) == 18 * 7 + 7  # 7 assets per scene, 7 truth rasters
+    assert len(tifs) == 18 * 7 + 12  # 7 assets per scene, 12 truth rasters
     for tif in tifs:
         valid, errors, _ = cog_validate(str(tif), quiet=True)
         assert valid, (tif, errors)
@@ -84,7 +84,8 @@ def test_truth_lies_beside_the_archive(small_archive) -> None:  # type: ignore[n
     assert months <= {202401, 202402, 202403}
     assert pre.any() and not (pre & (first > 0)).any()
     series = (truth / "area_series.csv").read_text().splitlines()
-    assert series[0] == "month,preexisting_ha,new_ha,cumulative_new_ha,active_ha,pit_water_ha"
+    assert series[0] == ("month,preexisting_ha,new_ha,cumulative_new_ha,active_ha,pit_water_ha,"
+                         "cumulative_new_dug_ha")
     rows = [dict(zip(series[0].split(","), r.split(","))) for r in series[1:]]
     assert [r["month"] for r in rows] == ["2024-01", "2024-02", "2024-03"]
     assert float(rows[0]["preexisting_ha"]) == pytest.approx(pre.sum() * 0.01, abs=0.01)
