@@ -343,8 +343,8 @@ def _median(rows: list[dict[str, object]], method: str, key: str) -> float | Non
 
 
 def family_markdown(family: str, rows: list[dict[str, object]]) -> list[str]:
-    lines = [f"### The {family} family", "", f"Floors (medians over the family): "
-             f"{FLOORS[family]}.", "", "| metric | kpgeo | plain method |", "| --- | --- | --- |"]
+    lines = [f"### The {family} family", "", (f"Floors (medians over the family): "
+             f"{FLOORS[family]}."), "", "| metric | kpgeo | plain method |", "| --- | --- | --- |"]
     for key, label, digits in METRICS:
         ours, plain = _median(rows, "kpgeo", key), _median(rows, "plain", key)
         lines.append(f"| {label} | {_fmt(ours, digits)} | {_fmt(plain, digits)} |")

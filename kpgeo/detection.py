@@ -334,7 +334,7 @@ def map_preexisting(*, worked: np.ndarray, water_end: np.ndarray, water_months: 
         | (dug & water)
     # Pits and spoil of one working lie a few pixels apart: close gaps up to
     # ``cluster_gap_m`` so they form one worked area, and fill the holes inside.
-    gap_px = int(round(params.cluster_gap_m / pixel_m / 2))
+    gap_px = round(params.cluster_gap_m / pixel_m / 2)
     if gap_px > 0:
         # Padded so that the closing's erosion does not eat workings on the grid's edge.
         padded = np.pad(dug, gap_px, mode="edge")

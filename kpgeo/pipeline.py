@@ -75,8 +75,8 @@ from .export import PART_SUFFIX, BackgroundWrites, write_cog, write_feature_coll
 from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices, ndti, ndvi
 from .manifest import Manifest
 from .months import Month, MonthRange
-from .reference import dug_share
 from .polygons import DiggingArea, digging_areas, new_digging_mask, preexisting_areas, write_geojson
+from .reference import dug_share
 from .sources import READ_ERRORS, REFLECTANCE_BANDS, SceneSource, open_source
 from .sources.base import ChunkedSource, ChunkReads
 from .volume import write_volume_exports
@@ -87,8 +87,8 @@ log = logging.getLogger(__name__)
 CHANGE_BANDS = ("change_score", "evidence_scenes", "first_detected", "confirmed", "mapped_since",
                 "digging", "dug_share")
 CHANGE_DESCRIPTIONS = (
-    "change score: the pixel's least-green land NDVI in this season of the baseline minus "
-    "this month's NDVI (vegetation loss > 0)",
+    ("change score: the pixel's least-green land NDVI in this season of the baseline minus "
+    "this month's NDVI (vegetation loss > 0)"),
     "scene observations of this month with digging evidence",
     "first detection month of new digging (YYYYMM), 0 = none",
     "confirmation month of new digging (YYYYMM), 0 = none",

@@ -11,8 +11,8 @@ season of the baseline, not with a fixed threshold or with its driest state of t
   come two or three weeks early or late); where the baseline saw none of them (long rains), the
   nearest calendar months it saw.
 - Over the season, per pixel: the least-green land NDVI (the floor a pixel's NDVI stays above
-  unless something new happens), the wettest land MNDWI, the darkest land red, and the
-  least-green land state itself (the pixel's own vegetation, for unmixing).
+  unless something new happens, and the pixel's own vegetation for unmixing), the wettest land
+  MNDWI and the darkest land red.
 - **Misregistration.** Scenes of one place are offset by up to about half a pixel, so a pixel
   can take half of a neighbour's value: each pixel's allowance is half its contrast with its
   neighbours in the season's reference (a river bank's is large, open savanna's small).
@@ -36,7 +36,7 @@ from .config import DetectionConfig
 REFERENCE_BANDS = ("green", "red", "nir", "swir16")
 #: Layers of a :class:`SeasonalReference` (see :meth:`SeasonalReference.layers`).
 REFERENCE_LAYERS = ("ndvi_floor", "mndwi_ceiling", "red_floor", "ndvi_allowance",
-                    "mndwi_allowance", *(f"state_{b}" for b in REFERENCE_BANDS))
+                    "mndwi_allowance")
 
 
 def _nd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -80,27 +80,23 @@ class SeasonalReference:
     """How far misregistration alone can lower the pixel's NDVI."""
     mndwi_allowance: np.ndarray
     """How far misregistration alone can raise its MNDWI."""
-    state: np.ndarray
-    """``(4, y, x)`` the least-green land state, bands :data:`REFERENCE_BANDS`."""
 
     def layers(self) -> np.ndarray:
         """``(layer, y, x)`` float32 in the order of :data:`REFERENCE_LAYERS`: what a chunk's
         evidence task takes."""
-        return np.concatenate([np.stack([self.ndvi_floor, self.mndwi_ceiling, self.red_floor,
-                                         self.ndvi_allowance, self.mndwi_allowance]),
-                               self.state]).astype("float32", copy=False)
+        return np.stack([self.ndvi_floor, self.mndwi_ceiling, self.red_floor,
+                         self.ndvi_allowance, self.mndwi_allowance]).astype("float32", copy=False)
 
     @classmethod
     def from_layers(cls, layers: np.ndarray) -> SeasonalReference:
-        return cls(*layers[:5], state=layers[5:])
+        return cls(*layers)
 
     @classmethod
     def unseen(cls, shape: tuple[int, ...]) -> SeasonalReference:
         """A season the baseline never saw: nothing to compare with."""
         nan = np.full(shape, np.nan, dtype="float32")
         zero = np.zeros(shape, dtype="float32")
-        return cls(nan, nan, nan, zero, zero, np.full((len(REFERENCE_BANDS), *shape), np.nan,
-                                                      dtype="float32"))
+        return cls(nan, nan, nan, zero, zero)
 
 
 def seasonal_reference(monthly: Mapping[int, np.ndarray], calendar_month: int,
@@ -112,7 +108,6 @@ def seasonal_reference(monthly: Mapping[int, np.ndarray], calendar_month: int,
         return SeasonalReference.unseen(shape)
     states = np.stack([monthly[m] for m in months])  # (k, 4, y, x)
     floor = np.full(shape, np.inf, dtype="float32")
-    chosen = np.full((len(REFERENCE_BANDS), *shape), np.nan, dtype="float32")
     mndwi_ceiling = np.full(shape, -np.inf, dtype="float32")
     red_floor = np.full(shape, np.inf, dtype="float32")
     ndvi_allowance = np.zeros(shape, dtype="float32")
@@ -123,7 +118,6 @@ def seasonal_reference(monthly: Mapping[int, np.ndarray], calendar_month: int,
         with np.errstate(invalid="ignore"):
             greener = land & (vi < floor)
         floor = np.where(greener, vi, floor)
-        chosen = np.where(greener[None], state, chosen)
         mndwi_ceiling = np.where(land, np.fmax(mndwi_ceiling, mndwi), mndwi_ceiling)
         red_floor = np.where(land, np.fmin(red_floor, state[1]), red_floor)
         # Half the contrast with the neighbours, water included: a river bank flickers most.
@@ -134,7 +128,7 @@ def seasonal_reference(monthly: Mapping[int, np.ndarray], calendar_month: int,
         ndvi_floor=np.where(np.isfinite(floor), floor, nan),
         mndwi_ceiling=np.where(np.isfinite(mndwi_ceiling), mndwi_ceiling, nan),
         red_floor=np.where(np.isfinite(red_floor), red_floor, nan),
-        ndvi_allowance=ndvi_allowance, mndwi_allowance=mndwi_allowance, state=chosen)
+        ndvi_allowance=ndvi_allowance, mndwi_allowance=mndwi_allowance)
 
 
 def _half_contrast(values: np.ndarray, lower: bool) -> np.ndarray:

@@ -383,7 +383,8 @@ def test_month_without_valid_data_leaves_state_untouched(baseline: Baseline) -> 
     no_scenes = np.zeros((0, *SHAPE), dtype="int8")
     no_bands = {b: np.zeros((0, *SHAPE), dtype="float32") for b in BANDS}
     from_no_bands = observation_evidence(no_bands, np.zeros((0, *SHAPE), bool),
-                                         baseline.land_ndvi_min, np.ones(SHAPE, bool), PARAMS)
+                                         baseline.reference(2).layers(), np.ones(SHAPE, bool),
+                                         PARAMS)
     assert from_no_bands.shape == (0, *SHAPE)
     for ev in (cloudy, no_scenes, from_no_bands):
         after = state.advance(ev, "2025-02", baseline.preexisting)

@@ -322,7 +322,7 @@ def test_map_and_index_load_without_errors_and_say_tiles_need_a_network(
 
 
 def test_map_draws_every_digging_area(browser: Any, pages: Pages) -> None:
-    for month in ("2024-01", "2024-03"):
+    for month in ("2024-02", "2024-03"):  # a January-only baseline maps no pre-existing digging
         features = _features(pages, month)
         assert features, f"the synthetic archive has digging in {month}"
         _open_map(browser, pages.maps[month])

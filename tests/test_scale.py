@@ -293,8 +293,11 @@ def test_one_task_of_a_chunk_equals_its_tasks_by_band(small_archive, small_site)
     (ys, xs, parts), = source.read_chunks(items, small_site).chunks
     shape = small_site.grid.shape.yx
     rng = np.random.default_rng(0)
-    detection = (rng.uniform(0.2, 0.6, shape).astype("float32")[ys, xs],
-                 (rng.random(shape) < 0.5)[ys, xs], DetectionConfig())
+    # A season's reference (kpgeo.reference.REFERENCE_LAYERS): NDVI floor, MNDWI ceiling,
+    # red floor and no misregistration allowance.
+    reference = np.stack([rng.uniform(0.2, 0.6, shape), np.full(shape, -0.3), np.zeros(shape),
+                          np.zeros(shape), np.zeros(shape)]).astype("float32")
+    detection = (reference[:, ys, xs], (rng.random(shape) < 0.5)[ys, xs], DetectionConfig())
     apart = dask.compute(*_chunk_tasks(parts, detection, by_band=True), scheduler="threads")
     (medians, count, codes), = dask.compute(
         *_chunk_tasks(parts, detection, by_band=False, fused=True), scheduler="threads")

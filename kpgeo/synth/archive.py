@@ -332,8 +332,8 @@ def _write_truth(folder: Path, world: World, site: Site, months: MonthRange) -> 
     """Truth on the site grid: rasters and the true area series."""
     grid = site.grid
     world_grid = world.grid
-    col0 = int(round((grid.affine.c - world_grid.affine.c) / 10))
-    row0 = int(round((world_grid.affine.f - grid.affine.f) / 10))
+    col0 = round((grid.affine.c - world_grid.affine.c) / 10)
+    row0 = round((world_grid.affine.f - grid.affine.f) / 10)
     crop = (slice(row0, row0 + grid.shape.y), slice(col0, col0 + grid.shape.x))
     inside = site.pixel_mask()
     start_day = float(np.datetime64(months.first, "D").astype("int64"))
@@ -392,8 +392,8 @@ def _write_truth(folder: Path, world: World, site: Site, months: MonthRange) -> 
             "datetime64[M]")
         regrown_month[regrown] = [int(str(m).replace("-", "")) for m in as_month]
     write_cog(folder / "regrown_month.tif", regrown_month, grid, nodata=None, resampling="nearest",
-              descriptions=["month the dug ground had regrown (YYYYMM), 0 = not by the "
-                            "archive's end"])
+              descriptions=[("month the dug ground had regrown (YYYYMM), 0 = not by the "
+                            "archive's end")])
     write_cog(folder / "pits.tif", (world.pit[crop] & dug).astype("uint8"), grid, nodata=None,
               resampling="nearest", descriptions=["pit that holds water once dug"])
     write_cog(folder / "water.tif", (world.channel[crop] & inside).astype("uint8"), grid,

@@ -400,7 +400,7 @@ def _digging(rng: np.random.Generator, partial: np.random.Generator | None,
     dig_share = np.zeros(shape, dtype="float32")
     sites: list[DiggingSite] = []
     points = np.concatenate([p for p in river_lines if len(p)]) if river_lines else np.zeros((0, 2))
-    n_sites = max(6, int(round(DIG_SITES_PER_KM2 * area_km2)))
+    n_sites = max(6, round(DIG_SITES_PER_KM2 * area_km2))
     span = end_day - start_day
     wobble = smooth_noise(rng, shape, 6)
     pits = smooth_noise(rng, shape, 3) > 0.55
@@ -452,7 +452,7 @@ def _fields(rng: np.random.Generator, shape: tuple[int, int], river_dist_m: np.n
     field = np.zeros(shape, dtype=bool)
     vigour = np.ones(shape, dtype="float32")
     blocked = (river_dist_m < 150) | ndimage.binary_dilation(np.isfinite(dig_day), iterations=6)
-    for _ in range(int(round(FIELDS_PER_KM2 * area_km2))):
+    for _ in range(round(FIELDS_PER_KM2 * area_km2)):
         cy, cx = rng.uniform(0, height), rng.uniform(0, width)
         half_a, half_b = rng.uniform(4, 12), rng.uniform(3, 9)
         theta = rng.uniform(0, np.pi)
@@ -478,7 +478,7 @@ def _burns(rng: np.random.Generator, shape: tuple[int, int], area_km2: float, st
     last_year = int(str(np.datetime64(int(end_day), "D"))[:4])
     for year in range(first_year, last_year + 1):
         season_start = _days(np.datetime64(f"{year}-12-01"))
-        for _ in range(max(1, int(round(BURNS_PER_KM2 * area_km2)))):
+        for _ in range(max(1, round(BURNS_PER_KM2 * area_km2))):
             day = season_start + rng.uniform(0, 120)
             if not (start_day - 6 * BURN_FADE_DAYS <= day < end_day):
                 continue
