@@ -176,6 +176,10 @@ class DetectionConfig:
     preexisting_share_min_unseen: float = 0.8
     """Pre-existing, where the baseline never saw the green season: this higher share (a field
     lies as bare as partly dug ground in the dry season; only near-bare ground is sure)."""
+    preexisting_undug_share_max: float = 0.2
+    """Pre-existing: a month whose dug share is below this breaks a run of dug months (the
+    pixel greened up: a field after the dry season); between this and
+    ``preexisting_share_min`` a month neither makes nor breaks one (haze, weeds, an edge)."""
     preexisting_min_months: int = 1
     """Pre-existing: seen as land in at least this many baseline months."""
     water_index_min: float = 0.10

@@ -12,10 +12,12 @@ is MNDWI > 0 or NDWI > 0: NDWI's 10 m bands see pits that MNDWI's 20 m SWIR band
    water and land, the end state of its water, and its dug share against the site's typical land
    of each month (the lowest over the months it was seen as land).
 2. **Pre-existing digging** at the baseline's end: ground whose dug share against the site's
-   typical land was at least ``preexisting_share_min`` in every month it was seen as land (at
-   least ``preexisting_min_months`` of them): fields and savanna green up in the rains, workings
-   do not. Ground under water in some baseline month and land in another is riverbed (bars in
-   the dry season, flooded in the rains), not digging. Turbid water at the end and small water
+   typical land was at least ``preexisting_share_min`` in every month it was seen as land since
+   it was first dug (at least ``preexisting_min_months`` of them), never broken by an undug
+   month: fields are bare in the dry season but green up in the rains, workings do not
+   (:func:`worked_at_end`). Ground under water in some baseline month and land in another is
+   riverbed (bars in the dry season, flooded in the rains), not digging, unless the baseline saw
+   it undug before it was dug (a working whose pits fill in the rains). Turbid water at the end and small water
    bodies (pits, up to ``pond_max_ha``) are digging. Gaps up to ``cluster_gap_m`` are closed,
    holes filled, and strips narrower than three pixels (tracks) taken out.
 3. **New digging**, per *scene* observation after the baseline, not per monthly median, so that
@@ -100,7 +102,8 @@ class Baseline:
     share_end: np.ndarray
     """Dug share against the site's typical land in the last month seen as land."""
     worked: np.ndarray
-    """Boolean: worked ground at the baseline's end (see :func:`worked_at_end`)."""
+    """Worked ground at the baseline's end: :data:`NOT_WORKED`, :data:`WORKED` or
+    :data:`WORKED_SINCE_SEEN_UNDUG` (see :func:`worked_at_end`)."""
     preexisting: np.ndarray
     """Boolean: digging at the baseline's end."""
     monthly: dict[int, np.ndarray] = field(default_factory=dict)
@@ -121,7 +124,7 @@ class Baseline:
         values = dict(zip(names, stack, strict=True))
         fixed = {b: values[b] for b in BASELINE_BANDS}
         fixed["preexisting"] = fixed["preexisting"] > 0.5
-        fixed["worked"] = fixed["worked"] > 0.5
+        fixed["worked"] = np.rint(np.nan_to_num(fixed["worked"])).astype("int8")
         for name in ("water_months", "land_months"):
             fixed[name] = fixed[name].astype("int32")
         monthly = {}
@@ -194,7 +197,7 @@ def build_baseline(composites: Iterable[Mapping[str, np.ndarray]], params: Detec
     state: dict[str, np.ndarray] = {}
     monthly: dict[int, np.ndarray] = {}
     # Per month: the site's NDVI, and packed bits of the pixels dug, surely dug (see
-    # ``preexisting_share_min_unseen``) and seen as land.
+    # ``preexisting_share_min_unseen``) and seen undug.
     dug_months: list[tuple[float, np.ndarray, np.ndarray, np.ndarray]] = []
     for composite in composites:
         vi, wi, ti = ndvi(composite), water_index(composite), ndti(composite)
@@ -225,9 +228,10 @@ def build_baseline(composites: Iterable[Mapping[str, np.ndarray]], params: Detec
             with np.errstate(invalid="ignore"):
                 dug = counted & (share >= params.preexisting_share_min)
                 sure = counted & (share >= params.preexisting_share_min_unseen)
+                undug = counted & (share < params.preexisting_undug_share_max)
             # Packed bits: a baseline of several years keeps a bit per pixel and month.
             dug_months.append((float(typical), np.packbits(dug), np.packbits(sure),
-                               np.packbits(counted)))
+                               np.packbits(undug)))
         # fmin/fmax ignore NaN unless both sides are NaN.
         state["land_ndvi_min"] = np.fmin(state["land_ndvi_min"], np.where(land, vi, np.nan))
         state["water_max"] = np.fmax(state["water_max"], wi)
@@ -244,45 +248,48 @@ def build_baseline(composites: Iterable[Mapping[str, np.ndarray]], params: Detec
 
 def worked_at_end(months: Sequence[tuple[float, np.ndarray, np.ndarray, np.ndarray]],
                   shape: tuple[int, ...], params: DetectionConfig) -> np.ndarray:
-    """Ground dug (against the site's typical land) in every month seen as land for at least
-    ``preexisting_min_months`` up to the baseline's end, unless that is a field's season.
+    """Ground dug (against the site's typical land) in every month it was seen since it was
+    first dug, through the baseline's end, for at least ``preexisting_min_months`` months:
+    int8 :data:`WORKED`, or :data:`WORKED_SINCE_SEEN_UNDUG` where the baseline saw the pixel
+    undug before (the pixel changed within the baseline: no riverbed does).
 
     ``months``: per baseline month, oldest first, the site's median land NDVI and the packed
-    bits of the pixels dug, surely dug and seen as land. Where the baseline never saw the green
-    season, a field cannot be told from a working: only surely dug ground counts then. A field is bare in the dry season and green in the
-    rains; so a run of dug months up to the end counts if it spans a month of the green
-    season's peak (the upper quarter of the site's NDVI range over the baseline) or if the pixel was not dug before
-    the run began (digging begun within the baseline). Unseen months neither make nor break a
-    run.
+    bits of the pixels dug, surely dug and seen undug. A field is dug-looking in the dry
+    season, green in the rains and dug-looking again after the harvest: a run of dug months
+    broken by an undug one does not count. Between undug (share below
+    ``preexisting_undug_share_max``) and dug, a month neither makes nor breaks a run (haze,
+    weeds in the rains, a misregistered edge), nor does a month the pixel was not seen as land.
+    Where the baseline never saw the green season, a field cannot be told from a working: only
+    surely dug ground counts then.
     """
     size = int(np.prod(shape))
     run = np.zeros(size, dtype="int32")
-    run_green = np.zeros(size, dtype=bool)
     dug_before = np.zeros(size, dtype=bool)  # dug in some month before the current run
-    ever = np.zeros(size, dtype=bool)
+    undug_before = np.zeros(size, dtype=bool)  # seen undug in some month before it
+    dug_ever = np.zeros(size, dtype=bool)
+    undug_ever = np.zeros(size, dtype=bool)
     medians = [m for m, _, _, _ in months if np.isfinite(m)]
-    # Without a season's contrast (a baseline of dry months only) no month is green. Only the
-    # season's peak counts: at its edges fields are half green, half harvested.
-    middle = (min(medians) + GREEN_PEAK * (max(medians) - min(medians))) if medians else np.inf
+    # Without a season's contrast (a baseline of dry months only) no field was seen green.
     green_seen = bool(medians) and max(medians) - min(medians) >= GREEN_SEASON_CONTRAST
-    for median, dug_bits, sure_bits, seen_bits in months:
+    for _, dug_bits, sure_bits, undug_bits in months:
         dug = np.unpackbits(dug_bits if green_seen else sure_bits, count=size).astype(bool)
-        seen = np.unpackbits(seen_bits, count=size).astype(bool)
-        clean = seen & ~dug
+        undug = np.unpackbits(undug_bits, count=size).astype(bool)
         starts = dug & (run == 0)
-        dug_before = np.where(starts, ever, dug_before)
-        run = np.where(dug, run + 1, np.where(clean, 0, run))
-        green = green_seen and median >= middle
-        run_green = np.where(dug, run_green | green, np.where(clean, False, run_green))
-        ever |= dug
-    worked = (run >= params.preexisting_min_months) & (run_green | ~dug_before)
-    return worked.reshape(shape)
+        dug_before = np.where(starts, dug_ever, dug_before)
+        undug_before = np.where(starts, undug_ever, undug_before)
+        run = np.where(dug, run + 1, np.where(undug, 0, run))
+        dug_ever |= dug
+        undug_ever |= undug
+    worked = (run >= params.preexisting_min_months) & ~dug_before
+    code = np.where(worked, np.where(undug_before, WORKED_SINCE_SEEN_UNDUG, WORKED), NOT_WORKED)
+    return code.astype("int8").reshape(shape)
 
 
 #: Range of the site's monthly median NDVI over the baseline from which it saw a green season.
 GREEN_SEASON_CONTRAST = 0.1
-#: Months whose site median NDVI lies in the top quarter of that range are the season's peak.
-GREEN_PEAK = 0.75
+#: Codes of :attr:`Baseline.worked`.
+NOT_WORKED, WORKED, WORKED_SINCE_SEEN_UNDUG = 0, 1, 2
+
 
 
 def _keep_least_green(monthly: dict[int, np.ndarray], month: int, observed: np.ndarray,
@@ -320,10 +327,11 @@ def map_preexisting(*, worked: np.ndarray, water_end: np.ndarray, water_months: 
                     **_: np.ndarray) -> np.ndarray:
     """Digging at the baseline's end (step 2 of the module docstring), as a boolean mask."""
     with np.errstate(invalid="ignore"):
-        # Under water in one month and land in another: riverbed (or floodplain), not digging.
+        # Under water in one month and land in another: riverbed (or floodplain), not digging,
+        # unless the baseline saw it undug before (a working whose pits fill in the rains).
         riverbed = (water_months != 0) & (land_months != 0)
         water = water_end > 0
-    dug = worked & ~riverbed
+    dug = (worked == WORKED_SINCE_SEEN_UNDUG) | ((worked == WORKED) & ~riverbed)
     ponds, count = ndimage.label(water, structure=EIGHT)
     if count:
         sizes = np.bincount(ponds.ravel(), minlength=count + 1)[1:]

@@ -545,7 +545,7 @@ LOCK_NAME = ".kpgeo.lock"
 MONTH_PRODUCTS = ("composite.tif", "indices.tif", "change.tif", "disturbed.geojson")
 #: Version of the detection method and of its saved state: a baseline or state saved by
 #: another version is recomputed.
-METHOD_VERSION = 2
+METHOD_VERSION = 3
 #: Tag of ``baseline.tif`` and ``change.tif`` that records what made them.
 SIGNATURE_TAG = "kpgeo_signature"
 #: Tag of ``change.tif`` with the month's time-series areas (a kept month's row comes from it).

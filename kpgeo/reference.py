@@ -120,9 +120,11 @@ def seasonal_reference(monthly: Mapping[int, np.ndarray], calendar_month: int,
         floor = np.where(greener, vi, floor)
         mndwi_ceiling = np.where(land, np.fmax(mndwi_ceiling, mndwi), mndwi_ceiling)
         red_floor = np.where(land, np.fmin(red_floor, state[1]), red_floor)
-        # Half the contrast with the neighbours, water included: a river bank flickers most.
-        ndvi_allowance = np.fmax(ndvi_allowance, _half_contrast(vi, lower=True))
-        mndwi_allowance = np.fmax(mndwi_allowance, _half_contrast(mndwi, lower=False))
+        # Half the contrast with the land neighbours.
+        land_vi = np.where(land, vi, np.nan)
+        ndvi_allowance = np.fmax(ndvi_allowance, _half_contrast(land_vi, lower=True))
+        mndwi_allowance = np.fmax(mndwi_allowance,
+                                  _half_contrast(np.where(land, mndwi, np.nan), lower=False))
     nan = np.float32(np.nan)
     return SeasonalReference(
         ndvi_floor=np.where(np.isfinite(floor), floor, nan),
