@@ -66,7 +66,7 @@ BASELINE_BANDS = ("land_ndvi_min", "water_max", "water_end", "ndti_end", "water_
 #: 8-connectivity: diagonal neighbours belong to one digging area.
 EIGHT = np.ones((3, 3), dtype=bool)
 #: Pre-existing digging areas are at least this many pixels wide (tracks are narrower).
-MIN_WIDTH_PX = 3
+MIN_WIDTH_PX = 4
 
 
 def month_label(month: Month | str) -> int:
@@ -133,6 +133,15 @@ class Baseline:
             if all(k in values for k in keys):
                 monthly[month] = np.stack([values[k] for k in keys])
         return cls(**fixed, monthly=monthly)
+
+    @property
+    def dug_at_end(self) -> np.ndarray:
+        """Boolean: ground dug by the baseline's end, which cannot become new digging: the
+        pre-existing map, and ground seen undug and then dug within the baseline even where
+        the map leaves it out (a narrow strip, a lone pixel): its seasonal reference predates
+        the digging, so against it the ground would look newly dug."""
+        dug: np.ndarray = self.preexisting | (self.worked == WORKED_SINCE_SEEN_UNDUG)
+        return dug
 
     def reference(self, calendar_month: int) -> SeasonalReference:
         """The reference of ``calendar_month``'s season (computed once per baseline and
@@ -259,34 +268,43 @@ def worked_at_end(months: Sequence[tuple[float, np.ndarray, np.ndarray, np.ndarr
     broken by an undug one does not count. Between undug (share below
     ``preexisting_undug_share_max``) and dug, a month neither makes nor breaks a run (haze,
     weeds in the rains, a misregistered edge), nor does a month the pixel was not seen as land.
-    Where the baseline never saw the green season, a field cannot be told from a working: only
-    surely dug ground counts then.
+    Where the baseline never saw the green season, a field cannot be told from a working by
+    its run alone: then only a run begun after the pixel was seen undug (digging begun within
+    the baseline) or surely dug (``preexisting_share_min_unseen``) in each of its months counts.
     """
     size = int(np.prod(shape))
     run = np.zeros(size, dtype="int32")
+    run_sure = np.zeros(size, dtype=bool)  # every dug month of the current run surely dug
     dug_before = np.zeros(size, dtype=bool)  # dug in some month before the current run
     undug_before = np.zeros(size, dtype=bool)  # seen undug in some month before it
     dug_ever = np.zeros(size, dtype=bool)
     undug_ever = np.zeros(size, dtype=bool)
-    medians = [m for m, _, _, _ in months if np.isfinite(m)]
+    medians = [m for m, *_ in months if np.isfinite(m)]
     # Without a season's contrast (a baseline of dry months only) no field was seen green.
     green_seen = bool(medians) and max(medians) - min(medians) >= GREEN_SEASON_CONTRAST
     for _, dug_bits, sure_bits, undug_bits in months:
-        dug = np.unpackbits(dug_bits if green_seen else sure_bits, count=size).astype(bool)
+        dug = np.unpackbits(dug_bits, count=size).astype(bool)
+        sure = np.unpackbits(sure_bits, count=size).astype(bool)
         undug = np.unpackbits(undug_bits, count=size).astype(bool)
         starts = dug & (run == 0)
         dug_before = np.where(starts, dug_ever, dug_before)
         undug_before = np.where(starts, undug_ever, undug_before)
+        run_sure = np.where(starts, sure, run_sure & (sure | ~dug))
         run = np.where(dug, run + 1, np.where(undug, 0, run))
         dug_ever |= dug
         undug_ever |= undug
     worked = (run >= params.preexisting_min_months) & ~dug_before
+    if not green_seen:
+        worked &= undug_before | run_sure
     code = np.where(worked, np.where(undug_before, WORKED_SINCE_SEEN_UNDUG, WORKED), NOT_WORKED)
     return code.astype("int8").reshape(shape)
 
 
-#: Range of the site's monthly median NDVI over the baseline from which it saw a green season.
-GREEN_SEASON_CONTRAST = 0.1
+#: Range of the site's monthly median NDVI over the baseline from which it saw a green season:
+#: the savanna's NDVI rises by 0.3 or more from the dry season to the rains, so a baseline whose
+#: months differ by less saw at most the edges of the rains (long rains hid the rest).
+GREEN_SEASON_CONTRAST = 0.2
+
 #: Codes of :attr:`Baseline.worked`.
 NOT_WORKED, WORKED, WORKED_SINCE_SEEN_UNDUG = 0, 1, 2
 
@@ -337,9 +355,17 @@ def map_preexisting(*, worked: np.ndarray, water_end: np.ndarray, water_months: 
         sizes = np.bincount(ponds.ravel(), minlength=count + 1)[1:]
         small = np.nonzero(sizes * pixel_m**2 / 1e4 <= params.pond_max_ha)[0] + 1
         dug = dug | np.isin(ponds, small)
-    # Tracks are bright and never green, but a few metres wide: workings are wider.
-    dug = ndimage.binary_opening(dug, structure=np.ones((MIN_WIDTH_PX, MIN_WIDTH_PX), bool)) \
-        | (dug & water)
+    # Tracks are bright and never green, but a few metres wide: workings are wider. Ground
+    # bare all along and ground dug within the baseline are opened apart, so that a track does
+    # not borrow its width from the working it runs along. A working's newest edge, dug within
+    # the baseline, is a narrow ring: it stays where it touches a wide part.
+    square = np.ones((MIN_WIDTH_PX, MIN_WIDTH_PX), bool)
+    changed = worked == WORKED_SINCE_SEEN_UNDUG
+    wide = (ndimage.binary_opening(dug & ~changed, structure=square)
+            | ndimage.binary_opening(dug & changed, structure=square))
+    ring = dug & changed & ndimage.binary_dilation(wide, structure=EIGHT,
+                                                   iterations=MIN_WIDTH_PX - 1)
+    dug = wide | (dug & water) | ring
     # Pits and spoil of one working lie a few pixels apart: close gaps up to
     # ``cluster_gap_m`` so they form one worked area, and fill the holes inside.
     gap_px = round(params.cluster_gap_m / pixel_m / 2)

@@ -785,7 +785,7 @@ class SiteRun:
             return
         pixel_m = abs(self.site.grid.resolution.x)
         inside = self.site.pixel_mask()
-        exclude = baseline.preexisting | ~inside
+        exclude = baseline.dug_at_end | ~inside
         shape = self.site.grid.shape.yx
         expected = signature(self.site, config)
         state = DetectionState.empty(shape)
