@@ -27,6 +27,8 @@ Scores (truth: a pixel is dug when at least half of it is):
   and the median delay per found site (its first confirmation minus the month its digging
   began).
 
+And on real ground: kpgeo's dug share on the Twifo Praso galamsey and forest patches (Ghana).
+
 The same figures are computed for a plain method, the usual first notebook: monthly median
 composites, NDVI at least 0.2 below the baseline's median NDVI in two consecutive months.
 
@@ -370,6 +372,68 @@ def family_markdown(family: str, rows: list[dict[str, object]]) -> list[str]:
     return lines + [""]
 
 
+#: The real Sentinel-2 patches of Twifo Praso, Ghana (2025 median), committed with the tests.
+GHANA = ROOT / "tests" / "data" / "ghana_twifo_praso_galamsey_patches_2025"
+
+
+def ghana_dug_share() -> dict[str, dict[str, float]] | None:
+    """kpgeo's dug share on the real galamsey and forest patches, with the forest's median NDVI
+    standing for the undisturbed state of both (the patches are single 2025 medians, without a
+    history of their own): the share of pixels at least half dug, the same after the 30 m width
+    filter and the mapping unit of the pre-existing map, and the mean share."""
+    from scipy import ndimage
+
+    from kpgeo.config import DetectionConfig
+    from kpgeo.reference import dug_share
+
+    params = DetectionConfig()
+    values = {}
+    for name in ("galamsey_001", "forest_001"):
+        path = GHANA / f"{name}.tif"
+        if not path.is_file():
+            return None
+        with rasterio.open(path) as src:  # bands 3, 4: red, NIR as reflectance x 10000
+            values[name] = ndvi({"red": src.read(3) / 1e4, "nir": src.read(4) / 1e4})
+    own = float(np.nanmedian(values["forest_001"]))
+    out = {}
+    for name, vi in values.items():
+        share = dug_share(vi.astype("float32"), np.full(vi.shape, own, "float32"), params)
+        half = share >= params.footprint_share_min
+        wide = remove_small(ndimage.binary_opening(half, structure=np.ones((3, 3), bool)),
+                            params.min_area_ha)
+        out[name] = {"half_dug_pct": 100 * float(half.mean()),
+                     "mapped_pct": 100 * float(wide.mean()),
+                     "mean_share": float(np.nanmean(share)), "own_ndvi": own}
+    return out
+
+
+def ghana_markdown() -> list[str]:
+    shares = ghana_dug_share()
+    if shares is None:
+        return ["### Real data", "", f"The Ghana patches were not found under {GHANA}.", ""]
+    g, f = shares["galamsey_001"], shares["forest_001"]
+    return [
+        "### Real data: the Twifo Praso galamsey and forest patches",
+        "",
+        ("kpgeo's dug share (NDVI unmixed between a pixel's own vegetation and worked ground's "
+         f"`worked_ndvi`) on two real Sentinel-2 patches of Ghana (2025 median, about 1.3 km "
+         f"each), with the forest's median NDVI ({g['own_ndvi']:.2f}) standing for the "
+         "undisturbed state of both: the patches have no history of their own."),
+        "",
+        "| patch | at least half dug % | after the 30 m width filter % | mean dug share |",
+        "| --- | --- | --- | --- |",
+        (f"| galamsey_001 (digging on the Pra) | {g['half_dug_pct']:.1f} | "
+         f"{g['mapped_pct']:.1f} | {g['mean_share']:.2f} |"),
+        (f"| forest_001 (forest and farm mosaic with a road, 5 km east) | "
+         f"{f['half_dug_pct']:.1f} | {f['mapped_pct']:.1f} | {f['mean_share']:.2f} |"),
+        "",
+        ("The forest patch is not zero: its farms, clearings and road are as bare as partly dug "
+         "ground in a single date. Against each pixel's own history, as kpgeo runs, ground that "
+         "was already open in the baseline is not new digging."),
+        "",
+    ]
+
+
 def markdown(by_family: dict[str, list[dict[str, object]]], command: str,
              seconds: float) -> str:
     lines = [
@@ -386,6 +450,7 @@ def markdown(by_family: dict[str, list[dict[str, object]]], command: str,
     ]
     for family, rows in by_family.items():
         lines += family_markdown(family, rows)
+    lines += ghana_markdown()
     lines += [
         ("Pre-existing digging is scored against ground dug by the baseline's end that is still "
          "visible then (not fully regrown after abandonment, or a pit holding water); the error "

@@ -170,9 +170,12 @@ class DetectionConfig:
     footprint_share_min: float = 0.5
     """New digging is mapped where a confirmed pixel's dug share has reached at least this: a
     pixel is dug when at least half of it is (the edges of a working are dug less)."""
-    preexisting_share_min: float = 0.4
+    preexisting_share_min: float = 0.5
     """Pre-existing: dug share, against the site's typical land of the month, at least this in
-    each month seen as land through the baseline's end (fields green up, workings do not)."""
+    each month seen as land through the baseline's end (fields green up, workings do not); a
+    pixel is dug when at least half of it is, as for new digging (``footprint_share_min``).
+    Lower shares take in the half-dug pixels along tracks, which then join the workings they
+    pass."""
     preexisting_share_min_unseen: float = 0.8
     """Pre-existing, where the baseline never saw the green season: this higher share (a field
     lies as bare as partly dug ground in the dry season; only near-bare ground is sure)."""

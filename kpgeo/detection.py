@@ -66,7 +66,7 @@ BASELINE_BANDS = ("land_ndvi_min", "water_max", "water_end", "ndti_end", "water_
 #: 8-connectivity: diagonal neighbours belong to one digging area.
 EIGHT = np.ones((3, 3), dtype=bool)
 #: Pre-existing digging areas are at least this many pixels wide (tracks are narrower).
-MIN_WIDTH_PX = 4
+MIN_WIDTH_PX = 3
 
 
 def month_label(month: Month | str) -> int:

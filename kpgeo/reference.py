@@ -145,7 +145,7 @@ def _half_contrast(values: np.ndarray, lower: bool) -> np.ndarray:
         return np.where(np.isfinite(gap) & (gap > 0), 0.5 * gap, 0).astype("float32")
 
 
-def dug_share(observed_ndvi: np.ndarray, own_ndvi: np.ndarray,
+def dug_share(observed_ndvi: np.ndarray, own_ndvi: np.ndarray | np.floating | float,
               params: DetectionConfig) -> np.ndarray:
     """Share of each pixel dug: its NDVI unmixed between its own vegetation state
     (``own_ndvi``: the season's least-green land NDVI, or the site's typical land) and worked

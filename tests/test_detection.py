@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from kpgeo.config import DetectionConfig
 from kpgeo.detection import (
@@ -28,6 +29,7 @@ from kpgeo.detection import (
     remove_small,
 )
 from kpgeo.indices import bsi, mndwi, ndti, ndvi, normalized_difference
+from kpgeo.reference import dug_share
 
 Spectrum = tuple[float, float, float, float, float, float]
 Bands = dict[str, np.ndarray]
@@ -472,3 +474,116 @@ def test_rerun_is_identical_and_confirmed_pixels_never_unconfirm(baseline: Basel
     for earlier, later in itertools.pairwise(first):  # confirmed only ever grows
         assert (later.confirmed[earlier.confirmed > 0]
                 == earlier.confirmed[earlier.confirmed > 0]).all()
+
+
+# ---- h. real ground: partly dug pixels, flickering edges, sandbars, long rains -----------------
+def _run_months(baseline: Baseline, months: Mapping[str, Sequence[Bands]],
+                valid: Mapping[str, np.ndarray] | None = None) -> DetectionState:
+    """The state after each ``YYYY-MM`` month's scenes, in order."""
+    state = DetectionState.empty(SHAPE)
+    for label, scenes in months.items():
+        calendar = int(label[5:])
+        mask = (valid or {}).get(label)
+        ev = (evidence(scenes, baseline, mask, month=calendar) if scenes
+              else np.zeros((0, *SHAPE), dtype="int8"))
+        state = state.advance(ev, label, exclude=baseline.dug_at_end)
+    return state
+
+
+@pytest.mark.parametrize("month", [1, 8])
+def test_partly_dug_pixel_is_found_with_its_share(baseline: Baseline, month: int) -> None:
+    """A working that digs 60 % of each pixel, the rest left as the season's savanna, is found
+    and confirmed in the dry season and in the rains, and its dug share (NDVI unmixed against
+    the pixel's own season) comes out near 0.6, so it joins the footprint; a pixel dug a fifth
+    stays out of the footprint (its share below ``footprint_share_min``), though in the rains
+    bright gravel lowers green grass's NDVI enough to confirm it."""
+    dug, lightly = region_mask(DUG), region_mask(SPOT_A)
+    patches = {DUG: mix(GRAVEL, savanna(month), 0.6), SPOT_A: mix(GRAVEL, savanna(month), 0.2)}
+    label = f"2025-{month:02d}"
+    state = _run_months(baseline, {label: [landscape(month, patches)] * 2})
+    assert (state.confirmed[dug] == int(label.replace("-", ""))).all()
+    assert not state.confirmed[~(dug | lightly)].any()
+    vi = ndvi(landscape(month, patches))
+    share = dug_share(vi, baseline.reference(month).ndvi_floor, PARAMS)
+    assert np.all(np.abs(share[dug] - 0.6) < 0.1), np.unique(share[dug])
+    assert np.all(share[lightly] < PARAMS.footprint_share_min), np.unique(share[lightly])
+
+
+def _shifted(bands: Bands, dy: float, dx: float) -> Bands:
+    """A scene misregistered by ``(dy, dx)`` pixels (bilinear, as a resampled scene is)."""
+    return {b: ndimage.shift(v, (dy, dx), order=1, mode="nearest") for b, v in bands.items()}
+
+
+def test_misregistered_edges_flicker_but_never_confirm() -> None:
+    """A river, the field and the old pit, each scene offset by up to half a pixel in a random
+    direction (Sentinel-2's multi-temporal registration): over three months of six scenes
+    each, in the dry season and the rains, no pixel is confirmed."""
+    def ground(month: int) -> Bands:
+        return landscape(month, {RIVER: CLEAR_WATER})
+
+    river_baseline = build_baseline([ground(m) for m in range(1, 13)], PARAMS, PIXEL_M,
+                                    months=list(range(1, 13)))
+    rng = np.random.default_rng(7)
+    months = {}
+    for month in (2, 3, 8):
+        scenes = []
+        for _ in range(6):
+            radius, angle = 0.5 * np.sqrt(rng.uniform()), rng.uniform(0, 2 * np.pi)
+            scenes.append(_shifted(ground(month), radius * np.sin(angle),
+                                   radius * np.cos(angle)))
+        months[f"2025-{month:02d}"] = scenes
+    state = _run_months(river_baseline, months)
+    assert not state.confirmed.any(), np.argwhere(state.confirmed > 0)[:5]
+
+
+#: A riverbed beside the low-water river: bare sand and gravel bars in the dry season.
+BED = Region(0, 40, 3, 7)
+SAND_BAR: Spectrum = (0.12, 0.17, 0.23, 0.28, 0.36, 0.30)
+#: Bank beside the bed, where a working is dug.
+BANK = Region(16, 24, 8, 12)
+#: Months the rising river covers its bed.
+FLOODED_MONTHS = (6, 7, 8, 9, 10)
+
+
+def _river_with_bars(month: int, patches: Mapping[Region, Spectrum] | None = None) -> Bands:
+    bed = TURBID_WATER if month in FLOODED_MONTHS else SAND_BAR
+    return landscape(month, {RIVER: CLEAR_WATER, BED: bed, **(patches or {})})
+
+
+def test_dry_season_sandbars_are_neither_preexisting_nor_new() -> None:
+    """Bars bare from November to May and flooded in the rains are riverbed: not pre-existing
+    at the baseline's end, and bare again in the next dry season they are no new digging;
+    gravel dug on the bank beside them is."""
+    assert _index_of(SAND_BAR)["ndvi"] < 0.15 and _index_of(SAND_BAR)["mndwi"] < 0
+    bars = build_baseline([_river_with_bars(m) for m in range(1, 13)], PARAMS, PIXEL_M,
+                          months=list(range(1, 13)))
+    bed, bank = region_mask(BED), region_mask(BANK)
+    assert not bars.preexisting[bed].any()
+    months = {f"2025-{m:02d}": [_river_with_bars(m, {BANK: GRAVEL})] * 2
+              for m in (1, 2, 3, 7, 11)}
+    state = _run_months(bars, months)
+    assert not state.confirmed[bed].any() and not state.candidate[bed].any()
+    assert (state.confirmed[bank] == 202501).all()
+
+
+@pytest.mark.parametrize("rains_in_baseline", [True, False])
+def test_digging_begun_in_a_rainy_gap_is_found_in_the_first_clear_month(
+        rains_in_baseline: bool) -> None:
+    """June to October without a clear view (every observation cloud); a working 70 % dug
+    during the gap is found, confirmed and dated in November, the first clear month, whether
+    or not the baseline itself saw the rains (long rains in the baseline year too)."""
+    seen = list(range(1, 13)) if rains_in_baseline else [1, 2, 3, 4, 5, 11, 12]
+    base = build_baseline([landscape(m) for m in seen], PARAMS, PIXEL_M, months=seen)
+    dug = region_mask(DUG)
+    worked = {DUG: mix(GRAVEL, savanna(11), 0.7)}
+    months: dict[str, list[Bands]] = {"2025-05": [landscape(5)] * 2}
+    valid: dict[str, np.ndarray] = {}
+    for m in range(6, 11):
+        label = f"2025-{m:02d}"
+        months[label] = [scene(CLOUD)] * 3
+        valid[label] = np.zeros((3, *SHAPE), dtype=bool)
+    months["2025-11"] = [landscape(11, worked)] * 2
+    state = _run_months(base, months, valid)
+    assert (state.first_detected[dug] == 202511).all()
+    assert (state.confirmed[dug] == 202511).all()
+    assert not state.confirmed[~dug].any()
