@@ -90,19 +90,37 @@ def aoi_check(file: Path) -> None:
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="New or empty folder for the archive.")
 @click.option("--seed", default=7, show_default=True, type=int, help="Seed of the world.")
-def synth(aoi_file: Path, months_text: str, out: Path, seed: int) -> None:
+@click.option("--long-rains", "long_rains", multiple=True, metavar="YYYY-MM..YYYY-MM",
+              help="Months with almost no clear view (repeatable).")
+@click.option("--clean", is_flag=True,
+              help="The clean world: whole dug pixels, narrow rivers, registered scenes, no "
+                   "roads, the same seasons every year.")
+def synth(aoi_file: Path, months_text: str, out: Path, seed: int, long_rains: tuple[str, ...],
+          clean: bool) -> None:
     """Write a synthetic Sentinel-2 archive (static STAC collection of COGs) and its truth.
+
+    Real ground's hardships are on unless --clean: partly dug pixels, riverbeds with
+    dry-season bars, scenes misregistered by up to half a pixel, tracks, years that differ.
 
     \b
     Example:
       $ kpgeo synth --aoi aoi/tortiya.geojson --months 2024-01..2024-03 --out archive/
+      $ kpgeo synth --aoi aoi/tortiya.geojson --months 2024-01..2024-12 \\
+          --long-rains 2024-06..2024-10 --out wet-year/
     """
+    import dataclasses
+
     from .synth import write_archive
+    from .synth.ground import Ground
 
     site = load_site(aoi_file)
     months = parse_month_range(months_text, what="--months")
+    for text in long_rains:
+        parse_month_range(text, what="--long-rains")
+    ground = dataclasses.replace(Ground.simple() if clean else Ground(),
+                                 long_rains=tuple(long_rains))
     _check_out_folder(out)
-    result = write_archive(site, months, out, seed=seed)
+    result = write_archive(site, months, out, seed=seed, ground=ground)
     verb = "reused" if result.cached else "wrote"
     click.echo(f"{verb} {result.scenes} scenes: {result.collection}")
     click.echo(f"truth: {result.truth}")

@@ -177,7 +177,8 @@ class DetectionConfig:
     Lower shares take in the half-dug pixels along tracks, which then join the workings they
     pass."""
     preexisting_share_min_unseen: float = 0.8
-    """Pre-existing, where the baseline never saw the green season: this higher share (a field
+    """Pre-existing, where the baseline never saw the green season: a run of dug months that
+    did not begin after an undug one counts only at this share in each of its months (a field
     lies as bare as partly dug ground in the dry season; only near-bare ground is sure)."""
     preexisting_undug_share_max: float = 0.2
     """Pre-existing: a month whose dug share is below this breaks a run of dug months (the

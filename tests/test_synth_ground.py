@@ -201,3 +201,36 @@ def test_archive_truth_layers_agree(small_archive: SynthResult) -> None:
     shifts = [item.properties["kpgeo:shift_px"] for item in items]
     assert all(len(s) == 2 and np.hypot(*s) <= 0.5 + 1e-3 for s in shifts)
     assert json.loads(json.dumps(collection.extra_fields["kpgeo:synth"]))["ground"]["roads"]
+
+
+def test_cli_synth_long_rains_and_the_clean_world(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``kpgeo synth --long-rains`` clouds the months named over; ``--clean`` registers every
+    scene; a bad range is exit 2 with nothing written."""
+    from click.testing import CliRunner
+
+    from kpgeo.cli import cli
+    from kpgeo.testing import write_site_file
+
+    aoi = write_site_file(tmp_path / "tw.geojson", (-5.704, 8.716, -5.696, 8.724), name="tw")
+    runner = CliRunner()
+    wet = tmp_path / "wet"
+    result = runner.invoke(cli, ["synth", "--aoi", str(aoi), "--months", "2024-02",
+                                 "--long-rains", "2024-02..2024-02", "--out", str(wet)])
+    assert result.exit_code == 0, result.output
+    collection = pystac.read_file(str(wet / "collection.json"))
+    assert collection.extra_fields["kpgeo:synth"]["ground"]["long_rains"] == ["2024-02..2024-02"]
+    items = list(collection.get_items(recursive=True))
+    assert items and all(i.properties["eo:cloud_cover"] >= 90 for i in items)
+    clean = tmp_path / "clean"
+    result = runner.invoke(cli, ["synth", "--aoi", str(aoi), "--months", "2024-02", "--clean",
+                                 "--out", str(clean)])
+    assert result.exit_code == 0, result.output
+    collection = pystac.read_file(str(clean / "collection.json"))
+    assert not collection.extra_fields["kpgeo:synth"]["ground"]["partial_digging"]
+    assert all(i.properties["kpgeo:shift_px"] == [0.0, 0.0]
+               for i in collection.get_items(recursive=True))
+    bad = tmp_path / "bad"
+    result = runner.invoke(cli, ["synth", "--aoi", str(aoi), "--months", "2024-02",
+                                 "--long-rains", "2024-13", "--out", str(bad)])
+    assert result.exit_code == 2 and "--long-rains '2024-13'" in result.output
+    assert not bad.exists()
