@@ -66,6 +66,7 @@ from .detection import (
     build_baseline,
     digging_signal,
     observation_evidence,
+    month_label,
     remove_small,
     water_index,
 )
@@ -75,7 +76,14 @@ from .export import PART_SUFFIX, BackgroundWrites, write_cog, write_feature_coll
 from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices, ndti, ndvi
 from .manifest import Manifest
 from .months import Month, MonthRange
-from .polygons import DiggingArea, digging_areas, new_digging_mask, preexisting_areas, write_geojson
+from .polygons import (
+    DiggingArea,
+    digging_areas,
+    dug_ground,
+    new_digging_mask,
+    preexisting_areas,
+    write_geojson,
+)
 from .reference import dug_share
 from .sources import READ_ERRORS, REFLECTANCE_BANDS, SceneSource, open_source
 from .sources.base import ChunkedSource, ChunkReads
@@ -625,21 +633,31 @@ def _foreign_member(config: PipelineConfig, month: str,
 def _areas_ha(site: Site, preexisting: np.ndarray, new: np.ndarray, previous_new: np.ndarray,
               bands: Mapping[str, np.ndarray], indices: Mapping[str, np.ndarray],
               config: PipelineConfig, share_now: np.ndarray | None = None,
-              dug: np.ndarray | None = None) -> dict[str, float]:
+              state: DetectionState | None = None,
+              month: Month | None = None) -> dict[str, float]:
     """The month's time-series areas; ``share_now``: this month's dug share of each pixel
-    (active ground), ``dug``: the state's dug share (the dug-share areas)."""
+    (active ground); ``state`` and ``month``: the detection state after the month (its dug
+    shares and confirmations give the dug-share areas)."""
     pixel_ha = abs(site.grid.resolution.x) ** 2 / 1e4
     fresh, water = digging_signal(bands, config.detection, indices, share_now)
     digging = preexisting | new
-    dug = np.zeros(new.shape, "float32") if dug is None else dug
+    if state is None or state.dug_share is None or month is None:
+        dug = np.zeros(new.shape, "float32")
+        ground = previous_ground = new
+    else:
+        dug = state.dug_share
+        confirmed = state.confirmed > 0
+        ground = dug_ground(new, confirmed, preexisting)
+        before = confirmed & (state.confirmed < month_label(month))
+        previous_ground = dug_ground(previous_new, before, preexisting)
     return {
         "preexisting_ha": float(preexisting.sum()) * pixel_ha,
         "new_ha": float((new & ~previous_new).sum()) * pixel_ha,
         "cumulative_new_ha": float(new.sum()) * pixel_ha,
         "active_ha": float((digging & fresh).sum()) * pixel_ha,
         "water_ha": float((digging & water).sum()) * pixel_ha,
-        "new_dug_ha": float(dug[new & ~previous_new].sum()) * pixel_ha,
-        "cumulative_new_dug_ha": float(dug[new].sum()) * pixel_ha,
+        "new_dug_ha": float(np.nansum(dug[ground & ~previous_ground])) * pixel_ha,
+        "cumulative_new_dug_ha": float(np.nansum(dug[ground])) * pixel_ha,
     }
 
 
@@ -943,7 +961,7 @@ class SiteRun:
         config = self.config
         folder = self.folder / str(month)
         result.areas = _areas_ha(self.site, baseline.preexisting, new, previous_new, bands,
-                                 indices, config, share_now, state.dug_share)
+                                 indices, config, share_now, state, month)
         self._writes.submit(write_change, folder, self.site, month, indices["ndvi"],
                             result.quality,
                             baseline, state, new, evidence, config, result.areas)

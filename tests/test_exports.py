@@ -730,3 +730,20 @@ def test_background_writes_interrupted_wait_still_reports_the_failure(tmp_path: 
     writes.close()
     timer.join()
     assert "No space left" in caplog.text
+
+
+def test_dug_ground_is_the_footprint_and_its_confirmed_edge() -> None:
+    """The dug area sums the footprint's shares and its edge's: confirmed pixels beside it
+    (dug less than half), not confirmed pixels elsewhere nor pre-existing ones."""
+    from kpgeo.polygons import dug_ground
+
+    footprint = np.zeros((10, 10), dtype=bool)
+    footprint[3:6, 3:6] = True
+    confirmed = np.zeros_like(footprint)
+    confirmed[2:7, 2:7] = True  # the footprint and a ring around it
+    confirmed[9, 9] = True  # far away
+    pre = np.zeros_like(footprint)
+    pre[2, 2] = True
+    expected = confirmed.copy()
+    expected[9, 9] = expected[2, 2] = False
+    np.testing.assert_array_equal(dug_ground(footprint, confirmed, pre), expected)
