@@ -184,6 +184,11 @@ class DetectionConfig:
     """Pre-existing: a month whose dug share is below this breaks a run of dug months (the
     pixel greened up: a field after the dry season); between this and
     ``preexisting_share_min`` a month neither makes nor breaks one (haze, weeds, an edge)."""
+    green_season_contrast: float = 0.2
+    """Pre-existing: the baseline saw a green season when the site's monthly median NDVI
+    ranged at least this much; the Guinea savanna's rises by 0.3 or more from the dry season
+    to the rains, so a baseline whose months differ by less saw at most the edges of the rains
+    (long rains hid the rest). Lower it where the seasons are weaker (forest)."""
     preexisting_min_months: int = 1
     """Pre-existing: seen as land in at least this many baseline months."""
     water_index_min: float = 0.10
@@ -501,4 +506,35 @@ def validate(config: PipelineConfig, *, today: Any = None) -> PipelineConfig:
         raise ConfigError(
             f"detection.min_area_ha = {config.detection.min_area_ha} is negative; give 0 or more."
         )
+    _check_shares(config.detection)
     return config
+
+
+def _check_shares(detection: DetectionConfig) -> None:
+    """The dug-share thresholds are shares, in order: undug < dug <= surely dug."""
+    for name in ("footprint_share_min", "preexisting_share_min", "preexisting_share_min_unseen",
+                 "preexisting_undug_share_max", "active_share_min"):
+        value = getattr(detection, name)
+        if not 0 < value <= 1:  # NaN fails too
+            raise ConfigError(
+                f"detection.{name} = {value} is not a dug share; give a number above 0 and at "
+                "most 1."
+            )
+    if not (detection.preexisting_undug_share_max < detection.preexisting_share_min
+            <= detection.preexisting_share_min_unseen):
+        raise ConfigError(
+            "detection.preexisting_undug_share_max "
+            f"({detection.preexisting_undug_share_max}) < preexisting_share_min "
+            f"({detection.preexisting_share_min}) <= preexisting_share_min_unseen "
+            f"({detection.preexisting_share_min_unseen}) does not hold; give them in that order."
+        )
+    if not -1 <= detection.worked_ndvi < 1:
+        raise ConfigError(
+            f"detection.worked_ndvi = {detection.worked_ndvi} is not an NDVI; give a number "
+            "from -1 to below 1 (about 0.05: the NDVI of pixels almost wholly dug)."
+        )
+    if not detection.green_season_contrast > 0:
+        raise ConfigError(
+            f"detection.green_season_contrast = {detection.green_season_contrast}; give an NDVI "
+            "range above 0 (0.2 in the savanna)."
+        )

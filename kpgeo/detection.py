@@ -281,7 +281,7 @@ def worked_at_end(months: Sequence[tuple[float, np.ndarray, np.ndarray, np.ndarr
     undug_ever = np.zeros(size, dtype=bool)
     medians = [m for m, *_ in months if np.isfinite(m)]
     # Without a season's contrast (a baseline of dry months only) no field was seen green.
-    green_seen = bool(medians) and max(medians) - min(medians) >= GREEN_SEASON_CONTRAST
+    green_seen = bool(medians) and max(medians) - min(medians) >= params.green_season_contrast
     for _, dug_bits, sure_bits, undug_bits in months:
         dug = np.unpackbits(dug_bits, count=size).astype(bool)
         sure = np.unpackbits(sure_bits, count=size).astype(bool)
@@ -299,11 +299,6 @@ def worked_at_end(months: Sequence[tuple[float, np.ndarray, np.ndarray, np.ndarr
     code = np.where(worked, np.where(undug_before, WORKED_SINCE_SEEN_UNDUG, WORKED), NOT_WORKED)
     return code.astype("int8").reshape(shape)
 
-
-#: Range of the site's monthly median NDVI over the baseline from which it saw a green season:
-#: the savanna's NDVI rises by 0.3 or more from the dry season to the rains, so a baseline whose
-#: months differ by less saw at most the edges of the rains (long rains hid the rest).
-GREEN_SEASON_CONTRAST = 0.2
 
 #: Codes of :attr:`Baseline.worked`.
 NOT_WORKED, WORKED, WORKED_SINCE_SEEN_UNDUG = 0, 1, 2

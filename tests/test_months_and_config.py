@@ -170,3 +170,24 @@ def test_options_override_the_pipeline_file(tmp_path: Path) -> None:
     assert config.out_dir == tmp_path / "o" and config.workers == 2
     doc = config.to_dict()
     assert doc["months"] == "2023-01..2023-06" and doc["source"]["kind"] == "stac"
+
+
+@pytest.mark.parametrize("setting, expected", [
+    ("footprint_share_min = 1.5", "detection.footprint_share_min = 1.5 is not a dug share"),
+    ("preexisting_share_min = nan", "detection.preexisting_share_min = nan is not a dug share"),
+    ("preexisting_undug_share_max = 0.6",
+     "detection.preexisting_undug_share_max (0.6) < preexisting_share_min (0.5)"),
+    ("worked_ndvi = 1.0", "detection.worked_ndvi = 1.0 is not an NDVI"),
+    ("green_season_contrast = 0.0", "detection.green_season_contrast = 0.0"),
+])
+def test_dug_share_thresholds_out_of_range_are_refused_with_exit_2(
+        tmp_path: Path, setting: str, expected: str) -> None:
+    """The dug-share thresholds are shares in order (undug < dug <= surely dug), worked
+    ground's NDVI an NDVI: anything else is exit 2 naming the value, nothing written."""
+    path = tmp_path / "p.toml"
+    path.write_text(f'baseline = "2024-01..2024-03"\nmonths = "2024-01..2024-06"\n'
+                    f'[[sites]]\naoi = "{TORTIYA}"\n[detection]\n{setting}\n')
+    result = CliRunner().invoke(cli, ["run", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert expected in result.output
+    assert not (tmp_path / "out").exists()
