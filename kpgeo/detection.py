@@ -10,16 +10,17 @@ is MNDWI > 0 or NDWI > 0: NDWI's 10 m bands see pits that MNDWI's 20 m SWIR band
    each calendar month (green, red, NIR, SWIR; the least-green one where a calendar month comes
    twice), the least-green land NDVI of the year, the wettest state, the calendar months it was
    water and land, the end state of its water, and its dug share against the site's typical land
-   of each month (the lowest over the months it was seen as land).
+   of each month (whether it was dug, surely dug or clearly undug then).
 2. **Pre-existing digging** at the baseline's end: ground whose dug share against the site's
    typical land was at least ``preexisting_share_min`` in every month it was seen as land since
    it was first dug (at least ``preexisting_min_months`` of them), never broken by an undug
    month: fields are bare in the dry season but green up in the rains, workings do not
    (:func:`worked_at_end`). Ground under water in some baseline month and land in another is
    riverbed (bars in the dry season, flooded in the rains), not digging, unless the baseline saw
-   it undug before it was dug (a working whose pits fill in the rains). Turbid water at the end and small water
-   bodies (pits, up to ``pond_max_ha``) are digging. Gaps up to ``cluster_gap_m`` are closed,
-   holes filled, and strips narrower than three pixels (tracks) taken out.
+   it undug before it was dug (a working whose pits fill in the rains). Turbid water at the end
+   and small water bodies (pits, up to ``pond_max_ha``) are digging. Strips narrower than three
+   pixels (tracks) are taken out, gaps up to ``cluster_gap_m`` closed and holes filled. Ground
+   dug within the baseline never counts as new digging (:attr:`Baseline.dug_at_end`).
 3. **New digging**, per *scene* observation after the baseline, not per monthly median, so that
    a pixel can be confirmed within the month it was dug. Against the pixel's reference of the
    month's season: NDVI ``ndvi_drop`` below its least-green land state there, or
