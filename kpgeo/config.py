@@ -189,6 +189,12 @@ class DetectionConfig:
     ranged at least this much; the Guinea savanna's rises by 0.3 or more from the dry season
     to the rains, so a baseline whose months differ by less saw at most the edges of the rains
     (long rains hid the rest). Lower it where the seasons are weaker (forest)."""
+    preexisting_greening_min: float = 0.75
+    """Pre-existing: a month in which the site has greened since its driest month by at least
+    half ``green_season_contrast`` and the pixel's NDVI has risen by at least this share of
+    the site's rise counts as undug: the pixel greened with the savanna, as a field at the edge
+    of the rains does (against the site, a half-green field still looks partly dug); workings
+    stay bare."""
     preexisting_min_months: int = 1
     """Pre-existing: seen as land in at least this many baseline months."""
     water_index_min: float = 0.10
@@ -532,6 +538,11 @@ def _check_shares(detection: DetectionConfig) -> None:
         raise ConfigError(
             f"detection.worked_ndvi = {detection.worked_ndvi} is not an NDVI; give a number "
             "from -1 to below 1 (about 0.05: the NDVI of pixels almost wholly dug)."
+        )
+    if not detection.preexisting_greening_min > 0:
+        raise ConfigError(
+            f"detection.preexisting_greening_min = {detection.preexisting_greening_min}; give a "
+            "share of the site's greening above 0 (0.75: fields green almost as the savanna)."
         )
     if not detection.green_season_contrast > 0:
         raise ConfigError(

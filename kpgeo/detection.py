@@ -207,8 +207,9 @@ def build_baseline(composites: Iterable[Mapping[str, np.ndarray]], params: Detec
     state: dict[str, np.ndarray] = {}
     monthly: dict[int, np.ndarray] = {}
     # Per month: the site's NDVI, and packed bits of the pixels dug, surely dug (see
-    # ``preexisting_share_min_unseen``) and seen undug.
-    dug_months: list[tuple[float, np.ndarray, np.ndarray, np.ndarray]] = []
+    # ``preexisting_share_min_unseen``), seen undug and greened with the savanna.
+    dug_months: list[tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    site_min = np.inf  # the site's least-green typical land NDVI so far
     for composite in composites:
         vi, wi, ti = ndvi(composite), water_index(composite), ndti(composite)
         with np.errstate(invalid="ignore"):
@@ -239,9 +240,19 @@ def build_baseline(composites: Iterable[Mapping[str, np.ndarray]], params: Detec
                 dug = counted & (share >= params.preexisting_share_min)
                 sure = counted & (share >= params.preexisting_share_min_unseen)
                 undug = counted & (share < params.preexisting_undug_share_max)
+                # Greened with the savanna since the driest state seen so far: vegetation (a
+                # field at the edge of the rains), whatever its share against the site.
+                site_rise = typical - site_min
+                greened = np.zeros_like(counted)
+                if site_rise >= params.green_season_contrast / 2:
+                    greened = counted & (vi - state["land_ndvi_min"]
+                                         >= params.preexisting_greening_min * site_rise)
+                    dug &= ~greened
+                    sure &= ~greened
+            site_min = min(site_min, float(typical))
             # Packed bits: a baseline of several years keeps a bit per pixel and month.
             dug_months.append((float(typical), np.packbits(dug), np.packbits(sure),
-                               np.packbits(undug)))
+                               np.packbits(undug), np.packbits(greened)))
         # fmin/fmax ignore NaN unless both sides are NaN.
         state["land_ndvi_min"] = np.fmin(state["land_ndvi_min"], np.where(land, vi, np.nan))
         state["water_max"] = np.fmax(state["water_max"], wi)
@@ -256,7 +267,8 @@ def build_baseline(composites: Iterable[Mapping[str, np.ndarray]], params: Detec
     return Baseline(**state, monthly=monthly)
 
 
-def worked_at_end(months: Sequence[tuple[float, np.ndarray, np.ndarray, np.ndarray]],
+def worked_at_end(months: Sequence[tuple[float, np.ndarray, np.ndarray, np.ndarray,
+                                         np.ndarray]],
                   shape: tuple[int, ...], params: DetectionConfig) -> np.ndarray:
     """Ground dug (against the site's typical land) in every month it was seen since it was
     first dug, through the baseline's end, for at least ``preexisting_min_months`` months:
@@ -264,11 +276,14 @@ def worked_at_end(months: Sequence[tuple[float, np.ndarray, np.ndarray, np.ndarr
     undug before (the pixel changed within the baseline: no riverbed does).
 
     ``months``: per baseline month, oldest first, the site's median land NDVI and the packed
-    bits of the pixels dug, surely dug and seen undug. A field is dug-looking in the dry
-    season, green in the rains and dug-looking again after the harvest: a run of dug months
-    broken by an undug one does not count. Between undug (share below
-    ``preexisting_undug_share_max``) and dug, a month neither makes nor breaks a run (haze,
-    weeds in the rains, a misregistered edge), nor does a month the pixel was not seen as land.
+    bits of the pixels dug, surely dug, seen undug and greened with the savanna (see
+    ``preexisting_greening_min``). A field is dug-looking in the dry season, green in the rains
+    and dug-looking again after the harvest: a run of dug months broken by an undug one, or
+    dug again after greening with the savanna, does not count. An abandoned working that
+    regrows greens too, but does not turn bare again: its run stands. Between undug (share
+    below ``preexisting_undug_share_max``) and dug, a month neither makes nor breaks a run
+    (haze, weeds in the rains, a misregistered edge), nor does a month the pixel was not seen
+    as land.
     Where the baseline never saw the green season, a field cannot be told from a working by
     its run alone: then only a run begun after the pixel was seen undug (digging begun within
     the baseline) or surely dug (``preexisting_share_min_unseen``) in each of its months counts.
@@ -278,20 +293,24 @@ def worked_at_end(months: Sequence[tuple[float, np.ndarray, np.ndarray, np.ndarr
     run_sure = np.zeros(size, dtype=bool)  # every dug month of the current run surely dug
     dug_before = np.zeros(size, dtype=bool)  # dug in some month before the current run
     undug_before = np.zeros(size, dtype=bool)  # seen undug in some month before it
+    greened_in_run = np.zeros(size, dtype=bool)  # greened with the savanna since the run began
     dug_ever = np.zeros(size, dtype=bool)
     undug_ever = np.zeros(size, dtype=bool)
     medians = [m for m, *_ in months if np.isfinite(m)]
     # Without a season's contrast (a baseline of dry months only) no field was seen green.
     green_seen = bool(medians) and max(medians) - min(medians) >= params.green_season_contrast
-    for _, dug_bits, sure_bits, undug_bits in months:
+    for _, dug_bits, sure_bits, undug_bits, greened_bits in months:
         dug = np.unpackbits(dug_bits, count=size).astype(bool)
         sure = np.unpackbits(sure_bits, count=size).astype(bool)
         undug = np.unpackbits(undug_bits, count=size).astype(bool)
-        starts = dug & (run == 0)
+        greened = np.unpackbits(greened_bits, count=size).astype(bool)
+        harvested = dug & greened_in_run  # bare again after greening: a field's year
+        starts = dug & ((run == 0) | harvested)
         dug_before = np.where(starts, dug_ever, dug_before)
         undug_before = np.where(starts, undug_ever, undug_before)
         run_sure = np.where(starts, sure, run_sure & (sure | ~dug))
-        run = np.where(dug, run + 1, np.where(undug, 0, run))
+        run = np.where(starts, 1, np.where(dug, run + 1, np.where(undug, 0, run)))
+        greened_in_run = np.where(starts | undug, False, greened_in_run | (greened & (run > 0)))
         dug_ever |= dug
         undug_ever |= undug
     worked = (run >= params.preexisting_min_months) & ~dug_before

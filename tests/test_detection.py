@@ -587,3 +587,24 @@ def test_digging_begun_in_a_rainy_gap_is_found_in_the_first_clear_month(
     assert (state.first_detected[dug] == 202511).all()
     assert (state.confirmed[dug] == 202511).all()
     assert not state.confirmed[~dug].any()
+
+
+def test_field_seen_only_at_the_edges_of_the_rains_is_not_preexisting() -> None:
+    """The rains' peak hidden by cloud (July-September unseen): a field seen 70 % green in June
+    and October, and bare before and after, still looks partly dug against the green savanna
+    (share 0.3), but it greened with the savanna and turned bare again: not pre-existing. A
+    working 60 % dug, whose grass greens too, is."""
+    partly = Region(18, 24, 24, 30)
+    seen = [1, 2, 3, 4, 5, 6, 10, 11, 12]
+
+    def month_of(m: int) -> Bands:
+        edge = mix(FIELD_SOIL, GREEN_VEGETATION, 0.3)
+        crop = edge if m in (6, 10) else FIELD_SOIL  # sown in June, harvested in October
+        return landscape(m, {FIELD: crop, partly: mix(GRAVEL, savanna(m), 0.6)})
+
+    base = build_baseline([month_of(m) for m in seen], PARAMS, PIXEL_M, months=seen)
+    june = ndvi(month_of(6))
+    share = dug_share(june, np.float32(np.median(june)), PARAMS)
+    assert PARAMS.preexisting_undug_share_max < share[FIELD.s].min() < PARAMS.preexisting_share_min
+    assert not base.preexisting[FIELD.s].any()
+    assert base.preexisting[partly.s].all()
