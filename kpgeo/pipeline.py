@@ -65,8 +65,8 @@ from .detection import (
     DetectionState,
     build_baseline,
     digging_signal,
-    observation_evidence,
     month_label,
+    observation_evidence,
     remove_small,
     water_index,
 )
