@@ -239,3 +239,28 @@ def test_a_band_is_read_in_a_fresh_process_outside_any_gdal_environment(tmp_path
                           timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert abs(float(done.stdout) - 0.01) < 1e-6
+
+
+@pytest.mark.parametrize("src_crs", ["EPSG:32629", "EPSG:4326"])
+def test_source_coordinates_on_the_lattice_match_the_exact_transform(src_crs: str) -> None:
+    """Transforming every 16th pixel centre exactly and interpolating between them (as GDAL's
+    approximate transformer does) puts every pixel of a 1024 px chunk of Tortiya within a
+    hundredth of a source pixel of its exact place, in the neighbouring UTM zone and in
+    geographic coordinates."""
+    import pyproj
+
+    from kpgeo.sources.reader import LATTICE_PX, source_coordinates
+
+    dst = GeoBox((1024, 1000), Affine(10, 0, 200000, 0, -10, 970000), UTM_30N)
+    left, bottom, right, top = rasterio.warp.transform_bounds(UTM_30N, src_crs, *dst.extent.boundingbox)
+    step = 10.0 if src_crs != "EPSG:4326" else 1e-4
+    src = GeoBox((int((top - bottom) / step) + 4, int((right - left) / step) + 4),
+                 Affine(step, 0, left - 2 * step, 0, -step, top + 2 * step), src_crs)
+    rows, cols = source_coordinates(src, dst)
+    c, r = np.meshgrid(np.arange(1000) + 0.5, np.arange(1024) + 0.5)
+    x, y = dst.affine @ (c, r)
+    sx, sy = pyproj.Transformer.from_crs(UTM_30N, src_crs, always_xy=True).transform(x, y)
+    exact_cols, exact_rows = ~src.affine @ (np.asarray(sx), np.asarray(sy))
+    assert LATTICE_PX > 1 and rows.shape == cols.shape == (1024, 1000)
+    assert np.abs(rows - exact_rows).max() < 0.01
+    assert np.abs(cols - exact_cols).max() < 0.01

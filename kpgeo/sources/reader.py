@@ -404,11 +404,54 @@ class SourcePixels:
     zeros kept, so that a NaN spreads to every pixel it touches."""
 
 
+#: Spacing, in destination pixels, of the lattice on which pixel centres are transformed
+#: exactly between CRSs; between its points they are interpolated bilinearly, as GDAL's
+#: approximate transformer does (its default error bound is 0.125 px). Between neighbouring UTM
+#: zones, or from geographic coordinates, the transform bends by far less than a hundredth of a
+#: pixel over this span (tests/test_reader.py).
+LATTICE_PX = 16
+
+
+def source_coordinates(src: GeoBox, dst: GeoBox) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column, in the source grid's pixel coordinates, of every destination pixel
+    centre: ``(rows, cols)``, each shaped like ``dst``."""
+    height, width = dst.shape.yx
+    if dst.crs == src.crs:  # an affine map: exact and cheap
+        cols, rows = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+        src_cols, src_rows = (~src.affine * dst.affine) @ (cols, rows)
+        return np.asarray(src_rows), np.asarray(src_cols)
+    # pyproj on whole arrays (odc-geo's point transform takes XY objects one at a time), on
+    # the lattice only: the exact transform of every pixel was most of a read's cost.
+    lattice_rows = np.arange(math.ceil(height / LATTICE_PX) + 1) * LATTICE_PX + 0.5
+    lattice_cols = np.arange(math.ceil(width / LATTICE_PX) + 1) * LATTICE_PX + 0.5
+    cols, rows = np.meshgrid(lattice_cols, lattice_rows)
+    x, y = dst.affine @ (cols, rows)
+    transformer = pyproj.Transformer.from_crs(str(dst.crs), str(src.crs), always_xy=True)
+    sx, sy = transformer.transform(x, y)
+    at_cols, at_rows = ~src.affine @ (np.asarray(sx), np.asarray(sy))
+    # Bilinear between lattice points: one interpolation matrix per axis.
+    along_rows, along_cols = _lattice_weights(height), _lattice_weights(width)
+    return (along_rows @ np.asarray(at_rows) @ along_cols.T,
+            along_rows @ np.asarray(at_cols) @ along_cols.T)
+
+
+def _lattice_weights(size: int) -> np.ndarray:
+    """``(size, lattice points)`` linear interpolation weights of pixel centres ``0..size-1``
+    between lattice points every :data:`LATTICE_PX` pixels."""
+    position = np.arange(size) / LATTICE_PX
+    below = np.floor(position).astype(int)
+    fraction = position - below
+    weights = np.zeros((size, math.ceil(size / LATTICE_PX) + 1))
+    weights[np.arange(size), below] = 1 - fraction
+    weights[np.arange(size), below + 1] = fraction
+    return weights
+
+
 def source_pixels(src: GeoBox, dst: GeoBox, nearest: bool) -> SourcePixels | None:
     """Where each destination pixel centre falls in the source grid (None: nowhere).
 
-    Every scene of a tile shares its grid, so this is computed once per tile and chunk (about
-    40 ms for a million pixels) and reused for every band of every scene
+    Every scene of a tile shares its grid, so this is computed once per tile and chunk
+    (:func:`source_coordinates`, then the weights) and reused for every band of every scene
     (:func:`_source_pixels` keeps them). An entry takes 5 bytes a pixel for nearest and 36 for
     bilinear (40 MB for a 1024 px chunk); the pipeline computes a month chunk by chunk, so a
     few entries (the 10 m bands, the 20 m bands, SCL's padded grid, for each tile of the other
@@ -416,14 +459,8 @@ def source_pixels(src: GeoBox, dst: GeoBox, nearest: bool) -> SourcePixels | Non
     The bilinear weights are a sparse matrix: its product is 5x faster than gathering the four
     neighbours with numpy's ``take`` (and scipy's ``map_coordinates`` is slower still).
     """
-    # pyproj on whole arrays: odc-geo's point transform takes XY objects one at a time.
     shape, src_shape = dst.shape.yx, src.shape.yx
-    cols, rows = np.meshgrid(np.arange(shape[1]) + 0.5, np.arange(shape[0]) + 0.5)
-    x, y = dst.affine @ (cols, rows)
-    transformer = pyproj.Transformer.from_crs(str(dst.crs), str(src.crs), always_xy=True)
-    sx, sy = transformer.transform(x, y)
-    src_cols, src_rows = ~src.affine @ (np.asarray(sx), np.asarray(sy))
-    src_rows, src_cols = np.asarray(src_rows), np.asarray(src_cols)
+    src_rows, src_cols = source_coordinates(src, dst)
     inside = ((src_rows >= 0) & (src_rows < src_shape[0])
               & (src_cols >= 0) & (src_cols < src_shape[1]))
     if not inside.any():
