@@ -418,7 +418,7 @@ def source_coordinates(src: GeoBox, dst: GeoBox) -> tuple[np.ndarray, np.ndarray
     height, width = dst.shape.yx
     if dst.crs == src.crs:  # an affine map: exact and cheap
         cols, rows = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
-        src_cols, src_rows = (~src.affine * dst.affine) @ (cols, rows)
+        src_cols, src_rows = (~src.affine @ dst.affine) @ (cols, rows)
         return np.asarray(src_rows), np.asarray(src_cols)
     # pyproj on whole arrays (odc-geo's point transform takes XY objects one at a time), on
     # the lattice only: the exact transform of every pixel was most of a read's cost.
