@@ -9,14 +9,11 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +22,7 @@ import rasterio
 import rasterio.shutil
 from odc.geo.geobox import GeoBox
 
+from .atomic import atomic_path
 from .encoding import ScaledInteger
 
 log = logging.getLogger(__name__)
@@ -62,30 +60,6 @@ def block_px(height: int, width: int) -> int:
 #: Internal overviews only for rasters wider or taller than this: a viewer shows a smaller
 #: one whole from its few full-resolution tiles, and the overviews cost 40 % of the writing.
 OVERVIEW_MIN_PX = 1024
-#: The process umask, read once (reading it means setting it).
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-
-
-#: Suffix of the temporary files :func:`atomic_path` renames onto products.
-PART_SUFFIX = ".kpgeo-part"
-
-
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` when the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=PART_SUFFIX, dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        # mkstemp makes the file private (0600); products are for sharing: honour the umask.
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def write_cog(
@@ -303,12 +277,6 @@ def convert_geojson(source: str | Path, fmt: str) -> Path:
     frame = geopandas.read_file(source)
     if fmt == "kml":  # KML's driver names placemarks from a "Name" field
         frame.insert(0, "Name", frame["id"])
-    # The temporary file keeps the extension: GDAL drivers judge a file by it.
-    tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp{target.suffix}")
-    try:
+    with atomic_path(target, keep_suffix=True) as tmp:
         frame.to_file(tmp, driver=VECTOR_DRIVERS[fmt], layer="digging")
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return target

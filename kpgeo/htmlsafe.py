@@ -3,7 +3,7 @@
 Site titles come from user AOI files and other text from products on disk; none of it is
 trusted. Everything that reaches a page goes through one of two doors: :func:`text` for HTML
 element content and attribute values, :func:`json_for_script` for data inside ``<script>``.
-Pages are written through :func:`kpgeo.export.atomic_path` like every other product.
+Pages are written through :func:`kpgeo.atomic.atomic_path` like every other product.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .export import atomic_path
+from .atomic import atomic_path
 
 #: Characters that could end a ``<script>`` element, open a comment or an entity inside it,
 #: or end a JavaScript string (U+2028/2029 before ES2019), each with its JSON escape.

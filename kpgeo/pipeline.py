@@ -39,6 +39,7 @@ from dask.task_spec import DataNode, List, Task, TaskRef
 
 from . import __version__, timeseries
 from .aoi import Site, load_site
+from .atomic import PART_SUFFIX
 from .blocks import row_blocks
 from .cluster import (
     compute,
@@ -72,7 +73,7 @@ from .detection import (
 )
 from .encoding import COUNT, INDEX, REFLECTANCE, read_values
 from .errors import ConfigError, KpgeoError, LowCoverageWarning, SourceError
-from .export import PART_SUFFIX, BackgroundWrites, write_cog, write_feature_collection
+from .export import BackgroundWrites, write_cog, write_feature_collection
 from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices, ndti, ndvi
 from .manifest import Manifest
 from .months import Month, MonthRange
@@ -995,7 +996,7 @@ def output_lock(out_dir: Path) -> Iterator[None]:
                 "another --out."
             ) from None
         # Half-written products of an interrupted run (never renamed into place) go now.
-        for leftover in out_dir.rglob(f".*{PART_SUFFIX}"):
+        for leftover in out_dir.rglob(f".*{PART_SUFFIX}*"):
             leftover.unlink(missing_ok=True)
         try:
             yield

@@ -18,8 +18,8 @@ import pytest
 import rasterio
 from click.testing import CliRunner
 
+from kpgeo.atomic import PART_SUFFIX
 from kpgeo.cli import cli
-from kpgeo.export import PART_SUFFIX
 from kpgeo.pipeline import output_lock
 from kpgeo.testing import assert_same_products, data_products, write_site_file
 

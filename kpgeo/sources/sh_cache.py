@@ -13,10 +13,11 @@ import datetime as dt
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..atomic import write_bytes
 
 #: Where responses are cached when the pipeline names no folder.
 DEFAULT_SH_CACHE = (Path(os.environ.get("KPGEO_CACHE_DIR", "~/.cache/kpgeo")).expanduser()
@@ -87,18 +88,8 @@ class ResponseCache:
         meta = {"url": url, "request": body_json, "content_type": content_type,
                 "saved": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "bytes": len(body), **(extra or {})}
-        _atomic_write(body_path, body)
-        _atomic_write(meta_path, json.dumps(meta, indent=1, sort_keys=True).encode("utf-8"))
+        write_bytes(body_path, body)
+        write_bytes(meta_path, json.dumps(meta, indent=1, sort_keys=True).encode("utf-8"))
         return key
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
