@@ -20,8 +20,8 @@ import rasterio
 from rasterio.transform import from_bounds
 from rasterio.warp import Resampling, calculate_default_transform, reproject, transform
 
+from .change_bands import CHANGE_BANDS
 from .encoding import decode
-from .pipeline import CHANGE_BANDS
 
 WEB_MERCATOR = "EPSG:3857"
 #: zlib level of overlay PNGs. With the "Sub" filter, level 1 made a 600 px true-colour image

@@ -41,6 +41,14 @@ from . import __version__, timeseries
 from .aoi import Site, load_site
 from .atomic import PART_SUFFIX
 from .blocks import row_blocks
+from .change_bands import (
+    CHANGE_BANDS,
+    CHANGE_DESCRIPTIONS,
+    DIGGING_CANDIDATE,
+    DIGGING_NEW,
+    DIGGING_NONE,
+    DIGGING_PREEXISTING,
+)
 from .cluster import (
     compute,
     dask_context,
@@ -92,20 +100,6 @@ from .volume import write_volume_exports
 
 log = logging.getLogger(__name__)
 
-#: Bands of ``change.tif``; the last three are the detection state and class.
-CHANGE_BANDS = ("change_score", "evidence_scenes", "first_detected", "confirmed", "mapped_since",
-                "digging", "dug_share")
-CHANGE_DESCRIPTIONS = (
-    ("change score: the pixel's least-green land NDVI in this season of the baseline minus "
-    "this month's NDVI (vegetation loss > 0)"),
-    "scene observations of this month with digging evidence",
-    "first detection month of new digging (YYYYMM), 0 = none",
-    "confirmation month of new digging (YYYYMM), 0 = none",
-    "first month the pixel was in a mapped new-digging area (YYYYMM), 0 = none",
-    "digging: 0 none, 1 pre-existing, 2 new (confirmed, at the mapping unit), 3 candidate",
-    "dug share (0-1) of detected pixels: the largest monthly estimate since first detected",
-)
-DIGGING_NONE, DIGGING_PREEXISTING, DIGGING_NEW, DIGGING_CANDIDATE = 0, 1, 2, 3
 
 
 def resolve_sites(config: PipelineConfig, names: tuple[str, ...] = ()) -> list[Site]:

@@ -31,11 +31,11 @@ from odc.geo.geobox import GeoBox
 from rio_cogeo.cogeo import cog_validate
 
 from kpgeo.aoi import load_site
+from kpgeo.change_bands import CHANGE_BANDS
 from kpgeo.cli import cli
 from kpgeo.detection import DetectionState
 from kpgeo.export import BackgroundWrites, write_feature_collection, write_json
 from kpgeo.indices import INDEX_NAMES
-from kpgeo.pipeline import CHANGE_BANDS
 from kpgeo.polygons import digging_areas, feature_collection, preexisting_areas, write_geojson
 from kpgeo.sources import REFLECTANCE_BANDS
 from kpgeo.synth import SynthResult
