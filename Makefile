@@ -1,4 +1,4 @@
-# Two commands for a new user: `make demo` and `make test` (README, SPEC §3).
+# Two commands for a new user: `make demo` and `make test` (README, docs/product.md §3).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin

@@ -1,4 +1,4 @@
-"""Accuracy of kpgeo's digging detection against the truth of synthetic archives (SPEC §11).
+"""Accuracy of kpgeo's digging detection against the truth of synthetic archives (docs/product.md §11).
 
 Two families of synthetic archives, each run with ``kpgeo run`` exactly as a user would (source
 ``stac`` on the archive's ``collection.json``) and scored on the products against the truth:

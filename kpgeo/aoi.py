@@ -1,7 +1,7 @@
-"""Sites (AOIs): a GeoJSON polygon in, one UTM grid at 10 m out (SPEC §5, §7).
+"""Sites (AOIs): a GeoJSON polygon in, one UTM grid at 10 m out (docs/product.md §5, §7).
 
 Every check here runs before anything is written, so a bad site file costs the user one clear
-line and nothing else (SPEC §10).
+line and nothing else (docs/product.md §10).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ``kpgeo`` command line (SPEC §4): a thin click group over the library.
+"""The ``kpgeo`` command line (docs/product.md §4): a thin click group over the library.
 
 Exit codes: 0 ok, 1 the run failed, 2 bad input or usage. Every error the user can fix is one
 line naming the value and the fix, without a traceback (``-v`` adds one for run failures).

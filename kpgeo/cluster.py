@@ -1,4 +1,4 @@
-"""Where the Dask work of a run computes (SPEC §9), and its progress bar.
+"""Where the Dask work of a run computes (docs/product.md §9), and its progress bar.
 
 - no ``--scheduler``: a local cluster sized to the machine by distributed (a worker process
   per core on small machines; ``--workers N`` sets the number, and distributed splits cores

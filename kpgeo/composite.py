@@ -1,4 +1,4 @@
-"""Masked monthly composites: per-pixel median of valid observations and their count (SPEC §7).
+"""Masked monthly composites: per-pixel median of valid observations and their count (docs/product.md §7).
 
 A month in which too small a share of the site has any valid observation is a gap, reported as
 such and never as zero. :func:`monthly_composite` stays lazy (the caller decides when to

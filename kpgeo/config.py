@@ -1,4 +1,4 @@
-"""The one frozen, validated configuration of a run (STYLE.md "Configuration").
+"""The one frozen, validated configuration of a run.
 
 A pipeline file (TOML) gives what to run; command-line options override it; the result is one
 :class:`PipelineConfig` passed explicitly to every stage and recorded in the run manifest.
@@ -32,7 +32,7 @@ EARTH_SEARCH_COLLECTION = "sentinel-2-c1-l2a"
 
 @dataclass(frozen=True)
 class SourceConfig:
-    """Where scenes come from (SPEC §6)."""
+    """Where scenes come from (docs/product.md §6)."""
 
     kind: SourceKind = "synthetic"
     """``synthetic`` (an archive from ``kpgeo synth``), ``stac`` or ``sentinelhub``."""
@@ -240,10 +240,10 @@ def _assumption(low: float, high: float, source: str) -> Any:
 
 @dataclass(frozen=True)
 class VolumeConfig:
-    """Production-volume inputs (SPEC §7): carats = new area × gravel fraction × gravel
+    """Production-volume inputs (docs/product.md §7): carats = new area × gravel fraction × gravel
     thickness × grade × recovery, each drawn uniformly from its range in a seeded Monte Carlo.
 
-    The default ranges are the working bounds of ``notes/domain.md`` §1.6-1.7; replace them with
+    The default ranges are the working bounds of ``docs/domain.md`` §1.6-1.7; replace them with
     the USGS SIR 2013-5185 and field-sheet values for a site before quoting figures.
     """
 
@@ -253,16 +253,16 @@ class VolumeConfig:
     """Number of Monte Carlo draws."""
     gravel_fraction: Assumption = _assumption(
         0.3, 0.7, "share of dug ground that is extracted gravel (vs spoil, ponds, camps); "
-        "estimate, notes/domain.md 1.7")
+        "estimate, docs/domain.md 1.7")
     gravel_thickness_m: Assumption = _assumption(
         0.3, 1.5, "alluvial gravel bed thickness, decimetres to 1-2 m in the region; to be "
-        "replaced by USGS SIR 2013-5185 / SODEMI values, notes/domain.md 1.7")
+        "replaced by USGS SIR 2013-5185 / SODEMI values, docs/domain.md 1.7")
     grade_ct_per_m3: Assumption = _assumption(
         0.3, 1.9, "placer grade near Seguela, secondary-source bounds 0.3-1.9 ct/m3 "
-        "(notes/domain.md 1.6); dyke workings at Bobi are richer and need their own stratum")
+        "(docs/domain.md 1.6); dyke workings at Bobi are richer and need their own stratum")
     recovery: Assumption = _assumption(
         0.5, 0.9, "share of diamonds recovered by artisanal jigs and sieves; estimate, "
-        "notes/domain.md 1.7")
+        "docs/domain.md 1.7")
 
     def assumptions(self) -> dict[str, Assumption]:
         return {"gravel_fraction": self.gravel_fraction,

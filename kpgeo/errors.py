@@ -1,7 +1,7 @@
 """Error and warning classes.
 
 Every error a user can cause by what they type or the files they give is an :class:`InputError`
-(exit code 2 on the command line, SPEC §4); everything that goes wrong during a run that the
+(exit code 2 on the command line, docs/product.md §4); everything that goes wrong during a run that the
 user could not have prevented is a :class:`KpgeoError` with exit code 1. Each subclass also
 inherits the closest builtin, so callers may catch ``ValueError`` or ``OSError`` as they would
 for any library (the rasterio ``errors.py`` pattern).

@@ -1,7 +1,7 @@
 """Writers at the output edge: Cloud-Optimized GeoTIFFs, JSON, CSV, all written atomically.
 
 Every file is written to a temporary name in its destination folder and renamed into place, so
-an interrupted run never leaves a truncated product behind (SPEC §10).
+an interrupted run never leaves a truncated product behind (docs/product.md §10).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Text into HTML pages, safely, and pages onto disk atomically (SPEC §10).
+"""Text into HTML pages, safely, and pages onto disk atomically (docs/product.md §10).
 
 Site titles come from user AOI files and other text from products on disk; none of it is
 trusted. Everything that reaches a page goes through one of two doors: :func:`text` for HTML

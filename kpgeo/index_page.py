@@ -1,4 +1,4 @@
-"""``<out>/index.html`` (SPEC §8): every site's latest status, its area chart, and links to
+"""``<out>/index.html`` (docs/product.md §8): every site's latest status, its area chart, and links to
 each month's map and export.
 
 Built from ``timeseries.csv`` and the files present on disk, after a run: nothing is recomputed.

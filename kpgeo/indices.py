@@ -1,4 +1,4 @@
-"""Spectral indices of digging (SPEC §7), as normalised differences of surface reflectance.
+"""Spectral indices of digging (docs/product.md §7), as normalised differences of surface reflectance.
 
 Every index is ``(a - b) / (a + b)`` of two band combinations, between -1 and 1.
 
@@ -19,7 +19,7 @@ NDWI      (green - nir) / (green + nir)     B03, B08      McFeeters 1996, Int. J
                                                           17(7), 1425-1432
 ========  ==============================================  =============================================
 
-What each says about digging (``notes/domain.md`` §1.4, the USGS indicators): NDVI falls where
+What each says about digging (``docs/domain.md`` §1.4, the USGS indicators): NDVI falls where
 vegetation is cleared; BSI rises over bright bare soil and gravel; MNDWI is positive over open
 water, including pits; NDTI is positive where water is turbid with suspended sediment (washing
 pits, rivers below workings) and negative over clear water. NDTI is only meaningful where MNDWI

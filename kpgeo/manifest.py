@@ -1,4 +1,4 @@
-"""The run manifest (SPEC §8): command, config, versions, scenes, timings, output checksums."""
+"""The run manifest (docs/product.md §8): command, config, versions, scenes, timings, output checksums."""
 
 from __future__ import annotations
 

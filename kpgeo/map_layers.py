@@ -2,7 +2,7 @@
 
 Leaflet draws an image overlay by stretching it linearly between two latitude/longitude corners
 in Web Mercator. The products lie on the site's UTM grid, so each is reprojected to EPSG:3857
-first; the image corners are then exact (notes/ecosystem.md §4.1). Pixels without data become
+first; the image corners are then exact. Pixels without data become
 transparent, so the basemap shows through gaps rather than a black or zero-valued fill.
 """
 

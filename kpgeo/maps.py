@@ -1,10 +1,10 @@
-"""One HTML map per site and month (SPEC §8 "Maps"): Folium only, from products on disk.
+"""One HTML map per site and month (docs/product.md §8 "Maps"): Folium only, from products on disk.
 
 The page shows the month's true-colour composite and a baseline month's as switchable overlays,
 the change score, the digging areas coloured by first-detection month (pre-existing in a cold
 colour) with popups, a legend, a layer control, a scale bar, a measuring tool in hectares, and
 links to the previous and next month and to the index. Everything is read from the month's
-``composite.tif``, ``change.tif`` and ``disturbed.geojson``; nothing is recomputed (STYLE.md).
+``composite.tif``, ``change.tif`` and ``disturbed.geojson``; nothing is recomputed.
 
 Offline (the default) every script, style and image is inline (:mod:`kpgeo.offline`); the
 OpenStreetMap basemap is the one thing that needs a network, and the page says so when its
@@ -47,7 +47,7 @@ from .months import parse_month, parse_month_range
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>'
 OSM_MAX_ZOOM = 19
-#: Shown when a basemap tile fails to load (SPEC §8: tiles are all that needs a network).
+#: Shown when a basemap tile fails to load (docs/product.md §8: tiles are all that needs a network).
 TILES_NOTE = "basemap tiles need a network; the imagery layers work offline"
 #: Zoom steps of a quarter level, so the site fills the window rather than the next whole level.
 ZOOM_SNAP = 0.25
@@ -164,7 +164,7 @@ def _render(m: folium.Map, measure: folium.plugins.MeasureControl, offline: bool
 
 def _number_elements(m: folium.Map) -> None:
     """Name the page's elements in order instead of at random (branca's default), so that
-    writing a map twice from the same products gives the same bytes (SPEC §10: reruns)."""
+    writing a map twice from the same products gives the same bytes (docs/product.md §10: reruns)."""
     stack: list[Any] = [m.get_root()]
     number = 0
     while stack:

@@ -1,7 +1,7 @@
 """Validity of scene pixels from Sen2Cor's scene classification (SCL), with cloud dilation.
 
 SCL flags thick clouds and their shadows but misses their thin edges; growing the flagged
-clouds and shadows by a buffer removes most of what it misses (``notes/ecosystem.md`` §3.1).
+clouds and shadows by a buffer removes most of what it misses.
 Works on dask arrays without computing them.
 """
 

@@ -1,4 +1,4 @@
-"""Months and month ranges, written ``YYYY-MM`` everywhere (SPEC §8).
+"""Months and month ranges, written ``YYYY-MM`` everywhere (docs/product.md §8).
 
 A month is a ``numpy.datetime64`` of unit ``M``: it orders, adds and subtracts as months, and
 prints as ``YYYY-MM``. These helpers parse and validate what users type.

@@ -1,9 +1,9 @@
 """Self-contained map pages: Leaflet and the measure control inlined from packaged files.
 
-Analysts open maps on poor connections or none (SPEC §8 ``--offline``). folium links Leaflet and
+Analysts open maps on poor connections or none (docs/product.md §8 ``--offline``). folium links Leaflet and
 its plugins from CDNs; here each folium element that needs a script or stylesheet gets, *on the
 instance*, a ``file://`` URI of a packaged copy instead (folium's ``add_js_link`` would change the
-class-level list for every later map, notes/ecosystem.md §4.3), and after rendering each
+class-level list for every later map), and after rendering each
 ``<script src>`` / ``<link rel=stylesheet>`` of those files becomes an inline ``<script>`` /
 ``<style>``, with the images a stylesheet refers to as ``data:`` URIs. branca's own
 ``embedded=True`` is not used: it writes a ``b'...'`` bytes repr instead of JavaScript.

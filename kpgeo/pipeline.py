@@ -1,9 +1,9 @@
-"""Composes the stages per site and month (STYLE.md "Data flow").
+"""Composes the stages per site and month.
 
 Per site: the baseline months are composited and reduced to the :class:`~.detection.Baseline`
 (``<site>/baseline.tif``, reused by later runs); each month after the baseline is searched,
 loaded once, and turned into its composite and its per-scene evidence in one Dask computation;
-the detection state advances and the month's products are written (SPEC §8). The state of a
+the detection state advances and the month's products are written (docs/product.md §8). The state of a
 month lives in its ``change.tif``, so a monthly run needs only the new month's scenes, the
 previous month's ``change.tif`` and ``baseline.tif`` (months after the latest saved state are
 computed on the way); rerunning a month gives identical products. Saved files carry a signature
@@ -251,7 +251,7 @@ def load_month(source: SceneSource, site: Site, month: Month, config: PipelineCo
     held while a chunk computes (the search and the task graph are made outside it).
 
     When a read fails, the source screens the month's scenes one by one and the month is
-    computed again without those it skipped (SPEC §10); a month left with no usable scene is a
+    computed again without those it skipped (docs/product.md §10); a month left with no usable scene is a
     gap (its quality says so; :meth:`SiteRun._loaded` warns). The rounds are bounded by
     ``source.read_attempts``.
     """
@@ -705,7 +705,7 @@ class SiteRun:
         baseline = (None if config.overwrite and baseline_requested
                     else self._read_baseline())
         if baseline is not None and not config.overwrite:
-            # Site-months already done are not recomputed (SPEC §9). A baseline month that is
+            # Site-months already done are not recomputed (docs/product.md §9). A baseline month that is
             # not done (an interrupted run, skipped scenes) changes the baseline itself: it is
             # rebuilt below, with the products of every baseline month.
             saved_months = {m: self._saved_if_done(m) for m in baseline_requested}
@@ -979,7 +979,7 @@ class SiteRun:
 # ---- the run ---------------------------------------------------------------------------------
 @contextlib.contextmanager
 def output_lock(out_dir: Path) -> Iterator[None]:
-    """Keep two runs out of one output folder (SPEC §10); the lock ends with the process."""
+    """Keep two runs out of one output folder (docs/product.md §10); the lock ends with the process."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / LOCK_NAME, "a+") as handle:
         try:

@@ -1,4 +1,4 @@
-"""Digging areas as polygons with stable ids, and their RFC 7946 GeoJSON form (SPEC §8).
+"""Digging areas as polygons with stable ids, and their RFC 7946 GeoJSON form (docs/product.md §8).
 
 A digging area is one 8-connected group of pixels of one status (pre-existing or new) no smaller
 than the minimum mapping unit. Its id comes from its *seed pixel*: for new digging the pixel

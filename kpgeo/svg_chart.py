@@ -2,7 +2,7 @@
 
 Used by the index page (:mod:`kpgeo.index_page`). A month without a value (a gap month, whose
 areas are unknown, or a month not run) breaks each line rather than bridging it or dropping to
-zero: SPEC §7 says a gap is never reported as zero. Gap months are shaded and labelled.
+zero: docs/product.md §7 says a gap is never reported as zero. Gap months are shaded and labelled.
 """
 
 from __future__ import annotations

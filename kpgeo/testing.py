@@ -1,5 +1,5 @@
 """Builders for tests and examples: site files, hand-made scenes as real COGs with STAC items,
-and a loopback HTTP server with byte ranges (STYLE.md "Tests").
+and a loopback HTTP server with byte ranges.
 
 Nothing here reaches a network beyond 127.0.0.1.
 """

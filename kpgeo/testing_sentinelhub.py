@@ -1,5 +1,5 @@
 """A loopback server that speaks enough of the Sentinel Hub protocol to test the ``sentinelhub``
-source without a network (SPEC §6 "Tests reach nothing beyond loopback").
+source without a network (docs/product.md §6 "Tests reach nothing beyond loopback").
 
 - ``POST <token path>``: OAuth2 client credentials (form body or HTTP Basic) -> bearer token;
   wrong credentials -> 401 ``invalid_client``.

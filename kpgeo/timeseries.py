@@ -1,4 +1,4 @@
-"""``timeseries.csv`` (SPEC §8): one row per site and month, merged across runs.
+"""``timeseries.csv`` (docs/product.md §8): one row per site and month, merged across runs.
 
 A gap month keeps its status, scene count and coverage but leaves every area empty: too little
 was seen to say, and an empty cell can never be mistaken for "no digging".

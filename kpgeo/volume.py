@@ -1,6 +1,6 @@
-"""Production-volume inputs (SPEC §7): gravel volume and carats from digging area, as ranges.
+"""Production-volume inputs (docs/product.md §7): gravel volume and carats from digging area, as ranges.
 
-The area route of ``notes/domain.md`` §1.7::
+The area route of ``docs/domain.md`` §1.7::
 
     gravel m³ = area m² × gravel fraction × gravel thickness
     carats    = gravel m³ × grade (ct/m³) × recovery

@@ -1,4 +1,4 @@
-"""Sites: the two real site files, grids, and every kind of bad site file (SPEC §5, §10)."""
+"""Sites: the two real site files, grids, and every kind of bad site file (docs/product.md §5, §10)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The README's "Bad input" table, row by row, through the ``kpgeo`` command line (SPEC §10).
+"""The README's "Bad input" table, row by row, through the ``kpgeo`` command line (docs/product.md §10).
 
 The table is the source of truth: :data:`CASES` maps the first column of every row to concrete
 command lines, and :func:`test_every_readme_row_has_cases` fails when a row has no case or a

@@ -1,4 +1,4 @@
-"""Monthly compositing on tiny hand-made cubes: exact medians, counts and gaps (SPEC §7)."""
+"""Monthly compositing on tiny hand-made cubes: exact medians, counts and gaps (docs/product.md §7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Detection on hand-built scenes: planted digging confirms, look-alikes never do (SPEC §7).
+"""Detection on hand-built scenes: planted digging confirms, look-alikes never do (docs/product.md §7).
 
 Every case lies on a 40 x 40 grid of 10 m pixels built from savanna endmember spectra. The
 baseline is twelve monthly composites with a seasonal cycle (dry Jan-Apr and Nov-Dec, green

@@ -1,4 +1,4 @@
-"""Products of ``kpgeo run`` and their RFC 7946 GeoJSON form (SPEC §8, STYLE.md "Outputs").
+"""Products of ``kpgeo run`` and their RFC 7946 GeoJSON form (docs/product.md §8).
 
 Two parts: digging areas made by hand on a real site grid (a polygon with a hole, two pixel
 groups touching at a corner) go through :func:`kpgeo.polygons.feature_collection`; then the
@@ -613,7 +613,7 @@ def test_saved_state_made_with_other_parameters_is_recomputed(
 
 def test_done_site_months_are_kept_without_overwrite(
         run_inputs: tuple[Path, Path, Path], reruns: tuple[Products, Products]) -> None:
-    """A rerun without ``--overwrite`` keeps finished site-months (SPEC §9): nothing changes."""
+    """A rerun without ``--overwrite`` keeps finished site-months (docs/product.md §9): nothing changes."""
     aoi, catalog, out = run_inputs
     before = _read_products(out)
     result = CliRunner().invoke(cli, [

@@ -1,4 +1,4 @@
-"""Faults during a run (SPEC §10): a corrupt COG, a missing asset, a server answering 500 or
+"""Faults during a run (docs/product.md §10): a corrupt COG, a missing asset, a server answering 500 or
 stalling. Each scene is retried a bounded number of times, then skipped and recorded in the
 manifest with its reason; a month left without a usable scene is a gap. The archive is served
 by a loopback HTTP server that injects the faults.

@@ -1,4 +1,4 @@
-"""Map pages and the index (SPEC §8 "Maps", §10 escaping), in a real browser.
+"""Map pages and the index (docs/product.md §8 "Maps", §10 escaping), in a real browser.
 
 The documented ``kpgeo run`` runs once on the shared synthetic archive for a site whose name
 and title hold ``<script>alert(1)</script>``; the map writers then turn its products into pages.

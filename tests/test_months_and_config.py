@@ -1,4 +1,4 @@
-"""Months, ranges and pipeline files: parsing, validation, and one-line refusals (SPEC §4, §10)."""
+"""Months, ranges and pipeline files: parsing, validation, and one-line refusals (docs/product.md §4, §10)."""
 
 from __future__ import annotations
 

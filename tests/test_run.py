@@ -1,4 +1,4 @@
-"""``kpgeo run`` end to end on a synthetic archive, in exactly the documented form (SPEC §4)."""
+"""``kpgeo run`` end to end on a synthetic archive, in exactly the documented form (docs/product.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Scale and resumability (SPEC §9, §10): a real Dask cluster (a ``dask scheduler`` and two
+"""Scale and resumability (docs/product.md §9, §10): a real Dask cluster (a ``dask scheduler`` and two
 ``dask worker`` processes on 127.0.0.1) gives the products of a local run; a run killed with
 SIGKILL leaves no truncated file and the next run completes it to the same products.
 """

@@ -1,6 +1,6 @@
 """The ``sentinelhub`` source against a loopback server that speaks the Sentinel Hub protocol
 (token, Catalog, Process): payloads, tiling, retries, skips, the response cache, credentials,
-and the same composites as the ``stac`` source on the same archive (SPEC §6, §10; issue 5)."""
+and the same composites as the ``stac`` source on the same archive (docs/product.md §6, §10; issue 5)."""
 
 from __future__ import annotations
 

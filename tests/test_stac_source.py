@@ -1,5 +1,5 @@
 """The ``stac`` source and monthly composites on real COGs: scale and offset, the neighbouring
-UTM zone, SCL masking, gaps, laziness, and disk versus a loopback HTTP server (SPEC §6, §7)."""
+UTM zone, SCL masking, gaps, laziness, and disk versus a loopback HTTP server (docs/product.md §6, §7)."""
 
 from __future__ import annotations
 

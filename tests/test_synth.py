@@ -1,4 +1,4 @@
-"""The synthetic archive: Earth Search Collection-1 form, valid COGs, truth, determinism (SPEC §6)."""
+"""The synthetic archive: Earth Search Collection-1 form, valid COGs, truth, determinism (docs/product.md §6)."""
 
 from __future__ import annotations
 

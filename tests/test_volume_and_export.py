@@ -1,4 +1,4 @@
-"""Production-volume figures (SPEC §7) and ``kpgeo export`` to GeoPackage and KML (SPEC §8)."""
+"""Production-volume figures (docs/product.md §7) and ``kpgeo export`` to GeoPackage and KML (docs/product.md §8)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_point_assumptions_give_the_formula_exactly() -> None:
         grade_ct_per_m3=Assumption(1.0, 1.0), recovery=Assumption(0.7, 0.7))
     q = quantiles(10.0, *draw_factors(point))
     assert q["gravel_m3_p10"] == pytest.approx(50_000.0) == q["gravel_m3_p90"]
-    assert q["carats_p50"] == pytest.approx(35_000.0)  # notes/domain.md 1.7 sanity check
+    assert q["carats_p50"] == pytest.approx(35_000.0)  # docs/domain.md 1.7 sanity check
 
 
 def test_same_seed_same_figures_other_seed_other_figures() -> None:
@@ -135,5 +135,5 @@ def test_volume_config_round_trips_through_the_manifest_view() -> None:
 
     doc = PipelineConfig().to_dict()
     assert doc["volume"]["grade_ct_per_m3"]["low"] == 0.3
-    assert "notes/domain.md" in doc["volume"]["recovery"]["source"]
+    assert "docs/domain.md" in doc["volume"]["recovery"]["source"]
     assert dataclasses.asdict(VolumeConfig())["draws"] == 20000

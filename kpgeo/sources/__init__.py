@@ -1,4 +1,4 @@
-"""Scene sources behind one interface (SPEC §6): ``synthetic``, ``stac``, ``sentinelhub``."""
+"""Scene sources behind one interface (docs/product.md §6): ``synthetic``, ``stac``, ``sentinelhub``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The one interface every scene source offers (SPEC §6).
+"""The one interface every scene source offers (docs/product.md §6).
 
 ``search`` returns scene metadata only (STAC items, whatever the provider); ``load`` turns
 scenes into a lazy ``xarray.Dataset`` on the site grid with dims ``(time, y, x)``: surface

@@ -1,5 +1,5 @@
 """The ``sentinelhub`` source: Sentinel Hub Catalog and Process APIs through sentinelhub-py,
-Copernicus Data Space Ecosystem by default (SPEC §6, ``notes/ecosystem.md`` §1).
+Copernicus Data Space Ecosystem by default (docs/product.md §6).
 
 Search is one Catalog (STAC) search per site and month range. Loading asks the Process API for
 each acquisition (the catalog items of one overpass, grouped by solar day as the ``stac``
@@ -120,8 +120,8 @@ def credentials_from_env(environ: Mapping[str, str] | None = None) -> tuple[str,
 def sh_config_for(source: SourceConfig, client_id: str, client_secret: str) -> SHConfig:
     """An ``SHConfig`` for ``source``'s deployment that reads and writes no file.
 
-    ``use_defaults=True`` keeps sentinelhub-py from creating ``~/.config/sentinelhub/config.toml``
-    (``notes/ecosystem.md`` §1.1); retries are :class:`~.sh_client.BoundedClient`'s, so the
+    ``use_defaults=True`` keeps sentinelhub-py from creating ``~/.config/sentinelhub/config.toml``;
+    retries are :class:`~.sh_client.BoundedClient`'s, so the
     token request makes one attempt per call.
     """
     return SHConfig(
@@ -138,7 +138,7 @@ def sh_config_for(source: SourceConfig, client_id: str, client_secret: str) -> S
 
 def s2l2a_collection(base_url: str) -> DataCollection:
     """Sentinel-2 L2A defined against ``base_url``: the built-in collection is pinned to
-    services.sentinel-hub.com and would override the configured URL (ecosystem.md §1.2)."""
+    services.sentinel-hub.com and would override the configured URL."""
     name = "KPGEO_S2L2A_" + hashlib.sha1(base_url.encode()).hexdigest()[:10].upper()
     return DataCollection.SENTINEL2_L2A.define_from(name, service_url=base_url)
 

@@ -1,4 +1,4 @@
-"""On-disk cache of Sentinel Hub responses, keyed by request (SPEC §6: a rerun costs no quota).
+"""On-disk cache of Sentinel Hub responses, keyed by request (docs/product.md §6: a rerun costs no quota).
 
 A response is stored under the SHA-256 of its request's URL and JSON body, the way
 sentinelhub-py's own ``data_folder`` names it (``DownloadRequest.get_hashed_name``), but written

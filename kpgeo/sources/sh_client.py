@@ -1,7 +1,7 @@
 """sentinelhub-py's download client with retries bounded in count and time, and recorded.
 
 Why not the client as it comes (sentinelhub 3.12, ``download/handlers.py`` and
-``sentinelhub_client.py``; ``notes/ecosystem.md`` §1.7):
+``sentinelhub_client.py``):
 
 - a 429 is retried forever unless ``max_retries`` is set, and the wait its ``Retry-After`` asks
   for is honoured however long it is (an hour's Retry-After is an hour's hang);

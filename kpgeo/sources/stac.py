@@ -6,7 +6,7 @@ site grid through :mod:`.reader`, one Dask task per overpass and chunk, with the
 apply them, odc-stac issue #55, and warps every band not on the grid, which cost 3-4x the
 decoding). Scenes from the neighbouring UTM zone are resampled on the way.
 
-Faults (SPEC §10): a scene without one of the assets kpgeo reads is left out at search; a scene
+Faults (docs/product.md §10): a scene without one of the assets kpgeo reads is left out at search; a scene
 whose COGs cannot be read (HTTP errors, a stalled server, a corrupt file) is found by
 :meth:`StacSource.screen` after a month's computation failed, read alone up to
 ``read_attempts`` times, then left out. Both are recorded in :attr:`StacSource.skipped` with
@@ -230,7 +230,7 @@ class StacSource:
         from urllib3.util.retry import Retry
 
         # Bounded retries of failing answers and dropped connections, and a timeout, so that a
-        # failing or stalled API neither ends the run at once nor hangs it (SPEC §10).
+        # failing or stalled API neither ends the run at once nor hangs it (docs/product.md §10).
         retry = Retry(total=self.read_attempts - 1, backoff_factor=RETRY_WAIT_S,
                       status_forcelist=(429, 500, 502, 503, 504), allowed_methods=None)
         stac_io = StacApiIO(timeout=self.http_timeout_s, max_retries=retry)

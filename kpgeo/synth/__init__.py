@@ -1,4 +1,4 @@
-"""The embedded synthetic Sentinel-2 archive (SPEC §6): a savanna world, its scenes, its truth."""
+"""The embedded synthetic Sentinel-2 archive (docs/product.md §6): a savanna world, its scenes, its truth."""
 
 from .archive import SynthResult, write_archive
 

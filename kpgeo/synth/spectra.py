@@ -1,7 +1,7 @@
 """Surface-reflectance endmembers of the synthetic savanna, bands ``blue green red nir swir16 swir22``.
 
 Values are typical Sentinel-2 L2A reflectances for West-African Guinea savanna covers, chosen so
-the indices behave as the literature reports (``notes/domain.md`` §3.1): green vegetation has
+the indices behave as the literature reports (``docs/domain.md`` §3.1): green vegetation has
 NDVI ≈ 0.8, dry grass ≈ 0.3; lateritic bare ground has high red and SWIR (BSI > 0); turbid pit
 water has MNDWI > 0 and red above green (NDTI > 0); clear river water has NDTI < 0; fresh burn
 scars are dark in every band with NIR barely above red.
