@@ -337,6 +337,18 @@ def _keep_least_green(monthly: dict[int, np.ndarray], month: int, observed: np.n
     monthly[month] = np.where(replace[None], observed, kept)
 
 
+def month_dug_share(bands: Mapping[str, np.ndarray], baseline: Baseline, calendar_month: int,
+                    params: DetectionConfig) -> np.ndarray:
+    """Dug share of each pixel in a month's composite, against its own state in the season
+    (:func:`~.reference.dug_share`); a pixel of turbid water is a pit, dug whole."""
+    share = dug_share(ndvi(bands), baseline.reference(calendar_month).ndvi_floor,
+                      params)
+    wi, ti = water_index(bands), ndti(bands)
+    with np.errstate(invalid="ignore"):
+        pit = (wi > params.water_index_min) & (ti > params.turbid_ndti_min)
+    return np.where(pit, np.float32(1), share)
+
+
 def hazy(bands: Mapping[str, np.ndarray], params: DetectionConfig) -> np.ndarray:
     """Thin cloud or haze that SCL missed: blue nearly as high as red, and bright."""
     blue = np.asarray(bands["blue"], "float32")

@@ -74,15 +74,15 @@ from .detection import (
     DetectionState,
     build_baseline,
     digging_signal,
+    month_dug_share,
     month_label,
     observation_evidence,
     remove_small,
-    water_index,
 )
 from .encoding import COUNT, INDEX, REFLECTANCE, read_values
 from .errors import ConfigError, KpgeoError, LowCoverageWarning, SourceError
 from .export import BackgroundWrites, write_cog, write_feature_collection
-from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices, ndti, ndvi
+from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices
 from .manifest import Manifest
 from .months import Month, MonthRange
 from .polygons import (
@@ -93,7 +93,6 @@ from .polygons import (
     preexisting_areas,
     write_geojson,
 )
-from .reference import dug_share
 from .sources import READ_ERRORS, REFLECTANCE_BANDS, SceneSource, open_source
 from .sources.base import ChunkedSource, ChunkReads
 from .volume import write_volume_exports
@@ -448,18 +447,6 @@ def _chunk_tasks(parts: list[Delayed],
             graph[keys[-1]] = Task(keys[-1], _overpass_evidence, TaskRef(part.key),
                                    *(TaskRef(key) for key in inputs))
     return [Delayed(key, graph) for key in keys]
-
-
-def month_dug_share(bands: Mapping[str, np.ndarray], baseline: Baseline, month: Month,
-                    params: DetectionConfig) -> np.ndarray:
-    """Dug share of each pixel in a month's composite, against its own state in the season
-    (:func:`~.reference.dug_share`); a pixel of turbid water is a pit, dug whole."""
-    share = dug_share(ndvi(bands), baseline.reference(calendar_month(month)).ndvi_floor,
-                      params)
-    wi, ti = water_index(bands), ndti(bands)
-    with np.errstate(invalid="ignore"):
-        pit = (wi > params.water_index_min) & (ti > params.turbid_ndti_min)
-    return np.where(pit, np.float32(1), share)
 
 
 def calendar_month(month: Month) -> int:
@@ -832,7 +819,8 @@ class SiteRun:
             assert data.evidence is not None
             state = state.advance(data.evidence, month, exclude=exclude)
             # The dug share of this month's composite against each pixel's own vegetation state.
-            share_now = month_dug_share(data.bands, baseline, month, config.detection)
+            share_now = month_dug_share(data.bands, baseline, calendar_month(month),
+                                        config.detection)
             state = state.measured(share_now)
             new = new_digging_mask(state, baseline.preexisting, config.detection.min_area_ha,
                                    pixel_m, config.detection.footprint_share_min) & inside

@@ -459,7 +459,7 @@ def source_pixels(src: GeoBox, dst: GeoBox, nearest: bool) -> SourcePixels | Non
     The bilinear weights are a sparse matrix: its product is 5x faster than gathering the four
     neighbours with numpy's ``take`` (and scipy's ``map_coordinates`` is slower still).
     """
-    shape, src_shape = dst.shape.yx, src.shape.yx
+    src_shape = src.shape.yx
     src_rows, src_cols = source_coordinates(src, dst)
     inside = ((src_rows >= 0) & (src_rows < src_shape[0])
               & (src_cols >= 0) & (src_cols < src_shape[1]))
