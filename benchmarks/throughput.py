@@ -483,8 +483,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the year-of-window case; no file written")
     parser.add_argument("--case", choices=sorted(CASES), help="only this case; no file written")
     parser.add_argument("--profile", action="store_true",
-                        help="run the year case under cProfile, top entries to stderr; "
-                             "no file written")
+                        help="run the year case (or --case) under cProfile, top entries "
+                             "to stderr; no file written")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md",
                         help="file whose throughput section is replaced (full runs only)")
     parser.add_argument("--repeats", type=int, default=REPEATS,
@@ -495,10 +495,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.measure:  # the child process of measure_in_child
         print(json.dumps(measure(CASES[args.measure], cache)), flush=True)
         return 0
-    if args.profile:
-        keys = ["year"]
-    elif args.case:
+    if args.case:
         keys = [args.case]
+    elif args.profile:
+        keys = ["year"]
     elif args.quick:
         keys = ["year"]
     else:

@@ -18,16 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import ctypes
-import itertools
 import logging
 import sys
 from collections.abc import Iterator
 from typing import Any
 
 import dask
-import dask.array as da
-import numpy as np
 
 from .config import LOCAL_SCHEDULERS
 from .errors import KpgeoError
@@ -101,17 +97,10 @@ def _local_cluster(workers: int) -> Iterator[Any]:
 
     # n_workers=None lets distributed size the cluster to the cores; memory_limit "auto" gives
     # each worker its share of the machine's memory, so a worker spills rather than swapping.
-    # distributed starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also stops glibc
-    # raising its mmap threshold: every array of a month is then mapped and faulted in afresh,
-    # and a month of the demo window took 1.4 s instead of 0.9 s. Unset (None) here; workers
-    # give the memory back after a month of a site larger than a chunk, or one read from
-    # Sentinel Hub, instead (release_worker_memory).
-    no_trim = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
     # The client fetches results from the workers themselves (direct_to_workers), not through
-    # the scheduler, which shares this process's event loop: a month's 11 MB of results
-    # crossed it twice (the loop's CPU over the demo year: 0.6 -> 0.5 s). A remote cluster
-    # keeps the default: its workers may not be reachable from here.
-    with dask.config.set(no_trim), LocalCluster(
+    # the scheduler, which shares this process's event loop. A remote cluster keeps the
+    # default: its workers may not be reachable from here.
+    with LocalCluster(
             n_workers=workers or None, processes=True, dashboard_address=None,
             memory_limit="auto") as cluster, Client(cluster, direct_to_workers=True) as client:
         yield client
@@ -124,37 +113,10 @@ def _describe(client: Any) -> str:
     return f"{len(info)} workers, {threads} threads, {memory:.1f} GiB"
 
 
-def release_worker_memory() -> None:
-    """On a cluster, have the workers hand the memory their tasks freed back to the system
-    (called once a month of a site larger than a chunk, or a month from a source that does
-    not read by chunk, is computed; see :func:`_local_cluster`). Best effort: a worker that
-    cannot is left as it is."""
-    client = _active_client()
-    if client is None:
-        return
-    try:
-        client.run(_trim_memory, on_error="ignore")
-    except (OSError, TimeoutError) as exc:  # a lost connection fails the next computation
-        log.debug("workers did not trim their memory: %s", exc)
-
-
-def _trim_memory() -> None:
-    """glibc's ``malloc_trim``: a worker keeps the memory its tasks freed for their next
-    arrays (see :func:`_local_cluster`); between computations it returns it."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
-
-
-def compute(*collections: Any, pin: bool = False) -> tuple[Any, ...]:
-    """Like ``dask.compute``; with a progress bar on stderr when the run asked for one.
-
-    ``pin``: on a cluster, run every task on one worker, the next in turn (for as long as it
-    is alive). For work whose tasks all feed one (a month's reads, its composite): nothing
-    then travels between workers, and two such computations at once keep two workers busy.
-    """
-    progress = _show_progress.get()
+def compute(*collections: Any, quiet: bool = False) -> tuple[Any, ...]:
+    """Like ``dask.compute``; with a progress bar on stderr when the run asked for one (and
+    not ``quiet``: a month draws one bar, for its reads and composite)."""
+    progress = _show_progress.get() and not quiet
     client = _active_client()
     if client is None:
         if not progress:
@@ -164,11 +126,7 @@ def compute(*collections: Any, pin: bool = False) -> tuple[Any, ...]:
         with ProgressBar(out=sys.stderr):
             return dask.compute(*collections)
     lazy = [i for i, c in enumerate(collections) if dask.is_dask_collection(c)]
-    placement: dict[str, Any] = {}
-    worker = _next_worker(client) if pin else None
-    if worker is not None:
-        placement = {"workers": [worker], "allow_other_workers": True}
-    futures = client.compute([collections[i] for i in lazy], **placement)
+    futures = client.compute([collections[i] for i in lazy])
     if progress:
         from distributed.diagnostics.progressbar import TextProgressBar
 
@@ -187,36 +145,9 @@ def compute(*collections: Any, pin: bool = False) -> tuple[Any, ...]:
     return tuple(results)
 
 
-_turn = itertools.count()
-
-
-def _next_worker(client: Any) -> str | None:
-    """The address of the cluster's next worker in turn (None while it has none)."""
-    workers = sorted(client.nthreads())  # every worker (scheduler_info may list only a few)
-    return workers[next(_turn) % len(workers)] if workers else None
-
-
-def worker_count() -> int:
-    """Workers of the cluster :func:`compute` runs on; 0 on dask's local schedulers."""
-    return len(worker_threads())
-
-
-def worker_threads() -> list[int]:
-    """The threads of each worker of the cluster :func:`compute` runs on; none on dask's
-    local schedulers."""
-    client = _active_client()
-    return [] if client is None else list(client.nthreads().values())
-
-
-def lazy_array(array: np.ndarray, chunks: Any) -> da.Array:
-    """A numpy array as a dask array with ``chunks``. On a cluster it is sent to the workers
-    once, instead of inside each task graph (a full site's baseline band is 44 MB, and
-    distributed warns about, and slowly ships, graphs that large)."""
-    client = _active_client()
-    if client is None:
-        return da.from_array(array, chunks=chunks)
-    future = client.scatter(array)
-    return da.from_delayed(future, array.shape, array.dtype).rechunk(chunks)
+def on_cluster() -> bool:
+    """Whether dask computes on a distributed cluster (else a local scheduler)."""
+    return _active_client() is not None
 
 
 def _active_client() -> Any:

@@ -337,12 +337,12 @@ def _keep_least_green(monthly: dict[int, np.ndarray], month: int, observed: np.n
     monthly[month] = np.where(replace[None], observed, kept)
 
 
-def month_dug_share(bands: Mapping[str, np.ndarray], baseline: Baseline, calendar_month: int,
+def month_dug_share(bands: Mapping[str, np.ndarray], ndvi_floor: np.ndarray,
                     params: DetectionConfig) -> np.ndarray:
     """Dug share of each pixel in a month's composite, against its own state in the season
-    (:func:`~.reference.dug_share`); a pixel of turbid water is a pit, dug whole."""
-    share = dug_share(ndvi(bands), baseline.reference(calendar_month).ndvi_floor,
-                      params)
+    (``ndvi_floor``: the season's :class:`~.reference.SeasonalReference`; see
+    :func:`~.reference.dug_share`); a pixel of turbid water is a pit, dug whole."""
+    share = dug_share(ndvi(bands), ndvi_floor, params)
     wi, ti = water_index(bands), ndti(bands)
     with np.errstate(invalid="ignore"):
         pit = (wi > params.water_index_min) & (ti > params.turbid_ndti_min)

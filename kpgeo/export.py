@@ -62,6 +62,26 @@ def block_px(height: int, width: int) -> int:
 OVERVIEW_MIN_PX = 1024
 
 
+def cog_options(shape: Sequence[int], dtype: Any, *, resampling: str = "average",
+                zlevel: int = 1, predictor: bool = True) -> dict[str, Any]:
+    """GDAL COG driver options of a product of ``shape`` ``(y, x)`` and ``dtype`` (see
+    :func:`write_cog` for the arguments)."""
+    floating = np.issubdtype(np.dtype(dtype), np.floating)
+    large = max(shape) > OVERVIEW_MIN_PX
+    return {
+        "compress": "ZSTD",
+        "level": zlevel,
+        "predictor": ("NO" if not predictor else "FLOATING_POINT" if floating else "STANDARD"),
+        "blocksize": block_px(*shape),
+        "overview_resampling": resampling,
+        "overviews": "AUTO" if large else "NONE",
+        "BIGTIFF": "IF_SAFER",
+        # A large raster's tiles are compressed on every core; a small one's in this thread:
+        # GDAL's threads cost a fifth more CPU, taken from the months computing meanwhile.
+        "NUM_THREADS": "ALL_CPUS" if large else "1",
+    }
+
+
 def write_cog(
     path: str | Path,
     data: np.ndarray | Sequence[np.ndarray],
@@ -141,20 +161,8 @@ def write_cog(
         "transform": grid.affine,
         "nodata": nodata,
     }
-    large = max(shape) > OVERVIEW_MIN_PX
-    cog_options = {
-        "compress": "ZSTD",
-        "level": zlevel,
-        "predictor": ("NO" if not predictor else "FLOATING_POINT" if floating else "STANDARD"),
-        "blocksize": block_px(*shape),
-        "overview_resampling": resampling,
-        "overviews": "AUTO" if large else "NONE",
-        "BIGTIFF": "IF_SAFER",
-        # A large raster's tiles are compressed on every core (the last month of a run waits
-        # for its writes); a small one's in this thread: GDAL's threads cost a fifth more CPU,
-        # taken from the months computing meanwhile.
-        "NUM_THREADS": "ALL_CPUS" if large else "1",
-    }
+    options = cog_options(shape, dtype, resampling=resampling, zlevel=zlevel,
+                          predictor=predictor)
     path = Path(path)
     # The COG driver only copies a whole dataset. Writing with driver="COG" makes rasterio do
     # that copy when the file closes, holding the GIL all the while (the pipeline's Python
@@ -171,7 +179,7 @@ def write_cog(
         if tags:
             mem.update_tags(**{k: str(v) for k, v in tags.items()})
         with atomic_path(path) as tmp:
-            rasterio.shutil.copy(mem, tmp, driver="COG", **cog_options)
+            rasterio.shutil.copy(mem, tmp, driver="COG", **options)
     return path
 
 

@@ -13,88 +13,40 @@ After all sites: ``timeseries.csv``, ``exports/disturbed-YYYY-MM.geojson`` and t
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import contextvars
 import dataclasses
 import fcntl
 import json
 import logging
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
-import dask
-import dask.array as da
 import numpy as np
 import rasterio
-import xarray as xr
-from dask.delayed import Delayed
-from dask.task_spec import DataNode, List, Task, TaskRef
 
 from . import __version__, timeseries
 from .aoi import Site, load_site
 from .atomic import PART_SUFFIX
-from .blocks import row_blocks
-from .change_bands import (
-    CHANGE_BANDS,
-    CHANGE_DESCRIPTIONS,
-    DIGGING_CANDIDATE,
-    DIGGING_NEW,
-    DIGGING_NONE,
-    DIGGING_PREEXISTING,
-)
-from .cluster import (
-    compute,
-    dask_context,
-    lazy_array,
-    release_worker_memory,
-    worker_count,
-    worker_threads,
-)
-from .composite import (
-    COUNT_BAND,
-    MonthQuality,
-    MonthStatus,
-    composite_of_reads,
-    count_of_reads,
-    median_of_reads,
-    month_quality,
-    monthly_composite,
-)
-from .config import DetectionConfig, PipelineConfig
-from .detection import (
-    EVIDENCE,
-    Baseline,
-    DetectionState,
-    build_baseline,
-    digging_signal,
-    month_dug_share,
-    month_label,
-    observation_evidence,
-    remove_small,
-)
-from .encoding import COUNT, INDEX, REFLECTANCE, read_values
-from .errors import ConfigError, KpgeoError, LowCoverageWarning, SourceError
+from .change_bands import CHANGE_DESCRIPTIONS
+from .chunkwise import ChunkBaseline, Layout
+from .cluster import compute, dask_context
+from .composite import MonthQuality
+from .config import PipelineConfig
+from .detection import Baseline, build_baseline, remove_small
+from .encoding import read_values
+from .errors import ConfigError, KpgeoError, LowCoverageWarning
 from .export import BackgroundWrites, write_cog, write_feature_collection
-from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices
 from .manifest import Manifest
+from .month_graph import SiteMonths, whole_grid_change
 from .months import Month, MonthRange
-from .polygons import (
-    DiggingArea,
-    digging_areas,
-    dug_ground,
-    new_digging_mask,
-    preexisting_areas,
-    write_geojson,
-)
-from .sources import READ_ERRORS, REFLECTANCE_BANDS, SceneSource, open_source
-from .sources.base import ChunkedSource, ChunkReads
+from .polygons import AreaPiece, DiggingArea, merge_pieces, preexisting_areas, write_geojson
+from .product_tags import AREAS_TAG, SIGNATURE_TAG, grid_tags, quality_from_tags
+from .sources import REFLECTANCE_BANDS, SceneSource, open_source
+from .tiles import TILES_FOLDER, remove_tiles
 from .volume import write_volume_exports
 
 log = logging.getLogger(__name__)
@@ -156,300 +108,7 @@ class SiteMonth:
         return timeseries.row(self.site, self.month, self.quality.status, self.quality.scenes,
                               self.quality.valid_pct, self.areas)
 
-
-# ---- reading and computing one month ------------------------------------------------------
-@dataclass
-class MonthData:
-    """A month's composite (numpy) and, after the baseline, its per-scene evidence."""
-
-    bands: dict[str, np.ndarray]
-    count: np.ndarray
-    quality: MonthQuality
-    scene_ids: list[str]
-    evidence: np.ndarray | None = None
-    skipped: int = 0
-    """Scenes of the month the source could not read after bounded retries (the month is
-    computed again by the next run)."""
-
-
-def _lazy_evidence(scenes: xr.Dataset, reference: np.ndarray, water_possible: np.ndarray,
-                   config: PipelineConfig) -> Any:
-    """Per-scene evidence codes ``(time, y, x)``, lazy when the scenes are; ``reference``:
-    the season's reference layers (:meth:`~.reference.SeasonalReference.layers`)."""
-    names = ("blue", "green", "red", "nir", "swir16")
-    params = config.detection
-    if scenes.sizes.get("time", 0) == 0:
-        return np.zeros((0, *water_possible.shape), dtype="int8")
-
-    def block(blue, green, red, nir, swir16, valid, possible, *layers):  # type: ignore[no-untyped-def]
-        bands = dict(zip(names, (blue, green, red, nir, swir16), strict=True))
-        return observation_evidence(bands, valid, np.stack(layers), possible, params)
-
-    arrays = [scenes[b].data for b in names]
-    valid = scenes["valid"].data
-    if not isinstance(arrays[0], da.Array):
-        return block(*arrays, valid, water_possible, *reference)
-    chunks = arrays[0].chunks
-    valid = valid.rechunk(chunks) if isinstance(valid, da.Array) else da.from_array(valid, chunks)
-    pairs: list[Any] = []
-    for arr in (*arrays, valid):
-        pairs += [arr, "tyx"]
-    for arr in (water_possible, *reference):
-        pairs += [lazy_array(arr, chunks[1:]), "yx"]
-    return da.blockwise(block, "tyx", *pairs, dtype="int8")
-
-
-class LoadStopped(Exception):
-    """A month loading ahead was stopped between chunks: the run no longer wants it."""
-
-
-class MonthGate:
-    """Held while a month computes a chunk (:func:`load_month`): months share ``slots``
-    (how many compute at once), take them in month order (this one waits until the month
-    before it has begun, or has ended without computing: :meth:`begin`), and none begins
-    once ``stop`` is set.
-    """
-
-    def __init__(self, slots: threading.Semaphore, stop: threading.Event,
-                 after: MonthGate | None = None) -> None:
-        self._slots = slots
-        self._stop = stop
-        self._after = after
-        self._begun = threading.Event()
-
-    def begin(self) -> None:
-        """Let the next month take its turn (also called when this month ends, however)."""
-        self._begun.set()
-
-    def __enter__(self) -> Self:
-        while self._after is not None and not self._after._begun.wait(STOP_POLL_S):
-            if self._stop.is_set():
-                raise LoadStopped
-        self._after = None  # its turn has come; the months before need not be kept
-        self._slots.acquire()
-        self.begin()
-        if self._stop.is_set():
-            self._slots.release()
-            raise LoadStopped
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._slots.release()
-
-
-#: How often a month waiting for its turn checks whether the run still wants it.
-STOP_POLL_S = 0.1
-
-
-def load_month(source: SceneSource, site: Site, month: Month, config: PipelineConfig,
-               baseline: Baseline | None = None, stop: threading.Event | None = None,
-               pin: bool = False, gate: MonthGate | None = None) -> MonthData:
-    """Search and load a month once; its composite and (given a baseline) its evidence.
-    Once ``stop`` is set, the next chunk raises :class:`LoadStopped`; ``pin`` computes each
-    chunk on one worker of a cluster (:func:`~.cluster.compute`); ``gate``, when given, is
-    held while a chunk computes (the search and the task graph are made outside it).
-
-    When a read fails, the source screens the month's scenes one by one and the month is
-    computed again without those it skipped (docs/product.md §10); a month left with no usable scene is a
-    gap (its quality says so; :meth:`SiteRun._loaded` warns). The rounds are bounded by
-    ``source.read_attempts``.
-    """
-    items = source.search(site, MonthRange.single(month))
-    possible = reference = None
-    if baseline is not None:
-        possible = baseline.new_water_possible(calendar_month(month),
-                                               config.detection.water_buffer_m,
-                                               abs(site.grid.resolution.x))
-        reference = baseline.reference(calendar_month(month)).layers()
-    failures = 0
-    while True:
-        try:
-            bands, count, evidence = _compute_month(source, items, site, config, reference,
-                                                    possible, stop, pin, gate)
-            break
-        except READ_ERRORS as exc:
-            failures += 1
-            screen = getattr(source, "screen", None)
-            if screen is None or failures > config.source.read_attempts:
-                raise SourceError(
-                    f"{site.name} {month}: reading the scenes failed {failures} times, last: "
-                    f"{exc}"
-                ) from exc
-            log.warning("%s %s: a read failed (%s); reading each scene alone", site.name,
-                        month, exc)
-            items = screen(items, site)
-    # Scenes the source had to skip (recorded with their reason) were not used.
-    records = [s for s in getattr(source, "skipped", [])
-               if s.get("site") == site.name and s.get("month") == str(month)]
-    skipped = {s.get("scene_id") for s in records}
-    items = [i for i in items if i.id not in skipped]
-    # Scenes that failed to read make the month worth another run; a scene the catalog lists
-    # without an asset (no attempt made) stays incomplete, and would make it run forever.
-    unread = sum(1 for s in records if s.get("attempts", 1) > 0)
-    quality = month_quality(count, site.pixel_mask(), len(items), config.composite.min_valid_pct)
-    return MonthData(bands, count, quality, [i.id for i in items], evidence, unread)
-
-
-def _compute_month(source: SceneSource, items: list[Any], site: Site, config: PipelineConfig,
-                   reference: np.ndarray | None, possible: np.ndarray | None,
-                   stop: threading.Event | None = None, pin: bool = False,
-                   gate: MonthGate | None = None,
-                   ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
-    """A month's composite bands, valid-observation count and (given a baseline) evidence
-    codes; chunk by chunk where the source reads by chunk (every scene is read once either
-    way)."""
-    if items and isinstance(source, ChunkedSource):
-        return _compute_by_chunk(source.read_chunks(items, site), site, config, reference,
-                                 possible, stop, pin, gate)
-    scenes = source.load(items, site)
-    composite = monthly_composite(scenes)
-    evidence = None
-    if reference is not None:
-        assert possible is not None
-        evidence = _lazy_evidence(scenes, reference, possible, config)
-    with gate or contextlib.nullcontext():
-        composite, evidence = compute(composite, evidence)
-    release_worker_memory()
-    return ({b: composite[b].values for b in REFLECTANCE_BANDS}, composite[COUNT_BAND].values,
-            None if evidence is None else np.asarray(evidence))
-
-
-def _compute_by_chunk(reads: ChunkReads, site: Site, config: PipelineConfig,
-                      reference: np.ndarray | None, possible: np.ndarray | None,
-                      stop: threading.Event | None = None, pin: bool = False,
-                      gate: MonthGate | None = None,
-                      ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
-    """:func:`_compute_month` a chunk at a time: the workers then hold one chunk's scenes
-    whatever order the scheduler picks, so their memory is bounded by the chunk size, not the
-    site's. Plain tasks on the reads (the medians and count, the evidence of each overpass)
-    cost the scheduler little: xarray's and dask.array's graph took 0.15 s a month to build."""
-    shape = site.grid.shape.yx
-    # A site of one chunk takes the chunk's arrays as they come (copying them cost 10 ms a
-    # 601 px month); a larger one has them pasted into arrays of the site.
-    whole = [(slice(0, shape[0]), slice(0, shape[1]))] == [
-        (slice(*ys.indices(shape[0])[:2]), slice(*xs.indices(shape[1])[:2]))
-        for ys, xs, _ in reads.chunks]
-    if not whole:
-        bands = {b: np.empty(shape, dtype="float32") for b in REFLECTANCE_BANDS}
-        count = np.empty(shape, dtype="int16")
-    codes = (None if reference is None or whole
-             else np.empty((len(reads.times), *shape), dtype="int8"))
-    # A task per band where the reads stay in one place (the local schedulers, or a month
-    # pinned to a worker); unpinned on a cluster, the bands' tasks could each land on another
-    # worker, which would then fetch every read of the chunk: one composite task there. A
-    # month pinned to a worker of one thread gains nothing from tasks that could run side by
-    # side: one task does the whole chunk, its reads included (the scheduler and the
-    # client's messages for twenty tasks a month took a tenth of the demo year's CPU time).
-    threads = worker_threads()
-    fused = pin and bool(threads) and max(threads) == 1
-    by_band = not fused and (pin or not threads)
-    for ys, xs, parts in reads.chunks:
-        if stop is not None and stop.is_set():
-            raise LoadStopped
-        detection = None
-        if reference is not None:
-            assert possible is not None
-            detection = (reference[:, ys, xs], possible[ys, xs], config.detection)
-        tasks = _chunk_tasks(parts, detection, by_band, fused)
-        # One flat list of tasks: the progress bar's path computes collections, not lists.
-        with gate or contextlib.nullcontext():
-            computed = compute(*tasks, pin=pin)
-        # The chunk's medians, count and evidence (time, y, x), whatever the tasks were.
-        if fused:
-            (medians, chunk_count, chunk_codes), = computed
-        else:
-            if by_band:
-                n_bands = len(REFLECTANCE_BANDS)
-                medians, chunk_count = computed[:n_bands], computed[n_bands]
-                evidence = list(computed[n_bands + 1:])
-            else:
-                (medians, chunk_count), *evidence = computed
-            chunk_codes = None if detection is None else np.stack(evidence)
-        if whole:
-            bands = dict(zip(REFLECTANCE_BANDS, medians, strict=True))
-            count, codes = chunk_count, chunk_codes
-            continue
-        count[ys, xs] = chunk_count
-        for band, values in zip(REFLECTANCE_BANDS, medians, strict=True):
-            bands[band][ys, xs] = values
-        if codes is not None:
-            codes[:, ys, xs] = chunk_codes
-    if len(reads.chunks) > 1:
-        # The workers keep what their tasks freed for the next month's arrays, which then
-        # need no new pages; a site of several chunks has them hold a chunk's worth, which
-        # they give back (at full size, it is the difference between 3.6 and 3.2 GiB).
-        release_worker_memory()
-    return bands, count, codes
-
-
-def _overpass_evidence(read: np.ndarray, reference: np.ndarray, possible: np.ndarray,
-                       params: DetectionConfig) -> np.ndarray:
-    """Evidence codes ``(y, x)`` of one overpass's read (see :class:`ChunkReads`), a block of
-    rows at a time (:mod:`kpgeo.blocks`: twice as fast)."""
-    codes = np.empty(read.shape[1:], dtype="int8")
-    for rows in row_blocks(read.shape[-2], read.shape[-1]):
-        bands = dict(zip(REFLECTANCE_BANDS, read[:, rows], strict=True))
-        codes[rows] = observation_evidence(bands, np.isfinite(read[0, rows]),
-                                           reference[:, rows], possible[rows], params)
-    return codes
-
-
-def _chunk_products(reads: Sequence[np.ndarray], *detection: Any,
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The composite, valid count and (given the inputs of :func:`_overpass_evidence`) the
-    evidence ``(time, y, x)`` of a chunk's reads, in one task."""
-    medians, count = composite_of_reads(reads)
-    if not detection:
-        return medians, count, None
-    return medians, count, np.stack([_overpass_evidence(read, *detection) for read in reads])
-
-
-def _chunk_tasks(parts: list[Delayed],
-                 detection: tuple[np.ndarray, np.ndarray, DetectionConfig] | None,
-                 by_band: bool = True, fused: bool = False) -> list[Delayed]:
-    """A chunk's tasks on its reads: the median of each band and the valid count (``by_band``)
-    or one composite task of both, then, given the season's reference layers, where new
-    water may be and the parameters, the evidence of each overpass; ``fused``: one task of all
-    of it, the reads within it (:func:`_chunk_products`).
-
-    One graph of dask's task specification, its tasks named from what they are made of (the
-    reads' keys name their files, grid and settings). Made by ``dask.delayed`` calls, it took
-    25 ms a month in the loading thread, holding the GIL: dask optimises every collection
-    passed to a call and tokenizes every argument.
-    """
-    graph: dict[str, Any] = {}
-    chunk = dask.base.tokenize([part.key for part in parts])
-    if fused:
-        # The reads' tasks nested in this one run within it (dask's task specification).
-        key = f"chunk-products-{dask.base.tokenize(chunk, detection)}"
-        graph[key] = Task(key, _chunk_products, List(*(part.dask[part.key] for part in parts)),
-                          *(detection or ()))
-        return [Delayed(key, graph)]
-    for part in parts:
-        graph.update(part.dask)
-    reads = List(*(TaskRef(part.key) for part in parts))
-    if by_band:
-        keys = [f"median-of-reads-{chunk}-{i}" for i in range(len(REFLECTANCE_BANDS))]
-        for i, key in enumerate(keys):
-            graph[key] = Task(key, median_of_reads, reads, i)
-        keys.append(f"count-of-reads-{chunk}")
-        graph[keys[-1]] = Task(keys[-1], count_of_reads, reads)
-    else:
-        keys = [f"composite-of-reads-{chunk}"]
-        graph[keys[0]] = Task(keys[0], composite_of_reads, reads)
-    if detection is not None:
-        inputs = [f"evidence-input-{dask.base.tokenize(value)}" for value in detection]
-        for key, value in zip(inputs, detection, strict=True):
-            graph[key] = DataNode(key, value)
-        name = dask.base.tokenize(chunk, inputs)
-        for t, part in enumerate(parts):
-            keys.append(f"overpass-evidence-{name}-{t}")
-            graph[keys[-1]] = Task(keys[-1], _overpass_evidence, TaskRef(part.key),
-                                   *(TaskRef(key) for key in inputs))
-    return [Delayed(key, graph) for key in keys]
-
-
-def calendar_month(month: Month) -> int:
+def calendar_month(month: Month | str) -> int:
     """1 (January) to 12 (December)."""
     return int(str(month)[5:7])
 
@@ -462,73 +121,6 @@ def read_composite(path: Path) -> tuple[dict[str, np.ndarray], MonthQuality]:
     return bands, quality_from_tags(tags)
 
 
-def quality_from_tags(tags: Mapping[str, str]) -> MonthQuality:
-    """The :class:`MonthQuality` a product's tags record (see :func:`_grid_tags`)."""
-    status: MonthStatus = "ok" if tags.get("status") == "ok" else "gap"
-    return MonthQuality(status, int(tags.get("scenes", 0)), float(tags.get("valid_pct", 0.0)))
-
-
-# ---- writing one month -----------------------------------------------------------------------
-def _grid_tags(site: Site, month: Month, quality: MonthQuality) -> dict[str, Any]:
-    return {"site": site.name, "month": str(month), "status": quality.status,
-            "scenes": quality.scenes, "valid_pct": quality.valid_pct}
-
-
-def write_composite(folder: Path, site: Site, month: Month, data: MonthData) -> Path:
-    # Reflectance as Sentinel-2 L2A stores it; the count's 0 (no valid observation) is also
-    # the nodata of every band.
-    return write_cog(
-        folder / "composite.tif", [*(data.bands[b] for b in REFLECTANCE_BANDS), data.count],
-        site.grid, descriptions=[*REFLECTANCE_BANDS, COUNT_BAND],
-        encoding=[REFLECTANCE] * len(REFLECTANCE_BANDS) + [COUNT],
-        tags={**_grid_tags(site, month, data.quality), "skipped_scenes": data.skipped,
-              "units": "surface reflectance (bands 1-6: DN * scale + offset, as in Sentinel-2 "
-                       "L2A), valid observations (band 7)"},
-    )
-
-
-def write_indices(folder: Path, site: Site, month: Month, values: Mapping[str, np.ndarray],
-                  quality: MonthQuality) -> Path:
-    return write_cog(
-        folder / "indices.tif", [values[n] for n in INDEX_NAMES], site.grid,
-        descriptions=[INDEX_DESCRIPTIONS[n] for n in INDEX_NAMES],
-        encoding=[INDEX] * len(INDEX_NAMES),
-        tags={**_grid_tags(site, month, quality), "indices": ",".join(INDEX_NAMES)},
-    )
-
-
-def write_change(folder: Path, site: Site, month: Month, month_ndvi: np.ndarray,
-                 quality: MonthQuality, baseline: Baseline, state: DetectionState,
-                 new: np.ndarray, evidence: np.ndarray | None, config: PipelineConfig,
-                 areas: Mapping[str, float]) -> Path:
-    floor = baseline.reference(calendar_month(month)).ndvi_floor
-    with np.errstate(invalid="ignore"):
-        # Against the same season where the baseline saw the pixel then, else its driest state.
-        score = np.where(np.isfinite(floor), floor, baseline.land_ndvi_min) - month_ndvi
-    hits = (np.zeros(score.shape, "float32") if evidence is None or len(evidence) == 0
-            else np.sum(evidence == EVIDENCE, axis=0, dtype="float32"))
-    digging = np.full(score.shape, DIGGING_NONE, dtype="float32")
-    # copyto, not digging[mask] = ...: boolean indexing is several times slower
-    for where, value in ((state.candidate, DIGGING_CANDIDATE), (new, DIGGING_NEW),
-                         (baseline.preexisting, DIGGING_PREEXISTING)):
-        np.copyto(digging, np.float32(value), where=where)
-    assert state.mapped_since is not None and state.dug_share is not None
-    layers = [score.astype("float32", copy=False), hits, state.first_detected.astype("float32"),
-              state.confirmed.astype("float32"), state.mapped_since.astype("float32"), digging,
-              state.dug_share.astype("float32")]
-    return write_cog(
-        folder / "change.tif", layers, site.grid, descriptions=CHANGE_DESCRIPTIONS, nodata=None,
-        resampling="nearest", predictor=False,
-        tags={**_grid_tags(site, month, quality), SIGNATURE_TAG: signature(site, config),
-              AREAS_TAG: json.dumps(dict(areas), sort_keys=True)},
-    )
-
-
-#: Months loaded ahead of the one the pipeline works on, for a site of one chunk: two keep
-#: the workers busy while it waits for a month's writes (with one, they idled for part of
-#: every month). A larger site loads one ahead: its months take long enough, and each holds
-#: hundreds of MB (a full-size Tortiya month's composite and evidence: 0.35 GB).
-LOAD_AHEAD = 2
 #: Lock file of an output folder while a run writes it.
 LOCK_NAME = ".kpgeo.lock"
 #: What a finished site-month folder holds.
@@ -536,10 +128,6 @@ MONTH_PRODUCTS = ("composite.tif", "indices.tif", "change.tif", "disturbed.geojs
 #: Version of the detection method and of its saved state: a baseline or state saved by
 #: another version is recomputed.
 METHOD_VERSION = 3
-#: Tag of ``baseline.tif`` and ``change.tif`` that records what made them.
-SIGNATURE_TAG = "kpgeo_signature"
-#: Tag of ``change.tif`` with the month's time-series areas (a kept month's row comes from it).
-AREAS_TAG = "kpgeo_areas"
 
 
 def signature(site: Site, config: PipelineConfig) -> str:
@@ -564,12 +152,10 @@ def signature(site: Site, config: PipelineConfig) -> str:
 
 @dataclass(frozen=True)
 class SavedMonth:
-    """What a month's ``change.tif`` holds for the next month."""
+    """What a month's ``change.tif`` says of it (its state is read chunk by chunk by the
+    workers, :meth:`~.month_graph.SiteMonths.initial_carries`)."""
 
-    state: DetectionState
     quality: MonthQuality
-    new: np.ndarray
-    """Mapped new digging of that month."""
     areas: dict[str, float]
     """Its time-series areas."""
 
@@ -579,20 +165,14 @@ class SavedMonth:
 
 
 def read_saved_month(path: Path, expected_signature: str) -> SavedMonth | None:
-    """The state in a month's ``change.tif``; None if missing or made otherwise."""
+    """What a month's ``change.tif`` records; None if missing or made otherwise."""
     if not path.is_file():
         return None
     with rasterio.open(path) as src:
         tags = src.tags()
-        if tags.get(SIGNATURE_TAG) != expected_signature or AREAS_TAG not in tags:
-            return None
-        bands = {name: src.read(i + 1) for i, name in enumerate(CHANGE_BANDS)}
-    state = DetectionState(bands["first_detected"].astype("int32"),
-                           bands["confirmed"].astype("int32"),
-                           bands["mapped_since"].astype("int32"),
-                           bands["dug_share"].astype("float32"))
-    return SavedMonth(state, quality_from_tags(tags), bands["digging"] == DIGGING_NEW,
-                      json.loads(tags[AREAS_TAG]))
+    if tags.get(SIGNATURE_TAG) != expected_signature or AREAS_TAG not in tags:
+        return None
+    return SavedMonth(quality_from_tags(tags), json.loads(tags[AREAS_TAG]))
 
 
 def _foreign_member(config: PipelineConfig, month: str,
@@ -612,35 +192,19 @@ def _foreign_member(config: PipelineConfig, month: str,
     }
 
 
-def _areas_ha(site: Site, preexisting: np.ndarray, new: np.ndarray, previous_new: np.ndarray,
-              bands: Mapping[str, np.ndarray], indices: Mapping[str, np.ndarray],
-              config: PipelineConfig, share_now: np.ndarray | None = None,
-              state: DetectionState | None = None,
-              month: Month | None = None) -> dict[str, float]:
-    """The month's time-series areas; ``share_now``: this month's dug share of each pixel
-    (active ground); ``state`` and ``month``: the detection state after the month (its dug
-    shares and confirmations give the dug-share areas)."""
-    pixel_ha = abs(site.grid.resolution.x) ** 2 / 1e4
-    fresh, water = digging_signal(bands, config.detection, indices, share_now)
-    digging = preexisting | new
-    if state is None or state.dug_share is None or month is None:
-        dug = np.zeros(new.shape, "float32")
-        ground = previous_ground = new
-    else:
-        dug = state.dug_share
-        confirmed = state.confirmed > 0
-        ground = dug_ground(new, confirmed, preexisting)
-        before = confirmed & (state.confirmed < month_label(month))
-        previous_ground = dug_ground(previous_new, before, preexisting)
-    return {
-        "preexisting_ha": float(preexisting.sum()) * pixel_ha,
-        "new_ha": float((new & ~previous_new).sum()) * pixel_ha,
-        "cumulative_new_ha": float(new.sum()) * pixel_ha,
-        "active_ha": float((digging & fresh).sum()) * pixel_ha,
-        "water_ha": float((digging & water).sum()) * pixel_ha,
-        "new_dug_ha": float(np.nansum(dug[ground & ~previous_ground])) * pixel_ha,
-        "cumulative_new_dug_ha": float(np.nansum(dug[ground])) * pixel_ha,
-    }
+def chunk_baselines(baseline: Baseline, site: Site, config: PipelineConfig, layout: Layout,
+                    month: Month) -> list[ChunkBaseline]:
+    """What each chunk needs of the baseline in ``month`` (slices of the site's arrays)."""
+    season = calendar_month(month)
+    pixel_m = abs(site.grid.resolution.x)
+    reference = baseline.reference(season).layers()
+    possible = baseline.new_water_possible(season, config.detection.water_buffer_m, pixel_m)
+    inside = site.pixel_mask()
+    exclude = baseline.dug_at_end | ~inside
+    return [ChunkBaseline(reference[:, rows, cols], possible[rows, cols],
+                          baseline.land_ndvi_min[rows, cols], baseline.preexisting[rows, cols],
+                          exclude[rows, cols], inside[rows, cols])
+            for rows, cols in layout.chunks()]
 
 
 # ---- one site --------------------------------------------------------------------------------
@@ -656,7 +220,7 @@ class SiteRun:
     _from_scratch: bool = False
     """The baseline was (re)built by this run: no saved state after it is reused."""
     _writes: BackgroundWrites = field(default_factory=BackgroundWrites)
-    """A month's products are written while the next month computes."""
+    """A month's products are made while the next month computes."""
     _preexisting: tuple[np.ndarray, list[DiggingArea]] | None = None
     """The baseline's pre-existing mask and its digging areas."""
 
@@ -692,9 +256,9 @@ class SiteRun:
         baseline = (None if config.overwrite and baseline_requested
                     else self._read_baseline())
         if baseline is not None and not config.overwrite:
-            # Site-months already done are not recomputed (docs/product.md §9). A baseline month that is
-            # not done (an interrupted run, skipped scenes) changes the baseline itself: it is
-            # rebuilt below, with the products of every baseline month.
+            # Site-months already done are not recomputed (docs/product.md §9). A baseline month
+            # that is not done (an interrupted run, skipped scenes) changes the baseline
+            # itself: it is rebuilt below, with the products of every baseline month.
             saved_months = {m: self._saved_if_done(m) for m in baseline_requested}
             if all(saved is not None for saved in saved_months.values()):
                 for month, saved in saved_months.items():
@@ -704,13 +268,34 @@ class SiteRun:
             else:
                 baseline = None
         if baseline is None:
-            # Baseline months with products from an earlier run get them anew, from this baseline.
+            # Baseline months with products from an earlier run get them anew, from this
+            # baseline.
             baseline_requested = [m for m in config.baseline.months() if m in requested
                                   or (self.folder / str(m) / "change.tif").is_file()]
             baseline = self._run_baseline(baseline_requested)
             # Every saved state was made from the old baseline: detection starts afresh.
             self._from_scratch = True
         self._run_detection(baseline, requested)
+
+    def _months(self) -> SiteMonths:
+        return SiteMonths(self.source, self.site, self.config, self.folder,
+                          signature(self.site, self.config))
+
+    def _hand_over(self, month: Month | str, products: list[Any]) -> list[Path]:
+        """Have the month's COGs made from its tiles in the background, once the previous
+        month's are (at most one month in flight)."""
+        self._writes.wait()
+        self._writes.submit(compute, *products)
+        folder = self.folder / str(month)
+        names = ("composite.tif", "indices.tif", "change.tif")[:len(products)]
+        return [folder / name for name in names]
+
+    def _warn_gap(self, month: Month, quality: MonthQuality) -> None:
+        if quality.status == "gap":
+            warnings.warn(
+                f"{self.site.name} {month}: only {quality.valid_pct:.1f}% of the site has a "
+                f"valid observation ({quality.scenes} scenes); the month is a gap.",
+                LowCoverageWarning, stacklevel=3)
 
     # -- baseline
     def _baseline_path(self) -> Path:
@@ -732,14 +317,22 @@ class SiteRun:
         config = self.config
         assert config.baseline is not None
         months = list(config.baseline.months())
+        graph = self._months()
         done: dict[Month, SiteMonth] = {}
         started = time.perf_counter()
-        for month, data in self._loaded(months, None):
-            outputs = self._write_month(month, data, compute_indices(data.bands))
-            done[month] = SiteMonth(self.site.name, str(month), data.quality, data.scene_ids,
+        observing = graph.observe(months[0], None)
+        for i, month in enumerate(months):
+            # The next month is observed while this one is finished.
+            ahead = graph.observe(months[i + 1], None) if i + 1 < len(months) else None
+            quality, scene_ids, _, products = graph.finish_composite(observing)
+            self._warn_gap(month, quality)
+            outputs = self._hand_over(month, products)
+            done[month] = SiteMonth(self.site.name, str(month), quality, scene_ids,
                                     time.perf_counter() - started, outputs)
             started = time.perf_counter()
             self._report(done[month], "baseline, ")
+            if ahead is not None:
+                observing = ahead
         self._writes.wait()  # the baseline is built from the written composites
         valid = [m for m in months if done[m].quality.status == "ok"]
         if not valid:
@@ -765,13 +358,25 @@ class SiteRun:
         for month in months:
             if month not in requested:
                 self.results.append(done[month])
-        empty = DetectionState.empty(self.site.grid.shape.yx)
-        none = np.zeros(self.site.grid.shape.yx, dtype=bool)
+        whole = Layout((slice(0, self.site.grid.shape.y),), (slice(0, self.site.grid.shape.x),))
+        pixel_ha = abs(self.site.grid.resolution.x) ** 2 / 1e4
         for month in requested:
+            # Before detection: the month's change products hold the pre-existing digging.
             result = done[month]
             bands, _ = read_composite(self.folder / str(month) / "composite.tif")
-            self._finish_month(result, month, bands, compute_indices(bands), baseline, empty,
-                               none, none, None)
+            (inputs,) = chunk_baselines(baseline, self.site, config, whole, month)
+            layers, result.areas = whole_grid_change(bands, inputs, config.detection, pixel_ha,
+                                                     str(month))
+            folder = self.folder / str(month)
+            self._writes.submit(
+                write_cog, folder / "change.tif", layers, self.site.grid,
+                descriptions=CHANGE_DESCRIPTIONS, nodata=None, resampling="nearest",
+                predictor=False,
+                tags={**grid_tags(self.site, month, result.quality),
+                      SIGNATURE_TAG: signature(self.site, config),
+                      AREAS_TAG: json.dumps(dict(result.areas), sort_keys=True)})
+            result.outputs.append(folder / "change.tif")
+            self._write_areas(result, baseline, [])
         return baseline
 
     # -- after the baseline
@@ -783,22 +388,16 @@ class SiteRun:
         wanted = [i for i, m in enumerate(months) if m in requested]
         if not wanted:
             return
-        pixel_m = abs(self.site.grid.resolution.x)
-        inside = self.site.pixel_mask()
-        exclude = baseline.dug_at_end | ~inside
-        shape = self.site.grid.shape.yx
         expected = signature(self.site, config)
-        state = DetectionState.empty(shape)
-        last_ok_new = np.zeros(shape, dtype=bool)  # areas of the new_ha difference
+        saved_state: Path | None = None
         start = 0
         # The latest saved state before the first month asked for is reused (--overwrite too).
         for i in range(wanted[0] - 1, -1, -1):
             if self._from_scratch:
                 break
-            saved = read_saved_month(self.folder / str(months[i]) / "change.tif", expected)
-            if saved is not None:
-                state, start = saved.state, i + 1
-                last_ok_new = self._last_ok_new(months[:i + 1], expected)
+            path = self.folder / str(months[i]) / "change.tif"
+            if read_saved_month(path, expected) is not None:
+                saved_state, start = path, i + 1
                 break
         # Once a month is computed, the saved states after it are out of date: every later
         # month up to the last one asked for is computed too.
@@ -810,104 +409,37 @@ class SiteRun:
             if saved is None:
                 break
             self._keep(month, saved)
-            state = saved.state
-            if saved.status == "ok":
-                last_ok_new = saved.new
+            saved_state = self.folder / str(month) / "change.tif"
             kept += 1
+        todo = todo[kept:]
+        if not todo:
+            return
+        last_ok = None if saved_state is None else self._last_ok(
+            months[:months.index(todo[0])], expected)
+        graph = self._months()
+        carries = graph.initial_carries(saved_state, last_ok)
         started = time.perf_counter()
-        for month, data in self._loaded(todo[kept:], baseline):
-            assert data.evidence is not None
-            state = state.advance(data.evidence, month, exclude=exclude)
-            # The dug share of this month's composite against each pixel's own vegetation state.
-            share_now = month_dug_share(data.bands, baseline, calendar_month(month),
-                                        config.detection)
-            state = state.measured(share_now)
-            new = new_digging_mask(state, baseline.preexisting, config.detection.min_area_ha,
-                                   pixel_m, config.detection.footprint_share_min) & inside
-            state = state.mapped(new, month)
-            # The month's indices, computed once: for its indices.tif, the change score and
-            # the areas' signal alike.
-            indices = compute_indices(data.bands)
-            outputs = self._write_month(month, data, indices)
-            result = SiteMonth(self.site.name, str(month), data.quality, data.scene_ids,
-                               0.0, outputs)
-            self._finish_month(result, month, data.bands, indices, baseline, state, new,
-                               last_ok_new, data.evidence, share_now)
-            if data.quality.status == "ok":
-                last_ok_new = new
+        observing = graph.observe(todo[0], chunk_baselines(baseline, self.site, config,
+                                                           graph.layout, todo[0]))
+        for i, month in enumerate(todo):
+            # The next month is searched and observed while this one is finished.
+            ahead = (graph.observe(todo[i + 1], chunk_baselines(
+                baseline, self.site, config, graph.layout, todo[i + 1]))
+                if i + 1 < len(todo) else None)
+            outcome = graph.finish(observing, carries)
+            carries = outcome.carries
+            self._warn_gap(month, outcome.quality)
+            result = SiteMonth(self.site.name, str(month), outcome.quality, outcome.scene_ids,
+                               0.0, self._hand_over(month, outcome.products),
+                               areas=outcome.sums)
+            self._write_areas(result, baseline, outcome.pieces)
             # From the end of the previous month's work: the months' seconds add up to their
-            # wall time, though each month loads while the one before it finishes.
+            # wall time, though each month is observed while the one before it finishes.
             result.seconds = time.perf_counter() - started
             started = time.perf_counter()
             self._report(result, "")
-
-    def _loaded(self, months: Sequence[Month], baseline: Baseline | None,
-                ) -> Iterator[tuple[Month, MonthData]]:
-        """:func:`load_month` of each month in turn, loaded ahead in a background thread
-        while the caller works on earlier ones (state, polygons, products; waiting for their
-        writes), so that the Dask workers are not left idle meanwhile. Up to
-        :data:`LOAD_AHEAD` months are loaded or loading beyond the one the caller holds
-        (one for a site larger than a chunk).
-
-        On a cluster, months of a one-chunk site compute two at a time, each on a worker of
-        its own (``pin``): a month's reads all feed its composite, and spread over two worker
-        processes, about half of them crossed from one to the other. On the local schedulers
-        one month computes at a time (a second beside it added more CPU time than it saved),
-        while the next one is searched and its task graph made: done between two months'
-        computes, that left the workers idle for a tenth of the time.
-        """
-        last_gate: MonthGate | None = None
-
-        def load(month: Month) -> Future[MonthData]:
-            nonlocal last_gate
-            gate = last_gate = MonthGate(slots, stop, after=last_gate)
-
-            def run() -> MonthData:
-                try:
-                    return load_month(self.source, self.site, month, self.config, baseline,
-                                      stop, together > 1, gate)
-                finally:
-                    gate.begin()  # a month that failed or had nothing to compute
-
-            # In a copy of this context: the progress bar's setting is a context variable.
-            return pool.submit(contextvars.copy_context().run, run)
-
-        stop = threading.Event()
-        one_chunk = max(self.site.grid.shape.yx) <= self.config.composite.chunk_px
-        ahead = LOAD_AHEAD if one_chunk else 1
-        together = max(1, min(worker_count(), ahead)) if one_chunk else 1
-        slots = threading.Semaphore(together)  # months computing at once
-        with ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="kpgeo-load") as pool:
-            pending = collections.deque(load(m) for m in months[:ahead])
-            try:
-                for i, month in enumerate(months):
-                    data = pending.popleft().result()
-                    if i + ahead < len(months):
-                        pending.append(load(months[i + ahead]))
-                    quality = data.quality
-                    if quality.status == "gap":  # warned here, in the run's thread
-                        warnings.warn(
-                            f"{self.site.name} {month}: only {quality.valid_pct:.1f}% of the "
-                            f"site has a valid observation ({quality.scenes} scenes); the "
-                            "month is a gap.", LowCoverageWarning, stacklevel=2)
-                    yield month, data
-            finally:
-                # A run failing here starts no other month, and those loading stop at their
-                # next chunk or turn to compute (the pool's exit waits for them).
-                stop.set()
-                for future in pending:
-                    future.cancel()
-
-
-    def _write_month(self, month: Month, data: MonthData,
-                     indices: Mapping[str, np.ndarray]) -> list[Path]:
-        """Hand a month's composite and indices to the writer, once the previous month's
-        products are written (at most one month in flight)."""
-        self._writes.wait()
-        folder = self.folder / str(month)
-        self._writes.submit(write_composite, folder, self.site, month, data)
-        self._writes.submit(write_indices, folder, self.site, month, indices, data.quality)
-        return [folder / "composite.tif", folder / "indices.tif"]
+            if ahead is not None:
+                observing = ahead
 
     def _keep(self, month: Month, saved: SavedMonth) -> None:
         """Keep a month done by an earlier run: its result feeds the shared products (time
@@ -917,8 +449,8 @@ class SiteRun:
         self.progress(f"{self.site.name} {month}: done already, kept")
 
     def _saved_if_done(self, month: Month) -> SavedMonth | None:
-        """The saved state of a site-month whose every product is there and whose state was
-        made as this run would make it; None if it must be computed."""
+        """What the saved ``change.tif`` of a site-month says, if its every product is there
+        and its state was made as this run would make it; None if it must be computed."""
         folder = self.folder / str(month)
         if not all((folder / name).is_file() for name in MONTH_PRODUCTS):
             return None
@@ -927,37 +459,30 @@ class SiteRun:
                 return None  # retried on the next run (cached responses make that cheap)
         return read_saved_month(folder / "change.tif", signature(self.site, self.config))
 
-    def _last_ok_new(self, months: list[Month], expected: str) -> np.ndarray:
-        """Mapped new digging of the latest saved month that was not a gap: a gap month's new
+    def _last_ok(self, months: list[Month], expected: str) -> Path | None:
+        """The ``change.tif`` of the latest saved month that was not a gap: a gap month's new
         digging is counted in the next valid month's ``new_ha``."""
         for month in reversed(months):
-            saved = read_saved_month(self.folder / str(month) / "change.tif", expected)
+            path = self.folder / str(month) / "change.tif"
+            saved = read_saved_month(path, expected)
             if saved is not None and saved.status == "ok":
-                return saved.new
-        return np.zeros(self.site.grid.shape.yx, dtype=bool)
+                return path
+        return None
 
-    def _finish_month(self, result: SiteMonth, month: Month, bands: Mapping[str, np.ndarray],
-                      indices: Mapping[str, np.ndarray], baseline: Baseline,
-                      state: DetectionState, new: np.ndarray, previous_new: np.ndarray,
-                      evidence: np.ndarray | None, share_now: np.ndarray | None = None) -> None:
-        """change.tif, disturbed.geojson and the time-series areas of one site-month."""
-        config = self.config
-        folder = self.folder / str(month)
-        result.areas = _areas_ha(self.site, baseline.preexisting, new, previous_new, bands,
-                                 indices, config, share_now, state, month)
-        self._writes.submit(write_change, folder, self.site, month, indices["ndvi"],
-                            result.quality,
-                            baseline, state, new, evidence, config, result.areas)
-        result.outputs.append(folder / "change.tif")
+    def _write_areas(self, result: SiteMonth, baseline: Baseline,
+                     pieces: Sequence[AreaPiece]) -> None:
+        """The month's ``disturbed.geojson``: the baseline's pre-existing digging areas and
+        the new ones the chunks' pieces make."""
         if self._preexisting is None or self._preexisting[0] is not baseline.preexisting:
             # The same every month of a baseline: polygonized (and turned into GeoJSON) once.
             self._preexisting = (baseline.preexisting, preexisting_areas(
                 self.site.name, self.site.grid, baseline.preexisting))
-        result.digging_areas = digging_areas(self.site.name, self.site.grid,
-                                             self._preexisting[1], new, state)
-        foreign = _foreign_member(config, str(month), {self.site.name: {
+        new = merge_pieces(self.site.name, self.site.grid, pieces, "new")
+        result.digging_areas = sorted([*self._preexisting[1], *new],
+                                      key=lambda a: (a.status != "preexisting", a.id))
+        foreign = _foreign_member(self.config, result.month, {self.site.name: {
             "status": result.quality.status, "scene_ids": result.scene_ids}})
-        path = folder / "disturbed.geojson"
+        path = self.folder / result.month / "disturbed.geojson"
         self._writes.submit(write_geojson, path, result.digging_areas,
                             {self.site.name: self.site.crs}, foreign)
         result.outputs.append(path)
@@ -977,9 +502,12 @@ def output_lock(out_dir: Path) -> Iterator[None]:
                 f"another kpgeo run is writing {out_dir}; wait for it to finish or give "
                 "another --out."
             ) from None
-        # Half-written products of an interrupted run (never renamed into place) go now.
+        # Half-written products of an interrupted run (never renamed into place) go now, and
+        # the chunk tiles of months it did not finish.
         for leftover in out_dir.rglob(f".*{PART_SUFFIX}*"):
             leftover.unlink(missing_ok=True)
+        for tiles in out_dir.glob(f"*/*/{TILES_FOLDER}"):
+            remove_tiles(tiles.parent)
         try:
             yield
         finally:

@@ -76,13 +76,19 @@ def new_digging_mask(state: DetectionState, preexisting: np.ndarray, min_area_ha
     return remove_small(dug, min_area_ha, pixel_m)
 
 
-def dug_ground(footprint: np.ndarray, confirmed: np.ndarray,
-               preexisting: np.ndarray) -> np.ndarray:
+def dug_ground(footprint: np.ndarray, confirmed: np.ndarray, preexisting: np.ndarray,
+               footprint_ring: np.ndarray | None = None) -> np.ndarray:
     """The ground whose dug shares make the dug area: the new-digging ``footprint`` and its
     edge, the confirmed pixels beside it dug less than half (a working shades off into them;
-    they hold about a sixth of its dug ground)."""
-    edge = confirmed & ~preexisting & ~footprint & ndimage.binary_dilation(
-        footprint, structure=EIGHT)
+    they hold about a sixth of its dug ground). ``footprint_ring``: for a chunk of a grid, the
+    footprint of the pixels around it, ``(y + 2, x + 2)`` of which the border counts."""
+    if footprint_ring is None:
+        near = ndimage.binary_dilation(footprint, structure=EIGHT)
+    else:
+        padded = footprint_ring.copy()
+        padded[1:-1, 1:-1] = footprint
+        near = ndimage.binary_dilation(padded, structure=EIGHT)[1:-1, 1:-1]
+    edge = confirmed & ~preexisting & ~footprint & near
     ground: np.ndarray = footprint | edge
     return ground
 
@@ -115,43 +121,92 @@ def _areas(site: str, grid: GeoBox, mask: np.ndarray, status: Status,
     # site, and polygonizing the whole grid was most of the time a month's polygons took.
     r0, c0 = int(occupied_rows[0]), int(occupied_cols[0])
     box = (slice(r0, int(occupied_rows[-1]) + 1), slice(c0, int(occupied_cols[-1]) + 1))
-    labels, count = ndimage.label(mask[box], structure=EIGHT)
-    rows, cols = np.nonzero(labels)
-    lab = labels[rows, cols]
+    labels, _ = ndimage.label(mask[box], structure=EIGHT)
+    boxed = None if state is None else DetectionState(
+        state.first_detected[box], state.confirmed[box], state.mapped_since[box])  # type: ignore[index]
+    return merge_pieces(site, grid, area_pieces(labels, grid, box[0], box[1], boxed), status)
+
+
+@dataclass(frozen=True)
+class AreaPiece:
+    """The part of one digging area within a chunk of the grid (:func:`area_pieces`)."""
+
+    label: int
+    """The area's number, the same in every chunk it reaches."""
+    pixels: int
+    seed: tuple[int, int, int, int]
+    """The piece's candidate seed: (first mapped, first confirmed, row, column) in the grid,
+    unmapped pixels last; the smallest over the pieces is the area's."""
+    first_detected: int
+    """Earliest ``first_detected`` of its pixels (YYYYMM; the int32 maximum where none)."""
+    confirmed_at_seed: int
+    shapes: tuple[shapely.Geometry, ...]
+
+
+def area_pieces(labels: np.ndarray, grid: GeoBox, rows: slice, cols: slice,
+                state: DetectionState | None) -> list[AreaPiece]:
+    """The pieces of the areas ``labels`` (area numbers, 0 outside) of the window ``rows``,
+    ``cols`` of ``grid``; ``state``: the window's detection state (None for pre-existing
+    digging). Pieces of one area from several chunks make it whole in :func:`merge_pieces`."""
+    ys, xs = np.nonzero(labels)
+    if ys.size == 0:
+        return []
+    lab = labels[ys, xs]
     zeros = np.zeros_like(lab)
-    confirmed = state.confirmed[box][rows, cols] if state is not None else zeros
-    since = (state.mapped_since[box][rows, cols]  # type: ignore[index]
-             if state is not None else zeros)
+    confirmed = state.confirmed[ys, xs] if state is not None else zeros
+    since = state.mapped_since[ys, xs] if state is not None else zeros  # type: ignore[index]
     # Unmapped pixels (0) sort after mapped ones: a group joining an area never lends its seed.
     since = np.where(since > 0, since, np.iinfo("int32").max)
-    # The seed of each area: by label, then first mapped, first confirmed, row, column.
-    order = np.lexsort((cols, rows, confirmed, since, lab))
+    rows_g, cols_g = ys + rows.start, xs + cols.start
+    # The seed of each piece: by label, then first mapped, first confirmed, row, column.
+    order = np.lexsort((cols_g, rows_g, confirmed, since, lab))
     first_of_label = order[np.r_[0, np.nonzero(np.diff(lab[order]))[0] + 1]]
-    pixel_m = abs(grid.resolution.x)
-    sizes = np.bincount(lab, minlength=count + 1)
+    numbers = lab[first_of_label]
+    sizes = np.bincount(np.searchsorted(numbers, lab), minlength=numbers.size)
+    never = np.iinfo("int32").max
     if state is not None:
-        detected = state.first_detected[box]
-        first_detected = ndimage.minimum(np.where(detected > 0, detected, np.iinfo("int32").max),
-                                         labels, np.arange(1, count + 1))
-    box_affine = grid[box].affine
+        detected = state.first_detected[ys, xs]
+        detected = np.where(detected > 0, detected, never)
+        first_detected = np.full(numbers.size, never, dtype="int64")
+        np.minimum.at(first_detected, np.searchsorted(numbers, lab), detected)
+    affine = grid[rows, cols].affine
     shapes: dict[int, list[shapely.Geometry]] = {}
     for geom, value in rasterio.features.shapes(labels.astype("int32"), mask=labels > 0,
-                                                connectivity=8, transform=box_affine):
+                                                connectivity=8, transform=affine):
         shapes.setdefault(int(value), []).append(shapely.geometry.shape(geom))
+    return [AreaPiece(int(number), int(sizes[i]),
+                      (int(since[index]), int(confirmed[index]), int(rows_g[index]),
+                       int(cols_g[index])),
+                      int(first_detected[i]) if state is not None else never,
+                      int(confirmed[index]), tuple(shapes[int(number)]))
+            for i, (number, index) in enumerate(zip(numbers, first_of_label, strict=True))]
+
+
+def merge_pieces(site: str, grid: GeoBox, pieces: Sequence[AreaPiece],
+                 status: Status) -> list[DiggingArea]:
+    """The digging areas the ``pieces`` of every chunk make, one per label, in label order."""
+    by_label: dict[int, list[AreaPiece]] = {}
+    for piece in pieces:
+        by_label.setdefault(piece.label, []).append(piece)
+    pixel_m = abs(grid.resolution.x)
     prefix = "p" if status == "preexisting" else "n"
     out = []
-    for index in first_of_label:
-        label = int(lab[index])
-        x, y = box_affine @ (cols[index] + 0.5, rows[index] + 0.5)
-        geometry = shapely.make_valid(shapely.union_all(shapes[label]))
+    for label in sorted(by_label):
+        parts = by_label[label]
+        seeded = min(parts, key=lambda p: p.seed)
+        _, _, row, col = seeded.seed
+        x, y = grid.affine @ (col + 0.5, row + 0.5)
+        pixels = sum(p.pixels for p in parts)
+        geometry = shapely.make_valid(shapely.union_all([g for p in parts for g in p.shapes]))
+        new = status == "new"
         out.append(DiggingArea(
             site=site,
             id=f"{site}-{prefix}-{math.floor(x)}-{math.floor(y)}",
             status=status,
-            first_detected=label_month(first_detected[label - 1]) if state is not None else None,
-            confirmed=label_month(confirmed[index]) if state is not None else None,
-            area_ha=round(float(sizes[label]) * pixel_m**2 / 1e4, 4),
-            pixels=int(sizes[label]),
+            first_detected=label_month(min(p.first_detected for p in parts)) if new else None,
+            confirmed=label_month(seeded.confirmed_at_seed) if new else None,
+            area_ha=round(float(pixels) * pixel_m**2 / 1e4, 4),
+            pixels=pixels,
             geometry=geometry,
         ))
     return out

@@ -92,31 +92,11 @@ def test_run_on_a_dask_cluster_gives_the_products_of_a_local_run(
         counts = client.run(lambda dask_worker: len(dask_worker.state.log))
     assert len(counts) == 2 and all(n > 0 for n in counts.values()), counts
     assert_same_products(tmp_path / "local", tmp_path / "cluster")
-    # In one chunk, two months compute at once on the cluster, each on one worker.
-    pinned = CliRunner().invoke(cli, run_args(tmp_path, catalog, tmp_path / "pinned",
-                                              "--scheduler", dask_cluster))
-    assert pinned.exit_code == 0, pinned.output
-    assert_same_products(tmp_path / "local", tmp_path / "pinned")
-
-
-def test_pinned_computations_take_the_workers_in_turn() -> None:
-    """``compute(..., pin=True)`` runs all of a computation's tasks on one worker, the next
-    computation on the next worker."""
-    import dask
-    from distributed import Client, LocalCluster, get_worker
-
-    from kpgeo.cluster import compute
-
-    def where(_: int) -> str:
-        return str(get_worker().address)
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster, Client(cluster):
-        runs = [compute(*[dask.delayed(where, pure=False)(i) for i in range(6)], pin=True)
-                for _ in range(4)]
-    assert all(len(set(run)) == 1 for run in runs), runs
-    assert [run[0] for run in runs[:2]] == [run[0] for run in runs[2:]]
-    assert len({run[0] for run in runs}) == 2, runs
+    # In one chunk on the cluster, the next month observed while one finishes.
+    whole = CliRunner().invoke(cli, run_args(tmp_path, catalog, tmp_path / "whole",
+                                             "--scheduler", dask_cluster))
+    assert whole.exit_code == 0, whole.output
+    assert_same_products(tmp_path / "local", tmp_path / "whole")
 
 
 def test_progress_bar_on_the_threaded_scheduler_goes_to_stderr(
@@ -185,125 +165,13 @@ def test_lock_removes_half_written_products_only(tmp_path: Path) -> None:
     (out / "my" / "2024-02").mkdir(parents=True)
     leftover = out / "my" / "2024-02" / f".composite.tif.x1y2{PART_SUFFIX}"
     leftover.write_bytes(b"half a COG")
+    tiles = out / "my" / "2024-02" / ".tiles"  # chunk tiles of a month never finished
+    tiles.mkdir()
+    (tiles / "change-0-0.tif").write_bytes(b"a chunk")
     kept = [out / "my" / "2024-02" / "notes.part", out / "my" / ".cache.tif.ab.part",
             out / "my" / "2024-02" / "composite.tif"]
     for path in kept:
         path.write_bytes(b"not ours to remove")
     with output_lock(out):
-        assert not leftover.exists()
+        assert not leftover.exists() and not tiles.exists()
         assert all(path.read_bytes() == b"not ours to remove" for path in kept)
-
-
-def test_a_month_loading_ahead_stops_at_its_next_chunk(small_archive, small_site) -> None:  # type: ignore[no-untyped-def]
-    """A run that fails while the next month loads ahead does not wait for that whole month:
-    the load stops before its next chunk (here, before any), having read nothing more."""
-    import threading
-
-    import dask
-    from dask.callbacks import Callback
-
-    from kpgeo.config import CompositeConfig, PipelineConfig
-    from kpgeo.months import parse_month
-    from kpgeo.pipeline import LoadStopped, load_month
-    from kpgeo.sources.stac import StacSource
-
-    source = StacSource(str(small_archive.collection), chunk_px=64)
-    config = PipelineConfig(composite=CompositeConfig(chunk_px=64))
-    month = parse_month("2024-02")
-    tasks: list[str] = []
-    with dask.config.set(scheduler="threads"), Callback(
-            pretask=lambda key, dsk, state: tasks.append(str(key))):
-        stop = threading.Event()
-        stop.set()
-        with pytest.raises(LoadStopped):
-            load_month(source, small_site, month, config, stop=stop)
-        assert tasks == []
-        data = load_month(source, small_site, month, config, stop=threading.Event())
-    assert data.quality.scenes > 0 and len(tasks) > 0
-
-
-def test_months_take_their_turn_to_compute_in_order_and_not_after_a_stop() -> None:
-    """The next month is prepared while one computes (SiteRun._loaded); its compute waits for
-    the month before it to have begun, shares the slots, and does not begin once the run has
-    stopped, even when it was already waiting."""
-    import threading
-    import time
-
-    from kpgeo.pipeline import LoadStopped, MonthGate
-
-    slots, stop = threading.Semaphore(1), threading.Event()
-    first = MonthGate(slots, stop)
-    second = MonthGate(slots, stop, after=first)
-    order: list[str] = []
-
-    def compute(name: str, gate: MonthGate) -> None:
-        with gate:
-            order.append(name)
-            time.sleep(0.05)
-
-    later = threading.Thread(target=compute, args=("second", second), daemon=True)
-    later.start()
-    time.sleep(0.2)  # prepared first, the second month still waits for the first's turn
-    assert order == []
-    compute("first", first)
-    later.join(5)
-    assert order == ["first", "second"]
-
-    # A month that ended without computing (its search failed) lets the next one go.
-    failed = MonthGate(slots, stop)
-    failed.begin()
-    compute("after a failure", MonthGate(slots, stop, after=failed))
-    assert order[-1] == "after a failure"
-
-    # Stopped: a month waiting for its turn gives up, and so does one that gets a slot.
-    waiting = MonthGate(slots, stop, after=MonthGate(slots, stop))
-    outcome: list[BaseException] = []
-
-    def wait_for_turn() -> None:
-        try:
-            compute("never", waiting)
-        except LoadStopped as exc:
-            outcome.append(exc)
-
-    waiter = threading.Thread(target=wait_for_turn, daemon=True)
-    waiter.start()
-    time.sleep(0.3)  # waiting for its turn when the run stops
-    stop.set()
-    waiter.join(5)
-    assert not waiter.is_alive() and len(outcome) == 1
-    with pytest.raises(LoadStopped):
-        compute("never either", MonthGate(slots, stop))
-    assert "never" not in order and "never either" not in order
-    assert slots.acquire(blocking=False)  # every slot given back
-
-
-def test_one_task_of_a_chunk_equals_its_tasks_by_band(small_archive, small_site) -> None:  # type: ignore[no-untyped-def]
-    """The task a month pinned to a one-thread worker makes of a chunk (its reads nested in
-    it) gives the composite, count and evidence of the separate tasks, to the bit."""
-    import dask
-    import numpy as np
-
-    from kpgeo.config import DetectionConfig
-    from kpgeo.months import parse_month_range
-    from kpgeo.pipeline import _chunk_tasks
-    from kpgeo.sources.stac import StacSource
-
-    source = StacSource(str(small_archive.collection))
-    items = source.search(small_site, parse_month_range("2024-02..2024-02"))
-    (ys, xs, parts), = source.read_chunks(items, small_site).chunks
-    shape = small_site.grid.shape.yx
-    rng = np.random.default_rng(0)
-    # A season's reference (kpgeo.reference.REFERENCE_LAYERS): NDVI floor, MNDWI ceiling,
-    # red floor and no misregistration allowance.
-    reference = np.stack([rng.uniform(0.2, 0.6, shape), np.full(shape, -0.3), np.zeros(shape),
-                          np.zeros(shape), np.zeros(shape)]).astype("float32")
-    detection = (reference[:, ys, xs], (rng.random(shape) < 0.5)[ys, xs], DetectionConfig())
-    apart = dask.compute(*_chunk_tasks(parts, detection, by_band=True), scheduler="threads")
-    (medians, count, codes), = dask.compute(
-        *_chunk_tasks(parts, detection, by_band=False, fused=True), scheduler="threads")
-    n_bands = medians.shape[0]
-    assert len(parts) > 1 and codes.shape == (len(parts), *count.shape)
-    np.testing.assert_array_equal(medians, np.stack(apart[:n_bands]))
-    np.testing.assert_array_equal(count, apart[n_bands])
-    np.testing.assert_array_equal(codes, np.stack(apart[n_bands + 1:]))
-    assert (codes == 1).any() and (codes == 0).any()  # the evidence is not trivially empty

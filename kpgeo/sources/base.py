@@ -96,3 +96,24 @@ def utc(item: pystac.Item) -> dt.datetime:
     assert item.datetime is not None
     when = item.datetime
     return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
+
+
+def chunk_reads_of_dataset(scenes: xr.Dataset, chunks: list[tuple[slice, slice]]) -> ChunkReads:
+    """:class:`ChunkReads` of a source that loads a lazy dataset (:meth:`SceneSource.load`):
+    each read is the dataset's overpass on the chunk, NaN where not ``valid``."""
+    import dask
+
+    def masked(bands: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        return np.where(valid[None], bands, np.float32(np.nan)).astype("float32", copy=False)
+
+    stacked = scenes[list(REFLECTANCE_BANDS)].to_array("band").transpose("time", "band", "y", "x")
+    valid = scenes["valid"]
+    out = []
+    for rows, cols in chunks:
+        reads = [dask.delayed(masked, pure=True)(stacked.data[t, :, rows, cols],
+                                                 valid.data[t, rows, cols])
+                 for t in range(scenes.sizes.get("time", 0))]
+        out.append((rows, cols, reads))
+    ids = ([str(s) for s in scenes["scene_id"].values] if "scene_id" in scenes.coords
+           else [])
+    return ChunkReads(scenes["time"].values, ids, out)

@@ -1,0 +1,360 @@
+"""A month after the baseline, one chunk of the site at a time: the numpy steps the Dask
+workers run, and the small summaries the run gathers between them.
+
+Per chunk, in order (:mod:`kpgeo.month_graph` makes them tasks):
+
+1. :func:`observe`: the chunk's reads become its composite and each overpass's evidence.
+2. :func:`advance`: the detection state advances through the evidence and takes the month's dug
+   shares; the pixels that would be new digging before the mapping unit is applied are
+   labelled (8-connected, within the chunk).
+3. :func:`summarize`: what the run needs from the chunk to decide for the whole site: the
+   labels' sizes, the labels on the chunk's edges, its valid pixels.
+4. The run merges labels that touch across chunk edges (:func:`merge_labels`): a group is kept
+   when the whole of it reaches the mapping unit, wherever the chunk edges cut it.
+5. :func:`finish`: the month's new digging, the state recorded, the time-series areas (sums
+   over the chunk), the pieces of the digging areas' polygons and the chunk's product tiles.
+
+Every step gives the same pixels as the whole grid would: the mapping unit and the dug
+ground's one-pixel edge see across chunk edges (the labels merged, a ring of the neighbours'
+new digging), and nothing else looks beyond a pixel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse
+import scipy.sparse.csgraph
+from scipy import ndimage
+
+from .blocks import row_blocks
+from .composite import composite_of_reads
+from .config import DetectionConfig
+from .detection import (
+    EIGHT,
+    EVIDENCE,
+    DetectionState,
+    digging_signal,
+    month_dug_share,
+    observation_evidence,
+)
+from .indices import compute_indices
+from .polygons import AreaPiece, dug_ground
+from .reference import SeasonalReference
+from .sources.base import REFLECTANCE_BANDS
+
+#: Time-series areas summed over the chunks (pixels or dug shares; times a pixel's area).
+AREA_NAMES = ("preexisting_ha", "new_ha", "cumulative_new_ha", "active_ha", "water_ha",
+              "new_dug_ha", "cumulative_new_dug_ha")
+
+
+@dataclass(frozen=True)
+class ChunkBaseline:
+    """What a chunk needs from the baseline in a month (slices of the site's arrays)."""
+
+    reference: np.ndarray
+    """The season's reference layers (:meth:`~.reference.SeasonalReference.layers`)."""
+    possible: np.ndarray
+    """Where new water may be a pit (:meth:`~.detection.Baseline.new_water_possible`)."""
+    land_ndvi_min: np.ndarray
+    preexisting: np.ndarray
+    exclude: np.ndarray
+    """Not eligible for new digging: dug by the baseline's end, or outside the site."""
+    inside: np.ndarray
+
+
+@dataclass(frozen=True)
+class Carry:
+    """What a chunk carries from one month to the next."""
+
+    state: DetectionState
+    last_ok_new: np.ndarray
+    """New digging of the latest month that was not a gap (its ``new_ha`` difference)."""
+
+
+@dataclass
+class Observed:
+    """A chunk's composite ``(band, y, x)``, valid count and evidence ``(time, y, x)``."""
+
+    medians: np.ndarray
+    count: np.ndarray
+    evidence: np.ndarray | None
+
+
+@dataclass
+class Advanced:
+    """A chunk after :func:`advance`."""
+
+    bands: dict[str, np.ndarray]
+    count: np.ndarray
+    hits: np.ndarray
+    """Observations with evidence of new digging, per pixel."""
+    state: DetectionState
+    share_now: np.ndarray
+    labels: np.ndarray
+    """Groups (8-connected, numbered from 1 within the chunk) of the pixels that are new
+    digging if their whole group reaches the mapping unit."""
+    count_labels: int
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the run gathers of a chunk before deciding which groups are new digging."""
+
+    sizes: np.ndarray
+    """Pixels of each group, by label (index 0: none)."""
+    edges: dict[str, np.ndarray]
+    """Labels along the chunk's ``top``, ``bottom``, ``left`` and ``right`` edges."""
+    previous_new_edges: dict[str, np.ndarray]
+    """The latest valid month's new digging along the same edges."""
+    inside_edges: dict[str, np.ndarray]
+    valid: int
+    """Pixels of the site with a valid observation."""
+    inside: int
+
+
+@dataclass
+class Finished:
+    """A chunk's month: the carry to the next, its area sums and polygon pieces."""
+
+    carry: Carry
+    sums: dict[str, float]
+    pieces: list[AreaPiece] = field(default_factory=list)
+    layers: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    """The products' bands of the chunk: ``composite``, ``indices``, ``change``."""
+
+
+def observe(reads: Sequence[np.ndarray], baseline: ChunkBaseline | None,
+            params: DetectionConfig) -> Observed:
+    """The composite, count and (given the baseline) evidence of a chunk's reads."""
+    medians, count = composite_of_reads(reads)
+    if baseline is None:
+        return Observed(medians, count, None)
+    return Observed(medians, count,
+                    np.stack([_overpass_evidence(read, baseline, params) for read in reads])
+                    if reads else np.zeros((0, *count.shape), "int8"))
+
+
+def _overpass_evidence(read: np.ndarray, baseline: ChunkBaseline,
+                       params: DetectionConfig) -> np.ndarray:
+    """Evidence codes ``(y, x)`` of one overpass's read, a block of rows at a time
+    (:mod:`kpgeo.blocks`)."""
+    codes = np.empty(read.shape[1:], dtype="int8")
+    for rows in row_blocks(read.shape[-2], read.shape[-1]):
+        bands = dict(zip(REFLECTANCE_BANDS, read[:, rows], strict=True))
+        codes[rows] = observation_evidence(bands, np.isfinite(read[0, rows]),
+                                           baseline.reference[:, rows],
+                                           baseline.possible[rows], params)
+    return codes
+
+
+def advance(observed: Observed, carry: Carry, baseline: ChunkBaseline, month: str,
+            params: DetectionConfig) -> Advanced:
+    """The state after the month's observations and dug shares; the groups that may be new
+    digging (``footprint_share_min`` reached, confirmed, not pre-existing)."""
+    assert observed.evidence is not None
+    bands = dict(zip(REFLECTANCE_BANDS, observed.medians, strict=True))
+    state = carry.state.advance(observed.evidence, month, exclude=baseline.exclude)
+    floor = SeasonalReference.from_layers(baseline.reference).ndvi_floor
+    share_now = month_dug_share(bands, floor, params)
+    state = state.measured(share_now)
+    dug = (state.confirmed > 0) & ~baseline.preexisting
+    if params.footprint_share_min > 0:
+        dug &= state.dug_share >= params.footprint_share_min  # type: ignore[operator]
+    labels, count = ndimage.label(dug, structure=EIGHT)
+    hits = (np.zeros(observed.count.shape, "float32") if len(observed.evidence) == 0
+            else np.sum(observed.evidence == EVIDENCE, axis=0, dtype="float32"))
+    return Advanced(bands, observed.count, hits, state, share_now, labels, count)
+
+
+def summarize(advanced: Advanced, carry: Carry, baseline: ChunkBaseline) -> Summary:
+    """:class:`Summary` of a chunk."""
+    sizes = np.bincount(advanced.labels.ravel(), minlength=advanced.count_labels + 1)
+    inside = baseline.inside
+    return Summary(sizes, _edges(advanced.labels), _edges(carry.last_ok_new), _edges(inside),
+                   int(np.count_nonzero((advanced.count > 0) & inside)),
+                   int(np.count_nonzero(inside)))
+
+
+def _edges(array: np.ndarray) -> dict[str, np.ndarray]:
+    return {"top": array[0].copy(), "bottom": array[-1].copy(), "left": array[:, 0].copy(),
+            "right": array[:, -1].copy()}
+
+
+def finish(advanced: Advanced, carry: Carry, baseline: ChunkBaseline, month: str, ok: bool,
+           keep: np.ndarray, numbers: np.ndarray, rings: Mapping[str, np.ndarray],
+           params: DetectionConfig, pixel_ha: float) -> Finished:
+    """The chunk's month once the run has decided which groups are new digging.
+
+    ``keep`` and ``numbers``: by the chunk's labels, whether the group is new digging and its
+    number across the site; ``rings``: the new digging (``new``) and the latest valid month's
+    (``previous_new``) of the pixels around the chunk, ``(y + 2, x + 2)`` of which only the
+    border counts (see :func:`ring_of`).
+    """
+    new = keep[advanced.labels] & baseline.inside
+    state = advanced.state.mapped(new, month)
+    previous_new = carry.last_ok_new
+    indices = compute_indices(advanced.bands)
+    fresh, water = digging_signal(advanced.bands, params, indices, advanced.share_now)
+    pre = baseline.preexisting
+    confirmed = state.confirmed > 0
+    label = np.int32(int(month.replace("-", "")))
+    ground = dug_ground(new, confirmed, pre, footprint_ring=rings["new"])
+    previous_ground = dug_ground(previous_new, confirmed & (state.confirmed < label), pre,
+                                 footprint_ring=rings["previous_new"])
+    dug = state.dug_share
+    assert dug is not None
+    digging = pre | new
+    sums = {
+        "preexisting_ha": float(np.count_nonzero(pre)),
+        "new_ha": float(np.count_nonzero(new & ~previous_new)),
+        "cumulative_new_ha": float(np.count_nonzero(new)),
+        "active_ha": float(np.count_nonzero(digging & fresh)),
+        "water_ha": float(np.count_nonzero(digging & water)),
+        "new_dug_ha": float(np.nansum(dug[ground & ~previous_ground], dtype="float64")),
+        "cumulative_new_dug_ha": float(np.nansum(dug[ground], dtype="float64")),
+    }
+    sums = {k: v * pixel_ha for k, v in sums.items()}
+    return Finished(Carry(state, new if ok else previous_new), sums,
+                    layers={"indices": list(indices.values()),
+                            "change": change_layers(indices["ndvi"], advanced.hits, state, new,
+                                                    baseline)})
+
+
+def change_layers(month_ndvi: np.ndarray, hits: np.ndarray, state: DetectionState,
+                  new: np.ndarray, baseline: ChunkBaseline) -> list[np.ndarray]:
+    """The bands of ``change.tif`` (:data:`~.change_bands.CHANGE_BANDS`), float32."""
+    from .change_bands import DIGGING_CANDIDATE, DIGGING_NEW, DIGGING_NONE, DIGGING_PREEXISTING
+
+    floor = SeasonalReference.from_layers(baseline.reference).ndvi_floor
+    with np.errstate(invalid="ignore"):
+        # Against the same season where the baseline saw the pixel then, else its driest state.
+        score = np.where(np.isfinite(floor), floor, baseline.land_ndvi_min) - month_ndvi
+    digging = np.full(score.shape, DIGGING_NONE, dtype="float32")
+    # copyto, not digging[mask] = ...: boolean indexing is several times slower
+    for where, value in ((state.candidate, DIGGING_CANDIDATE), (new, DIGGING_NEW),
+                         (baseline.preexisting, DIGGING_PREEXISTING)):
+        np.copyto(digging, np.float32(value), where=where)
+    assert state.mapped_since is not None and state.dug_share is not None
+    return [score.astype("float32", copy=False), hits.astype("float32", copy=False),
+            state.first_detected.astype("float32"), state.confirmed.astype("float32"),
+            state.mapped_since.astype("float32"), digging, state.dug_share.astype("float32")]
+
+
+# ---- deciding for the whole site, from the chunks' summaries --------------------------------
+@dataclass(frozen=True)
+class Layout:
+    """The chunks of a site grid: row and column slices, row-major."""
+
+    rows: tuple[slice, ...]
+    cols: tuple[slice, ...]
+
+    def chunks(self) -> list[tuple[slice, slice]]:
+        return [(r, c) for r in self.rows for c in self.cols]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.rows), len(self.cols)
+
+
+def merge_labels(layout: Layout, summaries: Sequence[Summary], min_px: int,
+                 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per chunk, whether each of its labels is kept (its group across every chunk has at
+    least ``min_px`` pixels) and the group's number across the site (from 1).
+
+    Groups are 8-connected: labels touching across a chunk's edge or corner are one group
+    (the connected components of the graph of such pairs, by scipy).
+    """
+    offsets = np.cumsum([0] + [len(s.sizes) for s in summaries])
+    n_rows, n_cols = layout.shape
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def index(r: int, c: int) -> int:
+        return r * n_cols + c
+
+    for r in range(n_rows):
+        for c in range(n_cols):
+            i = index(r, c)
+            here = summaries[i].edges
+            if c + 1 < n_cols:  # the right edge against the next chunk's left edge
+                there = summaries[index(r, c + 1)].edges["left"]
+                pairs += _touching(here["right"], there, offsets[i], offsets[index(r, c + 1)])
+            if r + 1 < n_rows:  # the bottom edge against the top edge of the chunk below
+                there = summaries[index(r + 1, c)].edges["top"]
+                pairs += _touching(here["bottom"], there, offsets[i], offsets[index(r + 1, c)])
+            for dc, corner, other in ((1, -1, 0), (-1, 0, -1)):  # the corners below
+                if r + 1 < n_rows and 0 <= c + dc < n_cols:
+                    j = index(r + 1, c + dc)
+                    a = here["bottom"][corner]
+                    b = summaries[j].edges["top"][other]
+                    if a and b:
+                        pairs.append((np.array([offsets[i] + a]), np.array([offsets[j] + b])))
+    total = int(offsets[-1])
+    if pairs:
+        a = np.concatenate([p[0] for p in pairs])
+        b = np.concatenate([p[1] for p in pairs])
+    else:
+        a = b = np.zeros(0, dtype="int64")
+    graph = scipy.sparse.coo_matrix((np.ones(a.size, bool), (a, b)), shape=(total, total))
+    _, component = scipy.sparse.csgraph.connected_components(graph, directed=False)
+    sizes = np.concatenate([s.sizes for s in summaries]).astype("int64")
+    background = np.concatenate([np.arange(len(s.sizes)) == 0 for s in summaries])
+    sizes[background] = 0
+    group_size = np.bincount(component, weights=sizes, minlength=total)
+    keep_node = (group_size[component] >= max(min_px, 1)) & ~background
+    # Groups numbered from 1 in the order of their first node.
+    _, first = np.unique(component, return_index=True)
+    rank = np.empty(first.size, dtype="int64")
+    rank[np.argsort(first)] = np.arange(1, first.size + 1)
+    number = np.where(background, 0, rank[component])
+    keep = [keep_node[offsets[i]:offsets[i + 1]] for i in range(len(summaries))]
+    numbers = [number[offsets[i]:offsets[i + 1]] for i in range(len(summaries))]
+    return keep, numbers
+
+
+def _touching(here: np.ndarray, there: np.ndarray, offset_here: int,
+              offset_there: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Label pairs of two facing edges that touch (8-connected: the same position or the
+    next one either side)."""
+    out = []
+    n = here.size
+    for shift in (-1, 0, 1):  # pixel i here touches pixel i + shift there
+        a = here[max(0, -shift):n - max(0, shift)]
+        b = there[max(0, shift):n - max(0, -shift)]
+        both = (a > 0) & (b > 0)
+        if both.any():
+            out.append((a[both].astype("int64") + offset_here,
+                        b[both].astype("int64") + offset_there))
+    return out
+
+
+def ring_of(layout: Layout, index: int, edges: Sequence[Mapping[str, np.ndarray]],
+            ) -> np.ndarray:
+    """The chunk ``index``'s one-pixel ring ``(y + 2, x + 2)``, filled from its neighbours'
+    facing ``edges`` (booleans; False beyond the site grid)."""
+    n_rows, n_cols = layout.shape
+    r, c = divmod(index, n_cols)
+    height = layout.rows[r].stop - layout.rows[r].start
+    width = layout.cols[c].stop - layout.cols[c].start
+    ring = np.zeros((height + 2, width + 2), dtype=bool)
+
+    def at(rr: int, cc: int) -> Mapping[str, np.ndarray] | None:
+        return edges[rr * n_cols + cc] if 0 <= rr < n_rows and 0 <= cc < n_cols else None
+
+    if (above := at(r - 1, c)) is not None:
+        ring[0, 1:-1] = above["bottom"]
+    if (below := at(r + 1, c)) is not None:
+        ring[-1, 1:-1] = below["top"]
+    if (left := at(r, c - 1)) is not None:
+        ring[1:-1, 0] = left["right"]
+    if (right := at(r, c + 1)) is not None:
+        ring[1:-1, -1] = right["left"]
+    for rr, cc, y, x, edge, pos in ((r - 1, c - 1, 0, 0, "bottom", -1),
+                                    (r - 1, c + 1, 0, -1, "bottom", 0),
+                                    (r + 1, c - 1, -1, 0, "top", -1),
+                                    (r + 1, c + 1, -1, -1, "top", 0)):
+        if (corner := at(rr, cc)) is not None:
+            ring[y, x] = corner[edge][pos]
+    return ring

@@ -1,0 +1,440 @@
+"""A site-month as Dask tasks per chunk, on whichever scheduler the run made active.
+
+Per chunk of the site grid (:mod:`kpgeo.chunkwise` has the numpy of each step):
+
+- ``observe``: one task reads every overpass of the chunk (the reads run inside it, so no read
+  crosses between workers) and makes the composite and the evidence;
+- ``advance`` and ``summarize``: the state advances; the run gathers each chunk's summary (a
+  few kB), merges the groups cut by chunk edges and decides the month's quality;
+- ``finish``: the new digging, the state carried to the next month, the area sums and polygon
+  pieces, and the chunk's tiles of the month's products (:mod:`kpgeo.tiles`).
+
+The chunk results stay where they were computed (``dask.persist``): the next month's
+``advance`` of a chunk takes its ``finish`` there, and only summaries, sums and polygon pieces
+come back to the run. The next month is searched and its chunks observed while this one
+finishes (:meth:`SiteMonths.observe` before :meth:`SiteMonths.finish`), so the workers do not
+wait for the run between months.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import operator
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dask
+import numpy as np
+import pystac
+from dask.delayed import Delayed
+from dask.task_spec import DataNode, List, Task, TaskRef
+
+from .aoi import Site
+from .change_bands import CHANGE_DESCRIPTIONS
+from .chunkwise import (
+    AREA_NAMES,
+    Advanced,
+    Carry,
+    ChunkBaseline,
+    Finished,
+    Layout,
+    Observed,
+    Summary,
+    advance,
+    change_layers,
+    finish,
+    merge_labels,
+    observe,
+    ring_of,
+    summarize,
+)
+from .cluster import compute, on_cluster
+from .composite import COUNT_BAND, MonthQuality, MonthStatus
+from .config import PipelineConfig
+from .detection import DetectionState
+from .encoding import COUNT, INDEX, REFLECTANCE
+from .errors import SourceError
+from .export import cog_options
+from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices
+from .months import Month, MonthRange
+from .polygons import AreaPiece, area_pieces
+from .product_tags import AREAS_TAG, SIGNATURE_TAG, grid_tags
+from .sources import READ_ERRORS, REFLECTANCE_BANDS, SceneSource
+from .sources.base import ChunkedSource, ChunkReads, chunk_reads_of_dataset
+from .tiles import assemble_cog, write_tile
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Observing:
+    """A month whose chunks are being observed (:meth:`SiteMonths.observe`)."""
+
+    month: Month
+    items: list[pystac.Item]
+    observed: list[Delayed]
+    """Per chunk, its :class:`~.chunkwise.Observed` (persisted)."""
+    baselines: list[Any] | None
+    """Per chunk, its :class:`~.chunkwise.ChunkBaseline` of the month, on the workers."""
+
+
+@dataclass
+class MonthOutcome:
+    """What the run keeps of a site-month."""
+
+    quality: MonthQuality
+    scene_ids: list[str]
+    skipped: int
+    sums: dict[str, float]
+    pieces: list[AreaPiece]
+    carries: list[Delayed]
+    """Per chunk, the :class:`~.chunkwise.Carry` for the next month (persisted)."""
+    products: list[Delayed]
+    """The month's COGs, made from the tiles when computed (composite, indices, change)."""
+
+
+@dataclass
+class SiteMonths:
+    """Computes months of one site chunk by chunk."""
+
+    source: SceneSource
+    site: Site
+    config: PipelineConfig
+    folder: Path
+    """The site's output folder."""
+    signature: str
+    layout: Layout = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        size = self.config.composite.chunk_px
+        height, width = self.site.grid.shape.yx
+        self.layout = Layout(tuple(_slices(height, size)), tuple(_slices(width, size)))
+
+    # -- reading and observing
+    def observe(self, month: Month, baselines: Sequence[Any] | None,
+                items: list[pystac.Item] | None = None) -> Observing:
+        """Search ``month`` (unless ``items`` are given) and start observing its chunks."""
+        if items is None:
+            items = self.source.search(self.site, MonthRange.single(month))
+        reads = self._reads(items)
+        params = self.config.detection
+        if baselines is not None and not isinstance(baselines[0], Delayed):
+            # Sent to the workers once, for every step of the month that needs them.
+            baselines = list(dask.persist(*[
+                dask.delayed(b, name=f"chunk-baseline-{uuid.uuid4().hex}", traverse=False)
+                for b in baselines]))
+        observed = [_observe_task(parts, (rows, cols), None if baselines is None
+                                  else baselines[i], params)
+                    for i, (rows, cols, parts) in enumerate(reads.chunks)]
+        # On a cluster the chunks start computing now (persisted: their results stay on the
+        # workers); dask's local schedulers compute them when the month is finished, where a
+        # failed read is retried.
+        if on_cluster():
+            observed = list(dask.persist(*observed))
+        return Observing(month, items, observed, baselines)
+
+    def _reads(self, items: list[pystac.Item]) -> ChunkReads:
+        if isinstance(self.source, ChunkedSource):
+            reads = self.source.read_chunks(items, self.site)
+        else:
+            reads = chunk_reads_of_dataset(self.source.load(items, self.site),
+                                           self.layout.chunks())
+        if [(r, c) for r, c, _ in reads.chunks] != self.layout.chunks():
+            raise AssertionError("the source's chunks are not the run's")
+        return reads
+
+    def _summaries(self, observing: Observing, step: Callable[[list[Delayed]], list[Delayed]],
+                   ) -> tuple[Observing, list[Delayed], list[Any]]:
+        """Persist ``step`` of the observed chunks and gather their summaries; when a read
+        fails, the source screens the month's scenes one by one and the month is observed
+        again without those it skipped (docs/product.md §10), at most
+        ``source.read_attempts`` times."""
+        failures = 0
+        while True:
+            try:
+                results = list(dask.persist(*step(observing.observed)))
+                summaries = list(compute(*[_delayed(_summary_of)(r) for r in results]))
+                return observing, results, summaries
+            except READ_ERRORS as exc:
+                failures += 1
+                screen = getattr(self.source, "screen", None)
+                if screen is None or failures > self.config.source.read_attempts:
+                    raise SourceError(
+                        f"{self.site.name} {observing.month}: reading the scenes failed "
+                        f"{failures} times, last: {exc}") from exc
+                log.warning("%s %s: a read failed (%s); reading each scene alone",
+                            self.site.name, observing.month, exc)
+                observing = self.observe(observing.month, observing.baselines,
+                                         screen(observing.items, self.site))
+
+    def _used(self, observing: Observing) -> tuple[list[str], int]:
+        """The ids of the scenes used, and how many failed to read (recorded by the source
+        as skipped: the month is then computed again by the next run)."""
+        records = [s for s in getattr(self.source, "skipped", [])
+                   if s.get("site") == self.site.name and s.get("month") == str(observing.month)]
+        skipped = {s.get("scene_id") for s in records}
+        # A scene the catalog lists without an asset (no attempt made) stays incomplete, and
+        # would make the month run forever.
+        unread = sum(1 for s in records if s.get("attempts", 1) > 0)
+        return [i.id for i in observing.items if i.id not in skipped], unread
+
+    def _quality(self, valid: int, inside: int, scenes: int) -> MonthQuality:
+        pct = 100.0 * valid / inside if inside else 0.0
+        ok = scenes > 0 and pct >= self.config.composite.min_valid_pct
+        status: MonthStatus = "ok" if ok else "gap"
+        return MonthQuality(status, scenes, round(pct, 2))
+
+    # -- a baseline month: composite and indices
+    def finish_composite(self, observing: Observing) -> tuple[MonthQuality, list[str], int,
+                                                               list[Delayed]]:
+        """A baseline month's quality, scene ids, unread scenes and products (composite and
+        indices COGs, when computed)."""
+        month_folder = self.folder / str(observing.month)
+        grid = self.site.grid
+        inside = self.site.pixel_mask()
+
+        def step(observed: list[Delayed]) -> list[Delayed]:
+            return [_delayed(_composite_tiles)(o, month_folder, grid, rows, cols,
+                                               inside[rows, cols])
+                    for o, (rows, cols) in zip(observed, self.layout.chunks(), strict=True)]
+
+        observing, _, summaries = self._summaries(observing, step)
+        scene_ids, unread = self._used(observing)
+        quality = self._quality(sum(s[0] for s in summaries), sum(s[1] for s in summaries),
+                                len(scene_ids))
+        return quality, scene_ids, unread, self._products(observing.month, quality, unread,
+                                                          change_tags=None)
+
+    # -- a month after the baseline
+    def initial_carries(self, saved: Path | None, last_ok: Path | None) -> list[Delayed]:
+        """Per chunk, the state before the first month computed: from a saved ``change.tif``
+        and the latest valid month's (read by the workers), or empty."""
+        return list(dask.persist(*[_delayed(_read_carry)(saved, last_ok, rows, cols)
+                                   for rows, cols in self.layout.chunks()]))
+
+    def finish(self, observing: Observing, carries: list[Delayed]) -> MonthOutcome:
+        """Advance the state through an observed month and make its products."""
+        assert observing.baselines is not None
+        month = str(observing.month)
+        params = self.config.detection
+        baselines = observing.baselines
+        chunks = self.layout.chunks()
+
+        def step(observed: list[Delayed]) -> list[Delayed]:
+            return [_delayed(_advanced)(o, carries[i], baselines[i], month, params)
+                    for i, o in enumerate(observed)]
+
+        observing, advanced, summaries = self._summaries(observing, step)
+        scene_ids, unread = self._used(observing)
+        quality = self._quality(sum(s.valid for s in summaries),
+                                sum(s.inside for s in summaries), len(scene_ids))
+        pixel_m = abs(self.site.grid.resolution.x)
+        min_px = int(np.ceil(params.min_area_ha * 1e4 / pixel_m**2 - 1e-9))
+        keep, numbers = merge_labels(self.layout, summaries, min_px)
+        # The neighbours' new digging (their kept groups, inside the site) along their edges.
+        new_edges = [{side: keep[i][labels] & s.inside_edges[side]
+                      for side, labels in s.edges.items()} for i, s in enumerate(summaries)]
+        previous_edges = [s.previous_new_edges for s in summaries]
+        month_folder = self.folder / month
+        finished = dask.persist(*[
+            _delayed(_finished)(advanced[i], carries[i], baselines[i], month,
+                                quality.status == "ok", keep[i], numbers[i],
+                                {"new": ring_of(self.layout, i, new_edges),
+                                 "previous_new": ring_of(self.layout, i, previous_edges)},
+                                params, pixel_m**2 / 1e4, month_folder, self.site.grid,
+                                rows, cols)
+            for i, (rows, cols) in enumerate(chunks)])
+        gathered = compute(*[_delayed(_sums_and_pieces)(f) for f in finished], quiet=True)
+        sums = {name: sum(g[0][name] for g in gathered) for name in AREA_NAMES}
+        pieces = [p for g in gathered for p in g[1]]
+        carries = [_delayed(operator.attrgetter("carry"))(f) for f in finished]
+        return MonthOutcome(quality, scene_ids, unread, sums, pieces,
+                            list(dask.persist(*carries)),
+                            self._products(observing.month, quality, unread, change_tags=sums))
+
+    # -- products
+    def _products(self, month: Month, quality: MonthQuality, unread: int,
+                  change_tags: Mapping[str, float] | None) -> list[Delayed]:
+        """The month's COGs from its tiles, as tasks: the composite and indices, then (after
+        them: it marks the month done) the change."""
+        grid = self.site.grid
+        shape = grid.shape.yx
+        folder = self.folder / str(month)
+        chunks = self.layout.chunks()
+        tags = grid_tags(self.site, month, quality)
+        composite = _delayed(assemble_cog)(
+            folder, "composite", grid, chunks,
+            descriptions=[*REFLECTANCE_BANDS, COUNT_BAND], dtype=REFLECTANCE.dtype, nodata=0,
+            encoding=[REFLECTANCE] * len(REFLECTANCE_BANDS) + [COUNT],
+            cog_options=cog_options(shape, np.dtype(REFLECTANCE.dtype)),
+            tags={**tags, "skipped_scenes": unread,
+                  "units": "surface reflectance (bands 1-6: DN * scale + offset, as in "
+                           "Sentinel-2 L2A), valid observations (band 7)"})
+        indices = _delayed(assemble_cog)(
+            folder, "indices", grid, chunks,
+            descriptions=[INDEX_DESCRIPTIONS[n] for n in INDEX_NAMES], dtype=INDEX.dtype,
+            nodata=INDEX.nodata, encoding=[INDEX] * len(INDEX_NAMES),
+            cog_options=cog_options(shape, np.dtype(INDEX.dtype)),
+            tags={**tags, "indices": ",".join(INDEX_NAMES)})
+        if change_tags is None:
+            return [composite, indices]
+        change = _delayed(_after)(
+            [composite, indices], assemble_cog, folder, "change", grid, chunks,
+            descriptions=CHANGE_DESCRIPTIONS, dtype="float32", nodata=None,
+            cog_options=cog_options(shape, np.dtype("float32"), resampling="nearest",
+                                    predictor=False),
+            tags={**tags, SIGNATURE_TAG: self.signature,
+                  AREAS_TAG: json.dumps(dict(change_tags), sort_keys=True)})
+        return [composite, indices, change]
+
+
+def _delayed(function: Callable[..., Any]) -> Any:
+    """``dask.delayed`` without hashing the arguments for the key (chunks of arrays)."""
+    return dask.delayed(function, pure=False)
+
+
+def _after(done: Sequence[Any], function: Callable[..., Any], *args: Any,
+           **kwargs: Any) -> Any:
+    """``function(*args, **kwargs)`` once ``done`` are (their results are not used)."""
+    return function(*args, **kwargs)
+
+
+def _slices(size: int, chunk: int) -> list[slice]:
+    return [slice(start, min(start + chunk, size)) for start in range(0, size, chunk)]
+
+
+def _observe_task(parts: list[Delayed], window: tuple[slice, slice],
+                  baseline: Delayed | None, params: Any) -> Delayed:
+    """``observe`` of a chunk's reads as one task; reads of one task each run within it (the
+    stac and synthetic sources'), others as its dependencies."""
+    key = f"observe-{uuid.uuid4().hex}"
+    graph: dict[str, Any] = {}
+    nested = all(len(part.dask) == 1 for part in parts)
+    if nested:
+        reads = List(*(part.dask[part.key] for part in parts))
+    else:
+        for part in parts:
+            graph.update(part.dask)
+        reads = List(*(TaskRef(part.key) for part in parts))
+    shape = (window[0].stop - window[0].start, window[1].stop - window[1].start)
+    if baseline is None:
+        inputs = f"observe-input-{key}"
+        graph[inputs] = DataNode(inputs, None)
+    else:
+        graph.update(baseline.dask)
+        inputs = baseline.key
+    graph[key] = Task(key, _observed, reads, shape, TaskRef(inputs), params)
+    return Delayed(key, graph)
+
+
+def _observed(reads: Sequence[np.ndarray], shape: tuple[int, int],
+              baseline: ChunkBaseline | None, params: Any) -> Observed:
+    if not reads:  # no scene this month: nothing observed
+        empty = np.full((len(REFLECTANCE_BANDS), *shape), np.nan, dtype="float32")
+        evidence = None if baseline is None else np.zeros((0, *shape), "int8")
+        return Observed(empty, np.zeros(shape, "int16"), evidence)
+    return observe(reads, baseline, params)
+
+
+def _composite_tiles(observed: Observed, folder: Path, grid: Any, rows: slice, cols: slice,
+                     inside: np.ndarray) -> tuple[int, int]:
+    """A baseline month's chunk: its composite and indices tiles; its valid and site pixels."""
+    bands = dict(zip(REFLECTANCE_BANDS, observed.medians, strict=True))
+    _write_tiles(folder, grid, rows, cols, observed.medians, observed.count,
+                 compute_indices(bands), None)
+    return int(np.count_nonzero((observed.count > 0) & inside)), int(np.count_nonzero(inside))
+
+
+def _write_tiles(folder: Path, grid: Any, rows: slice, cols: slice, medians: np.ndarray,
+                 count: np.ndarray, indices: Mapping[str, np.ndarray],
+                 change: list[np.ndarray] | None) -> None:
+    write_tile(folder, "composite", grid, rows, cols, [*medians, count],
+               [REFLECTANCE] * len(REFLECTANCE_BANDS) + [COUNT])
+    write_tile(folder, "indices", grid, rows, cols, [indices[n] for n in INDEX_NAMES],
+               [INDEX] * len(INDEX_NAMES))
+    if change is not None:
+        write_tile(folder, "change", grid, rows, cols, change)
+
+
+def _advanced(observed: Observed, carry: Carry, baseline: ChunkBaseline, month: str,
+              params: Any) -> tuple[Advanced, Summary]:
+    advanced = advance(observed, carry, baseline, month, params)
+    return advanced, summarize(advanced, carry, baseline)
+
+
+def _summary_of(result: Any) -> Any:
+    """The small part of a step's result that the run gathers."""
+    return result[1] if isinstance(result, tuple) and isinstance(result[1], Summary) else result
+
+
+def _finished(advanced: tuple[Advanced, Summary], carry: Carry, baseline: ChunkBaseline,
+              month: str, ok: bool, keep: np.ndarray, numbers: np.ndarray,
+              rings: Mapping[str, np.ndarray], params: Any, pixel_ha: float, folder: Path,
+              grid: Any, rows: slice, cols: slice) -> Finished:
+    chunk = advanced[0]
+    done = finish(chunk, carry, baseline, month, ok, keep, numbers, rings, params, pixel_ha)
+    new = keep[chunk.labels] & baseline.inside
+    done.pieces = area_pieces(np.where(new, numbers[chunk.labels], 0), grid, rows, cols,
+                              done.carry.state)
+    _write_tiles(folder, grid, rows, cols, np.stack([chunk.bands[b] for b in REFLECTANCE_BANDS]),
+                 chunk.count, dict(zip(INDEX_NAMES, done.layers["indices"], strict=True)),
+                 done.layers["change"])
+    done.layers = {}  # written: the carry is what stays on the worker
+    return done
+
+
+def _sums_and_pieces(finished: Finished) -> tuple[dict[str, float], list[AreaPiece]]:
+    return finished.sums, finished.pieces
+
+
+def _read_carry(saved: Path | None, last_ok: Path | None, rows: slice,
+                cols: slice) -> Carry:
+    """A chunk's :class:`~.chunkwise.Carry` from saved ``change.tif`` files (windows of
+    them), or empty."""
+    import rasterio
+    import rasterio.windows
+
+    from .change_bands import CHANGE_BANDS, DIGGING_NEW
+
+    shape = (rows.stop - rows.start, cols.stop - cols.start)
+    window = rasterio.windows.Window(cols.start, rows.start, shape[1], shape[0])
+    if saved is None:
+        state = DetectionState.empty(shape)
+    else:
+        with rasterio.open(saved) as src:
+            bands = {name: src.read(i + 1, window=window)
+                     for i, name in enumerate(CHANGE_BANDS)}
+        state = DetectionState(bands["first_detected"].astype("int32"),
+                               bands["confirmed"].astype("int32"),
+                               bands["mapped_since"].astype("int32"),
+                               bands["dug_share"].astype("float32"))
+    last_ok_new = np.zeros(shape, dtype=bool)
+    if last_ok is not None:
+        with rasterio.open(last_ok) as src:
+            digging = src.read(CHANGE_BANDS.index("digging") + 1, window=window)
+        last_ok_new = digging == DIGGING_NEW
+    return Carry(state, last_ok_new)
+
+
+def whole_grid_change(bands: Mapping[str, np.ndarray], baseline: ChunkBaseline,
+                      params: Any, pixel_ha: float, month: str,
+                      ) -> tuple[list[np.ndarray], dict[str, float]]:
+    """A baseline month's ``change.tif`` bands and areas (no detection yet: an empty state),
+    the whole grid as one chunk."""
+    shape = baseline.inside.shape
+    empty = DetectionState.empty(shape)
+    advanced = Advanced(dict(bands), np.zeros(shape, "int16"), np.zeros(shape, "float32"),
+                        empty, None, np.zeros(shape, "int32"), 0)  # type: ignore[arg-type]
+    carry = Carry(empty, np.zeros(shape, bool))
+    ring = np.zeros((shape[0] + 2, shape[1] + 2), bool)
+    done = finish(advanced, carry, baseline, month, True, np.zeros(1, bool),
+                  np.zeros(1, "int64"), {"new": ring, "previous_new": ring}, params, pixel_ha)
+    return done.layers["change"], done.sums
+
+
+__all__ = ["MonthOutcome", "Observing", "SiteMonths", "change_layers", "whole_grid_change"]

@@ -1,0 +1,151 @@
+"""A month chunk by chunk gives what the whole grid gives (kpgeo.chunkwise): the mapping unit,
+the digging areas and their ids, the dug ground's edge and the areas do not see chunk edges."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+from odc.geo.geobox import GeoBox
+
+from kpgeo.chunkwise import (
+    Advanced,
+    Carry,
+    ChunkBaseline,
+    Layout,
+    finish,
+    merge_labels,
+    ring_of,
+    summarize,
+)
+from kpgeo.config import DetectionConfig
+from kpgeo.detection import EIGHT, DetectionState
+from kpgeo.polygons import area_pieces, digging_areas, merge_pieces, new_digging_mask
+from kpgeo.reference import SeasonalReference
+from kpgeo.sources.base import REFLECTANCE_BANDS
+
+SIZE, CHUNK = 40, 20
+PARAMS = DetectionConfig(min_area_ha=0.05, footprint_share_min=0.5)  # 5 pixels of 10 m
+GRID = GeoBox.from_bbox((700000, 950000 - SIZE * 10, 700000 + SIZE * 10, 950000), "EPSG:32630",
+                        resolution=10)
+MONTH = "2024-03"
+
+
+def _world() -> tuple[DetectionState, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """A state with digging cut by chunk edges: an area on the corner of all four chunks, a
+    group of 4 + 2 pixels across an edge (5 needed), one that crosses an edge only
+    diagonally, and a group that stays below the unit."""
+    confirmed = np.zeros((SIZE, SIZE), "int32")
+    first = np.zeros((SIZE, SIZE), "int32")
+    since = np.zeros((SIZE, SIZE), "int32")
+    # On the corner of four chunks (rows and columns 17..23), dug over two months.
+    confirmed[17:23, 17:23] = 202402
+    confirmed[20:23, 20:23] = 202403
+    since[17:20, 17:20] = 202402  # mapped last month: the seed's month
+    # 4 pixels left of the vertical edge, 2 right of it: 6 in all, one area.
+    confirmed[5, 16:20] = 202403
+    confirmed[6, 20:22] = 202403
+    # Pixels touching only diagonally across the vertical edge: one area of 5.
+    confirmed[29, 21] = confirmed[30, 20] = 202403
+    confirmed[31:34, 19] = 202403
+    # Below the unit, across an edge: 2 + 2.
+    confirmed[35, 18:22] = 202403
+    first[confirmed > 0] = 202401
+    share = np.where(confirmed > 0, 0.8, 0.0).astype("float32")
+    share[17, 17] = 0.3  # a corner pixel dug less than half: not footprint
+    pre = np.zeros((SIZE, SIZE), bool)
+    inside = np.ones((SIZE, SIZE), bool)
+    inside[:, -2:] = False
+    bands = {b: np.full((SIZE, SIZE), 0.1, "float32") for b in REFLECTANCE_BANDS}
+    bands["nir"][:] = 0.3
+    return DetectionState(first, confirmed, since, share), pre, inside, bands
+
+
+def _chunk_baseline(pre: np.ndarray, inside: np.ndarray, rows: slice, cols: slice,
+                    ) -> ChunkBaseline:
+    shape = inside[rows, cols].shape
+    reference = SeasonalReference.unseen(shape).layers()
+    return ChunkBaseline(reference, np.ones(shape, bool), np.full(shape, 0.5, "float32"),
+                         pre[rows, cols], pre[rows, cols] | ~inside[rows, cols],
+                         inside[rows, cols])
+
+
+def _advanced(state: DetectionState, pre: np.ndarray, bands: dict[str, np.ndarray],
+              rows: slice, cols: slice) -> Advanced:
+    from scipy import ndimage
+
+    window = DetectionState(state.first_detected[rows, cols], state.confirmed[rows, cols],
+                            state.mapped_since[rows, cols],  # type: ignore[index]
+                            state.dug_share[rows, cols])  # type: ignore[index]
+    dug = (window.confirmed > 0) & ~pre[rows, cols] & (window.dug_share >= 0.5)  # type: ignore[operator]
+    labels, count = ndimage.label(dug, structure=EIGHT)
+    return Advanced({b: v[rows, cols] for b, v in bands.items()},
+                    np.ones(dug.shape, "int16"), np.zeros(dug.shape, "float32"), window,
+                    window.dug_share, labels, count)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("chunk", [CHUNK, 13, SIZE])
+def test_chunks_give_the_new_digging_areas_and_sums_of_the_whole_grid(chunk: int) -> None:
+    state, pre, inside, bands = _world()
+    previous = np.zeros((SIZE, SIZE), bool)
+    previous[17:20, 17:20] = True  # last month's footprint
+    starts = range(0, SIZE, chunk)
+    layout = Layout(tuple(slice(s, min(s + chunk, SIZE)) for s in starts),
+                    tuple(slice(s, min(s + chunk, SIZE)) for s in starts))
+    chunks = layout.chunks()
+    advanced = [_advanced(state, pre, bands, r, c) for r, c in chunks]
+    carries = [Carry(DetectionState.empty(a.labels.shape), previous[r, c])
+               for a, (r, c) in zip(advanced, chunks, strict=True)]
+    baselines = [_chunk_baseline(pre, inside, r, c) for r, c in chunks]
+    summaries = [summarize(a, carry, b)
+                 for a, carry, b in zip(advanced, carries, baselines, strict=True)]
+    keep, numbers = merge_labels(layout, summaries, min_px=5)
+    new_edges = [{side: keep[i][labels] & s.inside_edges[side]
+                  for side, labels in s.edges.items()} for i, s in enumerate(summaries)]
+    old_edges = [s.previous_new_edges for s in summaries]
+    new = np.zeros((SIZE, SIZE), bool)
+    sums: dict[str, float] = {}
+    pieces = []
+    for i, (rows, cols) in enumerate(chunks):
+        done = finish(advanced[i], carries[i], baselines[i], MONTH, True, keep[i], numbers[i],
+                      {"new": ring_of(layout, i, new_edges),
+                       "previous_new": ring_of(layout, i, old_edges)}, PARAMS, 0.01)
+        chunk_new = keep[i][advanced[i].labels] & baselines[i].inside
+        new[rows, cols] = chunk_new
+        pieces += area_pieces(np.where(chunk_new, numbers[i][advanced[i].labels], 0), GRID,
+                              rows, cols, done.carry.state)
+        for name, value in done.sums.items():
+            sums[name] = sums.get(name, 0.0) + value
+
+    expected = new_digging_mask(state, pre, PARAMS.min_area_ha, 10.0, 0.5) & inside
+    np.testing.assert_array_equal(new, expected)
+    assert new[17:23, 17:23].sum() == 35 and new[5, 16:20].all() and new[31:34, 19].all()
+    assert not new[35].any()
+
+    # The whole grid as one chunk gives the same sums.
+    whole = Layout((slice(0, SIZE),), (slice(0, SIZE),))
+    one = _advanced(state, pre, bands, slice(0, SIZE), slice(0, SIZE))
+    base = _chunk_baseline(pre, inside, slice(0, SIZE), slice(0, SIZE))
+    carry = Carry(DetectionState.empty((SIZE, SIZE)), previous)
+    summary = summarize(one, carry, base)
+    (k,), (n,) = merge_labels(whole, [summary], min_px=5)
+    ring = np.zeros((SIZE + 2, SIZE + 2), bool)
+    reference = finish(one, carry, base, MONTH, True, k, n,
+                       {"new": ring, "previous_new": ring}, PARAMS, 0.01)
+    assert sums == pytest.approx(reference.sums, abs=1e-9)
+    assert reference.sums["new_dug_ha"] > 0
+
+    # One feature per area, with the id, dates, size and outline the whole grid gives.
+    mapped = reference.carry.state
+    areas = merge_pieces("s", GRID, pieces, "new")
+    whole_areas = [a for a in digging_areas("s", GRID, pre, expected, mapped)
+                   if a.status == "new"]
+    assert len(areas) == len(whole_areas) == 3
+    by_id = {a.id: a for a in areas}
+    for area in whole_areas:
+        got = by_id[area.id]
+        assert (got.pixels, got.first_detected, got.confirmed) == (
+            area.pixels, area.first_detected, area.confirmed)
+        assert shapely.equals(got.geometry, area.geometry), area.id
+    corner = max(areas, key=lambda a: a.pixels)
+    assert corner.geometry.geom_type == "Polygon" and corner.confirmed == "2024-02"
