@@ -85,18 +85,34 @@ class Observed:
 
 @dataclass
 class Advanced:
-    """A chunk after :func:`advance`."""
+    """A chunk after :func:`advance`: what :func:`finish` needs (the composite itself is
+    written by then; only its NDVI and what it says of digging areas are kept)."""
 
-    bands: dict[str, np.ndarray]
-    count: np.ndarray
     hits: np.ndarray
     """Observations with evidence of new digging, per pixel."""
     state: DetectionState
-    share_now: np.ndarray
     labels: np.ndarray
     """Groups (8-connected, numbered from 1 within the chunk) of the pixels that are new
     digging if their whole group reaches the mapping unit."""
     count_labels: int
+    ndvi: np.ndarray
+    """The composite's NDVI (the change score)."""
+    fresh: np.ndarray
+    water: np.ndarray
+    """Worked ground and open water in the composite (:func:`~.detection.digging_signal`)."""
+    valid: np.ndarray
+    """Pixels with a valid observation."""
+
+    @classmethod
+    def before_detection(cls, bands: Mapping[str, np.ndarray], params: DetectionConfig,
+                         ) -> Advanced:
+        """A baseline month's composite: nothing detected yet (an empty state)."""
+        shape = bands["red"].shape
+        indices = compute_indices(bands)
+        fresh, water = digging_signal(bands, params, indices)
+        return cls(np.zeros(shape, "float32"), DetectionState.empty(shape),
+                   np.zeros(shape, "int32"), 0, indices["ndvi"], fresh, water,
+                   np.isfinite(bands["red"]))
 
 
 @dataclass(frozen=True)
@@ -123,7 +139,7 @@ class Finished:
     sums: dict[str, float]
     pieces: list[AreaPiece] = field(default_factory=list)
     layers: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    """The products' bands of the chunk: ``composite``, ``indices``, ``change``."""
+    """The ``change`` product's bands of the chunk."""
 
 
 def observe(reads: Sequence[np.ndarray], baseline: ChunkBaseline | None,
@@ -151,9 +167,10 @@ def _overpass_evidence(read: np.ndarray, baseline: ChunkBaseline,
 
 
 def advance(observed: Observed, carry: Carry, baseline: ChunkBaseline, month: str,
-            params: DetectionConfig) -> Advanced:
+            params: DetectionConfig) -> tuple[Advanced, dict[str, np.ndarray]]:
     """The state after the month's observations and dug shares; the groups that may be new
-    digging (``footprint_share_min`` reached, confirmed, not pre-existing)."""
+    digging (``footprint_share_min`` reached, confirmed, not pre-existing); and the
+    composite's indices."""
     assert observed.evidence is not None
     bands = dict(zip(REFLECTANCE_BANDS, observed.medians, strict=True))
     state = carry.state.advance(observed.evidence, month, exclude=baseline.exclude)
@@ -166,7 +183,10 @@ def advance(observed: Observed, carry: Carry, baseline: ChunkBaseline, month: st
     labels, count = ndimage.label(dug, structure=EIGHT)
     hits = (np.zeros(observed.count.shape, "float32") if len(observed.evidence) == 0
             else np.sum(observed.evidence == EVIDENCE, axis=0, dtype="float32"))
-    return Advanced(bands, observed.count, hits, state, share_now, labels, count)
+    indices = compute_indices(bands)
+    fresh, water = digging_signal(bands, params, indices, share_now)
+    return Advanced(hits, state, labels, count, indices["ndvi"], fresh, water,
+                    observed.count > 0), indices
 
 
 def summarize(advanced: Advanced, carry: Carry, baseline: ChunkBaseline) -> Summary:
@@ -174,7 +194,7 @@ def summarize(advanced: Advanced, carry: Carry, baseline: ChunkBaseline) -> Summ
     sizes = np.bincount(advanced.labels.ravel(), minlength=advanced.count_labels + 1)
     inside = baseline.inside
     return Summary(sizes, _edges(advanced.labels), _edges(carry.last_ok_new), _edges(inside),
-                   int(np.count_nonzero((advanced.count > 0) & inside)),
+                   int(np.count_nonzero(advanced.valid & inside)),
                    int(np.count_nonzero(inside)))
 
 
@@ -184,26 +204,24 @@ def _edges(array: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def finish(advanced: Advanced, carry: Carry, baseline: ChunkBaseline, month: str, ok: bool,
-           keep: np.ndarray, numbers: np.ndarray, rings: Mapping[str, np.ndarray],
+           keep: np.ndarray, numbers: np.ndarray, rings: Mapping[str, Ring],
            params: DetectionConfig, pixel_ha: float) -> Finished:
     """The chunk's month once the run has decided which groups are new digging.
 
     ``keep`` and ``numbers``: by the chunk's labels, whether the group is new digging and its
     number across the site; ``rings``: the new digging (``new``) and the latest valid month's
-    (``previous_new``) of the pixels around the chunk, ``(y + 2, x + 2)`` of which only the
-    border counts (see :func:`ring_of`).
+    (``previous_new``) of the pixels around the chunk (:func:`ring_of`).
     """
     new = keep[advanced.labels] & baseline.inside
     state = advanced.state.mapped(new, month)
     previous_new = carry.last_ok_new
-    indices = compute_indices(advanced.bands)
-    fresh, water = digging_signal(advanced.bands, params, indices, advanced.share_now)
+    fresh, water = advanced.fresh, advanced.water
     pre = baseline.preexisting
     confirmed = state.confirmed > 0
     label = np.int32(int(month.replace("-", "")))
-    ground = dug_ground(new, confirmed, pre, footprint_ring=rings["new"])
+    ground = dug_ground(new, confirmed, pre, near=_near(rings["new"], new))
     previous_ground = dug_ground(previous_new, confirmed & (state.confirmed < label), pre,
-                                 footprint_ring=rings["previous_new"])
+                                 near=_near(rings["previous_new"], previous_new))
     dug = state.dug_share
     assert dug is not None
     digging = pre | new
@@ -218,9 +236,13 @@ def finish(advanced: Advanced, carry: Carry, baseline: ChunkBaseline, month: str
     }
     sums = {k: v * pixel_ha for k, v in sums.items()}
     return Finished(Carry(state, new if ok else previous_new), sums,
-                    layers={"indices": list(indices.values()),
-                            "change": change_layers(indices["ndvi"], advanced.hits, state, new,
+                    layers={"change": change_layers(advanced.ndvi, advanced.hits, state, new,
                                                     baseline)})
+
+
+def _near(ring: Ring, footprint: np.ndarray) -> np.ndarray:
+    """Pixels of the chunk on or next to ``footprint``, its neighbours' (``ring``) included."""
+    return ndimage.binary_dilation(ring.around(footprint), structure=EIGHT)[1:-1, 1:-1]
 
 
 def change_layers(month_ndvi: np.ndarray, hits: np.ndarray, state: DetectionState,
@@ -330,31 +352,54 @@ def _touching(here: np.ndarray, there: np.ndarray, offset_here: int,
     return out
 
 
-def ring_of(layout: Layout, index: int, edges: Sequence[Mapping[str, np.ndarray]],
-            ) -> np.ndarray:
-    """The chunk ``index``'s one-pixel ring ``(y + 2, x + 2)``, filled from its neighbours'
-    facing ``edges`` (booleans; False beyond the site grid)."""
+@dataclass(frozen=True)
+class Ring:
+    """The pixels around a chunk (False beyond the site grid): rows above and below it
+    (corners included, ``x + 2``) and columns left and right of it (``y``)."""
+
+    top: np.ndarray
+    bottom: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+
+    @classmethod
+    def empty(cls, shape: tuple[int, int]) -> Ring:
+        height, width = shape
+        return cls(np.zeros(width + 2, bool), np.zeros(width + 2, bool),
+                   np.zeros(height, bool), np.zeros(height, bool))
+
+    def around(self, array: np.ndarray) -> np.ndarray:
+        """``array`` ``(y, x)`` padded with the ring: ``(y + 2, x + 2)``."""
+        padded = np.zeros((array.shape[0] + 2, array.shape[1] + 2), dtype=array.dtype)
+        padded[1:-1, 1:-1] = array
+        padded[0], padded[-1] = self.top, self.bottom
+        padded[1:-1, 0], padded[1:-1, -1] = self.left, self.right
+        return padded
+
+
+def ring_of(layout: Layout, index: int, edges: Sequence[Mapping[str, np.ndarray]]) -> Ring:
+    """The chunk ``index``'s :class:`Ring`, from its neighbours' facing ``edges``."""
     n_rows, n_cols = layout.shape
     r, c = divmod(index, n_cols)
     height = layout.rows[r].stop - layout.rows[r].start
     width = layout.cols[c].stop - layout.cols[c].start
-    ring = np.zeros((height + 2, width + 2), dtype=bool)
+    ring = Ring.empty((height, width))
 
     def at(rr: int, cc: int) -> Mapping[str, np.ndarray] | None:
         return edges[rr * n_cols + cc] if 0 <= rr < n_rows and 0 <= cc < n_cols else None
 
     if (above := at(r - 1, c)) is not None:
-        ring[0, 1:-1] = above["bottom"]
+        ring.top[1:-1] = above["bottom"]
     if (below := at(r + 1, c)) is not None:
-        ring[-1, 1:-1] = below["top"]
+        ring.bottom[1:-1] = below["top"]
     if (left := at(r, c - 1)) is not None:
-        ring[1:-1, 0] = left["right"]
+        ring.left[:] = left["right"]
     if (right := at(r, c + 1)) is not None:
-        ring[1:-1, -1] = right["left"]
-    for rr, cc, y, x, edge, pos in ((r - 1, c - 1, 0, 0, "bottom", -1),
-                                    (r - 1, c + 1, 0, -1, "bottom", 0),
-                                    (r + 1, c - 1, -1, 0, "top", -1),
-                                    (r + 1, c + 1, -1, -1, "top", 0)):
+        ring.right[:] = right["left"]
+    for rr, cc, line, x, edge, pos in ((r - 1, c - 1, ring.top, 0, "bottom", -1),
+                                       (r - 1, c + 1, ring.top, -1, "bottom", 0),
+                                       (r + 1, c - 1, ring.bottom, 0, "top", -1),
+                                       (r + 1, c + 1, ring.bottom, -1, "top", 0)):
         if (corner := at(rr, cc)) is not None:
-            ring[y, x] = corner[edge][pos]
+            line[x] = corner[edge][pos]
     return ring

@@ -22,6 +22,7 @@ import dataclasses
 import json
 import logging
 import operator
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ from .chunkwise import (
     Finished,
     Layout,
     Observed,
+    Ring,
     Summary,
     advance,
     change_layers,
@@ -53,7 +55,7 @@ from .chunkwise import (
     ring_of,
     summarize,
 )
-from .cluster import compute, on_cluster
+from .cluster import compute, on_cluster, put
 from .composite import COUNT_BAND, MonthQuality, MonthStatus
 from .config import PipelineConfig
 from .detection import DetectionState
@@ -109,6 +111,8 @@ class SiteMonths:
     """The site's output folder."""
     signature: str
     layout: Layout = dataclasses.field(init=False)
+    _inside: list[Any] | None = dataclasses.field(default=None, init=False)
+    """Per chunk, the site's pixels in it, on the workers (baseline months)."""
 
     def __post_init__(self) -> None:
         size = self.config.composite.chunk_px
@@ -124,10 +128,7 @@ class SiteMonths:
         reads = self._reads(items)
         params = self.config.detection
         if baselines is not None and not isinstance(baselines[0], Delayed):
-            # Sent to the workers once, for every step of the month that needs them.
-            baselines = list(dask.persist(*[
-                dask.delayed(b, name=f"chunk-baseline-{uuid.uuid4().hex}", traverse=False)
-                for b in baselines]))
+            baselines = put(list(baselines))  # once, for every step of the month
         observed = [_observe_task(parts, (rows, cols), None if baselines is None
                                   else baselines[i], params)
                     for i, (rows, cols, parts) in enumerate(reads.chunks)]
@@ -196,12 +197,16 @@ class SiteMonths:
         indices COGs, when computed)."""
         month_folder = self.folder / str(observing.month)
         grid = self.site.grid
-        inside = self.site.pixel_mask()
+        if self._inside is None:
+            inside = self.site.pixel_mask()
+            self._inside = put([inside[rows, cols] for rows, cols in self.layout.chunks()])
+        chunk_inside = self._inside
 
         def step(observed: list[Delayed]) -> list[Delayed]:
             return [_delayed(_composite_tiles)(o, month_folder, grid, rows, cols,
-                                               inside[rows, cols])
-                    for o, (rows, cols) in zip(observed, self.layout.chunks(), strict=True)]
+                                               chunk_inside[i])
+                    for i, (o, (rows, cols)) in enumerate(
+                        zip(observed, self.layout.chunks(), strict=True))]
 
         observing, _, summaries = self._summaries(observing, step)
         scene_ids, unread = self._used(observing)
@@ -225,11 +230,18 @@ class SiteMonths:
         baselines = observing.baselines
         chunks = self.layout.chunks()
 
-        def step(observed: list[Delayed]) -> list[Delayed]:
-            return [_delayed(_advanced)(o, carries[i], baselines[i], month, params)
-                    for i, o in enumerate(observed)]
+        month_folder = self.folder / month
+        grid = self.site.grid
 
+        def step(observed: list[Delayed]) -> list[Delayed]:
+            return [_delayed(_advanced)(o, carries[i], baselines[i], month, params,
+                                        month_folder, grid, rows, cols)
+                    for i, (o, (rows, cols)) in enumerate(zip(observed, chunks, strict=True))]
+
+        began = time.perf_counter()
         observing, advanced, summaries = self._summaries(observing, step)
+        observing.observed = []  # advanced: the workers may let the chunks' reads go
+        observed_s = time.perf_counter() - began
         scene_ids, unread = self._used(observing)
         quality = self._quality(sum(s.valid for s in summaries),
                                 sum(s.inside for s in summaries), len(scene_ids))
@@ -240,7 +252,6 @@ class SiteMonths:
         new_edges = [{side: keep[i][labels] & s.inside_edges[side]
                       for side, labels in s.edges.items()} for i, s in enumerate(summaries)]
         previous_edges = [s.previous_new_edges for s in summaries]
-        month_folder = self.folder / month
         finished = dask.persist(*[
             _delayed(_finished)(advanced[i], carries[i], baselines[i], month,
                                 quality.status == "ok", keep[i], numbers[i],
@@ -253,6 +264,8 @@ class SiteMonths:
         sums = {name: sum(g[0][name] for g in gathered) for name in AREA_NAMES}
         pieces = [p for g in gathered for p in g[1]]
         carries = [_delayed(operator.attrgetter("carry"))(f) for f in finished]
+        log.debug("%s %s: observed and advanced in %.2f s, finished in %.2f s", self.site.name,
+                  month, observed_s, time.perf_counter() - began - observed_s)
         return MonthOutcome(quality, scene_ids, unread, sums, pieces,
                             list(dask.persist(*carries)),
                             self._products(observing.month, quality, unread, change_tags=sums))
@@ -362,8 +375,12 @@ def _write_tiles(folder: Path, grid: Any, rows: slice, cols: slice, medians: np.
 
 
 def _advanced(observed: Observed, carry: Carry, baseline: ChunkBaseline, month: str,
-              params: Any) -> tuple[Advanced, Summary]:
-    advanced = advance(observed, carry, baseline, month, params)
+              params: Any, folder: Path, grid: Any, rows: slice, cols: slice,
+              ) -> tuple[Advanced, Summary]:
+    """Advance a chunk and write its composite and indices tiles: the composite itself is not
+    kept."""
+    advanced, indices = advance(observed, carry, baseline, month, params)
+    _write_tiles(folder, grid, rows, cols, observed.medians, observed.count, indices, None)
     return advanced, summarize(advanced, carry, baseline)
 
 
@@ -374,16 +391,14 @@ def _summary_of(result: Any) -> Any:
 
 def _finished(advanced: tuple[Advanced, Summary], carry: Carry, baseline: ChunkBaseline,
               month: str, ok: bool, keep: np.ndarray, numbers: np.ndarray,
-              rings: Mapping[str, np.ndarray], params: Any, pixel_ha: float, folder: Path,
+              rings: Mapping[str, Ring], params: Any, pixel_ha: float, folder: Path,
               grid: Any, rows: slice, cols: slice) -> Finished:
     chunk = advanced[0]
     done = finish(chunk, carry, baseline, month, ok, keep, numbers, rings, params, pixel_ha)
     new = keep[chunk.labels] & baseline.inside
     done.pieces = area_pieces(np.where(new, numbers[chunk.labels], 0), grid, rows, cols,
                               done.carry.state)
-    _write_tiles(folder, grid, rows, cols, np.stack([chunk.bands[b] for b in REFLECTANCE_BANDS]),
-                 chunk.count, dict(zip(INDEX_NAMES, done.layers["indices"], strict=True)),
-                 done.layers["change"])
+    write_tile(folder, "change", grid, rows, cols, done.layers["change"])
     done.layers = {}  # written: the carry is what stays on the worker
     return done
 
@@ -427,13 +442,11 @@ def whole_grid_change(bands: Mapping[str, np.ndarray], baseline: ChunkBaseline,
     """A baseline month's ``change.tif`` bands and areas (no detection yet: an empty state),
     the whole grid as one chunk."""
     shape = baseline.inside.shape
-    empty = DetectionState.empty(shape)
-    advanced = Advanced(dict(bands), np.zeros(shape, "int16"), np.zeros(shape, "float32"),
-                        empty, None, np.zeros(shape, "int32"), 0)  # type: ignore[arg-type]
-    carry = Carry(empty, np.zeros(shape, bool))
-    ring = np.zeros((shape[0] + 2, shape[1] + 2), bool)
-    done = finish(advanced, carry, baseline, month, True, np.zeros(1, bool),
-                  np.zeros(1, "int64"), {"new": ring, "previous_new": ring}, params, pixel_ha)
+    carry = Carry(DetectionState.empty(shape), np.zeros(shape, bool))
+    ring = Ring.empty(shape)
+    done = finish(Advanced.before_detection(bands, params), carry, baseline, month, True,
+                  np.zeros(1, bool), np.zeros(1, "int64"), {"new": ring, "previous_new": ring},
+                  params, pixel_ha)
     return done.layers["change"], done.sums
 
 

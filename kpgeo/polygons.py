@@ -77,17 +77,13 @@ def new_digging_mask(state: DetectionState, preexisting: np.ndarray, min_area_ha
 
 
 def dug_ground(footprint: np.ndarray, confirmed: np.ndarray, preexisting: np.ndarray,
-               footprint_ring: np.ndarray | None = None) -> np.ndarray:
+               near: np.ndarray | None = None) -> np.ndarray:
     """The ground whose dug shares make the dug area: the new-digging ``footprint`` and its
     edge, the confirmed pixels beside it dug less than half (a working shades off into them;
-    they hold about a sixth of its dug ground). ``footprint_ring``: for a chunk of a grid, the
-    footprint of the pixels around it, ``(y + 2, x + 2)`` of which the border counts."""
-    if footprint_ring is None:
+    they hold about a sixth of its dug ground). ``near``: the pixels on or next to the
+    footprint, when known beyond the array (a chunk of a grid)."""
+    if near is None:
         near = ndimage.binary_dilation(footprint, structure=EIGHT)
-    else:
-        padded = footprint_ring.copy()
-        padded[1:-1, 1:-1] = footprint
-        near = ndimage.binary_dilation(padded, structure=EIGHT)[1:-1, 1:-1]
     edge = confirmed & ~preexisting & ~footprint & near
     ground: np.ndarray = footprint | edge
     return ground

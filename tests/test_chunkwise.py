@@ -13,13 +13,15 @@ from kpgeo.chunkwise import (
     Carry,
     ChunkBaseline,
     Layout,
+    Ring,
     finish,
     merge_labels,
     ring_of,
     summarize,
 )
 from kpgeo.config import DetectionConfig
-from kpgeo.detection import EIGHT, DetectionState
+from kpgeo.detection import EIGHT, DetectionState, digging_signal
+from kpgeo.indices import compute_indices
 from kpgeo.polygons import area_pieces, digging_areas, merge_pieces, new_digging_mask
 from kpgeo.reference import SeasonalReference
 from kpgeo.sources.base import REFLECTANCE_BANDS
@@ -79,9 +81,11 @@ def _advanced(state: DetectionState, pre: np.ndarray, bands: dict[str, np.ndarra
                             state.dug_share[rows, cols])  # type: ignore[index]
     dug = (window.confirmed > 0) & ~pre[rows, cols] & (window.dug_share >= 0.5)  # type: ignore[operator]
     labels, count = ndimage.label(dug, structure=EIGHT)
-    return Advanced({b: v[rows, cols] for b, v in bands.items()},
-                    np.ones(dug.shape, "int16"), np.zeros(dug.shape, "float32"), window,
-                    window.dug_share, labels, count)  # type: ignore[arg-type]
+    chunk_bands = {b: v[rows, cols] for b, v in bands.items()}
+    indices = compute_indices(chunk_bands)
+    fresh, water = digging_signal(chunk_bands, PARAMS, indices, window.dug_share)
+    return Advanced(np.zeros(dug.shape, "float32"), window, labels, count, indices["ndvi"],
+                    fresh, water, np.ones(dug.shape, bool))
 
 
 @pytest.mark.parametrize("chunk", [CHUNK, 13, SIZE])
@@ -129,7 +133,7 @@ def test_chunks_give_the_new_digging_areas_and_sums_of_the_whole_grid(chunk: int
     carry = Carry(DetectionState.empty((SIZE, SIZE)), previous)
     summary = summarize(one, carry, base)
     (k,), (n,) = merge_labels(whole, [summary], min_px=5)
-    ring = np.zeros((SIZE + 2, SIZE + 2), bool)
+    ring = Ring.empty((SIZE, SIZE))
     reference = finish(one, carry, base, MONTH, True, k, n,
                        {"new": ring, "previous_new": ring}, PARAMS, 0.01)
     assert sums == pytest.approx(reference.sums, abs=1e-9)
