@@ -145,21 +145,6 @@ def compute(*collections: Any, quiet: bool = False) -> tuple[Any, ...]:
     return tuple(results)
 
 
-def put(values: list[Any]) -> list[Any]:
-    """``values`` as dask delayed objects that tasks take as arguments, sent to the workers
-    once (scattered, on a cluster), not inside every task graph that uses them."""
-    import uuid
-
-    from dask.delayed import Delayed
-
-    client = _active_client()
-    if client is None:
-        return [dask.delayed(v, name=f"value-{uuid.uuid4().hex}", traverse=False)
-                for v in values]
-    futures = client.scatter(values, hash=False)
-    return [Delayed(f.key, {f.key: f}) for f in futures]
-
-
 def on_cluster() -> bool:
     """Whether dask computes on a distributed cluster (else a local scheduler)."""
     return _active_client() is not None

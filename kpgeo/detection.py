@@ -43,7 +43,7 @@ is MNDWI > 0 or NDWI > 0: NDWI's 10 m bands see pits that MNDWI's 20 m SWIR band
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,6 +54,7 @@ from .indices import mndwi, ndti, ndvi, ndwi
 from .months import Month
 from .reference import (
     REFERENCE_BANDS,
+    REFERENCE_LAYERS,
     SeasonalReference,
     dug_share,
     seasonal_reference,
@@ -79,6 +80,16 @@ def label_month(label: int) -> str | None:
     """``202403`` → ``"2024-03"``; 0 → None."""
     label = int(label)
     return f"{label // 100:04d}-{label % 100:02d}" if label > 0 else None
+
+
+#: Bands of the stored baseline (``baseline.tif``) besides each calendar month's reference.
+STORED_BANDS = ("land_ndvi_min", "preexisting", "worked", "pit_water_months")
+
+
+def reference_band_name(layer: str, calendar_month: int) -> str:
+    """Band description of a season's reference layer in ``baseline.tif``:
+    ``ndvi_floor_08``."""
+    return f"{layer}_{calendar_month:02d}"
 
 
 def monthly_band_name(band: str, calendar_month: int) -> str:
@@ -119,6 +130,31 @@ class Baseline:
                 names.append(monthly_band_name(band, month))
                 layers.append(self.monthly[month][i].astype("float32"))
         return np.stack(layers), names
+
+    def stored(self, buffer_m: float, pixel_m: float,
+               ) -> tuple[list[str], Iterator[np.ndarray]]:
+        """The stored form (``baseline.tif``): what each month after the baseline needs, so
+        that a chunk reads it without looking beyond its edges: :data:`STORED_BANDS` (bit
+        ``m - 1`` of ``pit_water_months`` set where new water in calendar month ``m`` can be a
+        pit, :meth:`new_water_possible`) and each calendar month's reference layers
+        (:meth:`reference`). Band names, and the bands as float32 one at a time."""
+        names = [*STORED_BANDS, *(reference_band_name(layer, month)
+                                  for month in range(1, 13) for layer in REFERENCE_LAYERS)]
+
+        def layers() -> Iterator[np.ndarray]:
+            yield self.land_ndvi_min.astype("float32")
+            yield self.preexisting.astype("float32")
+            yield self.worked.astype("float32")
+            bits = np.zeros(self.land_ndvi_min.shape, dtype="int32")
+            for month in range(1, 13):
+                possible = self.new_water_possible(month, buffer_m, pixel_m)
+                bits |= possible.astype("int32") << (month - 1)
+            yield bits.astype("float32")  # 12 bits: exact in float32
+            for month in range(1, 13):  # not kept: twelve seasons of a large site are GBs
+                yield from seasonal_reference(self.monthly, month,
+                                              self.land_ndvi_min.shape).layers()
+
+        return names, layers()
 
     @classmethod
     def from_stack(cls, stack: np.ndarray, names: Sequence[str]) -> Baseline:

@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -180,6 +180,32 @@ def write_cog(
             mem.update_tags(**{k: str(v) for k, v in tags.items()})
         with atomic_path(path) as tmp:
             rasterio.shutil.copy(mem, tmp, driver="COG", **options)
+    return path
+
+
+def write_planes(path: str | Path, names: Sequence[str], layers: Iterable[np.ndarray],
+                 grid: GeoBox, *, tags: Mapping[str, Any] | None = None) -> Path:
+    """Write float32 ``layers`` (one per name, taken one at a time) on ``grid`` as a tiled
+    GeoTIFF with one plane per band (``baseline.tif``): a chunk of the grid then decodes only
+    the bands it reads, where a COG's pixel-interleaved tiles hold every band (GDAL's COG
+    driver has no other layout before 3.11), and no more than one band is held to write it."""
+    shape = tuple(grid.shape.yx)
+    profile = {"driver": "GTiff", "count": len(names), "height": shape[0], "width": shape[1],
+               "dtype": "float32", "crs": str(grid.crs), "transform": grid.affine,
+               "nodata": float("nan"), "tiled": True, "blockxsize": COG_BLOCK_PX,
+               "blockysize": COG_BLOCK_PX, "interleave": "band", "compress": "ZSTD",
+               "zstd_level": 1, "predictor": 3, "BIGTIFF": "IF_SAFER"}
+    path = Path(path)
+    with atomic_path(path, keep_suffix=True) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        written = 0
+        for i, layer in enumerate(layers, start=1):
+            dst.write(np.asarray(layer, dtype="float32"), i)
+            dst.set_band_description(i, names[i - 1])
+            written = i
+        if written != len(names):
+            raise ValueError(f"{path}: {written} layers for {len(names)} names")
+        if tags:
+            dst.update_tags(**{k: str(v) for k, v in tags.items()})
     return path
 
 

@@ -37,6 +37,7 @@ from dask.task_spec import DataNode, List, Task, TaskRef
 
 from .aoi import Site
 from .change_bands import CHANGE_DESCRIPTIONS
+from .chunk_baseline import inside_pixels, read_chunk_baseline
 from .chunkwise import (
     AREA_NAMES,
     Advanced,
@@ -55,7 +56,7 @@ from .chunkwise import (
     ring_of,
     summarize,
 )
-from .cluster import compute, on_cluster, put
+from .cluster import compute, on_cluster
 from .composite import COUNT_BAND, MonthQuality, MonthStatus
 from .config import PipelineConfig
 from .detection import DetectionState
@@ -87,17 +88,17 @@ class Observing:
 
 @dataclass
 class MonthOutcome:
-    """What the run keeps of a site-month."""
+    """A site-month once its chunks are finishing (:meth:`SiteMonths.finish`)."""
 
+    month: Month
     quality: MonthQuality
     scene_ids: list[str]
     skipped: int
-    sums: dict[str, float]
-    pieces: list[AreaPiece]
     carries: list[Delayed]
     """Per chunk, the :class:`~.chunkwise.Carry` for the next month (persisted)."""
-    products: list[Delayed]
-    """The month's COGs, made from the tiles when computed (composite, indices, change)."""
+    finished: list[Delayed]
+    """Per chunk, its :class:`~.chunkwise.Finished` (persisted): :meth:`SiteMonths.complete`
+    gathers their sums and pieces."""
 
 
 @dataclass
@@ -111,8 +112,6 @@ class SiteMonths:
     """The site's output folder."""
     signature: str
     layout: Layout = dataclasses.field(init=False)
-    _inside: list[Any] | None = dataclasses.field(default=None, init=False)
-    """Per chunk, the site's pixels in it, on the workers (baseline months)."""
 
     def __post_init__(self) -> None:
         size = self.config.composite.chunk_px
@@ -120,15 +119,21 @@ class SiteMonths:
         self.layout = Layout(tuple(_slices(height, size)), tuple(_slices(width, size)))
 
     # -- reading and observing
-    def observe(self, month: Month, baselines: Sequence[Any] | None,
-                items: list[pystac.Item] | None = None) -> Observing:
-        """Search ``month`` (unless ``items`` are given) and start observing its chunks."""
+    def observe(self, month: Month, baseline: Path | None,
+                items: list[pystac.Item] | None = None,
+                baselines: list[Delayed] | None = None) -> Observing:
+        """Search ``month`` (unless ``items`` are given) and start observing its chunks;
+        after the baseline (``baseline``: its ``baseline.tif``), with the evidence of new
+        digging, against the month's :class:`~.chunkwise.ChunkBaseline` that each chunk reads
+        from it (given as ``baselines`` when already made)."""
         if items is None:
             items = self.source.search(self.site, MonthRange.single(month))
         reads = self._reads(items)
         params = self.config.detection
-        if baselines is not None and not isinstance(baselines[0], Delayed):
-            baselines = put(list(baselines))  # once, for every step of the month
+        if baseline is not None and baselines is None:
+            # Persisted: each step of the month takes them (on a cluster, they stay on the
+            # workers that made them; locally, they are made now).
+            baselines = list(dask.persist(*self._chunk_baselines(baseline, month)))
         observed = [_observe_task(parts, (rows, cols), None if baselines is None
                                   else baselines[i], params)
                     for i, (rows, cols, parts) in enumerate(reads.chunks)]
@@ -170,8 +175,8 @@ class SiteMonths:
                         f"{failures} times, last: {exc}") from exc
                 log.warning("%s %s: a read failed (%s); reading each scene alone",
                             self.site.name, observing.month, exc)
-                observing = self.observe(observing.month, observing.baselines,
-                                         screen(observing.items, self.site))
+                observing = self.observe(observing.month, None, screen(observing.items, self.site),
+                                         observing.baselines)
 
     def _used(self, observing: Observing) -> tuple[list[str], int]:
         """The ids of the scenes used, and how many failed to read (recorded by the source
@@ -190,23 +195,30 @@ class SiteMonths:
         status: MonthStatus = "ok" if ok else "gap"
         return MonthQuality(status, scenes, round(pct, 2))
 
+    def _outline(self) -> Any:
+        """The site's polygon in the grid's CRS (shapely): each chunk finds its pixels in it."""
+        return self.site.geometry.to_crs(self.site.crs).geom
+
+    def _chunk_baselines(self, baseline: Path, month: Month) -> list[Delayed]:
+        """Per chunk, a task reading what it needs of ``baseline.tif`` in ``month``."""
+        season = int(str(month)[5:7])
+        outline = self._outline()
+        return [_delayed(read_chunk_baseline)(baseline, self.site.grid, rows, cols, season,
+                                               outline)
+                for rows, cols in self.layout.chunks()]
+
     # -- a baseline month: composite and indices
     def finish_composite(self, observing: Observing) -> tuple[MonthQuality, list[str], int,
                                                                list[Delayed]]:
         """A baseline month's quality, scene ids, unread scenes and products (composite and
-        indices COGs, when computed)."""
+        indices COGs, made when computed)."""
         month_folder = self.folder / str(observing.month)
         grid = self.site.grid
-        if self._inside is None:
-            inside = self.site.pixel_mask()
-            self._inside = put([inside[rows, cols] for rows, cols in self.layout.chunks()])
-        chunk_inside = self._inside
+        outline = self._outline()
 
         def step(observed: list[Delayed]) -> list[Delayed]:
-            return [_delayed(_composite_tiles)(o, month_folder, grid, rows, cols,
-                                               chunk_inside[i])
-                    for i, (o, (rows, cols)) in enumerate(
-                        zip(observed, self.layout.chunks(), strict=True))]
+            return [_delayed(_composite_tiles)(o, month_folder, grid, rows, cols, outline)
+                    for o, (rows, cols) in zip(observed, self.layout.chunks(), strict=True)]
 
         observing, _, summaries = self._summaries(observing, step)
         scene_ids, unread = self._used(observing)
@@ -260,15 +272,20 @@ class SiteMonths:
                                 params, pixel_m**2 / 1e4, month_folder, self.site.grid,
                                 rows, cols)
             for i, (rows, cols) in enumerate(chunks)])
-        gathered = compute(*[_delayed(_sums_and_pieces)(f) for f in finished], quiet=True)
+        carries = [_delayed(operator.attrgetter("carry"))(f) for f in finished]
+        log.debug("%s %s: observed and advanced in %.2f s", self.site.name, month, observed_s)
+        return MonthOutcome(observing.month, quality, scene_ids, unread,
+                            list(dask.persist(*carries)), list(finished))
+
+    def complete(self, outcome: MonthOutcome) -> tuple[dict[str, float], list[AreaPiece]]:
+        """Gather a finishing month's area sums and polygon pieces, then make its COGs."""
+        gathered = compute(*[_delayed(_sums_and_pieces)(f) for f in outcome.finished],
+                           quiet=True)
         sums = {name: sum(g[0][name] for g in gathered) for name in AREA_NAMES}
         pieces = [p for g in gathered for p in g[1]]
-        carries = [_delayed(operator.attrgetter("carry"))(f) for f in finished]
-        log.debug("%s %s: observed and advanced in %.2f s, finished in %.2f s", self.site.name,
-                  month, observed_s, time.perf_counter() - began - observed_s)
-        return MonthOutcome(quality, scene_ids, unread, sums, pieces,
-                            list(dask.persist(*carries)),
-                            self._products(observing.month, quality, unread, change_tags=sums))
+        compute(*self._products(outcome.month, outcome.quality, outcome.skipped,
+                                change_tags=sums), quiet=True)
+        return sums, pieces
 
     # -- products
     def _products(self, month: Month, quality: MonthQuality, unread: int,
@@ -355,8 +372,9 @@ def _observed(reads: Sequence[np.ndarray], shape: tuple[int, int],
 
 
 def _composite_tiles(observed: Observed, folder: Path, grid: Any, rows: slice, cols: slice,
-                     inside: np.ndarray) -> tuple[int, int]:
+                     outline: Any) -> tuple[int, int]:
     """A baseline month's chunk: its composite and indices tiles; its valid and site pixels."""
+    inside = inside_pixels(outline, grid, rows, cols)
     bands = dict(zip(REFLECTANCE_BANDS, observed.medians, strict=True))
     _write_tiles(folder, grid, rows, cols, observed.medians, observed.count,
                  compute_indices(bands), None)

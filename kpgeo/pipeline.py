@@ -32,16 +32,16 @@ from . import __version__, timeseries
 from .aoi import Site, load_site
 from .atomic import PART_SUFFIX
 from .change_bands import CHANGE_DESCRIPTIONS
-from .chunkwise import ChunkBaseline, Layout
+from .chunkwise import ChunkBaseline
 from .cluster import compute, dask_context
 from .composite import MonthQuality
 from .config import PipelineConfig
 from .detection import Baseline, build_baseline, remove_small
 from .encoding import read_values
 from .errors import ConfigError, KpgeoError, LowCoverageWarning
-from .export import BackgroundWrites, write_cog, write_feature_collection
+from .export import BackgroundWrites, write_cog, write_feature_collection, write_planes
 from .manifest import Manifest
-from .month_graph import SiteMonths, whole_grid_change
+from .month_graph import MonthOutcome, SiteMonths, whole_grid_change
 from .months import Month, MonthRange
 from .polygons import AreaPiece, DiggingArea, merge_pieces, preexisting_areas, write_geojson
 from .product_tags import AREAS_TAG, SIGNATURE_TAG, grid_tags, quality_from_tags
@@ -127,7 +127,7 @@ LOCK_NAME = ".kpgeo.lock"
 MONTH_PRODUCTS = ("composite.tif", "indices.tif", "change.tif", "disturbed.geojson")
 #: Version of the detection method and of its saved state: a baseline or state saved by
 #: another version is recomputed.
-METHOD_VERSION = 3
+METHOD_VERSION = 4
 
 
 def signature(site: Site, config: PipelineConfig) -> str:
@@ -192,19 +192,16 @@ def _foreign_member(config: PipelineConfig, month: str,
     }
 
 
-def chunk_baselines(baseline: Baseline, site: Site, config: PipelineConfig, layout: Layout,
-                    month: Month) -> list[ChunkBaseline]:
-    """What each chunk needs of the baseline in ``month`` (slices of the site's arrays)."""
+def whole_grid_baseline(baseline: Baseline, site: Site, config: PipelineConfig,
+                        month: Month) -> ChunkBaseline:
+    """What the whole grid, as one chunk, needs of the baseline in ``month``."""
     season = calendar_month(month)
     pixel_m = abs(site.grid.resolution.x)
-    reference = baseline.reference(season).layers()
-    possible = baseline.new_water_possible(season, config.detection.water_buffer_m, pixel_m)
     inside = site.pixel_mask()
-    exclude = baseline.dug_at_end | ~inside
-    return [ChunkBaseline(reference[:, rows, cols], possible[rows, cols],
-                          baseline.land_ndvi_min[rows, cols], baseline.preexisting[rows, cols],
-                          exclude[rows, cols], inside[rows, cols])
-            for rows, cols in layout.chunks()]
+    return ChunkBaseline(
+        baseline.reference(season).layers(),
+        baseline.new_water_possible(season, config.detection.water_buffer_m, pixel_m),
+        baseline.land_ndvi_min, baseline.preexisting, baseline.dug_at_end | ~inside, inside)
 
 
 # ---- one site --------------------------------------------------------------------------------
@@ -221,8 +218,10 @@ class SiteRun:
     """The baseline was (re)built by this run: no saved state after it is reused."""
     _writes: BackgroundWrites = field(default_factory=BackgroundWrites)
     """A month's products are made while the next month computes."""
-    _preexisting: tuple[np.ndarray, list[DiggingArea]] | None = None
-    """The baseline's pre-existing mask and its digging areas."""
+    _preexisting: list[DiggingArea] | None = None
+    """The baseline's pre-existing digging areas."""
+    _last_done: float = field(default_factory=time.perf_counter)
+    """When the latest month was completed (or the run began)."""
 
     @property
     def folder(self) -> Path:
@@ -239,12 +238,9 @@ class SiteRun:
     def run(self) -> list[SiteMonth]:
         try:
             self._run()
-            waited = self._writes.wait()
+            self._writes.wait()
         finally:
             self._writes.close()  # no write may outlive the run's lock
-        computed = [r for r in self.results if not r.kept]
-        if computed:  # the last month's products are part of its time
-            computed[-1].seconds += waited
         return self.results
 
     def _run(self) -> None:
@@ -253,9 +249,8 @@ class SiteRun:
         requested = set(config.months.months())
         baseline_requested = [m for m in config.baseline.months() if m in requested]
         # --overwrite recomputes the months asked for: the baseline only if they include it.
-        baseline = (None if config.overwrite and baseline_requested
-                    else self._read_baseline())
-        if baseline is not None and not config.overwrite:
+        current = not (config.overwrite and baseline_requested) and self._baseline_is_current()
+        if current and not config.overwrite:
             # Site-months already done are not recomputed (docs/product.md §9). A baseline month
             # that is not done (an interrupted run, skipped scenes) changes the baseline
             # itself: it is rebuilt below, with the products of every baseline month.
@@ -266,29 +261,37 @@ class SiteRun:
                     self._keep(month, saved)
                 baseline_requested = []
             else:
-                baseline = None
-        if baseline is None:
+                current = False
+        if not current:
             # Baseline months with products from an earlier run get them anew, from this
             # baseline.
             baseline_requested = [m for m in config.baseline.months() if m in requested
                                   or (self.folder / str(m) / "change.tif").is_file()]
-            baseline = self._run_baseline(baseline_requested)
+            self._run_baseline(baseline_requested)
             # Every saved state was made from the old baseline: detection starts afresh.
             self._from_scratch = True
-        self._run_detection(baseline, requested)
+        self._run_detection(requested)
 
     def _months(self) -> SiteMonths:
         return SiteMonths(self.source, self.site, self.config, self.folder,
                           signature(self.site, self.config))
 
-    def _hand_over(self, month: Month | str, products: list[Any]) -> list[Path]:
-        """Have the month's COGs made from its tiles in the background, once the previous
-        month's are (at most one month in flight)."""
-        self._writes.wait()
-        self._writes.submit(compute, *products)
-        folder = self.folder / str(month)
-        names = ("composite.tif", "indices.tif", "change.tif")[:len(products)]
-        return [folder / name for name in names]
+    def _hand_over(self, month: Month | str, complete: Callable[[], None]) -> None:
+        """Have the month completed in the background (its COGs made from its tiles, its
+        areas gathered) once the previous month is (at most one month in flight), while the
+        next month computes."""
+        waited = self._writes.wait()
+        log.debug("%s %s: waited %.2f s for the previous month's products", self.site.name,
+                  month, waited)
+        self._writes.submit(complete)
+
+    def _completed(self, result: SiteMonth, what: str) -> None:
+        """Record a month completed: its seconds run from the previous month's completion, so
+        that the months' seconds add up to their wall time."""
+        now = time.perf_counter()
+        result.seconds = now - self._last_done
+        self._last_done = now
+        self._report(result, what)
 
     def _warn_gap(self, month: Month, quality: MonthQuality) -> None:
         if quality.status == "gap":
@@ -301,17 +304,24 @@ class SiteRun:
     def _baseline_path(self) -> Path:
         return self.folder / "baseline.tif"
 
-    def _read_baseline(self) -> Baseline | None:
-        """``baseline.tif`` if it was made for this grid, baseline, source and parameters."""
+    def _baseline_is_current(self) -> bool:
+        """Whether ``baseline.tif`` was made for this grid, baseline, source and parameters."""
         path = self._baseline_path()
         if not path.is_file():
-            return None
+            return False
         with rasterio.open(path) as src:
-            if src.tags().get(SIGNATURE_TAG) != signature(self.site, self.config):
-                return None
-            return Baseline.from_stack(src.read(), src.descriptions)
+            return src.tags().get(SIGNATURE_TAG) == signature(self.site, self.config)
 
-    def _run_baseline(self, requested: list[Month]) -> Baseline:
+    def _preexisting_areas(self) -> list[DiggingArea]:
+        """The baseline's pre-existing digging areas (polygonized once per run)."""
+        if self._preexisting is None:
+            with rasterio.open(self._baseline_path()) as src:
+                band = list(src.descriptions).index("preexisting") + 1
+                mask = src.read(band) > 0.5
+            self._preexisting = preexisting_areas(self.site.name, self.site.grid, mask)
+        return self._preexisting
+
+    def _run_baseline(self, requested: list[Month]) -> None:
         """Composite every baseline month and build the baseline from them, then the
         products of the baseline months asked for."""
         config = self.config
@@ -319,18 +329,23 @@ class SiteRun:
         months = list(config.baseline.months())
         graph = self._months()
         done: dict[Month, SiteMonth] = {}
-        started = time.perf_counter()
+        self._last_done = time.perf_counter()
         observing = graph.observe(months[0], None)
         for i, month in enumerate(months):
             # The next month is observed while this one is finished.
             ahead = graph.observe(months[i + 1], None) if i + 1 < len(months) else None
             quality, scene_ids, _, products = graph.finish_composite(observing)
             self._warn_gap(month, quality)
-            outputs = self._hand_over(month, products)
-            done[month] = SiteMonth(self.site.name, str(month), quality, scene_ids,
-                                    time.perf_counter() - started, outputs)
-            started = time.perf_counter()
-            self._report(done[month], "baseline, ")
+            folder = self.folder / str(month)
+            done[month] = result = SiteMonth(
+                self.site.name, str(month), quality, scene_ids, 0.0,
+                [folder / "composite.tif", folder / "indices.tif"])
+
+            def complete(result: SiteMonth = result, products: list[Any] = products) -> None:
+                compute(*products, quiet=True)
+                self._completed(result, "baseline, ")
+
+            self._hand_over(month, complete)
             if ahead is not None:
                 observing = ahead
         self._writes.wait()  # the baseline is built from the written composites
@@ -352,19 +367,20 @@ class SiteRun:
                                    config.detection.min_area_ha,
                                    abs(self.site.grid.resolution.x))
         baseline = dataclasses.replace(baseline, preexisting=preexisting)
-        layers, names = baseline.stack()
-        write_cog(self._baseline_path(), layers, self.site.grid, descriptions=names,
-                  tags={SIGNATURE_TAG: signature(self.site, config)})
+        names, layers = baseline.stored(config.detection.water_buffer_m,
+                                        abs(self.site.grid.resolution.x))
+        write_planes(self._baseline_path(), names, layers, self.site.grid,
+                     tags={SIGNATURE_TAG: signature(self.site, config)})
         for month in months:
             if month not in requested:
                 self.results.append(done[month])
-        whole = Layout((slice(0, self.site.grid.shape.y),), (slice(0, self.site.grid.shape.x),))
+        self._preexisting = None  # the new baseline's
         pixel_ha = abs(self.site.grid.resolution.x) ** 2 / 1e4
         for month in requested:
             # Before detection: the month's change products hold the pre-existing digging.
             result = done[month]
             bands, _ = read_composite(self.folder / str(month) / "composite.tif")
-            (inputs,) = chunk_baselines(baseline, self.site, config, whole, month)
+            inputs = whole_grid_baseline(baseline, self.site, config, month)
             layers, result.areas = whole_grid_change(bands, inputs, config.detection, pixel_ha,
                                                      str(month))
             folder = self.folder / str(month)
@@ -376,11 +392,10 @@ class SiteRun:
                       SIGNATURE_TAG: signature(self.site, config),
                       AREAS_TAG: json.dumps(dict(result.areas), sort_keys=True)})
             result.outputs.append(folder / "change.tif")
-            self._write_areas(result, baseline, [])
-        return baseline
+            self._write_areas(result, [])
 
     # -- after the baseline
-    def _run_detection(self, baseline: Baseline, requested: set[Month]) -> None:
+    def _run_detection(self, requested: set[Month]) -> None:
         """Advance the state through the months after the baseline up to the last one asked
         for, starting from the latest saved state before the first one asked for."""
         config = self.config
@@ -418,26 +433,27 @@ class SiteRun:
             months[:months.index(todo[0])], expected)
         graph = self._months()
         carries = graph.initial_carries(saved_state, last_ok)
-        started = time.perf_counter()
-        observing = graph.observe(todo[0], chunk_baselines(baseline, self.site, config,
-                                                           graph.layout, todo[0]))
+        self._last_done = time.perf_counter()
+        baseline = self._baseline_path()
+        observing = graph.observe(todo[0], baseline)
         for i, month in enumerate(todo):
             # The next month is searched and observed while this one is finished.
-            ahead = (graph.observe(todo[i + 1], chunk_baselines(
-                baseline, self.site, config, graph.layout, todo[i + 1]))
-                if i + 1 < len(todo) else None)
+            ahead = graph.observe(todo[i + 1], baseline) if i + 1 < len(todo) else None
             outcome = graph.finish(observing, carries)
             carries = outcome.carries
             self._warn_gap(month, outcome.quality)
+            folder = self.folder / str(month)
             result = SiteMonth(self.site.name, str(month), outcome.quality, outcome.scene_ids,
-                               0.0, self._hand_over(month, outcome.products),
-                               areas=outcome.sums)
-            self._write_areas(result, baseline, outcome.pieces)
-            # From the end of the previous month's work: the months' seconds add up to their
-            # wall time, though each month is observed while the one before it finishes.
-            result.seconds = time.perf_counter() - started
-            started = time.perf_counter()
-            self._report(result, "")
+                               0.0, [folder / name for name in MONTH_PRODUCTS[:3]])
+
+            def complete(result: SiteMonth = result, outcome: MonthOutcome = outcome) -> None:
+                # The month's areas and polygons, its COGs, its GeoJSON: while the next
+                # month computes.
+                result.areas, pieces = graph.complete(outcome)
+                self._write_areas(result, pieces, now=True)
+                self._completed(result, "")
+
+            self._hand_over(month, complete)
             if ahead is not None:
                 observing = ahead
 
@@ -469,22 +485,21 @@ class SiteRun:
                 return path
         return None
 
-    def _write_areas(self, result: SiteMonth, baseline: Baseline,
-                     pieces: Sequence[AreaPiece]) -> None:
+    def _write_areas(self, result: SiteMonth, pieces: Sequence[AreaPiece],
+                     now: bool = False) -> None:
         """The month's ``disturbed.geojson``: the baseline's pre-existing digging areas and
         the new ones the chunks' pieces make."""
-        if self._preexisting is None or self._preexisting[0] is not baseline.preexisting:
-            # The same every month of a baseline: polygonized (and turned into GeoJSON) once.
-            self._preexisting = (baseline.preexisting, preexisting_areas(
-                self.site.name, self.site.grid, baseline.preexisting))
         new = merge_pieces(self.site.name, self.site.grid, pieces, "new")
-        result.digging_areas = sorted([*self._preexisting[1], *new],
+        result.digging_areas = sorted([*self._preexisting_areas(), *new],
                                       key=lambda a: (a.status != "preexisting", a.id))
         foreign = _foreign_member(self.config, result.month, {self.site.name: {
             "status": result.quality.status, "scene_ids": result.scene_ids}})
         path = self.folder / result.month / "disturbed.geojson"
-        self._writes.submit(write_geojson, path, result.digging_areas,
-                            {self.site.name: self.site.crs}, foreign)
+        args = (path, result.digging_areas, {self.site.name: self.site.crs}, foreign)
+        if now:  # already in the writer's thread
+            write_geojson(*args)
+        else:
+            self._writes.submit(write_geojson, *args)
         result.outputs.append(path)
         self.results.append(result)
 
