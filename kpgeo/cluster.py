@@ -19,14 +19,16 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dask
 
 from .config import LOCAL_SCHEDULERS
-from .errors import KpgeoError
+from .errors import ConfigError, KpgeoError
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +145,29 @@ def compute(*collections: Any, quiet: bool = False) -> tuple[Any, ...]:
     for i, value in zip(lazy, values, strict=True):
         results[i] = value
     return tuple(results)
+
+
+def check_workers_see(out_dir: Path, marker: Path) -> None:
+    """On a cluster, refuse an output folder some worker cannot see: the workers write the
+    chunks of every product there (``marker``, a file kpgeo has written in it, must exist
+    for each of them).
+
+    Raises
+    ------
+    ConfigError
+        Naming the folder and the workers that do not see it.
+    """
+    client = _active_client()
+    if client is None:
+        return
+    seen = client.run(os.path.exists, str(marker.absolute()))
+    blind = sorted(worker for worker, ok in seen.items() if not ok)
+    if blind:
+        raise ConfigError(
+            f"--out {out_dir} is not visible to the Dask workers {', '.join(blind)}: they write "
+            "the products' chunks there. Give an --out on storage every worker sees at the "
+            "same path (one machine, or a shared file system)."
+        )
 
 
 def on_cluster() -> bool:

@@ -13,6 +13,7 @@ After all sites: ``timeseries.csv``, ``exports/disturbed-YYYY-MM.geojson`` and t
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import fcntl
@@ -33,7 +34,7 @@ from .aoi import Site, load_site
 from .atomic import PART_SUFFIX
 from .change_bands import CHANGE_DESCRIPTIONS
 from .chunkwise import ChunkBaseline
-from .cluster import compute, dask_context
+from .cluster import check_workers_see, compute, dask_context
 from .composite import MonthQuality
 from .config import PipelineConfig
 from .detection import Baseline, build_baseline, remove_small
@@ -41,7 +42,7 @@ from .encoding import read_values
 from .errors import ConfigError, KpgeoError, LowCoverageWarning
 from .export import BackgroundWrites, write_cog, write_feature_collection, write_planes
 from .manifest import Manifest
-from .month_graph import MonthOutcome, SiteMonths, whole_grid_change
+from .month_graph import MonthOutcome, Observing, SiteMonths, whole_grid_change
 from .months import Month, MonthRange
 from .polygons import AreaPiece, DiggingArea, merge_pieces, preexisting_areas, write_geojson
 from .product_tags import AREAS_TAG, SIGNATURE_TAG, grid_tags, quality_from_tags
@@ -121,6 +122,11 @@ def read_composite(path: Path) -> tuple[dict[str, np.ndarray], MonthQuality]:
     return bands, quality_from_tags(tags)
 
 
+#: Months observed ahead of the one being finished, for a site of one chunk
+#: (:meth:`SiteRun._observed`).
+MONTHS_AHEAD = 2
+#: Months handed to the writer thread and not completed yet, at most.
+MONTHS_COMPLETING = 2
 #: Lock file of an output folder while a run writes it.
 LOCK_NAME = ".kpgeo.lock"
 #: What a finished site-month folder holds.
@@ -273,14 +279,15 @@ class SiteRun:
         self._run_detection(requested)
 
     def _months(self) -> SiteMonths:
-        return SiteMonths(self.source, self.site, self.config, self.folder,
+        # An absolute folder: the workers may run in another working directory.
+        return SiteMonths(self.source, self.site, self.config, self.folder.absolute(),
                           signature(self.site, self.config))
 
     def _hand_over(self, month: Month | str, complete: Callable[[], None]) -> None:
         """Have the month completed in the background (its COGs made from its tiles, its
-        areas gathered) once the previous month is (at most one month in flight), while the
-        next month computes."""
-        waited = self._writes.wait()
+        areas gathered) while the next months compute; at most :data:`MONTHS_COMPLETING`
+        months wait for it, so that the next one is never held up by the one before."""
+        waited = self._writes.wait(pending=MONTHS_COMPLETING - 1)
         log.debug("%s %s: waited %.2f s for the previous month's products", self.site.name,
                   month, waited)
         self._writes.submit(complete)
@@ -330,10 +337,7 @@ class SiteRun:
         graph = self._months()
         done: dict[Month, SiteMonth] = {}
         self._last_done = time.perf_counter()
-        observing = graph.observe(months[0], None)
-        for i, month in enumerate(months):
-            # The next month is observed while this one is finished.
-            ahead = graph.observe(months[i + 1], None) if i + 1 < len(months) else None
+        for month, observing in self._observed(graph, months, None):
             quality, scene_ids, _, products = graph.finish_composite(observing)
             self._warn_gap(month, quality)
             folder = self.folder / str(month)
@@ -346,8 +350,6 @@ class SiteRun:
                 self._completed(result, "baseline, ")
 
             self._hand_over(month, complete)
-            if ahead is not None:
-                observing = ahead
         self._writes.wait()  # the baseline is built from the written composites
         valid = [m for m in months if done[m].quality.status == "ok"]
         if not valid:
@@ -432,13 +434,11 @@ class SiteRun:
         last_ok = None if saved_state is None else self._last_ok(
             months[:months.index(todo[0])], expected)
         graph = self._months()
-        carries = graph.initial_carries(saved_state, last_ok)
+        carries = graph.initial_carries(saved_state and saved_state.absolute(),
+                                        last_ok and last_ok.absolute())
         self._last_done = time.perf_counter()
-        baseline = self._baseline_path()
-        observing = graph.observe(todo[0], baseline)
-        for i, month in enumerate(todo):
-            # The next month is searched and observed while this one is finished.
-            ahead = graph.observe(todo[i + 1], baseline) if i + 1 < len(todo) else None
+        baseline = self._baseline_path().absolute()
+        for month, observing in self._observed(graph, todo, baseline):
             outcome = graph.finish(observing, carries)
             carries = outcome.carries
             self._warn_gap(month, outcome.quality)
@@ -454,8 +454,20 @@ class SiteRun:
                 self._completed(result, "")
 
             self._hand_over(month, complete)
-            if ahead is not None:
-                observing = ahead
+
+    def _observed(self, graph: SiteMonths, months: Sequence[Month], baseline: Path | None,
+                  ) -> Iterator[tuple[Month, Observing]]:
+        """Each month being observed, the next ones searched and observed while it is
+        finished: :data:`MONTHS_AHEAD` for a site of one chunk, whose months alone cannot keep
+        the workers busy, one for a larger site, whose chunks do (and each month ahead holds
+        the reads of the whole site)."""
+        ahead = MONTHS_AHEAD if len(graph.layout.chunks()) == 1 else 1
+        pending = collections.deque(graph.observe(m, baseline) for m in months[:ahead])
+        for i, month in enumerate(months):
+            observing = pending.popleft()
+            if i + ahead < len(months):
+                pending.append(graph.observe(months[i + ahead], baseline))
+            yield month, observing
 
     def _keep(self, month: Month, saved: SavedMonth) -> None:
         """Keep a month done by an earlier run: its result feeds the shared products (time
@@ -603,6 +615,7 @@ def run(config: PipelineConfig, *, site_names: tuple[str, ...] = (),
         try:
             with dask_context(config.scheduler, config.workers,
                               progress=progress_bar) as where:
+                check_workers_see(out_dir, out_dir / LOCK_NAME)
                 progress(f"computing on the {where}")
                 for site in sites:
                     site_results = SiteRun(source, site, config, progress).run()

@@ -153,3 +153,40 @@ def test_chunks_give_the_new_digging_areas_and_sums_of_the_whole_grid(chunk: int
         assert shapely.equals(got.geometry, area.geometry), area.id
     corner = max(areas, key=lambda a: a.pixels)
     assert corner.geometry.geom_type == "Polygon" and corner.confirmed == "2024-02"
+
+
+@pytest.mark.parametrize("season", [2, 8])
+def test_the_stored_baseline_read_by_chunk_gives_the_whole_grids_inputs(
+        tmp_path, season: int) -> None:  # type: ignore[no-untyped-def]
+    """baseline.tif (Baseline.stored) read chunk by chunk gives each chunk the reference,
+    pit-water and fixed layers the whole grid computes, across the chunks' edges: the
+    misregistration allowance looks at neighbours and "far from water" 60 m around."""
+    import shapely.geometry
+
+    from kpgeo.chunk_baseline import read_chunk_baseline
+    from kpgeo.detection import build_baseline
+    from kpgeo.export import write_planes
+    from tests.test_detection import CLEAR_WATER, PIXEL_M, Region, baseline_composites
+
+    river = Region(0, 40, 19, 21)  # water across the chunks' vertical edge
+    composites = baseline_composites({river: CLEAR_WATER})
+    baseline = build_baseline(composites[:6] + composites[8:], PARAMS, PIXEL_M,
+                              months=[1, 2, 3, 4, 5, 6, 9, 10, 11, 12])
+    path = tmp_path / "baseline.tif"
+    names, layers = baseline.stored(PARAMS.water_buffer_m, PIXEL_M)
+    write_planes(path, names, layers, GRID)
+    outline = shapely.geometry.box(700000, 950000 - 300, 700000 + 380, 950000)  # part of it
+    whole_inside = np.zeros((SIZE, SIZE), bool)
+    whole_inside[:30, :38] = True
+    reference = baseline.reference(season).layers()
+    possible = baseline.new_water_possible(season, PARAMS.water_buffer_m, PIXEL_M)
+    assert possible.any() and not possible.all()  # the river's surroundings are not
+    for rows in (slice(0, 13), slice(13, 26), slice(26, 40)):
+        for cols in (slice(0, 20), slice(20, 40)):
+            chunk = read_chunk_baseline(path, GRID, rows, cols, season, outline)
+            np.testing.assert_array_equal(chunk.reference, reference[:, rows, cols])
+            np.testing.assert_array_equal(chunk.possible, possible[rows, cols])
+            np.testing.assert_array_equal(chunk.inside, whole_inside[rows, cols])
+            np.testing.assert_array_equal(
+                chunk.exclude, (baseline.dug_at_end | ~whole_inside)[rows, cols])
+            np.testing.assert_array_equal(chunk.preexisting, baseline.preexisting[rows, cols])

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,9 +37,11 @@ def run_args(tmp_path: Path, catalog: Path, out: Path, *extra: str) -> list[str]
 
 
 # ---- a Dask cluster -------------------------------------------------------------------------
-@pytest.fixture()
-def dask_cluster(tmp_path: Path) -> Iterator[str]:
-    """``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1; yields the address."""
+@contextmanager
+def _cluster(tmp_path: Path, hidden: Path | None = None) -> Iterator[str]:
+    """``dask scheduler`` and two ``dask worker`` processes on 127.0.0.1; yields the address.
+    ``hidden``: a folder the workers do not see (an empty file system mounted over it in
+    their own mount namespace, as on another machine)."""
     scheduler_file = tmp_path / "scheduler.json"
     logs = open(tmp_path / "cluster.log", "w")  # noqa: SIM115 - closed below
     common = ["--no-dashboard", "--host", "127.0.0.1"]
@@ -51,9 +54,12 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
             time.sleep(0.2)
         address = json.loads(scheduler_file.read_text())["address"]
         for _ in range(2):
-            procs.append(subprocess.Popen(
-                [str(BIN / "dask"), "worker", address, "--nworkers", "1", "--nthreads", "1",
-                 "--memory-limit", "2GiB", *common], stdout=logs, stderr=subprocess.STDOUT))
+            worker = [str(BIN / "dask"), "worker", address, "--nworkers", "1", "--nthreads",
+                      "1", "--memory-limit", "2GiB", *common]
+            if hidden is not None:
+                worker = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                          f'mount -t tmpfs none "{hidden}" && exec "$@"', "sh", *worker]
+            procs.append(subprocess.Popen(worker, stdout=logs, stderr=subprocess.STDOUT))
         from distributed import Client
 
         with Client(address, timeout="30s") as client:
@@ -65,6 +71,12 @@ def dask_cluster(tmp_path: Path) -> Iterator[str]:
         for proc in procs:
             proc.wait(timeout=30)
         logs.close()
+
+
+@pytest.fixture()
+def dask_cluster(tmp_path: Path) -> Iterator[str]:
+    with _cluster(tmp_path) as address:
+        yield address
 
 
 def test_run_on_a_dask_cluster_gives_the_products_of_a_local_run(
@@ -97,6 +109,30 @@ def test_run_on_a_dask_cluster_gives_the_products_of_a_local_run(
                                              "--scheduler", dask_cluster))
     assert whole.exit_code == 0, whole.output
     assert_same_products(tmp_path / "local", tmp_path / "whole")
+
+
+def _can_hide_folders() -> bool:
+    """Whether this machine lets a process mount over a folder in its own namespace."""
+    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                            "mount -t tmpfs none /mnt"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _can_hide_folders(), reason="needs unshare and mount (root)")
+def test_output_folder_the_workers_cannot_see_is_refused(small_archive, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Workers that do not see --out (another machine without the shared file system) would
+    write the products' chunks elsewhere: the run stops first, naming the folder (exit 2)."""
+    out = tmp_path / "hidden" / "out"
+    out.parent.mkdir()
+    cluster_dir = tmp_path / "cluster"
+    cluster_dir.mkdir()
+    with _cluster(cluster_dir, hidden=out.parent) as address:
+        result = CliRunner().invoke(cli, run_args(tmp_path, small_archive.collection, out,
+                                                  "--scheduler", address))
+    assert result.exit_code == 2, result.output
+    assert f"--out {out} is not visible to the Dask workers" in result.output
+    assert "shared file system" in result.output
+    assert not any(out.rglob("*.tif"))
 
 
 def test_progress_bar_on_the_threaded_scheduler_goes_to_stderr(
