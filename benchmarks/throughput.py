@@ -393,7 +393,10 @@ def measure(case: Case, cache: Path, profile: bool = False) -> dict[str, Any]:
     passed = (peak_gib <= FULL_PEAK_GIB_MAX and ratio <= FULL_RATIO_MAX if case.key == "full"
               else ratio <= YEAR_RATIO_MAX)
     height, width = site.grid.shape.yx
+    pages = list(config.out_dir.rglob("map.html"))
+    map_mb = max((p.stat().st_size for p in pages), default=0) / 1e6
     return {
+        "map_mb": round(map_mb, 2),
         "case": case.key, "label": case.label, "height_px": height, "width_px": width,
         "baseline": case.baseline, "months": case.months, "archive_scenes": archive_scenes,
         "scenes": scenes, "wall_s": round(month_s, 2), "run_s": round(run_s, 2),
@@ -451,6 +454,7 @@ def markdown(rows: list[dict[str, Any]], command: str, seconds: float) -> str:
             f"for all its scenes (ratio {r['ratio_run']:.1f}); the measured months' floor in "
             f"each of its {FLOOR_REPEATS} passes: "
             f"{', '.join(f'{f:.2f}' for f in r.get('floor_runs_s', []))} s."
+            + (f" Its largest map page: {r['map_mb']:.1f} MB." if "map_mb" in r else "")
             + ("" if len(r.get("runs", [])) < 2 else
                f" All {len(r['runs'])} runs (wall s / floor s = ratio): " + "; ".join(
                    f"{x['wall_s']:.1f} / {x['floor_s']:.1f} = {x['ratio']:.1f}"

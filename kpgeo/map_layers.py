@@ -175,6 +175,30 @@ def png_data_uri(rgba: np.ndarray, zlevel: int = PNG_ZLEVEL) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+#: Overlays with more pixels than this are WebP, not PNG: a full 35 km site's true-colour PNG
+#: at :data:`MAX_IMAGE_PX` was 11.7 MB of base64, and a page holds three overlays.
+WEBP_ABOVE_PX = 1024 * 1024
+#: WebP quality of large overlays (lossy colour, lossless alpha): a picture to look at, the
+#: values themselves are in the COGs.
+WEBP_QUALITY = 80
+
+
+def image_data_uri(rgba: np.ndarray) -> str:
+    """An RGBA ``uint8`` overlay ``(y, x, 4)`` as a ``data:`` URI: PNG (exact) up to
+    :data:`WEBP_ABOVE_PX` pixels, lossy WebP with its transparency kept above, so that a
+    large site's page stays a few MB (every browser Leaflet supports shows WebP)."""
+    if rgba.shape[0] * rgba.shape[1] <= WEBP_ABOVE_PX:
+        return png_data_uri(rgba)
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, mode="RGBA").save(buffer, format="WEBP", quality=WEBP_QUALITY,
+                                             method=2, exact=False)
+    return "data:image/webp;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 def css_gradient(colours: Sequence[str]) -> str:
     """A CSS ``linear-gradient`` through ``colours`` (for legends)."""
     return f"linear-gradient(to right, {', '.join(colours)})"

@@ -38,7 +38,7 @@ from .map_layers import (
     change_image,
     css_gradient,
     detection_colour,
-    png_data_uri,
+    image_data_uri,
     true_colour_image,
 )
 from .months import parse_month, parse_month_range
@@ -263,7 +263,7 @@ def _add_overlays(m: folium.Map, month: str, month_image: MapImage, baseline_mon
                   baseline: Path | None, change: Path) -> dict[str, str]:
     """True colour of the month (shown), of the baseline month and the change score (hidden).
 
-    folium gets a placeholder URL for each image; the returned placeholder -> PNG data URI
+    folium gets a placeholder URL for each image; the returned placeholder -> image data URI
     pairs go into the page after rendering (:func:`kpgeo.map_page.assemble`).
     """
     layers = [(f"True colour {month}", month_image, CLASS_MONTH, True)]
@@ -276,7 +276,7 @@ def _add_overlays(m: folium.Map, month: str, month_image: MapImage, baseline_mon
         placeholder = f"data:,{class_name}"
         folium.raster_layers.ImageOverlay(placeholder, image.bounds, name=text(name), show=show,
                                           className=class_name).add_to(m)
-        images[placeholder] = png_data_uri(image.rgba)
+        images[placeholder] = image_data_uri(image.rgba)
     return images
 
 

@@ -79,6 +79,10 @@ def assemble_cog(folder: Path, product: str, grid: GeoBox, chunks: Sequence[tupl
     for path, _, _ in sources:
         path.unlink(missing_ok=True)
     vrt.unlink(missing_ok=True)
+    try:
+        vrt.parent.rmdir()  # once the month's last product is made
+    except OSError:
+        pass
     return target
 
 

@@ -429,3 +429,35 @@ def test_measure_control_measures_hectares_offline(browser: Any, pages: Pages) -
     # Measuring makes a Leaflet marker: its icon must come from the page, not beside it.
     logs = browser.get_log("browser")
     assert [m for m in _severe(logs) if not TILE_FAILURE.match(m)] == []
+
+
+def test_large_overlays_are_webp_with_their_transparency_and_small_ones_png() -> None:
+    """A full site's overlay (2048 px) is lossy WebP: a few hundred kB instead of 11.7 MB of
+    PNG, its no-data pixels still transparent; the demo window's stay exact PNG."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from kpgeo.map_layers import image_data_uri, true_colour
+
+    rng = np.random.default_rng(1)
+    size = 2048
+    # Savanna-like texture: smooth fields with noise, a band of no data along one edge.
+    smooth = np.cumsum(rng.normal(0, 0.002, (size, size)), axis=1).astype("float32")
+    red = np.clip(0.12 + smooth + rng.normal(0, 0.01, (size, size)), 0, 0.3).astype("float32")
+    red[:, :100] = np.nan
+    rgba = true_colour(red, red * 0.9, red * 0.7)
+    uri = image_data_uri(rgba)
+    assert uri.startswith("data:image/webp;base64,")
+    data = base64.b64decode(uri.split(",", 1)[1])
+    assert len(uri) < 3_000_000, len(uri)
+    decoded = np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))
+    assert decoded.shape == rgba.shape
+    np.testing.assert_array_equal(decoded[..., 3], rgba[..., 3])  # transparency exact
+    # Colour within 2.5 % of the range on average, on pixel noise (0.01 reflectance, 8 levels
+    # of 255) stronger than a composite's.
+    assert np.abs(decoded[..., :3].astype(int) - rgba[..., :3]).mean() < 0.025 * 255
+    small = image_data_uri(rgba[:600, :600])
+    assert small.startswith("data:image/png;base64,")
