@@ -3,8 +3,7 @@
 A step such as the evidence of an overpass is twenty-odd numpy operations, each making a
 temporary array the size of its inputs. On a whole 601 px chunk every temporary (1.4 MB of
 float32) spills out of the CPU's cache, and each operation waits on memory; on blocks of a few
-tens of rows they stay in it: the evidence of an overpass took 6.8 ms whole and 3.5 ms in
-blocks of 64 rows (``benchmarks/RESULTS.md`` has the pipeline's figures).
+tens of rows they stay in it, and the step runs about twice as fast.
 """
 
 from __future__ import annotations

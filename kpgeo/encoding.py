@@ -3,9 +3,8 @@ and offset, read by GDAL, QGIS and rasterio users as the Sentinel-2 L2A COGs are
 
 Composite reflectance is stored as Sentinel-2 L2A stores it (``uint16``, DN 0 = no data,
 ``reflectance = DN / 10000 - 0.1``: processing baseline 04.00's ``BOA_ADD_OFFSET``), indices as
-``int16`` ten-thousandths. Half the bytes of float32 and half the time to compress them (a
-601 px month: 27 against 49 ms for the composite, 15 against 38 ms for the indices), for a
-rounding of at most 0.00005 reflectance, far below the sensor's radiometric noise.
+``int16`` ten-thousandths. Half the bytes of float32 and about half the time to compress
+them, for a rounding of at most 0.00005 reflectance, far below the sensor's radiometric noise.
 """
 
 from __future__ import annotations

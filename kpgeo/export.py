@@ -43,9 +43,7 @@ def block_px(height: int, width: int) -> int:
     cover the raster with the fewest pixels, the smallest of equals.
 
     Edge tiles are padded to full size and compressed like the others: a 601 px window in
-    256 px tiles is compressed as 768 px (63 % more pixels), in 304 px tiles as 608 px; its
-    indices and change layers were written in 11.4 and 21.7 ms rather than 14.7 and 24.5.
-    The full Tortiya grid (3327 x 3345 px) takes 336 px tiles, 1 % over, against 7 % in
+    256 px tiles is compressed as 768 px (63 % more pixels), in 304 px tiles as 608 px. The full Tortiya grid (3327 x 3345 px) takes 336 px tiles, 1 % over, against 7 % in
     GDAL's default 256 px; a raster smaller than a tile, 256 px.
 
     Examples
@@ -165,8 +163,8 @@ def write_cog(
                           predictor=predictor)
     path = Path(path)
     # The COG driver only copies a whole dataset. Writing with driver="COG" makes rasterio do
-    # that copy when the file closes, holding the GIL all the while (the pipeline's Python
-    # threads ran 3x slower during each write); rasterio.shutil.copy releases it. The in-memory
+    # that copy when the file closes, holding the GIL all the while (the run's other Python
+    # threads stall during each write); rasterio.shutil.copy releases it. The in-memory
     # dataset is the copy rasterio would hold anyway.
     with rasterio.open("", "w", driver="MEM", **profile) as mem:
         for i, band in enumerate(bands, start=1):

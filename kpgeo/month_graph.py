@@ -81,9 +81,10 @@ class Observing:
     month: Month
     items: list[pystac.Item]
     observed: list[Delayed]
-    """Per chunk, its :class:`~.chunkwise.Observed` (persisted)."""
-    baselines: list[Any] | None
-    """Per chunk, its :class:`~.chunkwise.ChunkBaseline` of the month, on the workers."""
+    """Per chunk, its :class:`~.chunkwise.Observed` and (after the baseline)
+    :class:`~.chunkwise.ChunkBaseline` (persisted on a cluster)."""
+    baseline: Path | None
+    """``baseline.tif``, after the baseline."""
 
 
 @dataclass
@@ -120,29 +121,27 @@ class SiteMonths:
 
     # -- reading and observing
     def observe(self, month: Month, baseline: Path | None,
-                items: list[pystac.Item] | None = None,
-                baselines: list[Delayed] | None = None) -> Observing:
+                items: list[pystac.Item] | None = None) -> Observing:
         """Search ``month`` (unless ``items`` are given) and start observing its chunks;
         after the baseline (``baseline``: its ``baseline.tif``), with the evidence of new
-        digging, against the month's :class:`~.chunkwise.ChunkBaseline` that each chunk reads
-        from it (given as ``baselines`` when already made)."""
+        digging against the month's :class:`~.chunkwise.ChunkBaseline`, which each chunk's
+        task reads from it."""
         if items is None:
             items = self.source.search(self.site, MonthRange.single(month))
         reads = self._reads(items)
         params = self.config.detection
-        if baseline is not None and baselines is None:
-            # Persisted: each step of the month takes them (on a cluster, they stay on the
-            # workers that made them; locally, they are made now).
-            baselines = list(dask.persist(*self._chunk_baselines(baseline, month)))
-        observed = [_observe_task(parts, (rows, cols), None if baselines is None
-                                  else baselines[i], params)
-                    for i, (rows, cols, parts) in enumerate(reads.chunks)]
+        season = int(str(month)[5:7])
+        outline = self._outline()
+        observed = [_observe_task(parts, (rows, cols), None if baseline is None else
+                                  (baseline, self.site.grid, rows, cols, season, outline),
+                                  params)
+                    for rows, cols, parts in reads.chunks]
         # On a cluster the chunks start computing now (persisted: their results stay on the
         # workers); dask's local schedulers compute them when the month is finished, where a
         # failed read is retried.
         if on_cluster():
             observed = list(dask.persist(*observed))
-        return Observing(month, items, observed, baselines)
+        return Observing(month, items, observed, baseline)
 
     def _reads(self, items: list[pystac.Item]) -> ChunkReads:
         if isinstance(self.source, ChunkedSource):
@@ -175,8 +174,8 @@ class SiteMonths:
                         f"{failures} times, last: {exc}") from exc
                 log.warning("%s %s: a read failed (%s); reading each scene alone",
                             self.site.name, observing.month, exc)
-                observing = self.observe(observing.month, None, screen(observing.items, self.site),
-                                         observing.baselines)
+                observing = self.observe(observing.month, observing.baseline,
+                                         screen(observing.items, self.site))
 
     def _used(self, observing: Observing) -> tuple[list[str], int]:
         """The ids of the scenes used, and how many failed to read (recorded by the source
@@ -198,14 +197,6 @@ class SiteMonths:
     def _outline(self) -> Any:
         """The site's polygon in the grid's CRS (shapely): each chunk finds its pixels in it."""
         return self.site.geometry.to_crs(self.site.crs).geom
-
-    def _chunk_baselines(self, baseline: Path, month: Month) -> list[Delayed]:
-        """Per chunk, a task reading what it needs of ``baseline.tif`` in ``month``."""
-        season = int(str(month)[5:7])
-        outline = self._outline()
-        return [_delayed(read_chunk_baseline)(baseline, self.site.grid, rows, cols, season,
-                                               outline)
-                for rows, cols in self.layout.chunks()]
 
     # -- a baseline month: composite and indices
     def finish_composite(self, observing: Observing) -> tuple[MonthQuality, list[str], int,
@@ -236,18 +227,17 @@ class SiteMonths:
 
     def finish(self, observing: Observing, carries: list[Delayed]) -> MonthOutcome:
         """Advance the state through an observed month and make its products."""
-        assert observing.baselines is not None
+        assert observing.baseline is not None
         month = str(observing.month)
         params = self.config.detection
-        baselines = observing.baselines
         chunks = self.layout.chunks()
 
         month_folder = self.folder / month
         grid = self.site.grid
 
         def step(observed: list[Delayed]) -> list[Delayed]:
-            return [_delayed(_advanced)(o, carries[i], baselines[i], month, params,
-                                        month_folder, grid, rows, cols)
+            return [_delayed(_advanced)(o, carries[i], month, params, month_folder, grid, rows,
+                                        cols)
                     for i, (o, (rows, cols)) in enumerate(zip(observed, chunks, strict=True))]
 
         began = time.perf_counter()
@@ -265,7 +255,7 @@ class SiteMonths:
                       for side, labels in s.edges.items()} for i, s in enumerate(summaries)]
         previous_edges = [s.previous_new_edges for s in summaries]
         finished = dask.persist(*[
-            _delayed(_finished)(advanced[i], carries[i], baselines[i], month,
+            _delayed(_finished)(advanced[i], carries[i], month,
                                 quality.status == "ok", keep[i], numbers[i],
                                 {"new": ring_of(self.layout, i, new_edges),
                                  "previous_new": ring_of(self.layout, i, previous_edges)},
@@ -339,9 +329,11 @@ def _slices(size: int, chunk: int) -> list[slice]:
 
 
 def _observe_task(parts: list[Delayed], window: tuple[slice, slice],
-                  baseline: Delayed | None, params: Any) -> Delayed:
-    """``observe`` of a chunk's reads as one task; reads of one task each run within it (the
-    stac and synthetic sources'), others as its dependencies."""
+                  baseline: tuple[Any, ...] | None, params: Any) -> Delayed:
+    """``observe`` of a chunk's reads as one task, which also reads the chunk's baseline
+    (``baseline``: the arguments of :func:`~.chunk_baseline.read_chunk_baseline`); reads of
+    one task each run within it (the stac and synthetic sources'), others as its
+    dependencies. Everything a chunk's month needs then starts on one worker."""
     key = f"observe-{uuid.uuid4().hex}"
     graph: dict[str, Any] = {}
     nested = all(len(part.dask) == 1 for part in parts)
@@ -352,28 +344,25 @@ def _observe_task(parts: list[Delayed], window: tuple[slice, slice],
             graph.update(part.dask)
         reads = List(*(TaskRef(part.key) for part in parts))
     shape = (window[0].stop - window[0].start, window[1].stop - window[1].start)
-    if baseline is None:
-        inputs = f"observe-input-{key}"
-        graph[inputs] = DataNode(inputs, None)
-    else:
-        graph.update(baseline.dask)
-        inputs = baseline.key
-    graph[key] = Task(key, _observed, reads, shape, TaskRef(inputs), params)
+    graph[key] = Task(key, _observed, reads, shape, DataNode(None, baseline), params)
     return Delayed(key, graph)
 
 
 def _observed(reads: Sequence[np.ndarray], shape: tuple[int, int],
-              baseline: ChunkBaseline | None, params: Any) -> Observed:
+              baseline_args: tuple[Any, ...] | None, params: Any,
+              ) -> tuple[Observed, ChunkBaseline | None]:
+    baseline = None if baseline_args is None else read_chunk_baseline(*baseline_args)
     if not reads:  # no scene this month: nothing observed
         empty = np.full((len(REFLECTANCE_BANDS), *shape), np.nan, dtype="float32")
         evidence = None if baseline is None else np.zeros((0, *shape), "int8")
-        return Observed(empty, np.zeros(shape, "int16"), evidence)
-    return observe(reads, baseline, params)
+        return Observed(empty, np.zeros(shape, "int16"), evidence), baseline
+    return observe(reads, baseline, params), baseline
 
 
-def _composite_tiles(observed: Observed, folder: Path, grid: Any, rows: slice, cols: slice,
-                     outline: Any) -> tuple[int, int]:
+def _composite_tiles(observing: tuple[Observed, None], folder: Path, grid: Any, rows: slice,
+                     cols: slice, outline: Any) -> tuple[int, int]:
     """A baseline month's chunk: its composite and indices tiles; its valid and site pixels."""
+    observed = observing[0]
     inside = inside_pixels(outline, grid, rows, cols)
     bands = dict(zip(REFLECTANCE_BANDS, observed.medians, strict=True))
     _write_tiles(folder, grid, rows, cols, observed.medians, observed.count,
@@ -392,26 +381,28 @@ def _write_tiles(folder: Path, grid: Any, rows: slice, cols: slice, medians: np.
         write_tile(folder, "change", grid, rows, cols, change)
 
 
-def _advanced(observed: Observed, carry: Carry, baseline: ChunkBaseline, month: str,
+def _advanced(observing: tuple[Observed, ChunkBaseline], carry: Carry, month: str,
               params: Any, folder: Path, grid: Any, rows: slice, cols: slice,
-              ) -> tuple[Advanced, Summary]:
+              ) -> tuple[Advanced, Summary, ChunkBaseline]:
     """Advance a chunk and write its composite and indices tiles: the composite itself is not
     kept."""
+    observed, baseline = observing
     advanced, indices = advance(observed, carry, baseline, month, params)
     _write_tiles(folder, grid, rows, cols, observed.medians, observed.count, indices, None)
-    return advanced, summarize(advanced, carry, baseline)
+    return advanced, summarize(advanced, carry, baseline), baseline
 
 
 def _summary_of(result: Any) -> Any:
     """The small part of a step's result that the run gathers."""
-    return result[1] if isinstance(result, tuple) and isinstance(result[1], Summary) else result
+    return result[1] if isinstance(result, tuple) and len(result) > 1 and isinstance(
+        result[1], Summary) else result
 
 
-def _finished(advanced: tuple[Advanced, Summary], carry: Carry, baseline: ChunkBaseline,
-              month: str, ok: bool, keep: np.ndarray, numbers: np.ndarray,
-              rings: Mapping[str, Ring], params: Any, pixel_ha: float, folder: Path,
-              grid: Any, rows: slice, cols: slice) -> Finished:
-    chunk = advanced[0]
+def _finished(advanced: tuple[Advanced, Summary, ChunkBaseline], carry: Carry, month: str,
+              ok: bool, keep: np.ndarray, numbers: np.ndarray, rings: Mapping[str, Ring],
+              params: Any, pixel_ha: float, folder: Path, grid: Any, rows: slice,
+              cols: slice) -> Finished:
+    chunk, _, baseline = advanced
     done = finish(chunk, carry, baseline, month, ok, keep, numbers, rings, params, pixel_ha)
     new = keep[chunk.labels] & baseline.inside
     done.pieces = area_pieces(np.where(new, numbers[chunk.labels], 0), grid, rows, cols,

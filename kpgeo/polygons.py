@@ -215,8 +215,7 @@ def rfc7946_geometry(geometry: shapely.Geometry, crs: Any) -> dict[str, Any]:
     coordinates rounded to 6 decimals (§11.2).
     """
     # Every coordinate of the geometry in one call of the transformer (odc-geo's ``to_crs``
-    # goes through shapely's deprecated ``ops.transform``, ring by ring through lists: 5x
-    # slower).
+    # goes through shapely's deprecated ``ops.transform``, ring by ring through lists).
     to_wgs84 = CRS(crs).transformer_to_crs("EPSG:4326")
     wgs84 = shapely.transform(geometry,
                               lambda xy: np.column_stack(to_wgs84(xy[:, 0], xy[:, 1])))

@@ -22,12 +22,11 @@ GDAL_OPTIONS: dict[str, str | int | bool] = {
     # ^ never hang a worker on a stalled server
     "GDAL_HTTP_TIMEOUT": 60,
     # ^ the CRS from the file's GeoTIFF keys, as written: GDAL's default also builds the EPSG
-    #   definition to compare with them, which doubled the time to open a COG (0.35 against
-    #   0.19 ms; an overpass opens seven) and holds the GIL. Sentinel-2 COGs carry a bare EPSG
-    #   code, which is kept.
+    #   definition to compare with them, which doubles the time to open a COG (an overpass
+    #   opens seven) and holds the GIL. Sentinel-2 COGs carry a bare EPSG code, which is kept.
     "GTIFF_SRS_SOURCE": "GEOKEYS",
     # ^ keep what was fetched of a remote file in memory (only for remote files: a local
-    #   file has the OS's page cache, and this layer cost 6 % of reading an overpass)
+    #   file has the OS's page cache, and this layer only adds to reading it)
     "VSI_CACHE": True,
 }
 

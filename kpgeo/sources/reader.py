@@ -156,8 +156,8 @@ def _open(href: str) -> rasterio.DatasetReader:
 
     ``rasterio.open`` sets up a GDAL environment of its own around every open, even inside
     the one :func:`read_overpass` sets, and resets the enclosing one after it (checking its
-    data paths on disk and setting every option again): 0.09 ms an open, holding the GIL,
-    a third of opening a COG. URLs and ``/vsi`` paths still go through ``rasterio.open``,
+    data paths on disk and setting every option again), holding the GIL: a third of the cost
+    of opening a COG. URLs and ``/vsi`` paths still go through ``rasterio.open``,
     which turns them into GDAL's paths and sets up credentials for object stores.
     """
     # Outside any GDAL environment (a read not through read_overpass), rasterio.open makes
@@ -344,8 +344,8 @@ def _doubled_axis(values: np.ndarray, first: float, n: int, axis: int,
 @dataclass(frozen=True)
 class GridKey:
     """A grid as a cache key: its shape, transform and CRS text. odc-geo's ``GeoBox`` hashes
-    itself by exporting its CRS as WKT, 12 µs a time holding the GIL, and a read looked its
-    grids up three times (with building the COG's ``GeoBox``, 0.06 ms a band)."""
+    itself by exporting its CRS as WKT each time, holding the GIL, and a read looks its grids
+    up several times."""
 
     shape: tuple[int, int]
     affine: Affine
