@@ -34,6 +34,7 @@ import numpy as np
 import pystac
 from dask.delayed import Delayed
 from dask.task_spec import DataNode, List, Task, TaskRef
+from odc.geo.geobox import GeoBox
 
 from .aoi import Site
 from .change_bands import CHANGE_DESCRIPTIONS
@@ -62,7 +63,7 @@ from .config import PipelineConfig
 from .detection import DetectionState
 from .encoding import COUNT, INDEX, REFLECTANCE
 from .errors import SourceError
-from .export import cog_options
+from .export import cog_options, write_cog
 from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices
 from .months import Month, MonthRange
 from .polygons import AreaPiece, area_pieces
@@ -100,6 +101,7 @@ class MonthOutcome:
     finished: list[Delayed]
     """Per chunk, its :class:`~.chunkwise.Finished` (persisted): :meth:`SiteMonths.complete`
     gathers their sums and pieces."""
+    writer: ProductWriter
 
 
 @dataclass
@@ -153,7 +155,7 @@ class SiteMonths:
             raise AssertionError("the source's chunks are not the run's")
         return reads
 
-    def _summaries(self, observing: Observing, step: Callable[[list[Delayed]], list[Delayed]],
+    def _summaries(self, observing: Observing, step: Callable[[Observing], list[Delayed]],
                    ) -> tuple[Observing, list[Delayed], list[Any]]:
         """Persist ``step`` of the observed chunks and gather their summaries; when a read
         fails, the source screens the month's scenes one by one and the month is observed
@@ -162,7 +164,7 @@ class SiteMonths:
         failures = 0
         while True:
             try:
-                results = list(dask.persist(*step(observing.observed)))
+                results = list(dask.persist(*step(observing)))
                 summaries = list(compute(*[_delayed(_summary_of)(r) for r in results]))
                 return observing, results, summaries
             except READ_ERRORS as exc:
@@ -188,11 +190,13 @@ class SiteMonths:
         unread = sum(1 for s in records if s.get("attempts", 1) > 0)
         return [i.id for i in observing.items if i.id not in skipped], unread
 
-    def _quality(self, valid: int, inside: int, scenes: int) -> MonthQuality:
-        pct = 100.0 * valid / inside if inside else 0.0
-        ok = scenes > 0 and pct >= self.config.composite.min_valid_pct
-        status: MonthStatus = "ok" if ok else "gap"
-        return MonthQuality(status, scenes, round(pct, 2))
+    def _writer(self, observing: Observing) -> ProductWriter:
+        """How the month's products are written, once its scenes are known."""
+        scene_ids, unread = self._used(observing)
+        return ProductWriter(self.folder / str(observing.month), self.site.name,
+                             str(observing.month), self.site.grid, tuple(self.layout.chunks()),
+                             len(scene_ids), unread, self.config.composite.min_valid_pct,
+                             self.signature)
 
     def _outline(self) -> Any:
         """The site's polygon in the grid's CRS (shapely): each chunk finds its pixels in it."""
@@ -203,20 +207,19 @@ class SiteMonths:
                                                                list[Delayed]]:
         """A baseline month's quality, scene ids, unread scenes and products (composite and
         indices COGs, made when computed)."""
-        month_folder = self.folder / str(observing.month)
-        grid = self.site.grid
         outline = self._outline()
 
-        def step(observed: list[Delayed]) -> list[Delayed]:
-            return [_delayed(_composite_tiles)(o, month_folder, grid, rows, cols, outline)
-                    for o, (rows, cols) in zip(observed, self.layout.chunks(), strict=True)]
+        def step(observing: Observing) -> list[Delayed]:
+            writer = self._writer(observing)
+            return [_delayed(_composite_tiles)(o, writer, rows, cols, outline)
+                    for o, (rows, cols) in zip(observing.observed, self.layout.chunks(),
+                                               strict=True)]
 
         observing, _, summaries = self._summaries(observing, step)
         scene_ids, unread = self._used(observing)
-        quality = self._quality(sum(s[0] for s in summaries), sum(s[1] for s in summaries),
-                                len(scene_ids))
-        return quality, scene_ids, unread, self._products(observing.month, quality, unread,
-                                                          change_tags=None)
+        writer = self._writer(observing)
+        quality = writer.quality(sum(s[0] for s in summaries), sum(s[1] for s in summaries))
+        return quality, scene_ids, unread, writer.assemble(quality)
 
     # -- a month after the baseline
     def initial_carries(self, saved: Path | None, last_ok: Path | None) -> list[Delayed]:
@@ -232,21 +235,20 @@ class SiteMonths:
         params = self.config.detection
         chunks = self.layout.chunks()
 
-        month_folder = self.folder / month
-        grid = self.site.grid
-
-        def step(observed: list[Delayed]) -> list[Delayed]:
-            return [_delayed(_advanced)(o, carries[i], month, params, month_folder, grid, rows,
-                                        cols)
-                    for i, (o, (rows, cols)) in enumerate(zip(observed, chunks, strict=True))]
+        def step(observing: Observing) -> list[Delayed]:
+            writer = self._writer(observing)
+            return [_delayed(_advanced)(o, carries[i], month, params, writer, rows, cols)
+                    for i, (o, (rows, cols)) in enumerate(zip(observing.observed, chunks,
+                                                              strict=True))]
 
         began = time.perf_counter()
         observing, advanced, summaries = self._summaries(observing, step)
         observing.observed = []  # advanced: the workers may let the chunks' reads go
         observed_s = time.perf_counter() - began
         scene_ids, unread = self._used(observing)
-        quality = self._quality(sum(s.valid for s in summaries),
-                                sum(s.inside for s in summaries), len(scene_ids))
+        writer = self._writer(observing)
+        quality = writer.quality(sum(s.valid for s in summaries),
+                                 sum(s.inside for s in summaries))
         pixel_m = abs(self.site.grid.resolution.x)
         min_px = int(np.ceil(params.min_area_ha * 1e4 / pixel_m**2 - 1e-9))
         keep, numbers = merge_labels(self.layout, summaries, min_px)
@@ -259,13 +261,12 @@ class SiteMonths:
                                 quality.status == "ok", keep[i], numbers[i],
                                 {"new": ring_of(self.layout, i, new_edges),
                                  "previous_new": ring_of(self.layout, i, previous_edges)},
-                                params, pixel_m**2 / 1e4, month_folder, self.site.grid,
-                                rows, cols)
+                                params, pixel_m**2 / 1e4, writer, rows, cols)
             for i, (rows, cols) in enumerate(chunks)])
         carries = [_delayed(operator.attrgetter("carry"))(f) for f in finished]
         log.debug("%s %s: observed and advanced in %.2f s", self.site.name, month, observed_s)
         return MonthOutcome(observing.month, quality, scene_ids, unread,
-                            list(dask.persist(*carries)), list(finished))
+                            list(dask.persist(*carries)), list(finished), writer)
 
     def complete(self, outcome: MonthOutcome) -> tuple[dict[str, float], list[AreaPiece]]:
         """Gather a finishing month's area sums and polygon pieces, then make its COGs."""
@@ -273,44 +274,100 @@ class SiteMonths:
                            quiet=True)
         sums = {name: sum(g[0][name] for g in gathered) for name in AREA_NAMES}
         pieces = [p for g in gathered for p in g[1]]
-        compute(*self._products(outcome.month, outcome.quality, outcome.skipped,
-                                change_tags=sums), quiet=True)
+        compute(*outcome.writer.assemble(outcome.quality, sums), quiet=True)
         return sums, pieces
 
-    # -- products
-    def _products(self, month: Month, quality: MonthQuality, unread: int,
-                  change_tags: Mapping[str, float] | None) -> list[Delayed]:
-        """The month's COGs from its tiles, as tasks: the composite and indices, then (after
-        them: it marks the month done) the change."""
-        grid = self.site.grid
-        shape = grid.shape.yx
-        folder = self.folder / str(month)
-        chunks = self.layout.chunks()
-        tags = grid_tags(self.site, month, quality)
-        composite = _delayed(assemble_cog)(
-            folder, "composite", grid, chunks,
-            descriptions=[*REFLECTANCE_BANDS, COUNT_BAND], dtype=REFLECTANCE.dtype, nodata=0,
-            encoding=[REFLECTANCE] * len(REFLECTANCE_BANDS) + [COUNT],
-            cog_options=cog_options(shape, np.dtype(REFLECTANCE.dtype)),
-            tags={**tags, "skipped_scenes": unread,
-                  "units": "surface reflectance (bands 1-6: DN * scale + offset, as in "
-                           "Sentinel-2 L2A), valid observations (band 7)"})
-        indices = _delayed(assemble_cog)(
-            folder, "indices", grid, chunks,
-            descriptions=[INDEX_DESCRIPTIONS[n] for n in INDEX_NAMES], dtype=INDEX.dtype,
-            nodata=INDEX.nodata, encoding=[INDEX] * len(INDEX_NAMES),
-            cog_options=cog_options(shape, np.dtype(INDEX.dtype)),
-            tags={**tags, "indices": ",".join(INDEX_NAMES)})
-        if change_tags is None:
-            return [composite, indices]
-        change = _delayed(_after)(
-            [composite, indices], assemble_cog, folder, "change", grid, chunks,
-            descriptions=CHANGE_DESCRIPTIONS, dtype="float32", nodata=None,
-            cog_options=cog_options(shape, np.dtype("float32"), resampling="nearest",
-                                    predictor=False),
-            tags={**tags, SIGNATURE_TAG: self.signature,
-                  AREAS_TAG: json.dumps(dict(change_tags), sort_keys=True)})
-        return [composite, indices, change]
+@dataclass(frozen=True)
+class ProductWriter:
+    """How a site-month's raster products are written: each chunk's part as a tile, made into
+    COGs once the month's figures are known (:meth:`assemble`); a site of one chunk has its
+    COGs written by the chunk's task straight away (the tiles would only be copied)."""
+
+    folder: Path
+    site: str
+    month: str
+    grid: GeoBox
+    chunks: tuple[tuple[slice, slice], ...]
+    scenes: int
+    unread: int
+    min_valid_pct: float
+    signature: str
+
+    @property
+    def whole(self) -> bool:
+        return len(self.chunks) == 1
+
+    def quality(self, valid: int, inside: int) -> MonthQuality:
+        """The month's quality from its valid and site pixels."""
+        pct = 100.0 * valid / inside if inside else 0.0
+        status: MonthStatus = ("ok" if self.scenes > 0 and pct >= self.min_valid_pct
+                               else "gap")
+        return MonthQuality(status, self.scenes, round(pct, 2))
+
+    def write(self, product: str, rows: slice, cols: slice, bands: Sequence[np.ndarray],
+              quality: MonthQuality | None = None, areas: Mapping[str, float] | None = None,
+              ) -> None:
+        """A chunk's part of ``product``: its tile, or the COG itself for a site of one chunk
+        (``quality`` and, for the change, ``areas`` then give its tags)."""
+        spec = PRODUCTS[product]
+        if not self.whole:
+            write_tile(self.folder, product, self.grid, rows, cols, bands, spec["encoding"])
+            return
+        assert quality is not None
+        write_cog(self.folder / f"{product}.tif", bands, self.grid,
+                  descriptions=spec["descriptions"], nodata=spec["nodata"],
+                  encoding=spec["encoding"], tags=self._tags(product, quality, areas),
+                  **spec["cog"])
+
+    def assemble(self, quality: MonthQuality,
+                 areas: Mapping[str, float] | None = None) -> list[Delayed]:
+        """Tasks making the month's COGs from the tiles: the composite and indices, then
+        (``areas`` given; after them: it marks the month done) the change. None for a site of
+        one chunk."""
+        if self.whole:
+            return []
+        names = ["composite", "indices"]
+        tasks = [_delayed(self._assemble)(name, quality, None) for name in names]
+        if areas is not None:
+            tasks.append(_delayed(_after)(list(tasks), self._assemble, "change", quality,
+                                          dict(areas)))
+        return tasks
+
+    def _assemble(self, product: str, quality: MonthQuality,
+                  areas: Mapping[str, float] | None) -> Path:
+        spec = PRODUCTS[product]
+        dtype = spec["encoding"][0].dtype if spec["encoding"] else "float32"
+        return assemble_cog(self.folder, product, self.grid, self.chunks,
+                            descriptions=spec["descriptions"], dtype=dtype,
+                            nodata=spec["nodata"], encoding=spec["encoding"],
+                            cog_options=cog_options(self.grid.shape.yx, np.dtype(dtype),
+                                                    **spec["cog"]),
+                            tags=self._tags(product, quality, areas))
+
+    def _tags(self, product: str, quality: MonthQuality,
+              areas: Mapping[str, float] | None) -> dict[str, Any]:
+        tags = grid_tags(self.site, self.month, quality)
+        if product == "composite":
+            return {**tags, "skipped_scenes": self.unread,
+                    "units": "surface reflectance (bands 1-6: DN * scale + offset, as in "
+                             "Sentinel-2 L2A), valid observations (band 7)"}
+        if product == "indices":
+            return {**tags, "indices": ",".join(INDEX_NAMES)}
+        assert areas is not None
+        return {**tags, SIGNATURE_TAG: self.signature,
+                AREAS_TAG: json.dumps(dict(areas), sort_keys=True)}
+
+
+#: The month's raster products: band descriptions, encodings, nodata and COG settings.
+PRODUCTS: dict[str, dict[str, Any]] = {
+    "composite": {"descriptions": [*REFLECTANCE_BANDS, COUNT_BAND],
+                  "encoding": [REFLECTANCE] * len(REFLECTANCE_BANDS) + [COUNT], "nodata": 0,
+                  "cog": {}},
+    "indices": {"descriptions": [INDEX_DESCRIPTIONS[n] for n in INDEX_NAMES],
+                "encoding": [INDEX] * len(INDEX_NAMES), "nodata": INDEX.nodata, "cog": {}},
+    "change": {"descriptions": list(CHANGE_DESCRIPTIONS), "encoding": [], "nodata": None,
+               "cog": {"resampling": "nearest", "predictor": False}},
+}
 
 
 def _delayed(function: Callable[..., Any]) -> Any:
@@ -359,37 +416,35 @@ def _observed(reads: Sequence[np.ndarray], shape: tuple[int, int],
     return observe(reads, baseline, params), baseline
 
 
-def _composite_tiles(observing: tuple[Observed, None], folder: Path, grid: Any, rows: slice,
+def _composite_tiles(observing: tuple[Observed, None], writer: ProductWriter, rows: slice,
                      cols: slice, outline: Any) -> tuple[int, int]:
-    """A baseline month's chunk: its composite and indices tiles; its valid and site pixels."""
+    """A baseline month's chunk: its composite and indices; its valid and site pixels."""
     observed = observing[0]
-    inside = inside_pixels(outline, grid, rows, cols)
+    inside = inside_pixels(outline, writer.grid, rows, cols)
+    valid = int(np.count_nonzero((observed.count > 0) & inside))
+    quality = writer.quality(valid, int(np.count_nonzero(inside)))
     bands = dict(zip(REFLECTANCE_BANDS, observed.medians, strict=True))
-    _write_tiles(folder, grid, rows, cols, observed.medians, observed.count,
-                 compute_indices(bands), None)
-    return int(np.count_nonzero((observed.count > 0) & inside)), int(np.count_nonzero(inside))
+    _write_composite(writer, rows, cols, observed, compute_indices(bands), quality)
+    return valid, int(np.count_nonzero(inside))
 
 
-def _write_tiles(folder: Path, grid: Any, rows: slice, cols: slice, medians: np.ndarray,
-                 count: np.ndarray, indices: Mapping[str, np.ndarray],
-                 change: list[np.ndarray] | None) -> None:
-    write_tile(folder, "composite", grid, rows, cols, [*medians, count],
-               [REFLECTANCE] * len(REFLECTANCE_BANDS) + [COUNT])
-    write_tile(folder, "indices", grid, rows, cols, [indices[n] for n in INDEX_NAMES],
-               [INDEX] * len(INDEX_NAMES))
-    if change is not None:
-        write_tile(folder, "change", grid, rows, cols, change)
+def _write_composite(writer: ProductWriter, rows: slice, cols: slice, observed: Observed,
+                     indices: Mapping[str, np.ndarray], quality: MonthQuality) -> None:
+    writer.write("composite", rows, cols, [*observed.medians, observed.count], quality)
+    writer.write("indices", rows, cols, [indices[n] for n in INDEX_NAMES], quality)
 
 
 def _advanced(observing: tuple[Observed, ChunkBaseline], carry: Carry, month: str,
-              params: Any, folder: Path, grid: Any, rows: slice, cols: slice,
+              params: Any, writer: ProductWriter, rows: slice, cols: slice,
               ) -> tuple[Advanced, Summary, ChunkBaseline]:
-    """Advance a chunk and write its composite and indices tiles: the composite itself is not
+    """Advance a chunk and write its composite and indices: the composite itself is not
     kept."""
     observed, baseline = observing
     advanced, indices = advance(observed, carry, baseline, month, params)
-    _write_tiles(folder, grid, rows, cols, observed.medians, observed.count, indices, None)
-    return advanced, summarize(advanced, carry, baseline), baseline
+    summary = summarize(advanced, carry, baseline)
+    _write_composite(writer, rows, cols, observed, indices,
+                     writer.quality(summary.valid, summary.inside))
+    return advanced, summary, baseline
 
 
 def _summary_of(result: Any) -> Any:
@@ -400,14 +455,15 @@ def _summary_of(result: Any) -> Any:
 
 def _finished(advanced: tuple[Advanced, Summary, ChunkBaseline], carry: Carry, month: str,
               ok: bool, keep: np.ndarray, numbers: np.ndarray, rings: Mapping[str, Ring],
-              params: Any, pixel_ha: float, folder: Path, grid: Any, rows: slice,
+              params: Any, pixel_ha: float, writer: ProductWriter, rows: slice,
               cols: slice) -> Finished:
-    chunk, _, baseline = advanced
+    chunk, summary, baseline = advanced
     done = finish(chunk, carry, baseline, month, ok, keep, numbers, rings, params, pixel_ha)
     new = keep[chunk.labels] & baseline.inside
-    done.pieces = area_pieces(np.where(new, numbers[chunk.labels], 0), grid, rows, cols,
-                              done.carry.state)
-    write_tile(folder, "change", grid, rows, cols, done.layers["change"])
+    done.pieces = area_pieces(np.where(new, numbers[chunk.labels], 0), writer.grid, rows,
+                              cols, done.carry.state)
+    writer.write("change", rows, cols, done.layers["change"],
+                 writer.quality(summary.valid, summary.inside), done.sums)
     done.layers = {}  # written: the carry is what stays on the worker
     return done
 

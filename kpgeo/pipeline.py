@@ -390,7 +390,7 @@ class SiteRun:
                 write_cog, folder / "change.tif", layers, self.site.grid,
                 descriptions=CHANGE_DESCRIPTIONS, nodata=None, resampling="nearest",
                 predictor=False,
-                tags={**grid_tags(self.site, month, result.quality),
+                tags={**grid_tags(self.site.name, month, result.quality),
                       SIGNATURE_TAG: signature(self.site, config),
                       AREAS_TAG: json.dumps(dict(result.areas), sort_keys=True)})
             result.outputs.append(folder / "change.tif")

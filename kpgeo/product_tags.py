@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .aoi import Site
 from .composite import MonthQuality, MonthStatus
 from .months import Month
 
@@ -16,9 +15,9 @@ SIGNATURE_TAG = "kpgeo_signature"
 AREAS_TAG = "kpgeo_areas"
 
 
-def grid_tags(site: Site, month: Month | str, quality: MonthQuality) -> dict[str, Any]:
-    """The tags of every product of a site-month."""
-    return {"site": site.name, "month": str(month), "status": quality.status,
+def grid_tags(site: str, month: Month | str, quality: MonthQuality) -> dict[str, Any]:
+    """The tags of every product of a site-month (``site``: its name)."""
+    return {"site": site, "month": str(month), "status": quality.status,
             "scenes": quality.scenes, "valid_pct": quality.valid_pct}
 
 
