@@ -63,14 +63,14 @@ from .config import PipelineConfig
 from .detection import DetectionState
 from .encoding import COUNT, INDEX, REFLECTANCE
 from .errors import SourceError
-from .export import cog_options, write_cog
+from .export import OVERVIEW_MIN_PX, block_px, cog_options, write_cog
 from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices
 from .months import Month, MonthRange
 from .polygons import AreaPiece, area_pieces
 from .product_tags import AREAS_TAG, SIGNATURE_TAG, grid_tags
 from .sources import READ_ERRORS, REFLECTANCE_BANDS, SceneSource
 from .sources.base import ChunkedSource, ChunkReads, chunk_reads_of_dataset
-from .tiles import assemble_cog, write_tile
+from .tiles import assemble_cog, overview_factors, write_tile
 
 log = logging.getLogger(__name__)
 
@@ -297,6 +297,15 @@ class ProductWriter:
     def whole(self) -> bool:
         return len(self.chunks) == 1
 
+    @property
+    def factors(self) -> list[int]:
+        """Overview levels each chunk makes its part of (GDAL's, for a large raster)."""
+        shape = self.grid.shape.yx
+        if max(shape) <= OVERVIEW_MIN_PX:
+            return []
+        rows = self.chunks[0][0]
+        return overview_factors(shape, block_px(*shape), rows.stop - rows.start)
+
     def quality(self, valid: int, inside: int) -> MonthQuality:
         """The month's quality from its valid and site pixels."""
         pct = 100.0 * valid / inside if inside else 0.0
@@ -311,7 +320,9 @@ class ProductWriter:
         (``quality`` and, for the change, ``areas`` then give its tags)."""
         spec = PRODUCTS[product]
         if not self.whole:
-            write_tile(self.folder, product, self.grid, rows, cols, bands, spec["encoding"])
+            write_tile(self.folder, product, self.grid, rows, cols, bands, spec["encoding"],
+                       factors=self.factors, nodata=spec["nodata"],
+                       average=spec["cog"].get("resampling", "average") == "average")
             return
         assert quality is not None
         write_cog(self.folder / f"{product}.tif", bands, self.grid,
@@ -342,7 +353,7 @@ class ProductWriter:
                             nodata=spec["nodata"], encoding=spec["encoding"],
                             cog_options=cog_options(self.grid.shape.yx, np.dtype(dtype),
                                                     **spec["cog"]),
-                            tags=self._tags(product, quality, areas))
+                            tags=self._tags(product, quality, areas), factors=self.factors)
 
     def _tags(self, product: str, quality: MonthQuality,
               areas: Mapping[str, float] | None) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import rasterio
 import rasterio.dtypes
 import rasterio.shutil
 from odc.geo.geobox import GeoBox
+from rasterio import Affine
 
 from .atomic import atomic_path
 from .encoding import ScaledInteger
@@ -40,43 +41,116 @@ def tile_path(folder: Path, product: str, rows: slice, cols: slice) -> Path:
     return folder / TILES_FOLDER / f"{product}-{rows.start}-{cols.start}.tif"
 
 
+def overview_factors(shape: Sequence[int], blocksize: int, chunk_px: int) -> list[int]:
+    """The overview factors GDAL's COG driver makes for a raster of ``shape`` in tiles of
+    ``blocksize`` (halving, odd ends dropped, until a level fits in a tile), if chunks of ``chunk_px`` can each
+    make their part of every level (``chunk_px`` a multiple of the largest factor); else none,
+    and GDAL makes them from the whole raster."""
+    factors: list[int] = []
+    size = max(shape)
+    while size > blocksize:
+        factors.append(2 ** (len(factors) + 1))
+        size //= 2
+    if factors and chunk_px % factors[-1]:
+        return []
+    return factors
+
+
+def _halved(layer: np.ndarray, nodata: float | None, average: bool) -> np.ndarray:
+    """A layer at half its resolution, as GDAL sizes a COG's overview levels (an odd last row
+    or column left out): the mean of each 2 x 2 block's valid values (rounded for integers;
+    ``nodata`` where none is valid), or its top-left value (``average`` False, for classes and
+    months)."""
+    height, width = layer.shape[0] // 2 * 2, layer.shape[1] // 2 * 2
+    layer = layer[:height, :width]
+    if not average:
+        return layer[::2, ::2].copy()
+    if nodata is None or (isinstance(nodata, float) and math.isnan(nodata)):
+        valid = np.isfinite(layer)
+    else:
+        valid = layer != nodata
+    values = np.where(valid, layer, 0).astype("float64")
+    blocks = (height // 2, 2, width // 2, 2)
+    total = values.reshape(blocks).sum(axis=(1, 3))
+    count = valid.reshape(blocks).sum(axis=(1, 3))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+    if np.issubdtype(layer.dtype, np.integer):
+        mean = np.floor(mean + 0.5)
+    fill = np.nan if nodata is None else nodata
+    return np.where(count > 0, mean, fill).astype(layer.dtype)
+
+
 def write_tile(folder: Path, product: str, grid: GeoBox, rows: slice, cols: slice,
-               bands: Sequence[np.ndarray], encoding: Sequence[ScaledInteger] = ()) -> Path:
+               bands: Sequence[np.ndarray], encoding: Sequence[ScaledInteger] = (), *,
+               factors: Sequence[int] = (), nodata: float | None = None,
+               average: bool = True) -> Path:
     """Write one chunk of a product: ``bands`` ``(y, x)`` on ``grid[rows, cols]``, each
-    encoded as :func:`~.export.write_cog` would (all of one dtype otherwise). Uncompressed: it
-    lives until the COG is made, and GDAL reads it back fastest so."""
+    encoded as :func:`~.export.write_cog` would (all of one dtype otherwise), and its part of
+    each overview level of ``factors`` (averaged, or nearest where not ``average``; the
+    encoded values, ``nodata`` left out). Uncompressed: it lives until the COG is made, and
+    GDAL reads it back fastest so."""
     chunk = grid[rows, cols]
     layers = [e.encode(b) for e, b in zip(encoding, bands, strict=True)] if encoding else bands
-    dtype = np.dtype(layers[0].dtype)
+    if encoding:
+        nodata = encoding[0].nodata
     path = tile_path(folder, product, rows, cols)
-    profile = {"driver": "GTiff", "count": len(layers), "height": chunk.shape.y,
-               "width": chunk.shape.x, "dtype": dtype.name, "crs": str(chunk.crs),
-               "transform": chunk.affine, "tiled": True, "blockxsize": 256, "blockysize": 256,
-               "interleave": "band"}
+    _write_layers(path, layers, chunk.affine, str(chunk.crs))
+    for factor in factors:
+        layers = [_halved(layer, nodata, average) for layer in layers]
+        if not layers[0].size:  # a sliver of a chunk on the grid's edge: nothing left
+            break
+        _write_layers(path.with_name(f"{path.stem}-ovr{factor}.tif"), layers,
+                      chunk.affine @ Affine.scale(factor), str(chunk.crs))
+    return path
+
+
+def _write_layers(path: Path, layers: Sequence[np.ndarray], affine: Affine, crs: str) -> None:
+    dtype = np.dtype(layers[0].dtype)
+    height, width = layers[0].shape
+    profile = {"driver": "GTiff", "count": len(layers), "height": height, "width": width,
+               "dtype": dtype.name, "crs": crs, "transform": affine, "tiled": True,
+               "blockxsize": 256, "blockysize": 256, "interleave": "band"}
     with atomic_path(path, keep_suffix=True) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         for i, layer in enumerate(layers, start=1):
             dst.write(layer.astype(dtype, copy=False), i)
-    return path
 
 
 def assemble_cog(folder: Path, product: str, grid: GeoBox, chunks: Sequence[tuple[slice, slice]],
                  *, descriptions: Sequence[str], dtype: str, cog_options: Mapping[str, Any],
                  nodata: float | None = None, encoding: Sequence[ScaledInteger] = (),
-                 tags: Mapping[str, Any] | None = None) -> Path:
+                 tags: Mapping[str, Any] | None = None, factors: Sequence[int] = ()) -> Path:
     """``<folder>/<product>.tif`` as a COG from the chunk tiles of ``product`` covering
     ``grid``, with ``descriptions``, ``nodata``, the scale and offset of ``encoding`` and
-    ``tags``; the tiles are then removed."""
+    ``tags``; the tiles are then removed. ``factors``: the overview levels the tiles carry
+    (:func:`write_tile`), which the COG keeps as they are."""
     sources = [(tile_path(folder, product, rows, cols), rows, cols) for rows, cols in chunks]
     missing = [str(p) for p, _, _ in sources if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"{product}: chunk tiles missing: {', '.join(missing[:3])}")
+    written = [p for p, _, _ in sources]
+    levels = []
+    for factor in factors:
+        level = [(p.with_name(f"{p.stem}-ovr{factor}.tif"),
+                  _scaled(rows, factor), _scaled(cols, factor)) for p, rows, cols in sources]
+        level = [(p, rows, cols) for p, rows, cols in level
+                 if rows.stop > rows.start and cols.stop > cols.start]
+        path = folder / TILES_FOLDER / f"{product}-ovr{factor}.vrt"
+        shape = (grid.shape.y // factor, grid.shape.x // factor)
+        path.write_text(_vrt_document(grid, level, descriptions, dtype, nodata, encoding, {},
+                                      shape=shape, factor=factor), encoding="utf-8")
+        levels.append(path.name)
+        written += [path, *(p for p, _, _ in level)]
     vrt = folder / TILES_FOLDER / f"{product}.vrt"
     vrt.write_text(_vrt_document(grid, sources, descriptions, dtype, nodata, encoding,
-                                 tags or {}), encoding="utf-8")
+                                 tags or {}, overviews=levels), encoding="utf-8")
+    options = dict(cog_options)
+    if factors:
+        options["overviews"] = "FORCE_USE_EXISTING"
     target = folder / f"{product}.tif"
     with atomic_path(target) as tmp:
-        rasterio.shutil.copy(str(vrt), tmp, driver="COG", **cog_options)
-    for path, _, _ in sources:
+        rasterio.shutil.copy(str(vrt), tmp, driver="COG", **options)
+    for path in written:
         path.unlink(missing_ok=True)
     vrt.unlink(missing_ok=True)
     try:
@@ -91,14 +165,24 @@ def remove_tiles(folder: Path) -> None:
     shutil.rmtree(folder / TILES_FOLDER, ignore_errors=True)
 
 
+def _scaled(window: slice, factor: int) -> slice:
+    """A window of the grid at an overview level (its start a multiple of ``factor``; odd
+    ends left out level by level, as :func:`_halved` does)."""
+    return slice(window.start // factor, window.stop // factor)
+
+
 def _vrt_document(grid: GeoBox, sources: Sequence[tuple[Path, slice, slice]],
                   descriptions: Sequence[str], dtype: str, nodata: float | None,
-                  encoding: Sequence[ScaledInteger], tags: Mapping[str, Any]) -> str:
+                  encoding: Sequence[ScaledInteger], tags: Mapping[str, Any], *,
+                  overviews: Sequence[str] = (), shape: tuple[int, int] | None = None,
+                  factor: int = 1) -> str:
     """GDAL's VRT of the tiles (https://gdal.org/drivers/raster/vrt.html): one simple source
-    per tile and band, placed at its window of the grid."""
+    per tile and band, placed at its window of the grid (of an overview level: ``shape`` and
+    ``factor``), and the VRTs of the ``overviews`` levels."""
     gdal_type = rasterio.dtypes._gdal_typename(dtype)
-    a = grid.affine
-    lines = [f'<VRTDataset rasterXSize="{grid.shape.x}" rasterYSize="{grid.shape.y}">',
+    a = grid.affine @ Affine.scale(factor)
+    height, width = shape or grid.shape.yx
+    lines = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">',
              f"  <SRS>{escape(grid.crs.to_wkt())}</SRS>",
              (f"  <GeoTransform>{a.c!r}, {a.a!r}, {a.b!r}, {a.f!r}, {a.d!r}, {a.e!r}"
              "</GeoTransform>")]
@@ -127,6 +211,11 @@ def _vrt_document(grid: GeoBox, sources: Sequence[tuple[Path, slice, slice]],
                 (f'      <DstRect xOff="{cols.start}" yOff="{rows.start}" xSize="{width}" '
                 f'ySize="{height}"/>'),
                 "    </SimpleSource>"]
+        for level in overviews:
+            lines += ["    <Overview>",
+                      f'      <SourceFilename relativeToVRT="1">{escape(level)}</SourceFilename>',
+                      f"      <SourceBand>{band}</SourceBand>",
+                      "    </Overview>"]
         lines.append("  </VRTRasterBand>")
     lines.append("</VRTDataset>")
     return "\n".join(lines) + "\n"
