@@ -383,11 +383,11 @@ class SiteRun:
             result = done[month]
             bands, _ = read_composite(self.folder / str(month) / "composite.tif")
             inputs = whole_grid_baseline(baseline, self.site, config, month)
-            layers, result.areas = whole_grid_change(bands, inputs, config.detection, pixel_ha,
+            change, result.areas = whole_grid_change(bands, inputs, config.detection, pixel_ha,
                                                      str(month))
             folder = self.folder / str(month)
             self._writes.submit(
-                write_cog, folder / "change.tif", layers, self.site.grid,
+                write_cog, folder / "change.tif", change, self.site.grid,
                 descriptions=CHANGE_DESCRIPTIONS, nodata=None, resampling="nearest",
                 predictor=False,
                 tags={**grid_tags(self.site.name, month, result.quality),

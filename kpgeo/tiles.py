@@ -182,6 +182,7 @@ def _vrt_document(grid: GeoBox, sources: Sequence[tuple[Path, slice, slice]],
     gdal_type = rasterio.dtypes._gdal_typename(dtype)
     a = grid.affine @ Affine.scale(factor)
     height, width = shape or grid.shape.yx
+    assert grid.crs is not None, "site grids are in UTM"
     lines = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">',
              f"  <SRS>{escape(grid.crs.to_wkt())}</SRS>",
              (f"  <GeoTransform>{a.c!r}, {a.a!r}, {a.b!r}, {a.f!r}, {a.d!r}, {a.e!r}"
