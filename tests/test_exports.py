@@ -505,7 +505,7 @@ def test_rerun_with_overwrite_gives_identical_products(first_run: Products,
     assert overwritten.timeseries == first_run.timeseries
     changed = [p for p in first_run.hashes if overwritten.hashes.get(p) != first_run.hashes[p]]
     assert not [p for p in changed if p.endswith((".geojson", ".csv"))]
-    assert not changed, "rasters differ after a rerun (SPEC: reruns give identical products)"
+    assert not changed, "rasters differ after a rerun (README, Method: rerunning a month gives identical products)"
     assert overwritten.hashes.keys() == first_run.hashes.keys()
     assert len(overwritten.manifests) == 2
 
