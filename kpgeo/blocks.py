@@ -1,4 +1,4 @@
-"""Row blocks for chains of numpy operations on a raster.
+"""Row blocks for chains of numpy operations on a raster, and chunks of a site grid.
 
 A step such as the evidence of an overpass is twenty-odd numpy operations, each making a
 temporary array the size of its inputs. On a whole 601 px chunk every temporary (1.4 MB of
@@ -27,3 +27,14 @@ def row_blocks(height: int, width: int, pixels: int = BLOCK_PIXELS) -> Iterator[
     rows = max(1, pixels // max(width, 1))
     for start in range(0, height, rows):
         yield slice(start, min(start + rows, height))
+
+
+def chunk_slices(size: int, chunk: int) -> list[slice]:
+    """The slices cutting ``size`` pixels into chunks of ``chunk`` (the last one shorter).
+
+    Examples
+    --------
+    >>> [(s.start, s.stop) for s in chunk_slices(5, 2)]
+    [(0, 2), (2, 4), (4, 5)]
+    """
+    return [slice(start, min(start + chunk, size)) for start in range(0, size, chunk)]

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse
 import scipy.sparse.csgraph
+from odc.geo.geobox import GeoBox
 from scipy import ndimage
 
 from .blocks import row_blocks
@@ -41,7 +42,7 @@ from .detection import (
     observation_evidence,
 )
 from .indices import compute_indices
-from .polygons import AreaPiece, dug_ground
+from .polygons import AreaPiece, area_pieces, dug_ground
 from .reference import SeasonalReference
 from .sources.base import REFLECTANCE_BANDS
 
@@ -205,12 +206,14 @@ def _edges(array: np.ndarray) -> dict[str, np.ndarray]:
 
 def finish(advanced: Advanced, carry: Carry, baseline: ChunkBaseline, month: str, ok: bool,
            keep: np.ndarray, numbers: np.ndarray, rings: Mapping[str, Ring],
-           params: DetectionConfig, pixel_ha: float) -> Finished:
+           params: DetectionConfig, pixel_ha: float,
+           window: tuple[GeoBox, slice, slice]) -> Finished:
     """The chunk's month once the run has decided which groups are new digging.
 
     ``keep`` and ``numbers``: by the chunk's labels, whether the group is new digging and its
     number across the site; ``rings``: the new digging (``new``) and the latest valid month's
-    (``previous_new``) of the pixels around the chunk (:func:`ring_of`).
+    (``previous_new``) of the pixels around the chunk (:func:`ring_of`); ``window``: the site
+    grid and the chunk's rows and columns in it (its pieces of the digging areas).
     """
     new = keep[advanced.labels] & baseline.inside
     state = advanced.state.mapped(new, month)
@@ -235,7 +238,8 @@ def finish(advanced: Advanced, carry: Carry, baseline: ChunkBaseline, month: str
         "cumulative_new_dug_ha": float(np.nansum(dug[ground], dtype="float64")),
     }
     sums = {k: v * pixel_ha for k, v in sums.items()}
-    return Finished(Carry(state, new if ok else previous_new), sums,
+    pieces = area_pieces(np.where(new, numbers[advanced.labels], 0), *window, state)
+    return Finished(Carry(state, new if ok else previous_new), sums, pieces,
                     layers={"change": change_layers(advanced.ndvi, advanced.hits, state, new,
                                                     baseline)})
 

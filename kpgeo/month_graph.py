@@ -32,12 +32,15 @@ from typing import Any
 import dask
 import numpy as np
 import pystac
+import rasterio
+import rasterio.windows
 from dask.delayed import Delayed
 from dask.task_spec import DataNode, List, Task, TaskRef
 from odc.geo.geobox import GeoBox
 
 from .aoi import Site
-from .change_bands import CHANGE_DESCRIPTIONS
+from .blocks import chunk_slices
+from .change_bands import CHANGE_BANDS, CHANGE_DESCRIPTIONS, DIGGING_NEW
 from .chunk_baseline import inside_pixels, read_chunk_baseline
 from .chunkwise import (
     AREA_NAMES,
@@ -50,7 +53,6 @@ from .chunkwise import (
     Ring,
     Summary,
     advance,
-    change_layers,
     finish,
     merge_labels,
     observe,
@@ -66,7 +68,7 @@ from .errors import SourceError
 from .export import OVERVIEW_MIN_PX, block_px, cog_options, write_cog
 from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices
 from .months import Month, MonthRange
-from .polygons import AreaPiece, area_pieces
+from .polygons import AreaPiece
 from .product_tags import AREAS_TAG, SIGNATURE_TAG, grid_tags
 from .sources import READ_ERRORS, REFLECTANCE_BANDS, SceneSource
 from .sources.base import ChunkedSource, ChunkReads, chunk_reads_of_dataset
@@ -119,7 +121,8 @@ class SiteMonths:
     def __post_init__(self) -> None:
         size = self.config.composite.chunk_px
         height, width = self.site.grid.shape.yx
-        self.layout = Layout(tuple(_slices(height, size)), tuple(_slices(width, size)))
+        self.layout = Layout(tuple(chunk_slices(height, size)),
+                             tuple(chunk_slices(width, size)))
 
     # -- reading and observing
     def observe(self, month: Month, baseline: Path | None,
@@ -156,8 +159,10 @@ class SiteMonths:
         return reads
 
     def _summaries(self, observing: Observing, step: Callable[[Observing], list[Delayed]],
+                   summary: Callable[[Any], Any],
                    ) -> tuple[Observing, list[Delayed], list[Any]]:
-        """Persist ``step`` of the observed chunks and gather their summaries; when a read
+        """Persist ``step`` of the observed chunks and gather ``summary`` of each result (the
+        small part the run needs); when a read
         fails, the source screens the month's scenes one by one and the month is observed
         again without those it skipped (docs/product.md §10), at most
         ``source.read_attempts`` times."""
@@ -165,7 +170,7 @@ class SiteMonths:
         while True:
             try:
                 results = list(dask.persist(*step(observing)))
-                summaries = list(compute(*[_delayed(_summary_of)(r) for r in results]))
+                summaries = list(compute(*[_delayed(summary)(r) for r in results]))
                 return observing, results, summaries
             except READ_ERRORS as exc:
                 failures += 1
@@ -215,7 +220,7 @@ class SiteMonths:
                     for o, (rows, cols) in zip(observing.observed, self.layout.chunks(),
                                                strict=True)]
 
-        observing, _, summaries = self._summaries(observing, step)
+        observing, _, summaries = self._summaries(observing, step, _itself)
         scene_ids, unread = self._used(observing)
         writer = self._writer(observing)
         quality = writer.quality(sum(s[0] for s in summaries), sum(s[1] for s in summaries))
@@ -242,7 +247,8 @@ class SiteMonths:
                                                               strict=True))]
 
         began = time.perf_counter()
-        observing, advanced, summaries = self._summaries(observing, step)
+        observing, advanced, summaries = self._summaries(observing, step,
+                                                         operator.itemgetter(1))
         observing.observed = []  # advanced: the workers may let the chunks' reads go
         observed_s = time.perf_counter() - began
         scene_ids, unread = self._used(observing)
@@ -392,10 +398,6 @@ def _after(done: Sequence[Any], function: Callable[..., Any], *args: Any,
     return function(*args, **kwargs)
 
 
-def _slices(size: int, chunk: int) -> list[slice]:
-    return [slice(start, min(start + chunk, size)) for start in range(0, size, chunk)]
-
-
 def _observe_task(parts: list[Delayed], window: tuple[slice, slice],
                   baseline: tuple[Any, ...] | None, params: Any) -> Delayed:
     """``observe`` of a chunk's reads as one task, which also reads the chunk's baseline
@@ -458,10 +460,8 @@ def _advanced(observing: tuple[Observed, ChunkBaseline], carry: Carry, month: st
     return advanced, summary, baseline
 
 
-def _summary_of(result: Any) -> Any:
-    """The small part of a step's result that the run gathers."""
-    return result[1] if isinstance(result, tuple) and len(result) > 1 and isinstance(
-        result[1], Summary) else result
+def _itself(result: Any) -> Any:
+    return result
 
 
 def _finished(advanced: tuple[Advanced, Summary, ChunkBaseline], carry: Carry, month: str,
@@ -469,10 +469,8 @@ def _finished(advanced: tuple[Advanced, Summary, ChunkBaseline], carry: Carry, m
               params: Any, pixel_ha: float, writer: ProductWriter, rows: slice,
               cols: slice) -> Finished:
     chunk, summary, baseline = advanced
-    done = finish(chunk, carry, baseline, month, ok, keep, numbers, rings, params, pixel_ha)
-    new = keep[chunk.labels] & baseline.inside
-    done.pieces = area_pieces(np.where(new, numbers[chunk.labels], 0), writer.grid, rows,
-                              cols, done.carry.state)
+    done = finish(chunk, carry, baseline, month, ok, keep, numbers, rings, params, pixel_ha,
+                  (writer.grid, rows, cols))
     writer.write("change", rows, cols, done.layers["change"],
                  writer.quality(summary.valid, summary.inside), done.sums)
     done.layers = {}  # written: the carry is what stays on the worker
@@ -487,11 +485,6 @@ def _read_carry(saved: Path | None, last_ok: Path | None, rows: slice,
                 cols: slice) -> Carry:
     """A chunk's :class:`~.chunkwise.Carry` from saved ``change.tif`` files (windows of
     them), or empty."""
-    import rasterio
-    import rasterio.windows
-
-    from .change_bands import CHANGE_BANDS, DIGGING_NEW
-
     shape = (rows.stop - rows.start, cols.stop - cols.start)
     window = rasterio.windows.Window(cols.start, rows.start, shape[1], shape[0])
     if saved is None:
@@ -513,7 +506,7 @@ def _read_carry(saved: Path | None, last_ok: Path | None, rows: slice,
 
 
 def whole_grid_change(bands: Mapping[str, np.ndarray], baseline: ChunkBaseline,
-                      params: Any, pixel_ha: float, month: str,
+                      params: Any, grid: GeoBox, month: str,
                       ) -> tuple[list[np.ndarray], dict[str, float]]:
     """A baseline month's ``change.tif`` bands and areas (no detection yet: an empty state),
     the whole grid as one chunk."""
@@ -522,8 +515,9 @@ def whole_grid_change(bands: Mapping[str, np.ndarray], baseline: ChunkBaseline,
     ring = Ring.empty(shape)
     done = finish(Advanced.before_detection(bands, params), carry, baseline, month, True,
                   np.zeros(1, bool), np.zeros(1, "int64"), {"new": ring, "previous_new": ring},
-                  params, pixel_ha)
+                  params, abs(grid.resolution.x) ** 2 / 1e4,
+                  (grid, slice(0, shape[0]), slice(0, shape[1])))
     return done.layers["change"], done.sums
 
 
-__all__ = ["MonthOutcome", "Observing", "SiteMonths", "change_layers", "whole_grid_change"]
+__all__ = ["MonthOutcome", "Observing", "SiteMonths", "whole_grid_change"]

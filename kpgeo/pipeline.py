@@ -377,14 +377,13 @@ class SiteRun:
             if month not in requested:
                 self.results.append(done[month])
         self._preexisting = None  # the new baseline's
-        pixel_ha = abs(self.site.grid.resolution.x) ** 2 / 1e4
         for month in requested:
             # Before detection: the month's change products hold the pre-existing digging.
             result = done[month]
             bands, _ = read_composite(self.folder / str(month) / "composite.tif")
             inputs = whole_grid_baseline(baseline, self.site, config, month)
-            change, result.areas = whole_grid_change(bands, inputs, config.detection, pixel_ha,
-                                                     str(month))
+            change, result.areas = whole_grid_change(bands, inputs, config.detection,
+                                                     self.site.grid, str(month))
             folder = self.folder / str(month)
             self._writes.submit(
                 write_cog, folder / "change.tif", change, self.site.grid,

@@ -22,7 +22,7 @@ from kpgeo.chunkwise import (
 from kpgeo.config import DetectionConfig
 from kpgeo.detection import EIGHT, DetectionState, digging_signal
 from kpgeo.indices import compute_indices
-from kpgeo.polygons import area_pieces, digging_areas, merge_pieces, new_digging_mask
+from kpgeo.polygons import digging_areas, merge_pieces, new_digging_mask
 from kpgeo.reference import SeasonalReference
 from kpgeo.sources.base import REFLECTANCE_BANDS
 
@@ -113,11 +113,10 @@ def test_chunks_give_the_new_digging_areas_and_sums_of_the_whole_grid(chunk: int
     for i, (rows, cols) in enumerate(chunks):
         done = finish(advanced[i], carries[i], baselines[i], MONTH, True, keep[i], numbers[i],
                       {"new": ring_of(layout, i, new_edges),
-                       "previous_new": ring_of(layout, i, old_edges)}, PARAMS, 0.01)
-        chunk_new = keep[i][advanced[i].labels] & baselines[i].inside
-        new[rows, cols] = chunk_new
-        pieces += area_pieces(np.where(chunk_new, numbers[i][advanced[i].labels], 0), GRID,
-                              rows, cols, done.carry.state)
+                       "previous_new": ring_of(layout, i, old_edges)}, PARAMS, 0.01,
+                      (GRID, rows, cols))
+        new[rows, cols] = keep[i][advanced[i].labels] & baselines[i].inside
+        pieces += done.pieces
         for name, value in done.sums.items():
             sums[name] = sums.get(name, 0.0) + value
 
@@ -135,7 +134,8 @@ def test_chunks_give_the_new_digging_areas_and_sums_of_the_whole_grid(chunk: int
     (k,), (n,) = merge_labels(whole, [summary], min_px=5)
     ring = Ring.empty((SIZE, SIZE))
     reference = finish(one, carry, base, MONTH, True, k, n,
-                       {"new": ring, "previous_new": ring}, PARAMS, 0.01)
+                       {"new": ring, "previous_new": ring}, PARAMS, 0.01,
+                       (GRID, slice(0, SIZE), slice(0, SIZE)))
     assert sums == pytest.approx(reference.sums, abs=1e-9)
     assert reference.sums["new_dug_ha"] > 0
 

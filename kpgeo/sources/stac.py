@@ -41,6 +41,7 @@ from dask.task_spec import Task
 from odc.geo.xr import xr_coords
 
 from ..aoi import Site
+from ..blocks import chunk_slices
 from ..config import EARTH_SEARCH_COLLECTION, EARTH_SEARCH_URL, MaskConfig
 from ..errors import InputError, SourceError
 from ..months import MonthRange, month_bounds_iso
@@ -355,16 +356,12 @@ class StacSource:
             return Delayed(key, {key: task})
 
         chunks = [(y, x, [read(t, y, x) for t in range(len(tiles))])
-                  for y in _chunk_slices(grid.shape.y, self.chunk_px)
-                  for x in _chunk_slices(grid.shape.x, self.chunk_px)]
+                  for y in chunk_slices(grid.shape.y, self.chunk_px)
+                  for x in chunk_slices(grid.shape.x, self.chunk_px)]
         times = np.array([min(i.datetime for i in g).replace(tzinfo=None) for g in overpasses],
                          dtype="datetime64[ns]")
         ids = ["+".join(sorted(i.id for i in g)) for g in overpasses]
         return ChunkReads(times, ids, chunks)
-
-
-def _chunk_slices(size: int, chunk: int) -> list[slice]:
-    return [slice(start, min(start + chunk, size)) for start in range(0, size, chunk)]
 
 
 def _tile(item: pystac.Item) -> Tile:
