@@ -503,9 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.case:
         keys = [args.case]
-    elif args.profile:
-        keys = ["year"]
-    elif args.quick:
+    elif args.profile or args.quick:
         keys = ["year"]
     else:
         keys = ["full", "year", "year-threads"]

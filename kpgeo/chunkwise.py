@@ -25,8 +25,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse
-import scipy.sparse.csgraph
 from odc.geo.geobox import GeoBox
 from scipy import ndimage
 
@@ -44,6 +42,7 @@ from .detection import (
 from .indices import compute_indices
 from .polygons import AreaPiece, area_pieces, dug_ground
 from .reference import SeasonalReference
+from .site_parts import Components, by_label, edges_of, merge_components
 from .sources.base import REFLECTANCE_BANDS
 
 #: Time-series areas summed over the chunks (pixels or dug shares; times a pixel's area).
@@ -194,14 +193,9 @@ def summarize(advanced: Advanced, carry: Carry, baseline: ChunkBaseline) -> Summ
     """:class:`Summary` of a chunk."""
     sizes = np.bincount(advanced.labels.ravel(), minlength=advanced.count_labels + 1)
     inside = baseline.inside
-    return Summary(sizes, _edges(advanced.labels), _edges(carry.last_ok_new), _edges(inside),
+    return Summary(sizes, edges_of(advanced.labels), edges_of(carry.last_ok_new), edges_of(inside),
                    int(np.count_nonzero(advanced.valid & inside)),
                    int(np.count_nonzero(inside)))
-
-
-def _edges(array: np.ndarray) -> dict[str, np.ndarray]:
-    return {"top": array[0].copy(), "bottom": array[-1].copy(), "left": array[:, 0].copy(),
-            "right": array[:, -1].copy()}
 
 
 def finish(advanced: Advanced, carry: Carry, baseline: ChunkBaseline, month: str, ok: bool,
@@ -291,69 +285,12 @@ def merge_labels(layout: Layout, summaries: Sequence[Summary], min_px: int,
     least ``min_px`` pixels) and the group's number across the site (from 1).
 
     Groups are 8-connected: labels touching across a chunk's edge or corner are one group
-    (the connected components of the graph of such pairs, by scipy).
+    (:func:`~.site_parts.merge_components`).
     """
-    offsets = np.cumsum([0] + [len(s.sizes) for s in summaries])
-    n_rows, n_cols = layout.shape
-    pairs: list[tuple[np.ndarray, np.ndarray]] = []
-
-    def index(r: int, c: int) -> int:
-        return r * n_cols + c
-
-    for r in range(n_rows):
-        for c in range(n_cols):
-            i = index(r, c)
-            here = summaries[i].edges
-            if c + 1 < n_cols:  # the right edge against the next chunk's left edge
-                there = summaries[index(r, c + 1)].edges["left"]
-                pairs += _touching(here["right"], there, offsets[i], offsets[index(r, c + 1)])
-            if r + 1 < n_rows:  # the bottom edge against the top edge of the chunk below
-                there = summaries[index(r + 1, c)].edges["top"]
-                pairs += _touching(here["bottom"], there, offsets[i], offsets[index(r + 1, c)])
-            for dc, corner, other in ((1, -1, 0), (-1, 0, -1)):  # the corners below
-                if r + 1 < n_rows and 0 <= c + dc < n_cols:
-                    j = index(r + 1, c + dc)
-                    a = here["bottom"][corner]
-                    b = summaries[j].edges["top"][other]
-                    if a and b:
-                        pairs.append((np.array([offsets[i] + a]), np.array([offsets[j] + b])))
-    total = int(offsets[-1])
-    if pairs:
-        a = np.concatenate([p[0] for p in pairs])
-        b = np.concatenate([p[1] for p in pairs])
-    else:
-        a = b = np.zeros(0, dtype="int64")
-    graph = scipy.sparse.coo_matrix((np.ones(a.size, bool), (a, b)), shape=(total, total))
-    _, component = scipy.sparse.csgraph.connected_components(graph, directed=False)
-    sizes = np.concatenate([s.sizes for s in summaries]).astype("int64")
-    background = np.concatenate([np.arange(len(s.sizes)) == 0 for s in summaries])
-    sizes[background] = 0
-    group_size = np.bincount(component, weights=sizes, minlength=total)
-    keep_node = (group_size[component] >= max(min_px, 1)) & ~background
-    # Groups numbered from 1 in the order of their first node.
-    _, first = np.unique(component, return_index=True)
-    rank = np.empty(first.size, dtype="int64")
-    rank[np.argsort(first)] = np.arange(1, first.size + 1)
-    number = np.where(background, 0, rank[component])
-    keep = [keep_node[offsets[i]:offsets[i + 1]] for i in range(len(summaries))]
-    numbers = [number[offsets[i]:offsets[i + 1]] for i in range(len(summaries))]
-    return keep, numbers
-
-
-def _touching(here: np.ndarray, there: np.ndarray, offset_here: int,
-              offset_there: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Label pairs of two facing edges that touch (8-connected: the same position or the
-    next one either side)."""
-    out = []
-    n = here.size
-    for shift in (-1, 0, 1):  # pixel i here touches pixel i + shift there
-        a = here[max(0, -shift):n - max(0, shift)]
-        b = there[max(0, shift):n - max(0, -shift)]
-        both = (a > 0) & (b > 0)
-        if both.any():
-            out.append((a[both].astype("int64") + offset_here,
-                        b[both].astype("int64") + offset_there))
-    return out
+    parts = [Components(s.sizes, s.edges, np.zeros(len(s.sizes), bool)) for s in summaries]
+    groups, sizes, _, numbers = merge_components(*layout.shape, parts, eight=True)
+    keep = [by_label(g, sizes >= max(min_px, 1), False) for g in groups]
+    return keep, [by_label(g, numbers) for g in groups]
 
 
 @dataclass(frozen=True)

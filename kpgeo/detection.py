@@ -239,6 +239,32 @@ def build_baseline(composites: Iterable[Mapping[str, np.ndarray]], params: Detec
         Calendar month (1-12) of each composite, for the per-month states and the water and
         land record; without it new digging is judged against the year's least-green state.
     """
+    state, monthly = baseline_states(composites, params, months)
+    state["preexisting"] = map_preexisting(**state, params=params, pixel_m=pixel_m)
+    return Baseline(**state, monthly=monthly)
+
+
+def clear_land(composite: Mapping[str, np.ndarray], vi: np.ndarray, wi: np.ndarray,
+               params: DetectionConfig) -> np.ndarray:
+    """Land seen clearly in a composite (not water, not hazy): the pixels whose median NDVI
+    is the site's typical land of the month."""
+    with np.errstate(invalid="ignore"):
+        land = np.isfinite(vi) & (wi < 0)
+    result: np.ndarray = land & ~hazy(composite, params)
+    return result
+
+
+def baseline_states(composites: Iterable[Mapping[str, np.ndarray]], params: DetectionConfig,
+                    months: Sequence[int] | None = None,
+                    typicals: Sequence[float | None] | None = None,
+                    ) -> tuple[dict[str, np.ndarray], dict[int, np.ndarray]]:
+    """The per-pixel states of :class:`Baseline` (all but ``preexisting``) and the monthly
+    states, from the composites (see :func:`build_baseline`).
+
+    ``typicals``: per composite, the site's typical land NDVI (the median over
+    :func:`clear_land`; None where the site had no clear land), when the composites are a
+    part of the site (a chunk); without it, each composite's own median.
+    """
     calendar = iter(months) if months is not None else None
     state: dict[str, np.ndarray] = {}
     monthly: dict[int, np.ndarray] = {}
@@ -246,7 +272,7 @@ def build_baseline(composites: Iterable[Mapping[str, np.ndarray]], params: Detec
     # ``preexisting_share_min_unseen``), seen undug and greened with the savanna.
     dug_months: list[tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     site_min = np.inf  # the site's least-green typical land NDVI so far
-    for composite in composites:
+    for index, composite in enumerate(composites):
         vi, wi, ti = ndvi(composite), water_index(composite), ndti(composite)
         with np.errstate(invalid="ignore"):
             land = np.isfinite(vi) & (wi < 0)
@@ -266,9 +292,14 @@ def build_baseline(composites: Iterable[Mapping[str, np.ndarray]], params: Detec
             state["land_months"][land] |= bit
             _keep_least_green(monthly, month, observed, vi)
         # Dug share against the site's typical land this month (hazy observations say little).
-        clear = land & ~hazy(composite, params)
-        if clear.any():
-            typical = np.float32(np.nanmedian(vi[clear]))
+        clear = clear_land(composite, vi, wi, params)
+        typical: np.floating | None
+        if typicals is not None:
+            given = typicals[index]
+            typical = None if given is None else np.float32(given)
+        else:
+            typical = np.float32(np.nanmedian(vi[clear])) if clear.any() else None
+        if typical is not None:
             share = dug_share(vi, typical, params)
             counted = clear & np.isfinite(share)
             state["share_end"] = np.where(counted, share, state["share_end"])
@@ -299,8 +330,7 @@ def build_baseline(composites: Iterable[Mapping[str, np.ndarray]], params: Detec
     if not state:
         raise ValueError("the baseline has no valid month")
     state["worked"] = worked_at_end(dug_months, state["share_end"].shape, params)
-    state["preexisting"] = map_preexisting(**state, params=params, pixel_m=pixel_m)
-    return Baseline(**state, monthly=monthly)
+    return state, monthly
 
 
 def worked_at_end(months: Sequence[tuple[float, np.ndarray, np.ndarray, np.ndarray,
@@ -407,43 +437,80 @@ def map_preexisting(*, worked: np.ndarray, water_end: np.ndarray, water_months: 
                     land_months: np.ndarray, params: DetectionConfig, pixel_m: float = 10.0,
                     **_: np.ndarray) -> np.ndarray:
     """Digging at the baseline's end (step 2 of the module docstring), as a boolean mask."""
+    dug, changed, water = preexisting_candidates(worked, water_end, water_months, land_months)
+    ponds, count = ndimage.label(water, structure=EIGHT)
+    if count:
+        sizes = np.bincount(ponds.ravel(), minlength=count + 1)
+        dug = dug | small_ponds(sizes, params, pixel_m)[ponds]
+    closed = close_workings(dug, changed, water, params, pixel_m)
+    return remove_small(ndimage.binary_fill_holes(closed), params.min_area_ha, pixel_m)
+
+
+def preexisting_candidates(worked: np.ndarray, water_end: np.ndarray, water_months: np.ndarray,
+                           land_months: np.ndarray,
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pixel, before the steps that look at the ground around it: worked ground that is
+    not riverbed, the ground dug within the baseline, and the water at its end."""
     with np.errstate(invalid="ignore"):
         # Under water in one month and land in another: riverbed (or floodplain), not digging,
         # unless the baseline saw it undug before (a working whose pits fill in the rains).
         riverbed = (water_months != 0) & (land_months != 0)
         water = water_end > 0
-    dug = (worked == WORKED_SINCE_SEEN_UNDUG) | ((worked == WORKED) & ~riverbed)
-    ponds, count = ndimage.label(water, structure=EIGHT)
-    if count:
-        sizes = np.bincount(ponds.ravel(), minlength=count + 1)[1:]
-        small = np.nonzero(sizes * pixel_m**2 / 1e4 <= params.pond_max_ha)[0] + 1
-        dug = dug | np.isin(ponds, small)
+    changed = worked == WORKED_SINCE_SEEN_UNDUG
+    dug = changed | ((worked == WORKED) & ~riverbed)
+    return dug, changed, water
+
+
+def small_ponds(sizes: np.ndarray, params: DetectionConfig, pixel_m: float) -> np.ndarray:
+    """By label (0: none), whether a body of water of ``sizes`` pixels is small enough to be
+    a pit (``pond_max_ha``)."""
+    small: np.ndarray = sizes * pixel_m**2 / 1e4 <= params.pond_max_ha
+    small[0] = False
+    return small
+
+
+def close_workings_reach(params: DetectionConfig, pixel_m: float) -> int:
+    """Pixels around a pixel that :func:`close_workings` reads to decide it."""
+    return 2 * (MIN_WIDTH_PX - 1) + 2 * _gap_px(params, pixel_m)
+
+
+def _gap_px(params: DetectionConfig, pixel_m: float) -> int:
+    return round(params.cluster_gap_m / pixel_m / 2)
+
+
+def close_workings(dug: np.ndarray, changed: np.ndarray, water: np.ndarray,
+                   params: DetectionConfig, pixel_m: float) -> np.ndarray:
+    """Worked ground without tracks, its gaps closed (holes not filled yet): each pixel's
+    answer depends on the pixels within :func:`close_workings_reach` only."""
     # Tracks are bright and never green, but a few metres wide: workings are wider. Ground
     # bare all along and ground dug within the baseline are opened apart, so that a track does
     # not borrow its width from the working it runs along. A working's newest edge, dug within
     # the baseline, is a narrow ring: it stays where it touches a wide part.
     square = np.ones((MIN_WIDTH_PX, MIN_WIDTH_PX), bool)
-    changed = worked == WORKED_SINCE_SEEN_UNDUG
     wide = (ndimage.binary_opening(dug & ~changed, structure=square)
             | ndimage.binary_opening(dug & changed, structure=square))
     ring = dug & changed & ndimage.binary_dilation(wide, structure=EIGHT,
                                                    iterations=MIN_WIDTH_PX - 1)
     dug = wide | (dug & water) | ring
     # Pits and spoil of one working lie a few pixels apart: close gaps up to
-    # ``cluster_gap_m`` so they form one worked area, and fill the holes inside.
-    gap_px = round(params.cluster_gap_m / pixel_m / 2)
+    # ``cluster_gap_m`` so they form one worked area (the holes inside are filled after).
+    gap_px = _gap_px(params, pixel_m)
     if gap_px > 0:
         # Padded so that the closing's erosion does not eat workings on the grid's edge.
         padded = np.pad(dug, gap_px, mode="edge")
         closed = ndimage.binary_closing(padded, structure=EIGHT, iterations=gap_px)
         dug = closed[gap_px:-gap_px, gap_px:-gap_px]
-    dug = ndimage.binary_fill_holes(dug)
-    return remove_small(dug, params.min_area_ha, pixel_m)
+    return dug
+
+
+def min_area_px(min_area_ha: float, pixel_m: float) -> int:
+    """The fewest pixels of an area of at least ``min_area_ha``."""
+    return int(np.ceil(min_area_ha * 1e4 / pixel_m**2 - 1e-9))
 
 
 def remove_small(mask: np.ndarray, min_area_ha: float, pixel_m: float = 10.0) -> np.ndarray:
     """``mask`` without 8-connected parts smaller than ``min_area_ha``."""
-    min_px = int(np.ceil(min_area_ha * 1e4 / pixel_m**2 - 1e-9))
+    min_px = min_area_px(min_area_ha, pixel_m)
     if min_px <= 1 or not mask.any():
         return mask
     labels, count = ndimage.label(mask, structure=EIGHT)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import rasterio
+import rasterio.windows
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,11 @@ INDEX = ScaledInteger("int16", 1e-4, 0.0, -32768)
 COUNT = ScaledInteger("uint16", 1.0, 0.0, 0)
 
 
-def read_values(src: rasterio.DatasetReader, index: int) -> np.ndarray:
-    """Band ``index`` (1-based) of an open product as float32 values: its scale and offset
-    applied, NaN where it has no data."""
-    raw = src.read(index)
+def read_values(src: rasterio.DatasetReader, index: int,
+                window: rasterio.windows.Window | None = None) -> np.ndarray:
+    """Band ``index`` (1-based) of an open product as float32 values (of ``window``): its
+    scale and offset applied, NaN where it has no data."""
+    raw = src.read(index, window=window)
     return decode(raw, src.scales[index - 1], src.offsets[index - 1], src.nodata)
 
 

@@ -39,6 +39,7 @@ from dask.task_spec import DataNode, List, Task, TaskRef
 from odc.geo.geobox import GeoBox
 
 from .aoi import Site
+from .baseline_graph import clear_counts, clear_values
 from .blocks import chunk_slices
 from .change_bands import CHANGE_BANDS, CHANGE_DESCRIPTIONS, DIGGING_NEW
 from .chunk_baseline import inside_pixels, read_chunk_baseline
@@ -62,14 +63,15 @@ from .chunkwise import (
 from .cluster import compute, on_cluster
 from .composite import COUNT_BAND, MonthQuality, MonthStatus
 from .config import PipelineConfig
-from .detection import DetectionState
-from .encoding import COUNT, INDEX, REFLECTANCE
+from .detection import DetectionState, min_area_px
+from .encoding import COUNT, INDEX, REFLECTANCE, read_values
 from .errors import SourceError
 from .export import OVERVIEW_MIN_PX, block_px, cog_options, write_cog
 from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices
 from .months import Month, MonthRange
 from .polygons import AreaPiece
 from .product_tags import AREAS_TAG, SIGNATURE_TAG, grid_tags
+from .site_parts import SiteMedian
 from .sources import READ_ERRORS, REFLECTANCE_BANDS, SceneSource
 from .sources.base import ChunkedSource, ChunkReads, chunk_reads_of_dataset
 from .tiles import assemble_cog, overview_factors, write_tile
@@ -198,33 +200,57 @@ class SiteMonths:
     def _writer(self, observing: Observing) -> ProductWriter:
         """How the month's products are written, once its scenes are known."""
         scene_ids, unread = self._used(observing)
-        return ProductWriter(self.folder / str(observing.month), self.site.name,
-                             str(observing.month), self.site.grid, tuple(self.layout.chunks()),
-                             len(scene_ids), unread, self.config.composite.min_valid_pct,
-                             self.signature)
+        return self._month_writer(observing.month, len(scene_ids), unread)
+
+    def _month_writer(self, month: Month, scenes: int, unread: int) -> ProductWriter:
+        return ProductWriter(self.folder / str(month), self.site.name, str(month),
+                             self.site.grid, tuple(self.layout.chunks()), scenes, unread,
+                             self.config.composite.min_valid_pct, self.signature)
 
     def _outline(self) -> Any:
         """The site's polygon in the grid's CRS (shapely): each chunk finds its pixels in it."""
         return self.site.geometry.to_crs(self.site.crs).geom
 
     # -- a baseline month: composite and indices
-    def finish_composite(self, observing: Observing) -> tuple[MonthQuality, list[str], int,
-                                                               list[Delayed]]:
-        """A baseline month's quality, scene ids, unread scenes and products (composite and
-        indices COGs, made when computed)."""
+    def finish_composite(self, observing: Observing,
+                         ) -> tuple[MonthQuality, list[str], int, list[Delayed], float | None]:
+        """A baseline month's quality, scene ids, unread scenes, products (composite and
+        indices COGs, made when computed) and the site's typical land NDVI (None without
+        clear land): :mod:`kpgeo.baseline_graph`."""
         outline = self._outline()
+        params = self.config.detection
 
         def step(observing: Observing) -> list[Delayed]:
             writer = self._writer(observing)
-            return [_delayed(_composite_tiles)(o, writer, rows, cols, outline)
+            return [_delayed(_composite_tiles)(o, writer, rows, cols, outline, params)
                     for o, (rows, cols) in zip(observing.observed, self.layout.chunks(),
                                                strict=True)]
 
-        observing, _, summaries = self._summaries(observing, step, _itself)
+        observing, results, summaries = self._summaries(observing, step,
+                                                        operator.itemgetter(slice(0, 3)))
+        median = SiteMedian(sum(s[2] for s in summaries))
+        parts = compute(*[_delayed(_clear_values_of)(r, median.bins) for r in results],
+                        quiet=True) if median.bins else ()
+        typical = median.median(parts)
         scene_ids, unread = self._used(observing)
         writer = self._writer(observing)
         quality = writer.quality(sum(s[0] for s in summaries), sum(s[1] for s in summaries))
-        return quality, scene_ids, unread, writer.assemble(quality)
+        return (quality, scene_ids, unread, writer.assemble(quality),
+                None if typical is None else float(typical))
+
+    def baseline_change(self, month: Month, quality: MonthQuality, scenes: int,
+                        baseline: Path) -> dict[str, float]:
+        """A baseline month's ``change.tif`` (nothing detected yet: the pre-existing digging)
+        from its ``composite.tif`` and the site's ``baseline.tif``; its areas."""
+        writer = self._month_writer(month, scenes, 0)
+        outline = self._outline()
+        pixel_ha = abs(self.site.grid.resolution.x) ** 2 / 1e4
+        sums = compute(*[_delayed(_baseline_change)(writer, rows, cols, quality, baseline,
+                                                    outline, self.config.detection, pixel_ha)
+                         for rows, cols in self.layout.chunks()], quiet=True)
+        areas = {name: sum(s[name] for s in sums) for name in AREA_NAMES}
+        compute(*writer.assemble(quality, areas, products=()), quiet=True)
+        return areas
 
     # -- a month after the baseline
     def initial_carries(self, saved: Path | None, last_ok: Path | None) -> list[Delayed]:
@@ -256,8 +282,8 @@ class SiteMonths:
         quality = writer.quality(sum(s.valid for s in summaries),
                                  sum(s.inside for s in summaries))
         pixel_m = abs(self.site.grid.resolution.x)
-        min_px = int(np.ceil(params.min_area_ha * 1e4 / pixel_m**2 - 1e-9))
-        keep, numbers = merge_labels(self.layout, summaries, min_px)
+        keep, numbers = merge_labels(self.layout, summaries,
+                                     min_area_px(params.min_area_ha, pixel_m))
         # The neighbours' new digging (their kept groups, inside the site) along their edges.
         new_edges = [{side: keep[i][labels] & s.inside_edges[side]
                       for side, labels in s.edges.items()} for i, s in enumerate(summaries)]
@@ -336,15 +362,13 @@ class ProductWriter:
                   encoding=spec["encoding"], tags=self._tags(product, quality, areas),
                   **spec["cog"])
 
-    def assemble(self, quality: MonthQuality,
-                 areas: Mapping[str, float] | None = None) -> list[Delayed]:
-        """Tasks making the month's COGs from the tiles: the composite and indices, then
-        (``areas`` given; after them: it marks the month done) the change. None for a site of
-        one chunk."""
+    def assemble(self, quality: MonthQuality, areas: Mapping[str, float] | None = None,
+                 products: Sequence[str] = ("composite", "indices")) -> list[Delayed]:
+        """Tasks making the month's COGs from the tiles: ``products``, then (``areas`` given;
+        after them: it marks the month done) the change. None for a site of one chunk."""
         if self.whole:
             return []
-        names = ["composite", "indices"]
-        tasks = [_delayed(self._assemble)(name, quality, None) for name in names]
+        tasks = [_delayed(self._assemble)(name, quality, None) for name in products]
         if areas is not None:
             tasks.append(_delayed(_after)(list(tasks), self._assemble, "change", quality,
                                           dict(areas)))
@@ -430,15 +454,23 @@ def _observed(reads: Sequence[np.ndarray], shape: tuple[int, int],
 
 
 def _composite_tiles(observing: tuple[Observed, None], writer: ProductWriter, rows: slice,
-                     cols: slice, outline: Any) -> tuple[int, int]:
-    """A baseline month's chunk: its composite and indices; its valid and site pixels."""
+                     cols: slice, outline: Any, params: Any,
+                     ) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """A baseline month's chunk: its composite and indices; its valid and site pixels, and
+    its clear land's NDVI values and their bin counts (the site's typical land)."""
     observed = observing[0]
     inside = inside_pixels(outline, writer.grid, rows, cols)
     valid = int(np.count_nonzero((observed.count > 0) & inside))
     quality = writer.quality(valid, int(np.count_nonzero(inside)))
     bands = dict(zip(REFLECTANCE_BANDS, observed.medians, strict=True))
     _write_composite(writer, rows, cols, observed, compute_indices(bands), quality)
-    return valid, int(np.count_nonzero(inside))
+    values, counts = clear_counts(observed.medians, params)
+    return valid, int(np.count_nonzero(inside)), counts, values
+
+
+def _clear_values_of(result: tuple[int, int, np.ndarray, np.ndarray],
+                     bins: Sequence[int]) -> np.ndarray:
+    return clear_values(result[3], bins)
 
 
 def _write_composite(writer: ProductWriter, rows: slice, cols: slice, observed: Observed,
@@ -458,10 +490,6 @@ def _advanced(observing: tuple[Observed, ChunkBaseline], carry: Carry, month: st
     _write_composite(writer, rows, cols, observed, indices,
                      writer.quality(summary.valid, summary.inside))
     return advanced, summary, baseline
-
-
-def _itself(result: Any) -> Any:
-    return result
 
 
 def _finished(advanced: tuple[Advanced, Summary, ChunkBaseline], carry: Carry, month: str,
@@ -505,19 +533,25 @@ def _read_carry(saved: Path | None, last_ok: Path | None, rows: slice,
     return Carry(state, last_ok_new)
 
 
-def whole_grid_change(bands: Mapping[str, np.ndarray], baseline: ChunkBaseline,
-                      params: Any, grid: GeoBox, month: str,
-                      ) -> tuple[list[np.ndarray], dict[str, float]]:
-    """A baseline month's ``change.tif`` bands and areas (no detection yet: an empty state),
-    the whole grid as one chunk."""
-    shape = baseline.inside.shape
-    carry = Carry(DetectionState.empty(shape), np.zeros(shape, bool))
+def _baseline_change(writer: ProductWriter, rows: slice, cols: slice, quality: MonthQuality,
+                     baseline: Path, outline: Any, params: Any,
+                     pixel_ha: float) -> dict[str, float]:
+    """A baseline month's chunk of ``change.tif`` (an empty state); its area sums."""
+    window = rasterio.windows.Window.from_slices(rows, cols)
+    with rasterio.open(writer.folder / "composite.tif") as src:
+        bands = {b: read_values(src, i, window)
+                 for i, b in enumerate(REFLECTANCE_BANDS, start=1)}
+    chunk = read_chunk_baseline(baseline, writer.grid, rows, cols, int(writer.month[5:7]),
+                                outline)
+    shape = chunk.inside.shape
     ring = Ring.empty(shape)
-    done = finish(Advanced.before_detection(bands, params), carry, baseline, month, True,
-                  np.zeros(1, bool), np.zeros(1, "int64"), {"new": ring, "previous_new": ring},
-                  params, abs(grid.resolution.x) ** 2 / 1e4,
-                  (grid, slice(0, shape[0]), slice(0, shape[1])))
-    return done.layers["change"], done.sums
+    done = finish(Advanced.before_detection(bands, params),
+                  Carry(DetectionState.empty(shape), np.zeros(shape, bool)), chunk,
+                  writer.month, True, np.zeros(1, bool), np.zeros(1, "int64"),
+                  {"new": ring, "previous_new": ring}, params, pixel_ha,
+                  (writer.grid, rows, cols))
+    writer.write("change", rows, cols, done.layers["change"], quality, done.sums)
+    return done.sums
 
 
-__all__ = ["MonthOutcome", "Observing", "SiteMonths", "whole_grid_change"]
+__all__ = ["MonthOutcome", "Observing", "SiteMonths"]

@@ -29,23 +29,20 @@ from typing import Any
 import numpy as np
 import rasterio
 
-from . import __version__, timeseries
+from . import __version__, baseline_graph, timeseries
 from .aoi import Site, load_site
 from .atomic import PART_SUFFIX
-from .change_bands import CHANGE_DESCRIPTIONS
-from .chunkwise import ChunkBaseline
 from .cluster import check_workers_see, compute, dask_context
 from .composite import MonthQuality
 from .config import PipelineConfig
-from .detection import Baseline, build_baseline, remove_small
 from .encoding import read_values
 from .errors import ConfigError, KpgeoError, LowCoverageWarning
-from .export import BackgroundWrites, write_cog, write_feature_collection, write_planes
+from .export import BackgroundWrites, write_feature_collection
 from .manifest import Manifest
-from .month_graph import MonthOutcome, Observing, SiteMonths, whole_grid_change
+from .month_graph import MonthOutcome, Observing, SiteMonths
 from .months import Month, MonthRange
 from .polygons import AreaPiece, DiggingArea, merge_pieces, preexisting_areas, write_geojson
-from .product_tags import AREAS_TAG, SIGNATURE_TAG, grid_tags, quality_from_tags
+from .product_tags import AREAS_TAG, SIGNATURE_TAG, quality_from_tags
 from .sources import REFLECTANCE_BANDS, SceneSource, open_source
 from .tiles import TILES_FOLDER, remove_tiles
 from .volume import write_volume_exports
@@ -198,18 +195,6 @@ def _foreign_member(config: PipelineConfig, month: str,
     }
 
 
-def whole_grid_baseline(baseline: Baseline, site: Site, config: PipelineConfig,
-                        month: Month) -> ChunkBaseline:
-    """What the whole grid, as one chunk, needs of the baseline in ``month``."""
-    season = calendar_month(month)
-    pixel_m = abs(site.grid.resolution.x)
-    inside = site.pixel_mask()
-    return ChunkBaseline(
-        baseline.reference(season).layers(),
-        baseline.new_water_possible(season, config.detection.water_buffer_m, pixel_m),
-        baseline.land_ndvi_min, baseline.preexisting, baseline.dug_at_end | ~inside, inside)
-
-
 # ---- one site --------------------------------------------------------------------------------
 @dataclass
 class SiteRun:
@@ -329,16 +314,17 @@ class SiteRun:
         return self._preexisting
 
     def _run_baseline(self, requested: list[Month]) -> None:
-        """Composite every baseline month and build the baseline from them, then the
-        products of the baseline months asked for."""
+        """Composite every baseline month and build the baseline from them, chunk by chunk
+        (:mod:`kpgeo.baseline_graph`), then the products of the baseline months asked for."""
         config = self.config
         assert config.baseline is not None
         months = list(config.baseline.months())
         graph = self._months()
         done: dict[Month, SiteMonth] = {}
+        typicals: dict[Month, float | None] = {}
         self._last_done = time.perf_counter()
         for month, observing in self._observed(graph, months, None):
-            quality, scene_ids, _, products = graph.finish_composite(observing)
+            quality, scene_ids, _, products, typicals[month] = graph.finish_composite(observing)
             self._warn_gap(month, quality)
             folder = self.folder / str(month)
             done[month] = result = SiteMonth(
@@ -358,41 +344,22 @@ class SiteRun:
                 f"valid observations (min_valid_pct = {config.composite.min_valid_pct}); "
                 "choose a longer or drier baseline."
             )
-        composites = (read_composite(self.folder / str(m) / "composite.tif")[0]
-                      for m in valid)
-        baseline = build_baseline(composites, config.detection,
-                                  abs(self.site.grid.resolution.x),
-                                  months=[calendar_month(m) for m in valid])
-        # Clip to the site, then apply the mapping unit to what is left inside.
-        inside = self.site.pixel_mask()
-        preexisting = remove_small(baseline.preexisting & inside,
-                                   config.detection.min_area_ha,
-                                   abs(self.site.grid.resolution.x))
-        baseline = dataclasses.replace(baseline, preexisting=preexisting)
-        names, layers = baseline.stored(config.detection.water_buffer_m,
-                                        abs(self.site.grid.resolution.x))
-        write_planes(self._baseline_path(), names, layers, self.site.grid,
-                     tags={SIGNATURE_TAG: signature(self.site, config)})
+        baseline, pieces = baseline_graph.build(
+            graph.layout, self.site.grid, self.site.geometry.to_crs(self.site.crs).geom,
+            self.folder.absolute(),
+            [((self.folder / str(m) / "composite.tif").absolute(), calendar_month(m),
+              typicals[m]) for m in valid],
+            config.detection, {SIGNATURE_TAG: signature(self.site, config)})
+        self._preexisting = merge_pieces(self.site.name, self.site.grid, pieces, "preexisting")
         for month in months:
             if month not in requested:
                 self.results.append(done[month])
-        self._preexisting = None  # the new baseline's
         for month in requested:
             # Before detection: the month's change products hold the pre-existing digging.
             result = done[month]
-            bands, _ = read_composite(self.folder / str(month) / "composite.tif")
-            inputs = whole_grid_baseline(baseline, self.site, config, month)
-            change, result.areas = whole_grid_change(bands, inputs, config.detection,
-                                                     self.site.grid, str(month))
-            folder = self.folder / str(month)
-            self._writes.submit(
-                write_cog, folder / "change.tif", change, self.site.grid,
-                descriptions=CHANGE_DESCRIPTIONS, nodata=None, resampling="nearest",
-                predictor=False,
-                tags={**grid_tags(self.site.name, month, result.quality),
-                      SIGNATURE_TAG: signature(self.site, config),
-                      AREAS_TAG: json.dumps(dict(result.areas), sort_keys=True)})
-            result.outputs.append(folder / "change.tif")
+            result.areas = graph.baseline_change(month, result.quality, result.quality.scenes,
+                                                 baseline)
+            result.outputs.append(self.folder / str(month) / "change.tif")
             self._write_areas(result, [])
 
     # -- after the baseline

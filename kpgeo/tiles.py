@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
@@ -103,8 +103,8 @@ def write_tile(folder: Path, product: str, grid: GeoBox, rows: slice, cols: slic
     """Write one chunk of a product: ``bands`` ``(y, x)`` on ``grid[rows, cols]``, each
     encoded as :func:`~.export.write_cog` would (all of one dtype otherwise), and its part of
     each overview level of ``factors`` (averaged, or nearest where not ``average``; the
-    encoded values, ``nodata`` left out). Uncompressed: it lives until the COG is made, and
-    GDAL reads it back fastest so."""
+    encoded values, ``nodata`` left out). Written as :func:`write_planes_tile` writes any
+    tile (fast ZSTD, every block stored)."""
     chunk = grid[rows, cols]
     layers = [e.encode(b) for e, b in zip(encoding, bands, strict=True)] if encoding else bands
     if encoding:
@@ -121,14 +121,29 @@ def write_tile(folder: Path, product: str, grid: GeoBox, rows: slice, cols: slic
 
 
 def _write_layers(path: Path, layers: Sequence[np.ndarray], affine: Affine, crs: str) -> None:
-    dtype = np.dtype(layers[0].dtype)
-    height, width = layers[0].shape
-    profile = {"driver": "GTiff", "count": len(layers), "height": height, "width": width,
+    write_planes_tile(path, len(layers), np.dtype(layers[0].dtype), layers[0].shape, layers,
+                      affine, crs)
+
+
+def write_planes_tile(path: Path, count: int, dtype: np.dtype[Any], shape: tuple[int, ...],
+                      layers: Iterable[np.ndarray], affine: Affine, crs: str) -> None:
+    """A tile of ``count`` bands taken one at a time from ``layers`` (no more than one held).
+
+    Compressed (ZSTD's fastest level): GDAL finds the blocks of zeros of an uncompressed
+    GeoTIFF as holes of the file and reports them empty, and a VRT with a nodata value then
+    fills them with it (an all-zero edge block of the pre-existing map read back as NaN)."""
+    height, width = shape
+    profile = {"driver": "GTiff", "count": count, "height": height, "width": width,
                "dtype": dtype.name, "crs": crs, "transform": affine, "tiled": True,
-               "blockxsize": 256, "blockysize": 256, "interleave": "band"}
+               "blockxsize": 256, "blockysize": 256, "interleave": "band",
+               "compress": "ZSTD", "zstd_level": 1, "sparse_ok": False}
+    written = 0
     with atomic_path(path, keep_suffix=True) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         for i, layer in enumerate(layers, start=1):
             dst.write(layer.astype(dtype, copy=False), i)
+            written = i
+        if written != count:  # before the tile is in place
+            raise ValueError(f"{path}: {written} layers for {count} bands")
 
 
 def assemble_cog(folder: Path, product: str, grid: GeoBox, chunks: Sequence[tuple[slice, slice]],
@@ -175,6 +190,25 @@ def assemble_cog(folder: Path, product: str, grid: GeoBox, chunks: Sequence[tupl
     return target
 
 
+def mosaic(folder: Path, product: str, grid: GeoBox, chunks: Sequence[tuple[slice, slice]],
+           *, descriptions: Sequence[str], dtype: str,
+           band_sources: Sequence[tuple[str, int]] | None = None,
+           nodata: float | None = None, tags: Mapping[str, Any] | None = None) -> Path:
+    """A VRT of ``grid`` mosaicking the chunk tiles of ``product`` (or, per band, of another
+    product's tiles and band: ``band_sources``), in the tiles' folder: reads of any window of
+    the grid, across chunk edges, while the tiles are kept."""
+    def tiles(name: str) -> list[tuple[Path, slice, slice]]:
+        return [(tile_path(folder, name, rows, cols), rows, cols) for rows, cols in chunks]
+
+    sources = tiles(product)
+    per_band = None if band_sources is None else [(tiles(name), band)
+                                                  for name, band in band_sources]
+    path = folder / TILES_FOLDER / f"{product}.vrt"
+    path.write_text(_vrt_document(grid, sources, descriptions, dtype, nodata, (), tags or {},
+                                  band_sources=per_band), encoding="utf-8")
+    return path
+
+
 def remove_tiles(folder: Path) -> None:
     """Remove a month's chunk tiles (left by a run that failed before its COGs)."""
     shutil.rmtree(folder / TILES_FOLDER, ignore_errors=True)
@@ -190,10 +224,13 @@ def _vrt_document(grid: GeoBox, sources: Sequence[tuple[Path, slice, slice]],
                   descriptions: Sequence[str], dtype: str, nodata: float | None,
                   encoding: Sequence[ScaledInteger], tags: Mapping[str, Any], *,
                   overviews: Sequence[str] = (), shape: tuple[int, int] | None = None,
-                  factor: int = 1) -> str:
+                  factor: int = 1,
+                  band_sources: Sequence[tuple[Sequence[tuple[Path, slice, slice]], int]]
+                  | None = None) -> str:
     """GDAL's VRT of the tiles (https://gdal.org/drivers/raster/vrt.html): one simple source
     per tile and band, placed at its window of the grid (of an overview level: ``shape`` and
-    ``factor``), and the VRTs of the ``overviews`` levels."""
+    ``factor``), and the VRTs of the ``overviews`` levels. ``band_sources``: per band, the
+    tiles and their band it comes from, when not band ``i`` of ``sources``."""
     gdal_type = rasterio.dtypes._gdal_typename(dtype)
     a = grid.affine @ Affine.scale(factor)
     height, width = shape or grid.shape.yx
@@ -217,12 +254,13 @@ def _vrt_document(grid: GeoBox, sources: Sequence[tuple[Path, slice, slice]],
             scaling = encoding[band - 1]
             lines.append(f"    <Offset>{scaling.offset!r}</Offset>")
             lines.append(f"    <Scale>{scaling.scale!r}</Scale>")
-        for path, rows, cols in sources:
+        tiles, source_band = band_sources[band - 1] if band_sources else (sources, band)
+        for path, rows, cols in tiles:
             height, width = rows.stop - rows.start, cols.stop - cols.start
             lines += [
                 "    <SimpleSource>",
                 f'      <SourceFilename relativeToVRT="1">{escape(path.name)}</SourceFilename>',
-                f"      <SourceBand>{band}</SourceBand>",
+                f"      <SourceBand>{source_band}</SourceBand>",
                 f'      <SrcRect xOff="0" yOff="0" xSize="{width}" ySize="{height}"/>',
                 (f'      <DstRect xOff="{cols.start}" yOff="{rows.start}" xSize="{width}" '
                 f'ySize="{height}"/>'),
