@@ -28,7 +28,6 @@ from typing import Any
 import dask
 import numpy as np
 import rasterio
-import rasterio.shutil
 import rasterio.windows
 from dask.delayed import Delayed
 from odc.geo.geobox import GeoBox
@@ -64,7 +63,7 @@ from .site_parts import (
     values_in_bins,
 )
 from .sources import REFLECTANCE_BANDS
-from .tiles import TILES_FOLDER, mosaic, tile_path, write_planes_tile
+from .tiles import TILES_FOLDER, copy_mosaic, mosaic, tile_path, write_planes_tile
 
 
 # ---- 1. the site's typical land, while the months are composited ----------------------------
@@ -238,10 +237,9 @@ def _assemble(folder: Path, grid: GeoBox, chunks: Sequence[tuple[slice, slice]],
                  band_sources=band_sources, nodata=float("nan"), tags=tags)
     target = folder / "baseline.tif"
     with atomic_path(target) as tmp:
-        rasterio.shutil.copy(str(vrt), tmp, driver="GTiff", tiled=True,
-                             blockxsize=COG_BLOCK_PX, blockysize=COG_BLOCK_PX,
-                             interleave="band", compress="ZSTD", zstd_level=1, predictor=1,
-                             BIGTIFF="IF_SAFER", num_threads="ALL_CPUS")
+        copy_mosaic(vrt, tmp, driver="GTiff", tiled=True, blockxsize=COG_BLOCK_PX,
+                    blockysize=COG_BLOCK_PX, interleave="band", compress="ZSTD", zstd_level=1,
+                    predictor=1, BIGTIFF="IF_SAFER", num_threads="ALL_CPUS")
     for name in ("baseline", "preexisting", "preexisting-inputs"):
         for rows, cols in chunks:
             tile_path(folder, name, rows, cols).unlink(missing_ok=True)

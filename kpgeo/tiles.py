@@ -179,7 +179,7 @@ def assemble_cog(folder: Path, product: str, grid: GeoBox, chunks: Sequence[tupl
         options["overviews"] = "FORCE_USE_EXISTING"
     target = folder / f"{product}.tif"
     with atomic_path(target) as tmp:
-        rasterio.shutil.copy(str(vrt), tmp, driver="COG", **options)
+        copy_mosaic(vrt, tmp, driver="COG", **options)
     for path in written:
         path.unlink(missing_ok=True)
     vrt.unlink(missing_ok=True)
@@ -188,6 +188,18 @@ def assemble_cog(folder: Path, product: str, grid: GeoBox, chunks: Sequence[tupl
     except OSError:
         pass
     return target
+
+
+#: GDAL's block cache while a mosaic is copied, in MB. The copy streams each block once, so a
+#: cache helps it little; GDAL's default (5 % of the machine's memory) grew a worker by that
+#: much for the length of the run.
+COPY_CACHE_MB = 128
+
+
+def copy_mosaic(vrt: Path, target: str | Path, **options: Any) -> None:
+    """GDAL's copy of a mosaic (:func:`mosaic`) into one file, with a bounded block cache."""
+    with rasterio.Env(GDAL_CACHEMAX=COPY_CACHE_MB):
+        rasterio.shutil.copy(str(vrt), str(target), **options)
 
 
 def mosaic(folder: Path, product: str, grid: GeoBox, chunks: Sequence[tuple[slice, slice]],

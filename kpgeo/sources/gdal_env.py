@@ -28,6 +28,9 @@ GDAL_OPTIONS: dict[str, str | int | bool] = {
     # ^ keep what was fetched of a remote file in memory (only for remote files: a local
     #   file has the OS's page cache, and this layer only adds to reading it)
     "VSI_CACHE": True,
+    # ^ GDAL's block cache, in MB: its default (5 % of the machine's memory per process) let
+    #   each Dask worker keep a gigabyte of decoded blocks it would not read again
+    "GDAL_CACHEMAX": 256,
 }
 
 
