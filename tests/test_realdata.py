@@ -51,13 +51,11 @@ REPROJECTION_TOLERANCE = 0.02
 
 def _realdata_folder() -> Path | None:
     """The copy committed under ``tests/data`` (1.2 MB, MIT + Copernicus attribution, see its
-    README), else ``$KPGEO_REALDATA`` (the realdata root or the patch folder), else
-    ``<repo>/../shared/realdata``."""
+    README), else ``$KPGEO_REALDATA`` (the realdata root or the patch folder)."""
     candidates = [Path(__file__).resolve().parent / "data" / PATCHES]
     if os.environ.get("KPGEO_REALDATA"):
         root = Path(os.environ["KPGEO_REALDATA"]).expanduser()
         candidates += [root / PATCHES, root]
-    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "realdata" / PATCHES)
     for folder in candidates:
         if (folder / f"{GALAMSEY}.tif").is_file() and (folder / f"{FOREST}.tif").is_file():
             return folder
