@@ -4,7 +4,7 @@ the whole grid (:mod:`kpgeo.baseline_chunks` has the numpy of each step).
 1. While each baseline month is composited, every chunk counts the NDVI of its clear land in
    bins, then sends its values in the bins that hold the median: the site's typical land of
    the month, exactly (:class:`~.site_parts.SiteMedian`; :func:`clear_counts`,
-   :func:`clear_values`).
+   :func:`~.site_parts.values_in_bins`).
 2. ``states``: each chunk reads its window (and halo) of every valid month's
    ``composite.tif``, computes its per-pixel baseline and writes its tile of ``baseline.tif``
    (every band but the pre-existing map); it labels its bodies of water.
@@ -60,7 +60,6 @@ from .site_parts import (
     by_label,
     components,
     merge_components,
-    values_in_bins,
 )
 from .sources import REFLECTANCE_BANDS
 from .tiles import TILES_FOLDER, copy_mosaic, mosaic, tile_path, write_planes_tile
@@ -76,11 +75,6 @@ def clear_counts(medians: np.ndarray, params: DetectionConfig) -> tuple[np.ndarr
               for b, m in zip(REFLECTANCE_BANDS, medians, strict=True)}
     values = clear_ndvi(stored, params)
     return values, bin_counts(values)
-
-
-def clear_values(values: np.ndarray, bins: Sequence[int]) -> np.ndarray:
-    """A chunk's clear-land NDVI values in the median's bins."""
-    return values_in_bins(values, bins)
 
 
 # ---- 2-6. the baseline from the composites ---------------------------------------------------
@@ -252,4 +246,4 @@ def _assemble(folder: Path, grid: GeoBox, chunks: Sequence[tuple[slice, slice]],
     return target
 
 
-__all__ = ["build", "clear_counts", "clear_values"]
+__all__ = ["build", "clear_counts"]

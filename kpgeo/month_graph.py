@@ -39,7 +39,7 @@ from dask.task_spec import DataNode, List, Task, TaskRef
 from odc.geo.geobox import GeoBox
 
 from .aoi import Site
-from .baseline_graph import clear_counts, clear_values
+from .baseline_graph import clear_counts
 from .blocks import chunk_slices
 from .change_bands import CHANGE_BANDS, CHANGE_DESCRIPTIONS, DIGGING_NEW
 from .chunk_baseline import inside_pixels, read_chunk_baseline
@@ -71,7 +71,7 @@ from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices
 from .months import Month, MonthRange
 from .polygons import AreaPiece
 from .product_tags import AREAS_TAG, SIGNATURE_TAG, grid_tags
-from .site_parts import SiteMedian
+from .site_parts import SiteMedian, values_in_bins
 from .sources import READ_ERRORS, REFLECTANCE_BANDS, SceneSource
 from .sources.base import ChunkedSource, ChunkReads, chunk_reads_of_dataset
 from .tiles import assemble_cog, overview_factors, write_tile
@@ -470,7 +470,7 @@ def _composite_tiles(observing: tuple[Observed, None], writer: ProductWriter, ro
 
 def _clear_values_of(result: tuple[int, int, np.ndarray, np.ndarray],
                      bins: Sequence[int]) -> np.ndarray:
-    return clear_values(result[3], bins)
+    return values_in_bins(result[3], bins)
 
 
 def _write_composite(writer: ProductWriter, rows: slice, cols: slice, observed: Observed,
