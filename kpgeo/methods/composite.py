@@ -16,7 +16,7 @@ import bottleneck
 import numpy as np
 import xarray as xr
 
-from .sources.base import REFLECTANCE_BANDS
+from ..sources.base import REFLECTANCE_BANDS
 
 MonthStatus = Literal["ok", "gap"]
 #: Band name of the valid-observation count in composite products.
