@@ -29,9 +29,8 @@ from odc.geo.geobox import GeoBox
 from scipy import ndimage
 
 from ..config import DetectionConfig
-from ..sources.base import REFLECTANCE_BANDS
 from .blocks import row_blocks
-from .composite import composite_of_reads
+from .composite import REFLECTANCE_BANDS, composite_of_reads
 from .detection import (
     EIGHT,
     EVIDENCE,
