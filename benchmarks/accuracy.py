@@ -61,12 +61,12 @@ sys.path.insert(0, str(ROOT))
 from results import machine, replace_section  # benchmarks/results.py
 
 from kpgeo.aoi import load_site
-from kpgeo.change_bands import CHANGE_BANDS, DIGGING_NEW, DIGGING_PREEXISTING
 from kpgeo.config import PipelineConfig, SiteConfig, SourceConfig, Window, validate
-from kpgeo.detection import month_label, remove_small
-from kpgeo.indices import ndvi
+from kpgeo.methods.change_bands import CHANGE_BANDS, DIGGING_NEW, DIGGING_PREEXISTING
+from kpgeo.methods.detection import month_label, remove_small
+from kpgeo.methods.indices import ndvi
 from kpgeo.months import parse_month_range
-from kpgeo.pipeline import read_composite, run
+from kpgeo.run import read_composite, run
 from kpgeo.synth import write_archive
 from kpgeo.synth.ground import Ground
 
@@ -385,7 +385,7 @@ def ghana_dug_share() -> dict[str, dict[str, float]] | None:
     from scipy import ndimage
 
     from kpgeo.config import DetectionConfig
-    from kpgeo.reference import dug_share
+    from kpgeo.methods.reference import dug_share
 
     params = DetectionConfig()
     values = {}

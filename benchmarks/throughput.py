@@ -1,8 +1,8 @@
 """Throughput of kpgeo: a full-size site-month and a year of a demo window (issue 6).
 
 Three cases, each on a synthetic Sentinel-2 archive (``kpgeo.synth``, the synth's normal cadence of
-a pass every 5 days) read through the ``stac`` source exactly as a user would
-(``pipeline.run`` on the archive's ``collection.json``, ``workers = 2``, ``overwrite = true``):
+a pass every 5 days) read through the ``stac`` source exactly as a user would (``kpgeo.run.run``
+on the archive's ``collection.json``, ``workers = 2``, ``overwrite = true``):
 
 - ``full``: all of Tortiya (``aoi/tortiya.geojson``, 3327 x 3345 px at 10 m), a one-month
   baseline (2024-01) then one detection month (2024-02); the measured month is 2024-02;
@@ -88,7 +88,7 @@ from results import machine, replace_section  # benchmarks/results.py
 from kpgeo.aoi import Site, load_site
 from kpgeo.config import PipelineConfig, SiteConfig, SourceConfig, Window, validate
 from kpgeo.months import MonthRange, parse_month_range
-from kpgeo.pipeline import run
+from kpgeo.run import run
 from kpgeo.sources import REFLECTANCE_BANDS, SCL_BAND, open_source
 from kpgeo.sources.gdal_env import GDAL_OPTIONS
 from kpgeo.synth import write_archive

@@ -1,6 +1,13 @@
 """kpgeo: Sentinel-2 monitoring of artisanal alluvial diamond digging for Kimberley Process work.
 
 Public API: load sites and pipelines, search and load scenes, build monthly composites.
+
+Layout, in the order data flows: :mod:`kpgeo.sources` reads scenes and their validity;
+:mod:`kpgeo.methods` is the numpy of each step, run per chunk by the Dask graphs of
+:mod:`kpgeo.compute`; :mod:`kpgeo.products` writes and reads what lands on disk.
+:mod:`kpgeo.run` drives the months of a run (resume, the month loop); :mod:`kpgeo.cli` sits
+on top. ``config``, ``aoi``, ``months`` and ``errors`` are shared by all; ``synth`` builds
+synthetic archives.
 """
 
 from __future__ import annotations

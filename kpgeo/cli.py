@@ -162,7 +162,7 @@ def run(pipeline: Path | None, month: str | None, months_text: str | None,
       $ kpgeo run --aoi my.geojson --source stac --catalog path/to/collection.json \\
           --baseline 2024-01..2024-06 --months 2024-01..2025-06 --out DIR
     """
-    from . import pipeline as pipeline_module
+    from . import run as pipeline_module
 
     config = build_run_config(pipeline, month=month, months_text=months_text,
                               aoi_files=aoi_files, source=source, catalog=catalog,
@@ -249,7 +249,7 @@ def demo(out: Path | None) -> None:
     Example:
       $ kpgeo demo --out outputs/demo
     """
-    from . import pipeline as pipeline_module
+    from . import run as pipeline_module
 
     config = build_run_config(demo_pipeline_path(), out=out)
     results = pipeline_module.run(config, progress=log.info, progress_bar=_progress_bar(None))
@@ -283,7 +283,7 @@ def export(month: str, fmt: str, out: Path) -> None:
     if fmt == "geojson":  # the run already wrote it, in RFC 7946 form
         click.echo(str(source))
         return
-    from .export import convert_geojson
+    from .products.export import convert_geojson
 
     click.echo(str(convert_geojson(source, fmt)))
 

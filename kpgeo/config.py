@@ -138,7 +138,8 @@ class CompositeConfig:
 
 @dataclass(frozen=True)
 class DetectionConfig:
-    """Thresholds of pre-existing and new digging (``kpgeo/detection.py``, ``kpgeo/reference.py``).
+    """Thresholds of pre-existing and new digging (``kpgeo/methods/detection.py``,
+    ``kpgeo/methods/reference.py``).
 
     Reflectances are L2A surface reflectance (0-1). New digging is judged against each pixel's
     own state in the same season of the baseline, so most thresholds are sizes of a change, not

@@ -1,4 +1,5 @@
-"""Atomic writes (:mod:`kpgeo.atomic`): a file appears whole under its name or not at all."""
+"""Atomic writes (:mod:`kpgeo.products.atomic`): a file appears whole under its name or
+not at all."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kpgeo.atomic import PART_SUFFIX, atomic_path, write_bytes
+from kpgeo.products.atomic import PART_SUFFIX, atomic_path, write_bytes
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> None:

@@ -21,8 +21,8 @@ import pytest
 from click.testing import CliRunner
 
 from kpgeo.cli import cli
-from kpgeo.testing import write_site_file
 
+from .builders import write_site_file
 from .conftest import REPO
 
 Bbox = tuple[float, float, float, float]

@@ -1,5 +1,5 @@
-"""The baseline chunk by chunk gives what the whole grid gives (kpgeo.baseline_graph): groups
-of pixels merged across chunk edges and corners, the site's median from binned counts, and
+"""The baseline chunk by chunk gives what the whole grid gives (kpgeo.compute.baseline_graph):
+groups of pixels merged across chunk edges and corners, the site's median from binned counts, and
 ``baseline.tif`` with its pre-existing map, for workings cut by the chunks' edges."""
 
 from __future__ import annotations
@@ -14,14 +14,12 @@ import shapely.geometry
 from odc.geo.geobox import GeoBox
 from scipy import ndimage
 
-from kpgeo import baseline_graph
-from kpgeo.chunkwise import Layout
-from kpgeo.detection import build_baseline, clear_land, remove_small, water_index
-from kpgeo.encoding import REFLECTANCE, decode
-from kpgeo.export import write_cog
-from kpgeo.indices import ndvi
-from kpgeo.polygons import merge_pieces, preexisting_areas
-from kpgeo.site_parts import (
+from kpgeo.compute import baseline_graph
+from kpgeo.methods.chunkwise import Layout
+from kpgeo.methods.detection import build_baseline, clear_land, remove_small, water_index
+from kpgeo.methods.indices import ndvi
+from kpgeo.methods.polygons import merge_pieces, preexisting_areas
+from kpgeo.methods.site_parts import (
     EIGHT,
     FOUR,
     SiteMedian,
@@ -31,8 +29,10 @@ from kpgeo.site_parts import (
     merge_components,
     values_in_bins,
 )
+from kpgeo.products.encoding import REFLECTANCE, decode
+from kpgeo.products.export import write_cog
+from kpgeo.products.tiles import TILES_FOLDER
 from kpgeo.sources.base import REFLECTANCE_BANDS
-from kpgeo.tiles import TILES_FOLDER
 from tests.test_detection import (
     CLEAR_WATER,
     GRAVEL,

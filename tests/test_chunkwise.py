@@ -1,5 +1,6 @@
-"""A month chunk by chunk gives what the whole grid gives (kpgeo.chunkwise): the mapping unit,
-the digging areas and their ids, the dug ground's edge and the areas do not see chunk edges."""
+"""A month chunk by chunk gives what the whole grid gives (kpgeo.methods.chunkwise): the mapping
+unit, the digging areas and their ids, the dug ground's edge and the areas do not see chunk
+edges."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pytest
 import shapely
 from odc.geo.geobox import GeoBox
 
-from kpgeo.chunkwise import (
+from kpgeo.config import DetectionConfig
+from kpgeo.methods.chunkwise import (
     Advanced,
     Carry,
     ChunkBaseline,
@@ -19,11 +21,10 @@ from kpgeo.chunkwise import (
     ring_of,
     summarize,
 )
-from kpgeo.config import DetectionConfig
-from kpgeo.detection import EIGHT, DetectionState, digging_signal
-from kpgeo.indices import compute_indices
-from kpgeo.polygons import digging_areas, merge_pieces, new_digging_mask
-from kpgeo.reference import SeasonalReference
+from kpgeo.methods.detection import EIGHT, DetectionState, digging_signal
+from kpgeo.methods.indices import compute_indices
+from kpgeo.methods.polygons import digging_areas, merge_pieces, new_digging_mask
+from kpgeo.methods.reference import SeasonalReference
 from kpgeo.sources.base import REFLECTANCE_BANDS
 
 SIZE, CHUNK = 40, 20
@@ -163,9 +164,9 @@ def test_the_stored_baseline_read_by_chunk_gives_the_whole_grids_inputs(
     misregistration allowance looks at neighbours and "far from water" 60 m around."""
     import shapely.geometry
 
-    from kpgeo.chunk_baseline import read_chunk_baseline
-    from kpgeo.detection import build_baseline
-    from kpgeo.export import write_planes
+    from kpgeo.compute.chunk_baseline import read_chunk_baseline
+    from kpgeo.methods.detection import build_baseline
+    from kpgeo.products.export import write_planes
     from tests.test_detection import CLEAR_WATER, PIXEL_M, Region, baseline_composites
 
     river = Region(0, 40, 19, 21)  # water across the chunks' vertical edge

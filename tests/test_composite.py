@@ -13,15 +13,15 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import ndimage
 
-from kpgeo.composite import (
+from kpgeo.methods.composite import (
     COUNT_BAND,
     composite_of_reads,
     masked_median,
     month_quality,
     monthly_composite,
 )
-from kpgeo.masking import _dilate_stack, disk, in_classes, valid_from_scl, valid_pixels
 from kpgeo.sources.base import REFLECTANCE_BANDS
+from kpgeo.sources.masking import _dilate_stack, disk, in_classes, valid_from_scl, valid_pixels
 
 
 def _cube(red: np.ndarray, valid: np.ndarray) -> xr.Dataset:

@@ -16,7 +16,7 @@ import pytest
 from scipy import ndimage
 
 from kpgeo.config import DetectionConfig
-from kpgeo.detection import (
+from kpgeo.methods.detection import (
     BASELINE_BANDS,
     EVIDENCE,
     NO_EVIDENCE,
@@ -28,8 +28,8 @@ from kpgeo.detection import (
     observation_evidence,
     remove_small,
 )
-from kpgeo.indices import bsi, mndwi, ndti, ndvi, normalized_difference
-from kpgeo.reference import dug_share
+from kpgeo.methods.indices import bsi, mndwi, ndti, ndvi, normalized_difference
+from kpgeo.methods.reference import dug_share
 
 Spectrum = tuple[float, float, float, float, float, float]
 Bands = dict[str, np.ndarray]

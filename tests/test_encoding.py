@@ -1,4 +1,4 @@
-"""Scaled-integer encoding of the raster products (kpgeo.encoding)."""
+"""Scaled-integer encoding of the raster products (kpgeo.products.encoding)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import rasterio
 from odc.geo.geobox import GeoBox
 
-from kpgeo.encoding import COUNT, INDEX, REFLECTANCE, decode, read_values
-from kpgeo.export import write_cog
+from kpgeo.products.encoding import COUNT, INDEX, REFLECTANCE, decode, read_values
+from kpgeo.products.export import write_cog
 
 
 def test_sentinel2_dn_survive_the_reflectance_encoding_exactly() -> None:

@@ -1,7 +1,7 @@
 """Products of ``kpgeo run`` and their RFC 7946 GeoJSON form (docs/product.md §8).
 
 Two parts: digging areas made by hand on a real site grid (a polygon with a hole, two pixel
-groups touching at a corner) go through :func:`kpgeo.polygons.feature_collection`; then the
+groups touching at a corner) go through :func:`kpgeo.methods.polygons.feature_collection`; then the
 documented command runs end to end on the shared synthetic archive, once, plus reruns. Every
 GeoJSON is checked by an RFC 7946 checker written here, not by the writer's own code.
 """
@@ -31,15 +31,21 @@ from odc.geo.geobox import GeoBox
 from rio_cogeo.cogeo import cog_validate
 
 from kpgeo.aoi import load_site
-from kpgeo.change_bands import CHANGE_BANDS
 from kpgeo.cli import cli
-from kpgeo.detection import DetectionState
-from kpgeo.export import BackgroundWrites, write_feature_collection, write_json
-from kpgeo.indices import INDEX_NAMES
-from kpgeo.polygons import digging_areas, feature_collection, preexisting_areas, write_geojson
+from kpgeo.methods.change_bands import CHANGE_BANDS
+from kpgeo.methods.detection import DetectionState
+from kpgeo.methods.indices import INDEX_NAMES
+from kpgeo.methods.polygons import (
+    digging_areas,
+    feature_collection,
+    preexisting_areas,
+    write_geojson,
+)
+from kpgeo.products.export import BackgroundWrites, write_feature_collection, write_json
 from kpgeo.sources import REFLECTANCE_BANDS
 from kpgeo.synth import SynthResult
-from kpgeo.testing import write_site_file
+
+from .builders import write_site_file
 
 REPO = Path(__file__).resolve().parent.parent
 UTM_30N = "EPSG:32630"
@@ -591,7 +597,7 @@ def test_saved_state_made_with_other_parameters_is_recomputed(
     import shutil
 
     from kpgeo.cli import build_run_config
-    from kpgeo.pipeline import SIGNATURE_TAG, run
+    from kpgeo.run import SIGNATURE_TAG, run
 
     aoi, catalog, _ = run_inputs
     before = list(csv.DictReader(first_run.timeseries.splitlines()))
@@ -630,7 +636,7 @@ def test_two_runs_cannot_write_one_output_folder(run_inputs: tuple[Path, Path, P
     """While one run holds the folder's lock, another is refused with a clear message."""
     import fcntl
 
-    from kpgeo.pipeline import LOCK_NAME
+    from kpgeo.run import LOCK_NAME
 
     aoi, catalog, _ = run_inputs
     out = tmp_path / "busy"
@@ -672,7 +678,7 @@ def test_background_writes_stop_after_a_failure_and_raise_it(tmp_path: Path, cap
 @pytest.mark.parametrize("dtype", ["float32", "uint16"])
 def test_cogs_are_written_without_gdal_complaints(tmp_path: Path, caplog, dtype: str) -> None:  # type: ignore[no-untyped-def]
     """Every creation option is one GDAL's COG driver knows (it logs, and ignores, others)."""
-    from kpgeo.export import write_cog
+    from kpgeo.products.export import write_cog
 
     grid = GeoBox((600, 600), rasterio.Affine(10, 0, 500000, 0, -10, 900000), "EPSG:32630")
     values = (np.random.default_rng(0).random((2, 600, 600)) * 1000).astype(dtype)
@@ -695,7 +701,7 @@ def test_cog_tiles_cover_the_raster_with_the_least_padding(tmp_path: Path,
                                                            tile: int) -> None:
     """Of 256 to 512 px (multiples of 16), the tile size whose whole tiles pad the raster
     least, checked against every candidate; a small raster written with it is a valid COG."""
-    from kpgeo.export import block_px, write_cog
+    from kpgeo.products.export import block_px, write_cog
 
     def padded(size: int) -> int:
         return math.ceil(shape[0] / size) * size * math.ceil(shape[1] / size) * size
@@ -735,7 +741,7 @@ def test_background_writes_interrupted_wait_still_reports_the_failure(tmp_path: 
 def test_dug_ground_is_the_footprint_and_its_confirmed_edge() -> None:
     """The dug area sums the footprint's shares and its edge's: confirmed pixels beside it
     (dug less than half), not confirmed pixels elsewhere nor pre-existing ones."""
-    from kpgeo.polygons import dug_ground
+    from kpgeo.methods.polygons import dug_ground
 
     footprint = np.zeros((10, 10), dtype=bool)
     footprint[3:6, 3:6] = True

@@ -17,7 +17,8 @@ import pytest
 from click.testing import CliRunner
 
 from kpgeo.cli import cli
-from kpgeo.testing import assert_same_products, range_server, write_site_file
+
+from .builders import assert_same_products, range_server, write_site_file
 
 MONTH = "2024-03"  # the detection month the faults hit (baseline 2024-01..2024-02)
 

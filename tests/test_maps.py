@@ -28,8 +28,8 @@ from click.testing import CliRunner
 
 from kpgeo.aoi import load_site
 from kpgeo.cli import cli
-from kpgeo.index_page import write_index
-from kpgeo.maps import (
+from kpgeo.products.index_page import write_index
+from kpgeo.products.maps import (
     CLASS_BASELINE,
     CLASS_CHANGE,
     CLASS_DIGGING,
@@ -40,10 +40,11 @@ from kpgeo.maps import (
     write_site_maps,
     write_site_month_map,
 )
-from kpgeo.offline import OfflineError, check_offline, external_assets
-from kpgeo.svg_chart import Series, line_chart, runs
+from kpgeo.products.offline import OfflineError, check_offline, external_assets
+from kpgeo.products.svg_chart import Series, line_chart, runs
 from kpgeo.synth import SynthResult
-from kpgeo.testing import write_site_file
+
+from .builders import write_site_file
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
@@ -98,7 +99,7 @@ def _features(pages: Pages, month: str) -> list[dict[str, Any]]:
 
 # ---- static checks ---------------------------------------------------------------------------
 class _Loads(HTMLParser):
-    """Every address a page would load by itself, found independently of kpgeo.offline."""
+    """Every address a page would load by itself, found independently of kpgeo.products.offline."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -440,7 +441,7 @@ def test_large_overlays_are_webp_with_their_transparency_and_small_ones_png() ->
     import numpy as np
     from PIL import Image
 
-    from kpgeo.map_layers import image_data_uri, true_colour
+    from kpgeo.products.map_layers import image_data_uri, true_colour
 
     rng = np.random.default_rng(1)
     size = 2048

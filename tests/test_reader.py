@@ -19,7 +19,7 @@ from affine import Affine
 from odc.geo.geobox import GeoBox
 from rasterio.enums import Resampling
 
-from kpgeo.export import write_cog
+from kpgeo.products.export import write_cog
 from kpgeo.sources.reader import (
     Asset,
     ReadOptions,

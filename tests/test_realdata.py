@@ -25,8 +25,8 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from kpgeo.config import DetectionConfig
-from kpgeo.indices import ndti, ndvi, normalized_difference
-from kpgeo.reference import dug_share
+from kpgeo.methods.indices import ndti, ndvi, normalized_difference
+from kpgeo.methods.reference import dug_share
 
 PATCHES = "ghana_twifo_praso_galamsey_patches_2025"
 GALAMSEY, FOREST = "galamsey_001", "forest_001"
@@ -176,7 +176,7 @@ def test_shares_survive_reprojection_to_utm(patches: dict[str, Patch]) -> None:
 
 def test_dug_share_finds_the_galamsey_half_dug_and_little_of_the_forest(
         patches: dict[str, Patch]) -> None:
-    """kpgeo's dug share (:func:`kpgeo.reference.dug_share`: NDVI unmixed between a pixel's
+    """kpgeo's dug share (:func:`kpgeo.methods.reference.dug_share`: NDVI unmixed between a pixel's
     own vegetation and worked ground's ``worked_ndvi``), with the forest's median NDVI standing
     for the undisturbed state of both patches, finds at least a quarter of the galamsey patch at
     least half dug (``footprint_share_min``) and at most a quarter as much of the forest, whose

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 from rio_cogeo.cogeo import cog_validate
 
 from kpgeo.cli import cli
-from kpgeo.testing import write_site_file
+
+from .builders import write_site_file
 
 
 def test_run_exact_form_writes_products_and_a_manifest(small_archive, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

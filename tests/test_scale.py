@@ -19,10 +19,11 @@ import pytest
 import rasterio
 from click.testing import CliRunner
 
-from kpgeo.atomic import PART_SUFFIX
 from kpgeo.cli import cli
-from kpgeo.pipeline import output_lock
-from kpgeo.testing import assert_same_products, data_products, write_site_file
+from kpgeo.products.atomic import PART_SUFFIX
+from kpgeo.run import output_lock
+
+from .builders import assert_same_products, data_products, write_site_file
 
 BIN = Path(sys.executable).parent
 

@@ -22,17 +22,18 @@ from click.testing import CliRunner
 
 from kpgeo.aoi import load_site
 from kpgeo.cli import cli
-from kpgeo.composite import monthly_composite
 from kpgeo.config import MaskConfig, SourceConfig
-from kpgeo.encoding import read_values
 from kpgeo.errors import CredentialsError, SourceError
+from kpgeo.methods.composite import monthly_composite
 from kpgeo.months import parse_month_range
+from kpgeo.products.encoding import read_values
 from kpgeo.sources import sentinelhub as sh_module
 from kpgeo.sources.sentinelhub import SentinelHubSource
 from kpgeo.sources.sh_process import tiles_of
 from kpgeo.sources.stac import StacSource
-from kpgeo.testing import make_scene, reflectance_to_dn, write_collection, write_site_file
-from kpgeo.testing_sentinelhub import SentinelHubTestServer
+
+from .builders import make_scene, reflectance_to_dn, write_collection, write_site_file
+from .sentinelhub_server import SentinelHubTestServer
 
 JAN = parse_month_range("2024-01")
 #: The small archive's January scenes on the site's own zone (30); those of zone 29 are

@@ -12,12 +12,13 @@ import xarray as xr
 from pyproj import Transformer
 
 from kpgeo.aoi import load_site
-from kpgeo.composite import COUNT_BAND, month_quality, monthly_composite
 from kpgeo.config import MaskConfig
+from kpgeo.methods.composite import COUNT_BAND, month_quality, monthly_composite
 from kpgeo.months import parse_month_range
 from kpgeo.sources.gdal_env import gdal_options, is_remote
 from kpgeo.sources.stac import StacSource
-from kpgeo.testing import (
+
+from .builders import (
     grid_for,
     make_scene,
     range_server,

@@ -209,7 +209,8 @@ def test_cli_synth_long_rains_and_the_clean_world(tmp_path) -> None:  # type: ig
     from click.testing import CliRunner
 
     from kpgeo.cli import cli
-    from kpgeo.testing import write_site_file
+
+    from .builders import write_site_file
 
     aoi = write_site_file(tmp_path / "tw.geojson", (-5.704, 8.716, -5.696, 8.724), name="tw")
     runner = CliRunner()

@@ -1,5 +1,5 @@
-"""Products written chunk by chunk (kpgeo.tiles): the COG made from the chunks' tiles is the
-whole-grid writer's, pixel for pixel, with overview levels of GDAL's sizes that each chunk made
+"""Products written chunk by chunk (kpgeo.products.tiles): the COG made from the chunks' tiles is
+the whole-grid writer's, pixel for pixel, with overview levels of GDAL's sizes that each chunk made
 of its own part."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import rasterio
 from odc.geo.geobox import GeoBox
 from rio_cogeo.cogeo import cog_validate
 
-from kpgeo.encoding import REFLECTANCE
-from kpgeo.export import block_px, cog_options, write_cog
-from kpgeo.tiles import TILES_FOLDER, assemble_cog, overview_factors, write_tile
+from kpgeo.products.encoding import REFLECTANCE
+from kpgeo.products.export import block_px, cog_options, write_cog
+from kpgeo.products.tiles import TILES_FOLDER, assemble_cog, overview_factors, write_tile
 
 
 @pytest.mark.parametrize("shape, chunk", [((1500, 1030), 512), ((601, 601), 256)])

@@ -13,9 +13,10 @@ from click.testing import CliRunner
 
 from kpgeo.cli import cli
 from kpgeo.config import Assumption, VolumeConfig
+from kpgeo.methods.volume import COLUMNS, draw_factors, quantiles, volume_rows
 from kpgeo.synth import SynthResult
-from kpgeo.testing import write_site_file
-from kpgeo.volume import COLUMNS, draw_factors, quantiles, volume_rows
+
+from .builders import write_site_file
 
 MONTHS = ("2024-01", "2024-02", "2024-03")
 

@@ -1,4 +1,11 @@
-"""Scene sources behind one interface (docs/product.md §6): ``synthetic``, ``stac``, ``sentinelhub``."""
+"""Scene sources behind one interface (docs/product.md §6): ``synthetic``, ``stac``,
+``sentinelhub``.
+
+Reads and scene validity: searching and loading scenes, the COG reader, GDAL settings, the
+Sentinel Hub client and cache, and SCL masking (``masking``). Modules here may import the
+top-level modules (``synth`` included), ``methods`` (``blocks``, the band list) and the
+``products`` they read or write with (``encoding``, ``atomic``), never ``compute`` or ``run``.
+"""
 
 from __future__ import annotations
 

@@ -22,10 +22,11 @@ import xarray as xr
 from dask.delayed import Delayed
 
 from ..aoi import Site
+from ..methods.composite import REFLECTANCE_BANDS
 from ..months import MonthRange
 
-#: Reflectance bands kpgeo uses, in its own vocabulary (Earth Search asset keys).
-REFLECTANCE_BANDS: tuple[str, ...] = ("blue", "green", "red", "nir", "swir16", "swir22")
+# REFLECTANCE_BANDS, the reflectance bands kpgeo uses, is defined with the composites
+# (kpgeo.methods imports nothing from sources) and imported above.
 #: The scene classification band.
 SCL_BAND = "scl"
 #: What a failed COG read raises, on this process or a Dask worker: rasterio's errors (HTTP

@@ -19,8 +19,8 @@ month several times slower than decoding it (``benchmarks/RESULTS.md``). Here:
 
 Validity comes first: SCL is read onto the chunk padded by the cloud buffer (within the site
 grid, as the other sources see it), clouds and shadows are grown
-(:func:`~kpgeo.masking.valid_pixels`), and a tile with no usable pixel in the chunk is not read
-further. Tiles of one overpass are fused first-valid-wins, in the order given.
+(:func:`~kpgeo.sources.masking.valid_pixels`), and a tile with no usable pixel in the chunk is not
+read further. Tiles of one overpass are fused first-valid-wins, in the order given.
 
 A read error is raised as :class:`rasterio.errors.RasterioIOError` whose message starts with
 the asset key (``"red: ..."``), so the source can say which band of a scene failed.
@@ -46,8 +46,8 @@ from odc.geo.overlap import ReprojectInfo, compute_reproject_roi
 from rasterio import Affine
 from rasterio.enums import Resampling
 
-from ..encoding import decode
-from ..masking import valid_pixels
+from ..products.encoding import decode
+from .masking import valid_pixels
 
 
 @dataclass(frozen=True)

@@ -54,9 +54,9 @@ from sentinelhub.download.models import DownloadRequest
 from ..aoi import Site
 from ..config import MaskConfig, SourceConfig
 from ..errors import ConfigError, CredentialsError, SourceError
-from ..masking import valid_from_scl
 from ..months import MonthRange, month_bounds_iso
 from .base import REFLECTANCE_BANDS, utc
+from .masking import valid_from_scl
 from .sh_cache import DEFAULT_SH_CACHE, ResponseCache, request_key
 from .sh_client import BoundedClient, RequestFailed, RetryPolicy
 from .sh_process import (

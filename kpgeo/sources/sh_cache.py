@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_bytes
+from ..products.atomic import write_bytes
 
 #: Where responses are cached when the pipeline names no folder.
 DEFAULT_SH_CACHE = (Path(os.environ.get("KPGEO_CACHE_DIR", "~/.cache/kpgeo")).expanduser()

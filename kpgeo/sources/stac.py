@@ -41,9 +41,9 @@ from dask.task_spec import Task
 from odc.geo.xr import xr_coords
 
 from ..aoi import Site
-from ..blocks import chunk_slices
 from ..config import EARTH_SEARCH_COLLECTION, EARTH_SEARCH_URL, MaskConfig
 from ..errors import InputError, SourceError
+from ..methods.blocks import chunk_slices
 from ..months import MonthRange, month_bounds_iso
 from .base import READ_ERRORS, REFLECTANCE_BANDS, SCL_BAND, ChunkReads, by_solar_day
 from .gdal_env import gdal_options, is_remote

@@ -34,8 +34,8 @@ from odc.geo.geobox import GeoBox
 from .. import __version__
 from ..aoi import Site
 from ..errors import InputError
-from ..export import write_cog, write_csv
 from ..months import MonthRange
+from ..products.export import write_cog, write_csv
 from .ground import Ground
 from .scenes import NODATA, OFFSET, SCALE, Acquisition, SceneArrays, render, schedule
 from .world import World, build_world

@@ -27,8 +27,8 @@ from typing import Any
 
 import dask
 
-from .config import LOCAL_SCHEDULERS
-from .errors import ConfigError, KpgeoError
+from ..config import LOCAL_SCHEDULERS
+from ..errors import ConfigError, KpgeoError
 
 log = logging.getLogger(__name__)
 

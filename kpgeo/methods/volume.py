@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .config import VolumeConfig
-from .export import write_csv
+from ..config import VolumeConfig
+from ..products.export import write_csv
 
 PERCENTILES = (10, 50, 90)
 COLUMNS = (

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .composite import MonthQuality, MonthStatus
-from .months import Month
+from ..methods.composite import MonthQuality, MonthStatus
+from ..months import Month
 
 #: Tag of ``baseline.tif`` and ``change.tif`` that records what made them.
 SIGNATURE_TAG = "kpgeo_signature"

@@ -16,9 +16,9 @@ import rasterio.windows
 from odc.geo.geobox import GeoBox
 from rasterio.features import geometry_mask
 
-from .chunkwise import ChunkBaseline
-from .detection import WORKED_SINCE_SEEN_UNDUG, reference_band_name
-from .reference import REFERENCE_LAYERS
+from ..methods.chunkwise import ChunkBaseline
+from ..methods.detection import WORKED_SINCE_SEEN_UNDUG, reference_band_name
+from ..methods.reference import REFERENCE_LAYERS
 
 
 def inside_pixels(outline: Any, grid: GeoBox, rows: slice, cols: slice) -> np.ndarray:

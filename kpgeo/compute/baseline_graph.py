@@ -1,5 +1,5 @@
 """A site's baseline as Dask tasks per chunk, after its months are composited: no process holds
-the whole grid (:mod:`kpgeo.baseline_chunks` has the numpy of each step).
+the whole grid (:mod:`kpgeo.methods.baseline_chunks` has the numpy of each step).
 
 1. While each baseline month is composited, every chunk counts the NDVI of its clear land in
    bins, then sends its values in the bins that hold the median: the site's typical land of
@@ -32,8 +32,8 @@ import rasterio.windows
 from dask.delayed import Delayed
 from odc.geo.geobox import GeoBox
 
-from .atomic import atomic_path
-from .baseline_chunks import (
+from ..config import DetectionConfig
+from ..methods.baseline_chunks import (
     FIRST_PASS_SKIPS,
     Candidates,
     Window,
@@ -44,15 +44,10 @@ from .baseline_chunks import (
     sides_on_border,
     state_halo,
 )
-from .chunk_baseline import inside_pixels
-from .chunkwise import Layout
-from .cluster import compute
-from .config import DetectionConfig
-from .detection import STORED_BANDS, min_area_px, small_ponds
-from .encoding import REFLECTANCE, decode, read_values
-from .export import COG_BLOCK_PX
-from .polygons import AreaPiece, area_pieces
-from .site_parts import (
+from ..methods.chunkwise import Layout
+from ..methods.detection import STORED_BANDS, min_area_px, small_ponds
+from ..methods.polygons import AreaPiece, area_pieces
+from ..methods.site_parts import (
     EIGHT,
     FOUR,
     Components,
@@ -61,8 +56,13 @@ from .site_parts import (
     components,
     merge_components,
 )
-from .sources import REFLECTANCE_BANDS
-from .tiles import TILES_FOLDER, copy_mosaic, mosaic, tile_path, write_planes_tile
+from ..products.atomic import atomic_path
+from ..products.encoding import REFLECTANCE, decode, read_values
+from ..products.export import COG_BLOCK_PX
+from ..products.tiles import TILES_FOLDER, copy_mosaic, mosaic, tile_path, write_planes_tile
+from ..sources import REFLECTANCE_BANDS
+from .chunk_baseline import inside_pixels
+from .cluster import compute
 
 
 # ---- 1. the site's typical land, while the months are composited ----------------------------

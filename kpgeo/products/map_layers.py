@@ -1,4 +1,4 @@
-"""Raster products as map images, and the colours of digging areas (for :mod:`kpgeo.maps`).
+"""Raster products as map images, and the colours of digging areas (for :mod:`kpgeo.products.maps`).
 
 Leaflet draws an image overlay by stretching it linearly between two latitude/longitude corners
 in Web Mercator. The products lie on the site's UTM grid, so each is reprojected to EPSG:3857
@@ -20,7 +20,7 @@ import rasterio
 from rasterio.transform import from_bounds
 from rasterio.warp import Resampling, calculate_default_transform, reproject, transform
 
-from .change_bands import CHANGE_BANDS
+from ..methods.change_bands import CHANGE_BANDS
 from .encoding import decode
 
 WEB_MERCATOR = "EPSG:3857"

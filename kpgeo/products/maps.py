@@ -6,12 +6,13 @@ colour) with popups, a legend, a layer control, a scale bar, a measuring tool in
 links to the previous and next month and to the index. Everything is read from the month's
 ``composite.tif``, ``change.tif`` and ``disturbed.geojson``; nothing is recomputed.
 
-Offline (the default) every script, style and image is inline (:mod:`kpgeo.offline`); the
+Offline (the default) every script, style and image is inline (:mod:`kpgeo.products.offline`); the
 OpenStreetMap basemap is the one thing that needs a network, and the page says so when its
 tiles fail. Text from files (the site title, the digging areas' properties) never passes
-through folium, which would evaluate ``{{ ... }}`` in it as a template: :mod:`kpgeo.map_page`
-inserts it after rendering, HTML-escaped in markup, JSON-escaped in scripts, and put into popups
-with ``textContent``, never as HTML. Months are checked to be ``YYYY-MM`` first.
+through folium, which would evaluate ``{{ ... }}`` in it as a template:
+:mod:`kpgeo.products.map_page` inserts it after rendering, HTML-escaped in markup, JSON-escaped in
+scripts, and put into popups with ``textContent``, never as HTML. Months are checked to be
+``YYYY-MM`` first.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import folium.plugins
 import rasterio
 from folium.utilities import JsCode
 
+from ..months import parse_month, parse_month_range
 from . import map_page
 from . import offline as offline_assets
 from .htmlsafe import text, write_html
@@ -41,7 +43,6 @@ from .map_layers import (
     image_data_uri,
     true_colour_image,
 )
-from .months import parse_month, parse_month_range
 
 #: OpenStreetMap's standard tiles (tile usage policy: attribution, no bulk downloads).
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
@@ -264,7 +265,7 @@ def _add_overlays(m: folium.Map, month: str, month_image: MapImage, baseline_mon
     """True colour of the month (shown), of the baseline month and the change score (hidden).
 
     folium gets a placeholder URL for each image; the returned placeholder -> image data URI
-    pairs go into the page after rendering (:func:`kpgeo.map_page.assemble`).
+    pairs go into the page after rendering (:func:`kpgeo.products.map_page.assemble`).
     """
     layers = [(f"True colour {month}", month_image, CLASS_MONTH, True)]
     if baseline is not None:
@@ -294,7 +295,7 @@ def _detection_months(areas: Mapping[str, Any], months: Sequence[str]) -> list[s
 
 def _digging_layer() -> folium.GeoJson:
     """An empty GeoJSON layer for the digging areas; the page's end script adds them with
-    their styles (the data never passes through folium's templates, see kpgeo.map_page)."""
+    their styles (the data never passes through folium's templates, see kpgeo.products.map_page)."""
     return folium.GeoJson({"type": "FeatureCollection", "features": []}, name="Digging areas",
                           className=CLASS_DIGGING, style=JsCode("kpgeoStyle"),
                           on_each_feature=JsCode("kpgeoBindArea"))

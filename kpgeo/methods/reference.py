@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .config import DetectionConfig
+from ..config import DetectionConfig
 
 #: Bands of the monthly reference states, in this order.
 REFERENCE_BANDS = ("green", "red", "nir", "swir16")

@@ -22,8 +22,8 @@ import rasterio
 from affine import Affine
 from odc.geo.geobox import GeoBox
 
-from .export import write_cog
-from .sources.base import REFLECTANCE_BANDS, SCL_BAND
+from kpgeo.products.export import write_cog
+from kpgeo.sources.base import REFLECTANCE_BANDS, SCL_BAND
 
 #: Collection-1 scaling, as Earth Search publishes it.
 C1_SCALE = 0.0001

@@ -16,8 +16,8 @@ import bottleneck
 import numpy as np
 import xarray as xr
 
-from .sources.base import REFLECTANCE_BANDS
-
+#: Reflectance bands kpgeo uses, in its own vocabulary (Earth Search asset keys).
+REFLECTANCE_BANDS: tuple[str, ...] = ("blue", "green", "red", "nir", "swir16", "swir22")
 MonthStatus = Literal["ok", "gap"]
 #: Band name of the valid-observation count in composite products.
 COUNT_BAND = "valid_count"

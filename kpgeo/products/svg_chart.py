@@ -1,7 +1,7 @@
 """A monthly line chart as inline SVG: no script, no library, works in any browser offline.
 
-Used by the index page (:mod:`kpgeo.index_page`). A month without a value (a gap month, whose
-areas are unknown, or a month not run) breaks each line rather than bridging it or dropping to
+Used by the index page (:mod:`kpgeo.products.index_page`). A month without a value (a gap month,
+whose areas are unknown, or a month not run) breaks each line rather than bridging it or dropping to
 zero: docs/product.md §7 says a gap is never reported as zero. Gap months are shaded and labelled.
 """
 

@@ -1,13 +1,13 @@
 """A site-month as Dask tasks per chunk, on whichever scheduler the run made active.
 
-Per chunk of the site grid (:mod:`kpgeo.chunkwise` has the numpy of each step):
+Per chunk of the site grid (:mod:`kpgeo.methods.chunkwise` has the numpy of each step):
 
 - ``observe``: one task reads every overpass of the chunk (the reads run inside it, so no read
   crosses between workers) and makes the composite and the evidence;
 - ``advance`` and ``summarize``: the state advances; the run gathers each chunk's summary (a
   few kB), merges the groups cut by chunk edges and decides the month's quality;
 - ``finish``: the new digging, the state carried to the next month, the area sums and polygon
-  pieces, and the chunk's tiles of the month's products (:mod:`kpgeo.tiles`).
+  pieces, and the chunk's tiles of the month's products (:mod:`kpgeo.products.tiles`).
 
 The chunk results stay where they were computed (``dask.persist``): the next month's
 ``advance`` of a chunk takes its ``finish`` there, and only summaries, sums and polygon pieces
@@ -38,12 +38,12 @@ from dask.delayed import Delayed
 from dask.task_spec import DataNode, List, Task, TaskRef
 from odc.geo.geobox import GeoBox
 
-from .aoi import Site
-from .baseline_graph import clear_counts
-from .blocks import chunk_slices
-from .change_bands import CHANGE_BANDS, CHANGE_DESCRIPTIONS, DIGGING_NEW
-from .chunk_baseline import inside_pixels, read_chunk_baseline
-from .chunkwise import (
+from ..aoi import Site
+from ..config import PipelineConfig
+from ..errors import SourceError
+from ..methods.blocks import chunk_slices
+from ..methods.change_bands import CHANGE_BANDS, CHANGE_DESCRIPTIONS, DIGGING_NEW
+from ..methods.chunkwise import (
     AREA_NAMES,
     Advanced,
     Carry,
@@ -60,21 +60,21 @@ from .chunkwise import (
     ring_of,
     summarize,
 )
+from ..methods.composite import COUNT_BAND, MonthQuality, MonthStatus
+from ..methods.detection import DetectionState, min_area_px
+from ..methods.indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices
+from ..methods.polygons import AreaPiece
+from ..methods.site_parts import SiteMedian, values_in_bins
+from ..months import Month, MonthRange
+from ..products.encoding import COUNT, INDEX, REFLECTANCE, read_values
+from ..products.export import OVERVIEW_MIN_PX, block_px, cog_options, write_cog
+from ..products.product_tags import AREAS_TAG, SIGNATURE_TAG, grid_tags
+from ..products.tiles import assemble_cog, overview_factors, write_tile
+from ..sources import READ_ERRORS, REFLECTANCE_BANDS, SceneSource
+from ..sources.base import ChunkedSource, ChunkReads, chunk_reads_of_dataset
+from .baseline_graph import clear_counts
+from .chunk_baseline import inside_pixels, read_chunk_baseline
 from .cluster import compute, on_cluster
-from .composite import COUNT_BAND, MonthQuality, MonthStatus
-from .config import PipelineConfig
-from .detection import DetectionState, min_area_px
-from .encoding import COUNT, INDEX, REFLECTANCE, read_values
-from .errors import SourceError
-from .export import OVERVIEW_MIN_PX, block_px, cog_options, write_cog
-from .indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices
-from .months import Month, MonthRange
-from .polygons import AreaPiece
-from .product_tags import AREAS_TAG, SIGNATURE_TAG, grid_tags
-from .site_parts import SiteMedian, values_in_bins
-from .sources import READ_ERRORS, REFLECTANCE_BANDS, SceneSource
-from .sources.base import ChunkedSource, ChunkReads, chunk_reads_of_dataset
-from .tiles import assemble_cog, overview_factors, write_tile
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ class SiteMonths:
                          ) -> tuple[MonthQuality, list[str], int, list[Delayed], float | None]:
         """A baseline month's quality, scene ids, unread scenes, products (composite and
         indices COGs, made when computed) and the site's typical land NDVI (None without
-        clear land): :mod:`kpgeo.baseline_graph`."""
+        clear land): :mod:`kpgeo.compute.baseline_graph`."""
         outline = self._outline()
         params = self.config.detection
 

@@ -29,23 +29,25 @@ from typing import Any
 import numpy as np
 import rasterio
 
-from . import __version__, baseline_graph, timeseries
+from . import __version__
 from .aoi import Site, load_site
-from .atomic import PART_SUFFIX
-from .cluster import check_workers_see, compute, dask_context
-from .composite import MonthQuality
+from .compute import baseline_graph
+from .compute.cluster import check_workers_see, compute, dask_context
+from .compute.month_graph import MonthOutcome, Observing, SiteMonths
 from .config import PipelineConfig
-from .encoding import read_values
 from .errors import ConfigError, KpgeoError, LowCoverageWarning
-from .export import BackgroundWrites, write_feature_collection
-from .manifest import Manifest
-from .month_graph import MonthOutcome, Observing, SiteMonths
+from .methods.composite import MonthQuality
+from .methods.polygons import AreaPiece, DiggingArea, merge_pieces, preexisting_areas, write_geojson
+from .methods.volume import write_volume_exports
 from .months import Month, MonthRange
-from .polygons import AreaPiece, DiggingArea, merge_pieces, preexisting_areas, write_geojson
-from .product_tags import AREAS_TAG, SIGNATURE_TAG, quality_from_tags
+from .products import timeseries
+from .products.atomic import PART_SUFFIX
+from .products.encoding import read_values
+from .products.export import BackgroundWrites, write_feature_collection
+from .products.manifest import Manifest
+from .products.product_tags import AREAS_TAG, SIGNATURE_TAG, quality_from_tags
+from .products.tiles import TILES_FOLDER, remove_tiles
 from .sources import REFLECTANCE_BANDS, SceneSource, open_source
-from .tiles import TILES_FOLDER, remove_tiles
-from .volume import write_volume_exports
 
 log = logging.getLogger(__name__)
 
@@ -315,7 +317,8 @@ class SiteRun:
 
     def _run_baseline(self, requested: list[Month]) -> None:
         """Composite every baseline month and build the baseline from them, chunk by chunk
-        (:mod:`kpgeo.baseline_graph`), then the products of the baseline months asked for."""
+        (:mod:`kpgeo.compute.baseline_graph`), then the products of the baseline months
+        asked for."""
         config = self.config
         assert config.baseline is not None
         months = list(config.baseline.months())
@@ -537,8 +540,8 @@ def write_pages(config: PipelineConfig, sites: list[Site], results: list[SiteMon
                 all_sites: list[Site], progress: Callable[[str], None]) -> list[Path]:
     """The month maps of the site-months written (and their neighbours' links), then
     ``index.html`` over every site of the pipeline."""
-    from .index_page import write_index
-    from .maps import write_site_maps
+    from .products.index_page import write_index
+    from .products.maps import write_site_maps
 
     assert config.baseline is not None
     baseline = [str(m) for m in config.baseline.months()]

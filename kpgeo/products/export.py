@@ -117,7 +117,7 @@ def write_cog(
         ZSTD level, 1 (fastest) to 22 (smallest); products are written every month, hence
         the fastest.
     encoding
-        Per band, how its values are stored as scaled integers (:mod:`kpgeo.encoding`; one
+        Per band, how its values are stored as scaled integers (:mod:`kpgeo.products.encoding`; one
         integer type and nodata for all), each band encoded as it is copied in, so that no
         encoded copy of the whole raster is held; the values themselves by default.
     predictor

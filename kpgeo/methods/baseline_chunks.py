@@ -1,5 +1,5 @@
 """The baseline, one chunk of the site at a time: the numpy steps the Dask workers run
-(:mod:`kpgeo.baseline_graph` makes them tasks and moves their results).
+(:mod:`kpgeo.compute.baseline_graph` makes them tasks and moves their results).
 
 A chunk is computed over a window grown by a margin (its *halo*, within the site grid) and
 cropped back, wherever a step looks at the pixels around: the seasonal references'
@@ -7,8 +7,8 @@ misregistration allowance (one pixel), the distance to the baseline's water
 (``water_buffer_m``) and the opening and closing of the pre-existing map
 (:func:`~.detection.close_workings_reach`). The steps whose answer no margin bounds (the size
 of a pond or of a pre-existing area, whether a hole is enclosed) are decided for the whole
-site from the chunks' summaries (:mod:`kpgeo.site_parts`). Each step gives the pixels the whole
-grid gives (``tests/test_baseline_chunks.py``).
+site from the chunks' summaries (:mod:`kpgeo.methods.site_parts`). Each step gives the pixels the
+whole grid gives (``tests/test_baseline_chunks.py``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import DetectionConfig
+from ..config import DetectionConfig
 from .detection import (
     STORED_BANDS,
     Baseline,

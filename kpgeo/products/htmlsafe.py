@@ -3,7 +3,7 @@
 Site titles come from user AOI files and other text from products on disk; none of it is
 trusted. Everything that reaches a page goes through one of two doors: :func:`text` for HTML
 element content and attribute values, :func:`json_for_script` for data inside ``<script>``.
-Pages are written through :func:`kpgeo.atomic.atomic_path` like every other product.
+Pages are written through :func:`kpgeo.products.atomic.atomic_path` like every other product.
 """
 
 from __future__ import annotations

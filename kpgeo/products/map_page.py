@@ -1,12 +1,12 @@
-"""The page around a folium map (for :mod:`kpgeo.maps`): title bar, legend, basemap note, the
-digging areas as data, and their popups.
+"""The page around a folium map (for :mod:`kpgeo.products.maps`): title bar, legend, basemap note,
+the digging areas as data, and their popups.
 
 All of it is inserted into the HTML *after* folium has rendered it, never handed to folium.
 folium (branca) compiles every rendered element as a new Jinja template, so text given to it
 that holds ``{{ ... }}`` would be evaluated as Python expressions while the page is built: a
 site title from an AOI file could run code. Here text only ever reaches HTML as a value of
 kpgeo's own autoescaping templates, or reaches scripts through
-:func:`kpgeo.htmlsafe.json_for_script`; popups set it with ``textContent``.
+:func:`kpgeo.products.htmlsafe.json_for_script`; popups set it with ``textContent``.
 """
 
 from __future__ import annotations

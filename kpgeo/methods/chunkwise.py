@@ -1,7 +1,7 @@
 """A month after the baseline, one chunk of the site at a time: the numpy steps the Dask
 workers run, and the small summaries the run gathers between them.
 
-Per chunk, in order (:mod:`kpgeo.month_graph` makes them tasks):
+Per chunk, in order (:mod:`kpgeo.compute.month_graph` makes them tasks):
 
 1. :func:`observe`: the chunk's reads become its composite and each overpass's evidence.
 2. :func:`advance`: the detection state advances through the evidence and takes the month's dug
@@ -28,9 +28,9 @@ import numpy as np
 from odc.geo.geobox import GeoBox
 from scipy import ndimage
 
+from ..config import DetectionConfig
 from .blocks import row_blocks
-from .composite import composite_of_reads
-from .config import DetectionConfig
+from .composite import REFLECTANCE_BANDS, composite_of_reads
 from .detection import (
     EIGHT,
     EVIDENCE,
@@ -43,7 +43,6 @@ from .indices import compute_indices
 from .polygons import AreaPiece, area_pieces, dug_ground
 from .reference import SeasonalReference
 from .site_parts import Components, by_label, edges_of, merge_components
-from .sources.base import REFLECTANCE_BANDS
 
 #: Time-series areas summed over the chunks (pixels or dug shares; times a pixel's area).
 AREA_NAMES = ("preexisting_ha", "new_ha", "cumulative_new_ha", "active_ha", "water_ha",
@@ -156,7 +155,7 @@ def observe(reads: Sequence[np.ndarray], baseline: ChunkBaseline | None,
 def _overpass_evidence(read: np.ndarray, baseline: ChunkBaseline,
                        params: DetectionConfig) -> np.ndarray:
     """Evidence codes ``(y, x)`` of one overpass's read, a block of rows at a time
-    (:mod:`kpgeo.blocks`)."""
+    (:mod:`kpgeo.methods.blocks`)."""
     codes = np.empty(read.shape[1:], dtype="int8")
     for rows in row_blocks(read.shape[-2], read.shape[-1]):
         bands = dict(zip(REFLECTANCE_BANDS, read[:, rows], strict=True))

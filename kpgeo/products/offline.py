@@ -10,7 +10,7 @@ class-level list for every later map), and after rendering each
 
 Sources: Leaflet 1.9.3 (folium 0.20's version) from the ``xstatic-leaflet`` wheel; leaflet-measure
 2.1.7 (folium's MeasureControl version) vendored from its npm package under
-``kpgeo/vendor/leaflet-measure`` (see its ``SOURCE.md``).
+``kpgeo/products/vendor/leaflet-measure`` (see its ``SOURCE.md``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from .errors import KpgeoError
+from ..errors import KpgeoError
 
 #: Leaflet version of folium 0.20 and of the ``xstatic-leaflet`` pin.
 LEAFLET_VERSION = "1.9.3"
@@ -61,7 +61,7 @@ def _leaflet_dir() -> Path:
 
 
 def _measure_dir() -> Path:
-    return Path(str(resources.files("kpgeo") / "vendor" / "leaflet-measure"))
+    return Path(str(resources.files("kpgeo.products") / "vendor" / "leaflet-measure"))
 
 
 def leaflet_assets() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:

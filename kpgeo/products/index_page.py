@@ -2,8 +2,8 @@
 each month's map and export.
 
 Built from ``timeseries.csv`` and the files present on disk, after a run: nothing is recomputed.
-The page has no script at all; its chart is inline SVG (:mod:`kpgeo.svg_chart`), so it works
-offline and a site title holding markup can only ever be text (escaped by Jinja's autoescape).
+The page has no script at all; its chart is inline SVG (:mod:`kpgeo.products.svg_chart`), so it
+works offline and a site title holding markup can only ever be text (escaped by Jinja's autoescape).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from typing import Any
 
 import jinja2
 
-from . import __version__, timeseries
+from .. import __version__
+from ..months import MonthRange, parse_month
+from . import timeseries
 from .htmlsafe import write_html
-from .months import MonthRange, parse_month
 from .offline import check_offline
 from .svg_chart import Series, line_chart
 

@@ -3,8 +3,8 @@
 In the terms of the USGS indicators of active digging (bare soil, no vegetation, turbid water in
 pits), judged the way real ground allows: a 10 m pixel of a working is a mix of pits, spoil,
 turbid water and the grass left between them, rarely bare, so each pixel is compared with its
-own history in the same season rather than with fixed levels (:mod:`kpgeo.reference`). Open water
-is MNDWI > 0 or NDWI > 0: NDWI's 10 m bands see pits that MNDWI's 20 m SWIR band blurs.
+own history in the same season rather than with fixed levels (:mod:`kpgeo.methods.reference`). Open
+water is MNDWI > 0 or NDWI > 0: NDWI's 10 m bands see pits that MNDWI's 20 m SWIR band blurs.
 
 1. **Baseline.** From the composites of the baseline's valid months, per pixel: its state in
    each calendar month (green, red, NIR, SWIR; the least-green one where a calendar month comes
@@ -49,9 +49,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from .config import DetectionConfig
+from ..config import DetectionConfig
+from ..months import Month
 from .indices import mndwi, ndti, ndvi, ndwi
-from .months import Month
 from .reference import (
     REFERENCE_BANDS,
     REFERENCE_LAYERS,
@@ -533,7 +533,7 @@ def observation_evidence(bands: Mapping[str, np.ndarray], valid: np.ndarray,
     valid
         Boolean validity from SCL, same shape.
     reference
-        The season's :meth:`~kpgeo.reference.SeasonalReference.layers` ``(layer, y, x)``.
+        The season's :meth:`~kpgeo.methods.reference.SeasonalReference.layers` ``(layer, y, x)``.
     new_water_possible
         From :meth:`Baseline.new_water_possible`, ``(y, x)``.
 
@@ -638,7 +638,7 @@ def digging_signal(bands: Mapping[str, np.ndarray], params: DetectionConfig,
     or turbid water) is taken as "worked this month" (active) and ``water`` as pit water.
     Without ``share``, bright bare ground stands for worked ground. ``indices``: the
     composite's NDVI, MNDWI, NDWI and NDTI when already computed
-    (:func:`~kpgeo.indices.compute_indices`).
+    (:func:`~kpgeo.methods.indices.compute_indices`).
     """
     if indices is None:
         vi, wi, ti = ndvi(bands), water_index(bands), ndti(bands)

@@ -32,8 +32,8 @@ from odc.geo.crs import CRS
 from odc.geo.geobox import GeoBox
 from scipy import ndimage
 
+from ..products.export import write_feature_collection
 from .detection import EIGHT, DetectionState, label_month, remove_small
-from .export import write_feature_collection
 
 Status = Literal["preexisting", "new"]
 #: Decimal places of GeoJSON coordinates (RFC 7946 §11.2: about 0.1 m).
