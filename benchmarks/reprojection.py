@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 from results import machine, replace_section  # benchmarks/results.py
 from throughput import CASES, make_config, prepare_archive
 
-from kpgeo.blocks import chunk_slices
+from kpgeo.methods.blocks import chunk_slices
 from kpgeo.months import parse_month_range
 from kpgeo.sources import REFLECTANCE_BANDS, SCL_BAND, open_source
 from kpgeo.sources.gdal_env import GDAL_OPTIONS

@@ -37,13 +37,17 @@ from .compute.month_graph import MonthOutcome, Observing, SiteMonths
 from .config import PipelineConfig
 from .errors import ConfigError, KpgeoError, LowCoverageWarning
 from .methods.composite import MonthQuality
-from .methods.polygons import AreaPiece, DiggingArea, merge_pieces, preexisting_areas, write_geojson
-from .methods.volume import write_volume_exports
+from .methods.polygons import AreaPiece, DiggingArea, merge_pieces, preexisting_areas
 from .months import Month, MonthRange
 from .products import timeseries
 from .products.atomic import PART_SUFFIX
 from .products.encoding import read_values
-from .products.export import BackgroundWrites, write_feature_collection
+from .products.export import (
+    BackgroundWrites,
+    write_feature_collection,
+    write_geojson,
+    write_volume_exports,
+)
 from .products.manifest import Manifest
 from .products.product_tags import AREAS_TAG, SIGNATURE_TAG, quality_from_tags
 from .products.tiles import TILES_FOLDER, remove_tiles

@@ -39,9 +39,13 @@ from kpgeo.methods.polygons import (
     digging_areas,
     feature_collection,
     preexisting_areas,
-    write_geojson,
 )
-from kpgeo.products.export import BackgroundWrites, write_feature_collection, write_json
+from kpgeo.products.export import (
+    BackgroundWrites,
+    write_feature_collection,
+    write_geojson,
+    write_json,
+)
 from kpgeo.sources import REFLECTANCE_BANDS
 from kpgeo.synth import SynthResult
 

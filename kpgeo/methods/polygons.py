@@ -21,7 +21,6 @@ import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -32,7 +31,6 @@ from odc.geo.crs import CRS
 from odc.geo.geobox import GeoBox
 from scipy import ndimage
 
-from ..products.export import write_feature_collection
 from .detection import EIGHT, DetectionState, label_month, remove_small
 
 Status = Literal["preexisting", "new"]
@@ -259,9 +257,3 @@ def feature_collection(areas: Sequence[DiggingArea], crs_of: Mapping[str, Any],
         for a in areas
     ]
     return doc
-
-
-def write_geojson(path: str | Path, areas: Sequence[DiggingArea], crs_of: Mapping[str, Any],
-                  foreign: Mapping[str, Any] | None = None) -> Path:
-    """Write ``areas`` as RFC 7946 GeoJSON, atomically."""
-    return write_feature_collection(path, feature_collection(areas, crs_of, foreign))

@@ -16,13 +16,11 @@ how little the assumptions are known; it does not include the error of the mappe
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..config import VolumeConfig
-from ..products.export import write_csv
 
 PERCENTILES = (10, 50, 90)
 COLUMNS = (
@@ -70,15 +68,3 @@ def volume_rows(rows: Iterable[Mapping[str, Any]], config: VolumeConfig) -> list
                     row[f"{prefix}_{key}"] = f"{value:.1f}"
         out.append(row)
     return out
-
-
-def write_volume_exports(out_dir: Path, timeseries_rows: list[dict[str, str]],
-                         months: Iterable[str], config: VolumeConfig) -> list[Path]:
-    """``exports/volume-YYYY-MM.csv`` for each month: one row per site."""
-    written = []
-    for month in months:
-        rows = [r for r in timeseries_rows if r["month"] == month]
-        if rows:
-            written.append(write_csv(out_dir / "exports" / f"volume-{month}.csv",
-                                     volume_rows(rows, config), COLUMNS))
-    return written

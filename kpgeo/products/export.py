@@ -22,6 +22,9 @@ import rasterio
 import rasterio.shutil
 from odc.geo.geobox import GeoBox
 
+from ..config import VolumeConfig
+from ..methods.polygons import DiggingArea, feature_collection
+from ..methods.volume import COLUMNS, volume_rows
 from .atomic import atomic_path
 from .encoding import ScaledInteger
 
@@ -278,6 +281,24 @@ def write_feature_collection(path: str | Path, doc: Mapping[str, Any]) -> Path:
     text += ' "features": ['
     text += ("\n  " + ",\n  ".join(lines) + "\n ]" if lines else "]") + "\n}"
     return _write_text(path, text)
+
+
+def write_geojson(path: str | Path, areas: Sequence[DiggingArea], crs_of: Mapping[str, Any],
+                  foreign: Mapping[str, Any] | None = None) -> Path:
+    """Write ``areas`` as RFC 7946 GeoJSON, atomically."""
+    return write_feature_collection(path, feature_collection(areas, crs_of, foreign))
+
+
+def write_volume_exports(out_dir: Path, timeseries_rows: list[dict[str, str]],
+                         months: Iterable[str], config: VolumeConfig) -> list[Path]:
+    """``exports/volume-YYYY-MM.csv`` for each month: one row per site."""
+    written = []
+    for month in months:
+        rows = [r for r in timeseries_rows if r["month"] == month]
+        if rows:
+            written.append(write_csv(out_dir / "exports" / f"volume-{month}.csv",
+                                     volume_rows(rows, config), COLUMNS))
+    return written
 
 
 def _write_text(path: str | Path, text: str) -> Path:
