@@ -33,6 +33,7 @@ from . import __version__
 from .aoi import Site, load_site
 from .compute import baseline_graph
 from .compute.cluster import check_workers_see, compute, dask_context
+from .compute.kept import forget
 from .compute.month_graph import MonthOutcome, Observing, SiteMonths
 from .config import PipelineConfig
 from .errors import ConfigError, KpgeoError, LowCoverageWarning
@@ -236,6 +237,7 @@ class SiteRun:
         try:
             self._run()
             self._writes.wait()
+            forget(self.folder.absolute())  # the chunks' scratch of the months computed
         finally:
             self._writes.close()  # no write may outlive the run's lock
         return self.results

@@ -9,11 +9,12 @@ Per chunk of the site grid (:mod:`kpgeo.methods.chunkwise` has the numpy of each
 - ``finish``: the new digging, the state carried to the next month, the area sums and polygon
   pieces, and the chunk's tiles of the month's products (:mod:`kpgeo.products.tiles`).
 
-The chunk results stay where they were computed (``dask.persist``): the next month's
-``advance`` of a chunk takes its ``finish`` there, and only summaries, sums and polygon pieces
-come back to the run. The next month is searched and its chunks observed while this one
-finishes (:meth:`SiteMonths.observe` before :meth:`SiteMonths.finish`), so the workers do not
-wait for the run between months.
+What a chunk's ``advance`` hands to its ``finish``, and what its ``finish`` carries to the next
+month, is written under the site's folder (:mod:`kpgeo.compute.kept`), so that the workers hold
+only the chunks they are computing, whatever the site's size; only summaries, sums and polygon
+pieces come back to the run. A site of one chunk has its next months searched and observed
+while this one finishes (:meth:`SiteMonths.observe` before :meth:`SiteMonths.finish`), so that
+its workers do not wait for the run between months; a larger site's chunks keep them busy.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ from ..sources.base import ChunkedSource, ChunkReads, chunk_reads_of_dataset
 from .baseline_graph import clear_counts
 from .chunk_baseline import inside_pixels, read_chunk_baseline
 from .cluster import compute, on_cluster
+from .kept import Kept, forget, keep, loaded
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +103,7 @@ class MonthOutcome:
     scene_ids: list[str]
     skipped: int
     carries: list[Delayed]
-    """Per chunk, the :class:`~.chunkwise.Carry` for the next month (persisted)."""
+    """Per chunk, the :class:`~.chunkwise.Carry` for the next month (:class:`~.kept.Kept` on disk)."""
     finished: list[Delayed]
     """Per chunk, its :class:`~.chunkwise.Finished` (persisted): :meth:`SiteMonths.complete`
     gathers their sums and pieces."""
@@ -143,10 +145,12 @@ class SiteMonths:
                                   (baseline, self.site.grid, rows, cols, season, outline),
                                   params)
                     for rows, cols, parts in reads.chunks]
-        # On a cluster the chunks start computing now (persisted: their results stay on the
-        # workers); dask's local schedulers compute them when the month is finished, where a
-        # failed read is retried.
-        if on_cluster():
+        # A site of one chunk on a cluster starts computing now (persisted: the result stays
+        # on its worker), months ahead; a larger site's chunks are observed when the month is
+        # finished, each just before it advances, so that no worker holds a month's reads of
+        # the whole site. Dask's local schedulers compute them then too, where a failed read
+        # is retried.
+        if on_cluster() and len(self.layout.chunks()) == 1:
             observed = list(dask.persist(*observed))
         return Observing(month, items, observed, baseline)
 
@@ -256,7 +260,9 @@ class SiteMonths:
     def initial_carries(self, saved: Path | None, last_ok: Path | None) -> list[Delayed]:
         """Per chunk, the state before the first month computed: from a saved ``change.tif``
         and the latest valid month's (read by the workers), or empty."""
-        return list(dask.persist(*[_delayed(_read_carry)(saved, last_ok, rows, cols)
+        forget(self.folder)  # what an interrupted run kept
+        return list(dask.persist(*[_delayed(_read_carry)(saved, last_ok, rows, cols,
+                                                         self.folder)
                                    for rows, cols in self.layout.chunks()]))
 
     def finish(self, observing: Observing, carries: list[Delayed]) -> MonthOutcome:
@@ -268,7 +274,8 @@ class SiteMonths:
 
         def step(observing: Observing) -> list[Delayed]:
             writer = self._writer(observing)
-            return [_delayed(_advanced)(o, carries[i], month, params, writer, rows, cols)
+            return [_delayed(_advanced)(o, carries[i], month, params, writer, rows, cols,
+                                        self.folder)
                     for i, (o, (rows, cols)) in enumerate(zip(observing.observed, chunks,
                                                               strict=True))]
 
@@ -293,7 +300,7 @@ class SiteMonths:
                                 quality.status == "ok", keep[i], numbers[i],
                                 {"new": ring_of(self.layout, i, new_edges),
                                  "previous_new": ring_of(self.layout, i, previous_edges)},
-                                params, pixel_m**2 / 1e4, writer, rows, cols)
+                                params, pixel_m**2 / 1e4, writer, rows, cols, self.folder)
             for i, (rows, cols) in enumerate(chunks)])
         carries = [_delayed(operator.attrgetter("carry"))(f) for f in finished]
         log.debug("%s %s: observed and advanced in %.2f s", self.site.name, month, observed_s)
@@ -304,6 +311,11 @@ class SiteMonths:
         """Gather a finishing month's area sums and polygon pieces, then make its COGs."""
         gathered = compute(*[_delayed(_sums_and_pieces)(f) for f in outcome.finished],
                            quiet=True)
+        # Its chunks are finished: what they were handed (their advance, the month before's
+        # carry) is no longer needed; its own carry is, by the next month.
+        forget(self.folder, f"{outcome.month}-advanced")
+        forget(self.folder, f"{outcome.month - 1}-carry")
+        forget(self.folder, "initial-carry")
         sums = {name: sum(g[0][name] for g in gathered) for name in AREA_NAMES}
         pieces = [p for g in gathered for p in g[1]]
         compute(*outcome.writer.assemble(outcome.quality, sums), quiet=True)
@@ -479,29 +491,34 @@ def _write_composite(writer: ProductWriter, rows: slice, cols: slice, observed: 
     writer.write("indices", rows, cols, [indices[n] for n in INDEX_NAMES], quality)
 
 
-def _advanced(observing: tuple[Observed, ChunkBaseline], carry: Carry, month: str,
-              params: Any, writer: ProductWriter, rows: slice, cols: slice,
-              ) -> tuple[Advanced, Summary, ChunkBaseline]:
-    """Advance a chunk and write its composite and indices: the composite itself is not
-    kept."""
+def _advanced(observing: tuple[Observed, ChunkBaseline], carry: Carry | Kept, month: str,
+              params: Any, writer: ProductWriter, rows: slice, cols: slice, site_folder: Path,
+              ) -> tuple[Kept, Summary]:
+    """Advance a chunk and write its composite and indices (the composite itself is not
+    kept); what its :func:`_finished` needs, kept on disk, and its summary."""
     observed, baseline = observing
+    carry = loaded(carry)
     advanced, indices = advance(observed, carry, baseline, month, params)
     summary = summarize(advanced, carry, baseline)
     _write_composite(writer, rows, cols, observed, indices,
                      writer.quality(summary.valid, summary.inside))
-    return advanced, summary, baseline
+    return keep((advanced, summary, baseline), site_folder, f"{month}-advanced", "chunk",
+                rows, cols), summary
 
 
-def _finished(advanced: tuple[Advanced, Summary, ChunkBaseline], carry: Carry, month: str,
-              ok: bool, keep: np.ndarray, numbers: np.ndarray, rings: Mapping[str, Ring],
+def _finished(advanced: tuple[Kept, Summary], carry: Carry | Kept, month: str,
+              ok: bool, kept: np.ndarray, numbers: np.ndarray, rings: Mapping[str, Ring],
               params: Any, pixel_ha: float, writer: ProductWriter, rows: slice,
-              cols: slice) -> Finished:
-    chunk, summary, baseline = advanced
-    done = finish(chunk, carry, baseline, month, ok, keep, numbers, rings, params, pixel_ha,
-                  (writer.grid, rows, cols))
+              cols: slice, site_folder: Path) -> Finished:
+    chunk, summary, baseline = advanced[0].load()
+    done = finish(chunk, loaded(carry), baseline, month, ok, kept, numbers, rings, params,
+                  pixel_ha, (writer.grid, rows, cols))
     writer.write("change", rows, cols, done.layers["change"],
                  writer.quality(summary.valid, summary.inside), done.sums)
-    done.layers = {}  # written: the carry is what stays on the worker
+    done.layers = {}  # written
+    # The next month reads it back: the run holds handles to the carries, not the arrays.
+    done.carry = keep(done.carry, site_folder, f"{month}-carry",  # type: ignore[assignment]
+                      "chunk", rows, cols)
     return done
 
 
@@ -510,7 +527,7 @@ def _sums_and_pieces(finished: Finished) -> tuple[dict[str, float], list[AreaPie
 
 
 def _read_carry(saved: Path | None, last_ok: Path | None, rows: slice,
-                cols: slice) -> Carry:
+                cols: slice, site_folder: Path) -> Kept:
     """A chunk's :class:`~.chunkwise.Carry` from saved ``change.tif`` files (windows of
     them), or empty."""
     shape = (rows.stop - rows.start, cols.stop - cols.start)
@@ -530,7 +547,7 @@ def _read_carry(saved: Path | None, last_ok: Path | None, rows: slice,
         with rasterio.open(last_ok) as src:
             digging = src.read(CHANGE_BANDS.index("digging") + 1, window=window)
         last_ok_new = digging == DIGGING_NEW
-    return Carry(state, last_ok_new)
+    return keep(Carry(state, last_ok_new), site_folder, "initial-carry", "chunk", rows, cols)
 
 
 def _baseline_change(writer: ProductWriter, rows: slice, cols: slice, quality: MonthQuality,
