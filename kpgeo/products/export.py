@@ -21,6 +21,7 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from odc.geo.geobox import GeoBox
+from rasterio.enums import ColorInterp
 
 from ..config import VolumeConfig
 from ..methods.polygons import DiggingArea, feature_collection
@@ -38,6 +39,22 @@ log = logging.getLogger(__name__)
 COG_BLOCK_PX = 256
 #: The largest tile :func:`block_px` picks.
 COG_BLOCK_PX_MAX = 512
+#: GDAL colour interpretation of the bands named after a colour (Earth Search asset keys); every
+#: other band's is ``undefined``. GIS software that honours it (QGIS: red, green and blue bands
+#: make its default RGB rendering) then shows a composite in true colour.
+TRUE_COLOUR = {"red": "red", "green": "green", "blue": "blue"}
+
+
+def colour_interpretation(names: Sequence[str]) -> list[str]:
+    """GDAL colour interpretation (:class:`rasterio.enums.ColorInterp` names) of bands named
+    ``names``: red, green and blue for the bands of those colours, ``undefined`` for the rest.
+
+    Examples
+    --------
+    >>> colour_interpretation(["blue", "green", "red", "nir", "valid_count"])
+    ['blue', 'green', 'red', 'undefined', 'undefined']
+    """
+    return [TRUE_COLOUR.get(name, "undefined") for name in names]
 
 
 def block_px(height: int, width: int) -> int:
@@ -95,6 +112,7 @@ def write_cog(
     zlevel: int = 1,
     encoding: Sequence[ScaledInteger] = (),
     predictor: bool = True,
+    colours: Sequence[str] = (),
 ) -> Path:
     """Write a ``(band, y, x)`` or ``(y, x)`` array, or a sequence of ``(y, x)`` bands of one
     dtype, on ``grid`` as a Cloud-Optimized GeoTIFF (a sequence spares a stacked copy: 300 MB
@@ -127,6 +145,9 @@ def write_cog(
         Whether to apply the predictor (horizontal for integers, floating-point for floats).
         False for floats that are mostly whole numbers (months, classes): the floating-point
         predictor scrambles them (a month's ``change.tif``: 4 % larger, twice the time).
+    colours
+        Per band, its GDAL colour interpretation (:func:`colour_interpretation`); GDAL's
+        default (gray, then undefined) when empty.
 
     Returns
     -------
@@ -174,6 +195,8 @@ def write_cog(
             mem.write(encoding[i - 1].encode(band) if encoding else band, i)
         for i, text in enumerate(descriptions, start=1):
             mem.set_band_description(i, text)
+        if colours:
+            mem.colorinterp = [ColorInterp[name] for name in colours]
         if encoding:
             mem.scales = tuple(e.scale for e in encoding)
             mem.offsets = tuple(e.offset for e in encoding)
