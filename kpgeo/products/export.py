@@ -341,23 +341,28 @@ def write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]], columns: Sequ
     return path
 
 
-#: GDAL drivers of ``kpgeo export --format``; GeoJSON is the run's own RFC 7946 file.
-VECTOR_DRIVERS = {"gpkg": "GPKG", "kml": "KML"}
-
-
+#: Formats of ``kpgeo export --format`` besides GeoJSON, which is the run's own RFC 7946 file.
+VECTOR_FORMATS = ("gpkg", "kml")
 def convert_geojson(source: str | Path, fmt: str) -> Path:
     """Write ``source`` (an RFC 7946 export) beside it as GeoPackage or KML, atomically.
 
-    The same features, properties and WGS84 geometries; in KML each placemark is named by its
-    digging-area id.
+    The same features, properties and WGS84 geometries; in KML with the export's provenance
+    (its ``kpgeo`` member) in the document's description and extended data, folders by site
+    and status and styles by status and first-detection month (:mod:`kpgeo.products.kml`),
+    each placemark named by its digging-area id.
     """
-    import geopandas
-
     source = Path(source)
     target = source.with_suffix(f".{fmt}")
+    doc = json.loads(source.read_text(encoding="utf-8"))
+    if fmt == "kml":
+        from .kml import write_kml
+
+        return write_kml(target, doc)
+    if fmt != "gpkg":
+        raise ValueError(f"unknown export format {fmt!r}; one of {', '.join(VECTOR_FORMATS)}")
+    import geopandas
+
     frame = geopandas.read_file(source)
-    if fmt == "kml":  # KML's driver names placemarks from a "Name" field
-        frame.insert(0, "Name", frame["id"])
     with atomic_path(target, keep_suffix=True) as tmp:
-        frame.to_file(tmp, driver=VECTOR_DRIVERS[fmt], layer="digging")
+        frame.to_file(tmp, driver="GPKG", layer="digging")
     return target
