@@ -6,7 +6,9 @@ import csv
 import dataclasses
 import html
 import json
+import sqlite3
 import xml.etree.ElementTree as ET
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -310,6 +312,34 @@ def test_kml_styles_follow_status_and_first_detection_month(tmp_path: Path) -> N
     assert sorted(frame["Name"]) == ["a-n-1", "a-n-2", "a-p-1", "b-n-1"]
     assert set(pyogrio.list_layers(path)[:, 0]) == {
         "a", "a: pre-existing digging", "a: new digging", "b", "b: new digging"}
+
+
+#: GeoPackage extensions GDAL 3.6 knows (others make it warn when opening the file).
+GDAL36_EXTENSIONS = {"gpkg_rtree_index", "gpkg_metadata", "gpkg_schema", "gpkg_crs_wkt",
+                     "gpkg_geometry_type_trigger", "gpkg_srs_id_trigger"}
+
+
+def test_geopackage_export_keeps_provenance_in_a_version_gdal_3_6_reads(run_out: Path) -> None:
+    """GeoPackage 1.3 (``user_version`` 10300: GDAL 3.6 warns about 1.4's 10400), with the
+    month, software, source, baseline, sites and parameters in its metadata tables."""
+    path, geojson = _export(run_out, "gpkg")
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA application_id").fetchone()[0] == 0x47504B47  # "GPKG"
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 10300
+        extensions = {r[0] for r in db.execute("SELECT extension_name FROM gpkg_extensions")}
+        assert extensions <= GDAL36_EXTENSIONS, extensions
+        ((scope, document),) = db.execute(
+            "SELECT m.md_scope, m.metadata FROM gpkg_metadata m JOIN gpkg_metadata_reference r"
+            " ON r.md_file_id = m.id WHERE r.reference_scope = 'geopackage'").fetchall()
+    assert scope == "dataset"
+    meta = geojson["kpgeo"]
+    assert f'<MDI key="month">{meta["month"]}</MDI>' in document
+    found = pyogrio.read_info(path)["dataset_metadata"]
+    assert found["month"] == meta["month"] and found["software"] == meta["software"]
+    assert found["baseline"] == meta["baseline"]
+    for key in ("source", "sites", "parameters"):
+        assert json.loads(found[key]) == meta[key], key
+    assert pyogrio.list_layers(path)[:, 0].tolist() == ["digging"]
 
 
 def test_bad_volume_range_is_refused_with_exit_2(tmp_path: Path) -> None:

@@ -343,13 +343,20 @@ def write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]], columns: Sequ
 
 #: Formats of ``kpgeo export --format`` besides GeoJSON, which is the run's own RFC 7946 file.
 VECTOR_FORMATS = ("gpkg", "kml")
+#: GeoPackage version written: 1.3, which GDAL 3.6 and earlier read without a warning (GDAL
+#: 3.7 and later write 1.4 by default, whose ``user_version`` 10400 older GDAL warns about).
+GPKG_VERSION = "1.3"
+
+
 def convert_geojson(source: str | Path, fmt: str) -> Path:
     """Write ``source`` (an RFC 7946 export) beside it as GeoPackage or KML, atomically.
 
-    The same features, properties and WGS84 geometries; in KML with the export's provenance
-    (its ``kpgeo`` member) in the document's description and extended data, folders by site
-    and status and styles by status and first-detection month (:mod:`kpgeo.products.kml`),
-    each placemark named by its digging-area id.
+    The same features, properties and WGS84 geometries, with the export's provenance (its
+    ``kpgeo`` member: month, software, source, baseline, sites, parameters): in a GeoPackage
+    (layer ``digging``) as the dataset's metadata, which GDAL keeps in the ``gpkg_metadata``
+    tables, one item per member (objects as JSON); in KML in the document's description and
+    extended data, with folders by site and status and styles by status and first-detection
+    month (:mod:`kpgeo.products.kml`), each placemark named by its digging-area id.
     """
     source = Path(source)
     target = source.with_suffix(f".{fmt}")
@@ -363,6 +370,11 @@ def convert_geojson(source: str | Path, fmt: str) -> Path:
     import geopandas
 
     frame = geopandas.read_file(source)
+    metadata = {str(k): v if isinstance(v, str) else json.dumps(v, ensure_ascii=False,
+                                                                 sort_keys=True)
+                for k, v in (doc.get("kpgeo") or {}).items()}
     with atomic_path(target, keep_suffix=True) as tmp:
-        frame.to_file(tmp, driver="GPKG", layer="digging")
+        frame.to_file(tmp, driver="GPKG", layer="digging", engine="pyogrio",
+                      dataset_options={"VERSION": GPKG_VERSION},
+                      dataset_metadata=metadata or None)
     return target
