@@ -34,6 +34,8 @@ def test_run_exact_form_writes_products_and_a_manifest(small_archive, tmp_path: 
             assert src.read(7).max() >= 1
     manifests = list((out / "runs").glob("*.json"))
     assert len(manifests) == 1
+    # The index, written just before the manifest, links it.
+    assert f'href="runs/{manifests[0].name}"' in (out / "index.html").read_text(encoding="utf-8")
     doc = json.loads(manifests[0].read_text())
     assert doc["status"] == "ok"
     assert [m["month"] for m in doc["site_months"]] == ["2024-01", "2024-02", "2024-03"]
