@@ -543,9 +543,11 @@ def write_exports(config: PipelineConfig, site_names: list[str], months: list[st
 
 
 def write_pages(config: PipelineConfig, sites: list[Site], results: list[SiteMonth],
-                all_sites: list[Site], progress: Callable[[str], None]) -> list[Path]:
+                all_sites: list[Site], progress: Callable[[str], None],
+                manifest: Path | None = None) -> list[Path]:
     """The month maps of the site-months written (and their neighbours' links), then
-    ``index.html`` over every site of the pipeline."""
+    ``index.html`` over every site of the pipeline, linking this run's ``manifest`` (written
+    after it) with those of earlier runs."""
     from .products.index_page import write_index
     from .products.maps import write_site_maps
 
@@ -558,7 +560,7 @@ def write_pages(config: PipelineConfig, sites: list[Site], results: list[SiteMon
         pages += write_site_maps(config.out_dir, site.name, site.title, baseline, months,
                                  offline=config.offline)
     index = write_index(config.out_dir, [(s.name, s.title) for s in all_sites],
-                        offline=config.offline)
+                        offline=config.offline, manifest=manifest)
     progress(f"{len(pages)} maps; index: {index}")
     return [*pages, index]
 
@@ -615,7 +617,8 @@ def run(config: PipelineConfig, *, site_names: tuple[str, ...] = (),
                                             config.volume)
             manifest.outputs.extend(exports)
             progress(f"timeseries: {series}; {len(exports)} monthly exports")
-            manifest.outputs.extend(write_pages(config, sites, results, all_sites, progress))
+            manifest.outputs.extend(write_pages(config, sites, results, all_sites, progress,
+                                                manifest.path(out_dir)))
             status = "ok"
         finally:
             manifest.skipped_scenes.extend(getattr(source, "skipped", []))

@@ -324,11 +324,30 @@ class Products:
     timeseries: str
     manifests: list[Path]
     hashes: dict[str, str]
-    """Relative path -> sha256 of every product outside ``runs/``."""
+    """Relative path -> sha256 of every product outside ``runs/`` (of ``index.html``, without
+    its list of the run manifests, which each run adds to)."""
+    runs_listed: list[str]
+    """The run manifests ``index.html`` links, in its order."""
+    sha256: dict[str, str]
+    """Relative path -> sha256 of every file outside ``runs/``, as it is."""
+
+
+#: The index page's list of run manifests (kpgeo/products/index_page.html).
+RUNS_SECTION = re.compile(rb'<section class="kpgeo-site kpgeo-runs" id="runs">.*?</section>',
+                          re.DOTALL)
+
+
+def _digest(out: Path, path: Path) -> str:
+    data = path.read_bytes()
+    if path == out / "index.html":
+        data = RUNS_SECTION.sub(b"", data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def _read_products(out: Path) -> Products:
     files = sorted(p for p in out.rglob("*") if p.is_file() and "runs" not in p.parts)
+    index = (out / "index.html").read_bytes()
+    runs = RUNS_SECTION.search(index)
     return Products(
         out=out,
         exports={m: (out / "exports" / f"disturbed-{m}.geojson").read_text(encoding="utf-8")
@@ -337,7 +356,9 @@ def _read_products(out: Path) -> Products:
                   for m in MONTHS if (out / SITE / m / "disturbed.geojson").is_file()},
         timeseries=(out / "timeseries.csv").read_text(encoding="utf-8"),
         manifests=sorted((out / "runs").glob("*.json")),
-        hashes={str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+        hashes={str(p.relative_to(out)): _digest(out, p) for p in files},
+        runs_listed=re.findall(r'href="(runs/[^"]+)"', runs.group().decode() if runs else ""),
+        sha256={str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
                 for p in files},
     )
 
@@ -406,7 +427,7 @@ def test_every_product_exists_and_rasters_are_cogs(first_run: Products) -> None:
     listed = {o["path"] for o in manifest["outputs"]}
     assert {"timeseries.csv", *(f"exports/disturbed-{m}.geojson" for m in MONTHS)} <= listed
     for output in manifest["outputs"]:
-        assert first_run.hashes[output["path"]] == output["sha256"], output["path"]
+        assert first_run.sha256[output["path"]] == output["sha256"], output["path"]
 
 
 def test_reflectance_and_indices_are_stored_as_scaled_integers(first_run: Products) -> None:
@@ -518,6 +539,8 @@ def test_rerun_with_overwrite_gives_identical_products(first_run: Products,
     assert not changed, "rasters differ after a rerun (README, Method: rerunning a month gives identical products)"
     assert overwritten.hashes.keys() == first_run.hashes.keys()
     assert len(overwritten.manifests) == 2
+    # The index links every run's manifest, newest first, this run's included.
+    assert overwritten.runs_listed == [f"runs/{p.name}" for p in overwritten.manifests[::-1]]
 
 
 def test_rerun_of_the_last_month_gives_identical_products(first_run: Products,

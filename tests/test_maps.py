@@ -10,6 +10,7 @@ Basemap tile failures are the one expected console error, and the page must say 
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -28,7 +29,7 @@ from click.testing import CliRunner
 
 from kpgeo.aoi import load_site
 from kpgeo.cli import cli
-from kpgeo.products.index_page import write_index
+from kpgeo.products.index_page import significant, write_index
 from kpgeo.products.maps import (
     CLASS_BASELINE,
     CLASS_CHANGE,
@@ -222,6 +223,44 @@ def test_index_links_every_map_and_export(pages: Pages) -> None:
         assert f'href="exports/disturbed-{month}.geojson"' in html
     for href in _hrefs(pages.index):
         assert (pages.out / href).is_file(), href
+
+
+def test_index_links_the_time_series_volume_csvs_and_run_manifests(pages: Pages) -> None:
+    hrefs = _hrefs(pages.index)
+    manifests = sorted((pages.out / "runs").glob("*.json"))
+    assert manifests
+    expected = {"timeseries.csv", *(f"runs/{m.name}" for m in manifests),
+                *(f"exports/volume-{month}.csv" for month in MONTHS)}
+    assert expected <= hrefs, expected - hrefs
+    for href in hrefs:
+        assert (pages.out / href).is_file(), href
+
+
+def test_index_shows_carats_to_two_significant_figures(pages: Pages) -> None:
+    html = pages.index.read_text(encoding="utf-8")
+    shown = 0
+    for month in MONTHS:
+        with open(pages.out / "exports" / f"volume-{month}.csv", newline="",
+                  encoding="utf-8") as f:
+            (row,) = list(csv.DictReader(f))
+        p10, p50, p90 = (float(row[f"cumulative_carats_p{q}"]) for q in (10, 50, 90))
+        cell = f"{significant(p50)} ({significant(p10)}&#8211;{significant(p90)})"
+        assert f"<td>{cell}</td>" in html, (month, cell)
+        for q in (10, 50, 90):
+            raw = row[f"cumulative_carats_p{q}"]  # one decimal, e.g. 8150.3
+            if float(raw) >= 100:  # never shown unrounded, with or without separators
+                whole = f"{float(raw):,.0f}"
+                assert raw not in html
+                assert whole == significant(float(raw)) or whole not in html, (month, q)
+        shown += p50 > 0
+    assert shown  # the archive has new digging: the figures are not all zero
+
+
+@pytest.mark.parametrize("value, text", [
+    (1234.0, "1,200"), (0.0456, "0.046"), (6750.0, "6,800"), (2880.0, "2,900"),
+    (12_345_678.0, "12,000,000"), (99.0, "99"), (1.0, "1.0"), (0.0, "0")])
+def test_carats_are_rounded_to_two_significant_figures(value: float, text: str) -> None:
+    assert significant(value) == text
 
 
 def test_chart_breaks_lines_at_gap_months() -> None:

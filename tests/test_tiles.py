@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 from odc.geo.geobox import GeoBox
+from rasterio.enums import ColorInterp
 from rio_cogeo.cogeo import cog_validate
 
 from kpgeo.products.encoding import REFLECTANCE
@@ -29,8 +30,9 @@ def test_cog_from_chunk_tiles_equals_the_whole_grid_writers(tmp_path: Path,
     bands[0][:40, :70] = np.nan  # no data in a corner
     encoding = [REFLECTANCE] * 3
     tags = {"site": "s", "note": '<&"quoted">'}
+    colours = ["blue", "undefined", "red"]
     write_cog(tmp_path / "whole.tif", bands, grid, descriptions=["a", "b", "c"],
-              encoding=encoding, tags=tags)
+              encoding=encoding, tags=tags, colours=colours)
     factors = (overview_factors(shape, block_px(*shape), chunk)
                if max(shape) > 1024 else [])
     chunks = [(slice(y, min(y + chunk, height)), slice(x, min(x + chunk, width)))
@@ -40,7 +42,7 @@ def test_cog_from_chunk_tiles_equals_the_whole_grid_writers(tmp_path: Path,
                    encoding, factors=factors)
     assemble_cog(tmp_path, "chunked", grid, chunks, descriptions=["a", "b", "c"],
                  dtype="uint16", nodata=0, encoding=encoding, tags=tags, factors=factors,
-                 cog_options=cog_options(shape, np.dtype("uint16")))
+                 cog_options=cog_options(shape, np.dtype("uint16")), colours=colours)
     path = tmp_path / "chunked.tif"
     assert cog_validate(str(path), quiet=True)[0]
     assert not (tmp_path / TILES_FOLDER).exists()
@@ -51,6 +53,8 @@ def test_cog_from_chunk_tiles_equals_the_whole_grid_writers(tmp_path: Path,
         assert (chunked.scales, chunked.offsets, chunked.nodata) == (
             whole.scales, whole.offsets, whole.nodata)
         assert chunked.overviews(1) == whole.overviews(1) == factors
+        assert chunked.colorinterp == whole.colorinterp == (
+            ColorInterp.blue, ColorInterp.undefined, ColorInterp.red)
     for level, factor in enumerate(factors):
         with rasterio.open(tmp_path / "whole.tif", overview_level=level) as whole, \
                 rasterio.open(path, overview_level=level) as chunked:

@@ -68,7 +68,13 @@ from ..methods.polygons import AreaPiece
 from ..methods.site_parts import SiteMedian, values_in_bins
 from ..months import Month, MonthRange
 from ..products.encoding import COUNT, INDEX, REFLECTANCE, read_values
-from ..products.export import OVERVIEW_MIN_PX, block_px, cog_options, write_cog
+from ..products.export import (
+    OVERVIEW_MIN_PX,
+    block_px,
+    cog_options,
+    colour_interpretation,
+    write_cog,
+)
 from ..products.product_tags import AREAS_TAG, SIGNATURE_TAG, grid_tags
 from ..products.tiles import assemble_cog, overview_factors, write_tile
 from ..sources import READ_ERRORS, REFLECTANCE_BANDS, SceneSource
@@ -372,7 +378,7 @@ class ProductWriter:
         write_cog(self.folder / f"{product}.tif", bands, self.grid,
                   descriptions=spec["descriptions"], nodata=spec["nodata"],
                   encoding=spec["encoding"], tags=self._tags(product, quality, areas),
-                  **spec["cog"])
+                  colours=spec.get("colours", ()), **spec["cog"])
 
     def assemble(self, quality: MonthQuality, areas: Mapping[str, float] | None = None,
                  products: Sequence[str] = ("composite", "indices")) -> list[Delayed]:
@@ -395,7 +401,8 @@ class ProductWriter:
                             nodata=spec["nodata"], encoding=spec["encoding"],
                             cog_options=cog_options(self.grid.shape.yx, np.dtype(dtype),
                                                     **spec["cog"]),
-                            tags=self._tags(product, quality, areas), factors=self.factors)
+                            tags=self._tags(product, quality, areas), factors=self.factors,
+                            colours=spec.get("colours", ()))
 
     def _tags(self, product: str, quality: MonthQuality,
               areas: Mapping[str, float] | None) -> dict[str, Any]:
@@ -411,11 +418,14 @@ class ProductWriter:
                 AREAS_TAG: json.dumps(dict(areas), sort_keys=True)}
 
 
-#: The month's raster products: band descriptions, encodings, nodata and COG settings.
+#: The month's raster products: band descriptions, encodings, nodata, COG settings and, for the
+#: composite, the bands' colour interpretation (its red, green and blue bands are marked so, so
+#: that QGIS shows it in true colour by default).
 PRODUCTS: dict[str, dict[str, Any]] = {
     "composite": {"descriptions": [*REFLECTANCE_BANDS, COUNT_BAND],
                   "encoding": [REFLECTANCE] * len(REFLECTANCE_BANDS) + [COUNT], "nodata": 0,
-                  "cog": {}},
+                  "cog": {},
+                  "colours": colour_interpretation([*REFLECTANCE_BANDS, COUNT_BAND])},
     "indices": {"descriptions": [INDEX_DESCRIPTIONS[n] for n in INDEX_NAMES],
                 "encoding": [INDEX] * len(INDEX_NAMES), "nodata": INDEX.nodata, "cog": {}},
     "change": {"descriptions": list(CHANGE_DESCRIPTIONS), "encoding": [], "nodata": None,

@@ -21,6 +21,7 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from odc.geo.geobox import GeoBox
+from rasterio.enums import ColorInterp
 
 from ..config import VolumeConfig
 from ..methods.polygons import DiggingArea, feature_collection
@@ -38,6 +39,22 @@ log = logging.getLogger(__name__)
 COG_BLOCK_PX = 256
 #: The largest tile :func:`block_px` picks.
 COG_BLOCK_PX_MAX = 512
+#: GDAL colour interpretation of the bands named after a colour (Earth Search asset keys); every
+#: other band's is ``undefined``. GIS software that honours it (QGIS: red, green and blue bands
+#: make its default RGB rendering) then shows a composite in true colour.
+TRUE_COLOUR = {"red": "red", "green": "green", "blue": "blue"}
+
+
+def colour_interpretation(names: Sequence[str]) -> list[str]:
+    """GDAL colour interpretation (:class:`rasterio.enums.ColorInterp` names) of bands named
+    ``names``: red, green and blue for the bands of those colours, ``undefined`` for the rest.
+
+    Examples
+    --------
+    >>> colour_interpretation(["blue", "green", "red", "nir", "valid_count"])
+    ['blue', 'green', 'red', 'undefined', 'undefined']
+    """
+    return [TRUE_COLOUR.get(name, "undefined") for name in names]
 
 
 def block_px(height: int, width: int) -> int:
@@ -95,6 +112,7 @@ def write_cog(
     zlevel: int = 1,
     encoding: Sequence[ScaledInteger] = (),
     predictor: bool = True,
+    colours: Sequence[str] = (),
 ) -> Path:
     """Write a ``(band, y, x)`` or ``(y, x)`` array, or a sequence of ``(y, x)`` bands of one
     dtype, on ``grid`` as a Cloud-Optimized GeoTIFF (a sequence spares a stacked copy: 300 MB
@@ -127,6 +145,9 @@ def write_cog(
         Whether to apply the predictor (horizontal for integers, floating-point for floats).
         False for floats that are mostly whole numbers (months, classes): the floating-point
         predictor scrambles them (a month's ``change.tif``: 4 % larger, twice the time).
+    colours
+        Per band, its GDAL colour interpretation (:func:`colour_interpretation`); GDAL's
+        default (gray, then undefined) when empty.
 
     Returns
     -------
@@ -174,6 +195,8 @@ def write_cog(
             mem.write(encoding[i - 1].encode(band) if encoding else band, i)
         for i, text in enumerate(descriptions, start=1):
             mem.set_band_description(i, text)
+        if colours:
+            mem.colorinterp = [ColorInterp[name] for name in colours]
         if encoding:
             mem.scales = tuple(e.scale for e in encoding)
             mem.offsets = tuple(e.offset for e in encoding)
@@ -318,23 +341,40 @@ def write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]], columns: Sequ
     return path
 
 
-#: GDAL drivers of ``kpgeo export --format``; GeoJSON is the run's own RFC 7946 file.
-VECTOR_DRIVERS = {"gpkg": "GPKG", "kml": "KML"}
+#: Formats of ``kpgeo export --format`` besides GeoJSON, which is the run's own RFC 7946 file.
+VECTOR_FORMATS = ("gpkg", "kml")
+#: GeoPackage version written: 1.3, which GDAL 3.6 and earlier read without a warning (GDAL
+#: 3.7 and later write 1.4 by default, whose ``user_version`` 10400 older GDAL warns about).
+GPKG_VERSION = "1.3"
 
 
 def convert_geojson(source: str | Path, fmt: str) -> Path:
     """Write ``source`` (an RFC 7946 export) beside it as GeoPackage or KML, atomically.
 
-    The same features, properties and WGS84 geometries; in KML each placemark is named by its
-    digging-area id.
+    The same features, properties and WGS84 geometries, with the export's provenance (its
+    ``kpgeo`` member: month, software, source, baseline, sites, parameters): in a GeoPackage
+    (layer ``digging``) as the dataset's metadata, which GDAL keeps in the ``gpkg_metadata``
+    tables, one item per member (objects as JSON); in KML in the document's description and
+    extended data, with folders by site and status and styles by status and first-detection
+    month (:mod:`kpgeo.products.kml`), each placemark named by its digging-area id.
     """
-    import geopandas
-
     source = Path(source)
     target = source.with_suffix(f".{fmt}")
+    doc = json.loads(source.read_text(encoding="utf-8"))
+    if fmt == "kml":
+        from .kml import write_kml
+
+        return write_kml(target, doc)
+    if fmt != "gpkg":
+        raise ValueError(f"unknown export format {fmt!r}; one of {', '.join(VECTOR_FORMATS)}")
+    import geopandas
+
     frame = geopandas.read_file(source)
-    if fmt == "kml":  # KML's driver names placemarks from a "Name" field
-        frame.insert(0, "Name", frame["id"])
+    metadata = {str(k): v if isinstance(v, str) else json.dumps(v, ensure_ascii=False,
+                                                                 sort_keys=True)
+                for k, v in (doc.get("kpgeo") or {}).items()}
     with atomic_path(target, keep_suffix=True) as tmp:
-        frame.to_file(tmp, driver=VECTOR_DRIVERS[fmt], layer="digging")
+        frame.to_file(tmp, driver="GPKG", layer="digging", engine="pyogrio",
+                      dataset_options={"VERSION": GPKG_VERSION},
+                      dataset_metadata=metadata or None)
     return target

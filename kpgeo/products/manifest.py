@@ -49,10 +49,19 @@ class Manifest:
     skipped_scenes: list[dict[str, Any]] = field(default_factory=list)
     retries: list[dict[str, Any]] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
+    _stamp: str | None = field(default=None, init=False, repr=False)
+
+    def path(self, out_dir: Path) -> Path:
+        """Where :meth:`write` puts the manifest, ``runs/<timestamp>.json``: the time of the
+        first call, so that the index page written just before the manifest can link it (the
+        time of writing when not asked before)."""
+        if self._stamp is None:
+            self._stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        return out_dir / "runs" / f"{self._stamp}.json"
 
     def write(self, out_dir: Path, *, status: str) -> Path:
+        path = self.path(out_dir)
         finished = dt.datetime.now(dt.UTC)
-        stamp = finished.strftime("%Y%m%dT%H%M%S%fZ")
         doc = {
             "status": status,
             "command": self.command,
@@ -68,4 +77,4 @@ class Manifest:
                 for p in self.outputs if p.exists()
             ],
         }
-        return write_json(out_dir / "runs" / f"{stamp}.json", doc)
+        return write_json(path, doc)

@@ -149,10 +149,12 @@ def write_planes_tile(path: Path, count: int, dtype: np.dtype[Any], shape: tuple
 def assemble_cog(folder: Path, product: str, grid: GeoBox, chunks: Sequence[tuple[slice, slice]],
                  *, descriptions: Sequence[str], dtype: str, cog_options: Mapping[str, Any],
                  nodata: float | None = None, encoding: Sequence[ScaledInteger] = (),
-                 tags: Mapping[str, Any] | None = None, factors: Sequence[int] = ()) -> Path:
+                 tags: Mapping[str, Any] | None = None, factors: Sequence[int] = (),
+                 colours: Sequence[str] = ()) -> Path:
     """``<folder>/<product>.tif`` as a COG from the chunk tiles of ``product`` covering
-    ``grid``, with ``descriptions``, ``nodata``, the scale and offset of ``encoding`` and
-    ``tags``; the tiles are then removed. ``factors``: the overview levels the tiles carry
+    ``grid``, with ``descriptions``, ``nodata``, the scale and offset of ``encoding``, the
+    bands' colour interpretation ``colours`` (as :func:`~.export.write_cog`) and ``tags``; the
+    tiles are then removed. ``factors``: the overview levels the tiles carry
     (:func:`write_tile`), which the COG keeps as they are."""
     sources = [(tile_path(folder, product, rows, cols), rows, cols) for rows, cols in chunks]
     missing = [str(p) for p, _, _ in sources if not p.is_file()]
@@ -173,7 +175,8 @@ def assemble_cog(folder: Path, product: str, grid: GeoBox, chunks: Sequence[tupl
         written += [path, *(p for p, _, _ in level)]
     vrt = folder / TILES_FOLDER / f"{product}.vrt"
     vrt.write_text(_vrt_document(grid, sources, descriptions, dtype, nodata, encoding,
-                                 tags or {}, overviews=levels), encoding="utf-8")
+                                 tags or {}, overviews=levels, colours=colours),
+                   encoding="utf-8")
     options = dict(cog_options)
     if factors:
         options["overviews"] = "FORCE_USE_EXISTING"
@@ -238,11 +241,12 @@ def _vrt_document(grid: GeoBox, sources: Sequence[tuple[Path, slice, slice]],
                   overviews: Sequence[str] = (), shape: tuple[int, int] | None = None,
                   factor: int = 1,
                   band_sources: Sequence[tuple[Sequence[tuple[Path, slice, slice]], int]]
-                  | None = None) -> str:
+                  | None = None, colours: Sequence[str] = ()) -> str:
     """GDAL's VRT of the tiles (https://gdal.org/drivers/raster/vrt.html): one simple source
     per tile and band, placed at its window of the grid (of an overview level: ``shape`` and
     ``factor``), and the VRTs of the ``overviews`` levels. ``band_sources``: per band, the
-    tiles and their band it comes from, when not band ``i`` of ``sources``."""
+    tiles and their band it comes from, when not band ``i`` of ``sources``. ``colours``: per
+    band, its colour interpretation (``red``, ``undefined``...), which GDAL's copy keeps."""
     gdal_type = rasterio.dtypes._gdal_typename(dtype)
     a = grid.affine @ Affine.scale(factor)
     height, width = shape or grid.shape.yx
@@ -259,6 +263,8 @@ def _vrt_document(grid: GeoBox, sources: Sequence[tuple[Path, slice, slice]],
     for band, description in enumerate(descriptions, start=1):
         lines.append(f'  <VRTRasterBand dataType="{gdal_type}" band="{band}">')
         lines.append(f"    <Description>{escape(description)}</Description>")
+        if colours:
+            lines.append(f"    <ColorInterp>{colours[band - 1].capitalize()}</ColorInterp>")
         if nodata is not None:
             value = "nan" if isinstance(nodata, float) and math.isnan(nodata) else repr(nodata)
             lines.append(f"    <NoDataValue>{value}</NoDataValue>")
