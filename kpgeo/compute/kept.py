@@ -8,6 +8,9 @@ the next step needs as a file under the site's output folder (which every worker
 sees the product tiles) and hands on only its path; the next step reads it back. The files are
 scratch: removed once the step after the next has run, and all of them when the site's months
 are done or a new run starts.
+
+A site of one chunk keeps nothing on disk: its results are one chunk's, held by the worker
+that computes it whatever the site, and writing them would only cost time.
 """
 
 from __future__ import annotations
@@ -33,10 +36,13 @@ class Kept:
             return pickle.load(f)
 
 
-def keep(value: Any, site_folder: Path, month: str, kind: str, rows: slice,
-         cols: slice) -> Kept:
+def keep(value: Any, site_folder: Path | None, month: str, kind: str, rows: slice,
+         cols: slice) -> Any:
     """Write ``value`` (numpy arrays in dataclasses, pickled) for the chunk ``rows``, ``cols``
-    of ``month``; its :class:`Kept` handle."""
+    of ``month``; its :class:`Kept` handle. ``value`` itself when ``site_folder`` is None (a
+    site of one chunk)."""
+    if site_folder is None:
+        return value
     folder = site_folder / KEPT_FOLDER / month
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{kind}-{rows.start}-{cols.start}.pickle"

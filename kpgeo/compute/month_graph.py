@@ -10,7 +10,8 @@ Per chunk of the site grid (:mod:`kpgeo.methods.chunkwise` has the numpy of each
   pieces, and the chunk's tiles of the month's products (:mod:`kpgeo.products.tiles`).
 
 What a chunk's ``advance`` hands to its ``finish``, and what its ``finish`` carries to the next
-month, is written under the site's folder (:mod:`kpgeo.compute.kept`), so that the workers hold
+month, is written under the site's folder for a site of several chunks
+(:mod:`kpgeo.compute.kept`), so that the workers hold
 only the chunks they are computing, whatever the site's size; only summaries, sums and polygon
 pieces come back to the run. A site of one chunk has its next months searched and observed
 while this one finishes (:meth:`SiteMonths.observe` before :meth:`SiteMonths.finish`), so that
@@ -217,6 +218,12 @@ class SiteMonths:
                              self.site.grid, tuple(self.layout.chunks()), scenes, unread,
                              self.config.composite.min_valid_pct, self.signature)
 
+    @property
+    def _kept_in(self) -> Path | None:
+        """Where chunks keep what their next step needs (:mod:`kpgeo.compute.kept`): the
+        site's folder, or None for a site of one chunk (held by its worker)."""
+        return self.folder if len(self.layout.chunks()) > 1 else None
+
     def _outline(self) -> Any:
         """The site's polygon in the grid's CRS (shapely): each chunk finds its pixels in it."""
         return self.site.geometry.to_crs(self.site.crs).geom
@@ -268,7 +275,7 @@ class SiteMonths:
         and the latest valid month's (read by the workers), or empty."""
         forget(self.folder)  # what an interrupted run kept
         return list(dask.persist(*[_delayed(_read_carry)(saved, last_ok, rows, cols,
-                                                         self.folder)
+                                                         self._kept_in)
                                    for rows, cols in self.layout.chunks()]))
 
     def finish(self, observing: Observing, carries: list[Delayed]) -> MonthOutcome:
@@ -281,7 +288,7 @@ class SiteMonths:
         def step(observing: Observing) -> list[Delayed]:
             writer = self._writer(observing)
             return [_delayed(_advanced)(o, carries[i], month, params, writer, rows, cols,
-                                        self.folder)
+                                        self._kept_in)
                     for i, (o, (rows, cols)) in enumerate(zip(observing.observed, chunks,
                                                               strict=True))]
 
@@ -306,7 +313,7 @@ class SiteMonths:
                                 quality.status == "ok", keep[i], numbers[i],
                                 {"new": ring_of(self.layout, i, new_edges),
                                  "previous_new": ring_of(self.layout, i, previous_edges)},
-                                params, pixel_m**2 / 1e4, writer, rows, cols, self.folder)
+                                params, pixel_m**2 / 1e4, writer, rows, cols, self._kept_in)
             for i, (rows, cols) in enumerate(chunks)])
         carries = [_delayed(operator.attrgetter("carry"))(f) for f in finished]
         log.debug("%s %s: observed and advanced in %.2f s", self.site.name, month, observed_s)
@@ -502,8 +509,8 @@ def _write_composite(writer: ProductWriter, rows: slice, cols: slice, observed: 
 
 
 def _advanced(observing: tuple[Observed, ChunkBaseline], carry: Carry | Kept, month: str,
-              params: Any, writer: ProductWriter, rows: slice, cols: slice, site_folder: Path,
-              ) -> tuple[Kept, Summary]:
+              params: Any, writer: ProductWriter, rows: slice, cols: slice,
+              site_folder: Path | None) -> tuple[Kept | Any, Summary]:
     """Advance a chunk and write its composite and indices (the composite itself is not
     kept); what its :func:`_finished` needs, kept on disk, and its summary."""
     observed, baseline = observing
@@ -516,11 +523,11 @@ def _advanced(observing: tuple[Observed, ChunkBaseline], carry: Carry | Kept, mo
                 rows, cols), summary
 
 
-def _finished(advanced: tuple[Kept, Summary], carry: Carry | Kept, month: str,
+def _finished(advanced: tuple[Kept | Any, Summary], carry: Carry | Kept, month: str,
               ok: bool, kept: np.ndarray, numbers: np.ndarray, rings: Mapping[str, Ring],
               params: Any, pixel_ha: float, writer: ProductWriter, rows: slice,
-              cols: slice, site_folder: Path) -> Finished:
-    chunk, summary, baseline = advanced[0].load()
+              cols: slice, site_folder: Path | None) -> Finished:
+    chunk, summary, baseline = loaded(advanced[0])
     done = finish(chunk, loaded(carry), baseline, month, ok, kept, numbers, rings, params,
                   pixel_ha, (writer.grid, rows, cols))
     writer.write("change", rows, cols, done.layers["change"],
@@ -537,7 +544,7 @@ def _sums_and_pieces(finished: Finished) -> tuple[dict[str, float], list[AreaPie
 
 
 def _read_carry(saved: Path | None, last_ok: Path | None, rows: slice,
-                cols: slice, site_folder: Path) -> Kept:
+                cols: slice, site_folder: Path | None) -> Kept | Carry:
     """A chunk's :class:`~.chunkwise.Carry` from saved ``change.tif`` files (windows of
     them), or empty."""
     shape = (rows.stop - rows.start, cols.stop - cols.start)
