@@ -29,6 +29,12 @@ RESOLUTION_M = 10.0
 MAX_SITE_AREA_KM2 = 5000.0
 #: Smaller than a hundred pixels, a site cannot hold a digging area worth mapping.
 MIN_SITE_AREA_KM2 = 0.01
+#: The largest site grid: the 5,000 km² square (7051 x 7051 px), whose month runs within a
+#: small machine's memory (benchmarks/RESULTS.md). A polygon's area alone does not bound the
+#: grid: two small parts far apart (or a thin diagonal corridor) span a huge one.
+MAX_SITE_GRID_PX = 50_000_000
+#: Site names become folder and file names: longer ones are refused.
+MAX_SITE_NAME_CHARS = 64
 #: GeoJSON ``crs`` names that still mean WGS84 longitude/latitude.
 _WGS84_CRS_NAMES = {
     "urn:ogc:def:crs:OGC:1.3:CRS84",
@@ -199,6 +205,13 @@ def load_site(path: str | Path) -> Site:
             f"site file {str(path)!r} gives no usable name; set a 'name' property such as "
             "\"tortiya\"."
         )
+    if len(slug) > MAX_SITE_NAME_CHARS:
+        raise AOIError(
+            f"site file {str(path)!r} is named {slug[:20]!r}... ({len(slug):,} characters); "
+            f"set a 'name' property of at most {MAX_SITE_NAME_CHARS} characters such as "
+            "\"tortiya\"."
+        )
+    _check_antimeridian(polygon, path)
     site = Site(
         name=slug,
         title=str(properties.get("title") or name or path.stem),
@@ -333,6 +346,18 @@ def _check_ring(ring: Any, where: str) -> None:
         )
 
 
+def _check_antimeridian(polygon: shapely.Geometry, path: Path) -> None:
+    """A site across ±180° (its parts at both ends of the longitudes) has no UTM zone: its
+    centroid falls half a world away."""
+    west, _, east, _ = polygon.bounds
+    if east - west > 180:
+        raise AOIError(
+            f"site file {str(path)!r} spans longitudes {west:g} to {east:g}: it crosses the "
+            "antimeridian (±180°) or joins places half a world apart; split it into one site "
+            "file per side."
+        )
+
+
 def _check_area(site: Site, path: Path) -> None:
     area = site.area_km2
     if area > MAX_SITE_AREA_KM2:
@@ -345,6 +370,14 @@ def _check_area(site: Site, path: Path) -> None:
         raise AOIError(
             f"site file {str(path)!r} covers {area:.4f} km², less than "
             f"{MIN_SITE_AREA_KM2} km² (100 pixels); draw a larger outline."
+        )
+    width, height = site.grid.shape.x, site.grid.shape.y
+    if width * height > MAX_SITE_GRID_PX:
+        raise AOIError(
+            f"site file {str(path)!r} needs a grid of {width:,} x {height:,} px "
+            f"({width * height / 1e6:,.0f} Mpx), more than the {MAX_SITE_GRID_PX / 1e6:,.0f} Mpx "
+            "(a 70 km square) one site may have: its parts lie far apart or it is very long; "
+            "split it into one site file per area."
         )
 
 

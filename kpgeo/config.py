@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from .errors import ConfigError, InputError
+from .limits import check_limits
 from .months import MonthRange, check_observable, parse_month_range
 
 SourceKind = Literal["synthetic", "stac", "sentinelhub"]
@@ -472,61 +473,29 @@ def validate(config: PipelineConfig, *, today: Any = None) -> PipelineConfig:
             f"baseline {config.baseline} does not end before the last month to process "
             f"({config.months.last}); detection needs months after the baseline."
         )
+    check_limits(config)
     if config.source.kind != "synthetic":
         check_observable(config.months, what="--months", today=today)
         check_observable(config.baseline, what="--baseline", today=today)
-    if config.source.read_attempts < 1:
-        raise ConfigError(
-            f"source.read_attempts = {config.source.read_attempts}; give 1 or more."
-        )
-    if config.source.http_timeout_s <= 0:
-        raise ConfigError(
-            f"source.http_timeout_s = {config.source.http_timeout_s}; give a timeout above 0."
-        )
-    if config.source.http_retries < 0:
-        raise ConfigError(
-            f"source.http_retries = {config.source.http_retries} is negative; give 0 or more."
-        )
     if config.scheduler and config.scheduler not in LOCAL_SCHEDULERS \
             and ":" not in config.scheduler:
         raise ConfigError(
             f"--scheduler {config.scheduler!r} is not a scheduler address; give one like "
             "tcp://host:8786, or `threads`, or leave it out for a local cluster."
         )
-    if config.workers < 0:
-        raise ConfigError(f"--workers {config.workers} is negative; give 1 or more, or 0 for auto.")
-    if not 0 <= config.composite.min_valid_pct <= 100:
-        raise ConfigError(
-            f"composite.min_valid_pct = {config.composite.min_valid_pct} is not a percentage."
-        )
-    if config.mask.cloud_buffer_m < 0:
-        raise ConfigError(f"mask.cloud_buffer_m = {config.mask.cloud_buffer_m} is negative.")
     for name, value in config.volume.assumptions().items():
-        if not (0 <= value.low <= value.high):
+        if not value.low <= value.high:
             raise ConfigError(
                 f"volume.{name} = [{value.low}, {value.high}] is not a range; give "
-                "0 <= low <= high."
+                "low <= high."
             )
-    if config.volume.draws < 100:
-        raise ConfigError(f"volume.draws = {config.volume.draws}; give at least 100 draws.")
-    if config.detection.min_area_ha < 0:
-        raise ConfigError(
-            f"detection.min_area_ha = {config.detection.min_area_ha} is negative; give 0 or more."
-        )
     _check_shares(config.detection)
     return config
 
 
 def _check_shares(detection: DetectionConfig) -> None:
-    """The dug-share thresholds are shares, in order: undug < dug <= surely dug."""
-    for name in ("footprint_share_min", "preexisting_share_min", "preexisting_share_min_unseen",
-                 "preexisting_undug_share_max", "active_share_min"):
-        value = getattr(detection, name)
-        if not 0 < value <= 1:  # NaN fails too
-            raise ConfigError(
-                f"detection.{name} = {value} is not a dug share; give a number above 0 and at "
-                "most 1."
-            )
+    """The dug-share thresholds (each a share: :mod:`kpgeo.limits`) are in order: undug < dug
+    <= surely dug; worked ground's NDVI is below 1 (the dug share unmixes against it)."""
     if not (detection.preexisting_undug_share_max < detection.preexisting_share_min
             <= detection.preexisting_share_min_unseen):
         raise ConfigError(
@@ -539,14 +508,4 @@ def _check_shares(detection: DetectionConfig) -> None:
         raise ConfigError(
             f"detection.worked_ndvi = {detection.worked_ndvi} is not an NDVI; give a number "
             "from -1 to below 1 (about 0.05: the NDVI of pixels almost wholly dug)."
-        )
-    if not detection.preexisting_greening_min > 0:
-        raise ConfigError(
-            f"detection.preexisting_greening_min = {detection.preexisting_greening_min}; give a "
-            "share of the site's greening above 0 (0.75: fields green almost as the savanna)."
-        )
-    if not detection.green_season_contrast > 0:
-        raise ConfigError(
-            f"detection.green_season_contrast = {detection.green_season_contrast}; give an NDVI "
-            "range above 0 (0.2 in the savanna)."
         )

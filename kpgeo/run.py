@@ -66,11 +66,20 @@ def resolve_sites(config: PipelineConfig, names: tuple[str, ...] = ()) -> list[S
     AOIError, ConfigError
         On a bad site file or an unknown site name.
     """
-    sites = []
+    sites: list[Site] = []
     for entry in config.sites:
         site = load_site(entry.aoi)
         if entry.window is not None:
             site = site.window(entry.window.lon, entry.window.lat, entry.window.size_km)
+        # A site's name is its folder and its rows: two of one name would overwrite each
+        # other's products and count twice in the exports.
+        twin = next((s for s in sites if s.name == site.name), None)
+        if twin is not None:
+            raise ConfigError(
+                f"sites {twin.path!r} and {site.path!r} are both named {site.name!r} (the "
+                "folder and export name); list each site once, or give them different "
+                "'name' properties."
+            )
         sites.append(site)
     if names:
         known = {s.name: s for s in sites}

@@ -167,6 +167,39 @@ CASES: dict[str, list[Case]] = {
         _bad_site("under-0.01-km2", (-5.7, 8.7, -5.6995, 8.7005), "0.0030 km²", "0.01 km²",
                   command="aoi"),
     ],
+    "a site whose grid is over 50 Mpx (parts far apart), or across the antimeridian": [
+        _bad_site("tortiya-and-alaska", _site_doc({"type": "MultiPolygon", "coordinates": [
+            [RING], [[[-150.0, 61.0], [-149.99, 61.0], [-149.99, 61.01], [-150.0, 61.01],
+                      [-150.0, 61.0]]]]}), "Mpx", "split it into one site file per area",
+                  command="aoi"),
+        _bad_site("two-far-parts", _site_doc({"type": "MultiPolygon", "coordinates": [
+            [RING], [[[lon + 1.5, lat + 1.0] for lon, lat in RING]]]}), "Mpx", "split"),
+        _bad_site("antimeridian", _site_doc({"type": "MultiPolygon", "coordinates": [
+            [[[179.99, -17.0], [180.0, -17.0], [180.0, -16.99], [179.99, -16.99],
+              [179.99, -17.0]]],
+            [[[-180.0, -17.0], [-179.99, -17.0], [-179.99, -16.99], [-180.0, -16.99],
+              [-180.0, -17.0]]]]}), "antimeridian", command="aoi"),
+    ],
+    "two sites of one name (a file listed twice, or names that make one folder name)": [
+        Case("same-file-twice", _run_pipeline(), ("both named 'test-site'", "'name' properties"),
+             {"p.toml": 'baseline = "2024-01..2024-03"\nmonths = "2024-01..2024-06"\n'
+                        f'[[sites]]\naoi = "{SITE}"\n[[sites]]\naoi = "{SITE}"\n'}),
+        Case("dup-and-dup!", _run_pipeline(), ("both named 'dup'",),
+             {"a.geojson": _polygon_doc(RING) | {"features": [
+                 {"type": "Feature", "properties": {"name": "Dup"},
+                  "geometry": {"type": "Polygon", "coordinates": [RING]}}]},
+              "b.geojson": _polygon_doc(RING) | {"features": [
+                  {"type": "Feature", "properties": {"name": "dup!"},
+                   "geometry": {"type": "Polygon", "coordinates": [RING]}}]},
+              "p.toml": 'baseline = "2024-01..2024-03"\nmonths = "2024-01..2024-06"\n'
+                        '[[sites]]\naoi = "a.geojson"\n[[sites]]\naoi = "b.geojson"\n'}),
+    ],
+    "a site name over 64 characters": [
+        _bad_site("long-name", _polygon_doc(RING) | {"features": [
+            {"type": "Feature", "properties": {"name": "x" * 5000},
+             "geometry": {"type": "Polygon", "coordinates": [RING]}}]},
+                  "5,000 characters", "at most 64"),
+    ],
     "month not `YYYY-MM`, month 00 or 13, range backwards or malformed": [
         Case("month-word", _run("--month", "June", months=None), ("--month 'June'", "YYYY-MM")),
         Case("month-slash", _run(months="2024/01..2024/06"), ("'2024/01'", "YYYY-MM")),
@@ -236,10 +269,10 @@ CASES: dict[str, list[Case]] = {
              ("--scheduler 'cluster1'", "tcp://host:8786")),
         Case("scheduler-in-pipeline", _run_pipeline(), ("--scheduler 'my laptop'",),
              _pipeline(top='scheduler = "my laptop"\n')),
-        Case("workers-negative", _run("--workers", "-2"), ("--workers -2", "1 or more")),
+        Case("workers-negative", _run("--workers", "-2"), ("--workers -2", "from 0 to 256")),
     ],
     "`[source]` read_attempts under 1, http_timeout_s not above 0, http_retries negative": [
-        Case("read-attempts-zero", _run_pipeline(), ("source.read_attempts = 0", "1 or more"),
+        Case("read-attempts-zero", _run_pipeline(), ("source.read_attempts = 0", "from 1 to 20"),
              _pipeline("[source]\nread_attempts = 0\n")),
         Case("http-timeout-zero", _run_pipeline(), ("source.http_timeout_s = 0.0", "above 0"),
              _pipeline("[source]\nhttp_timeout_s = 0\n")),
@@ -252,10 +285,45 @@ CASES: dict[str, list[Case]] = {
              _pipeline("[volume.recovery]\nlow = 0.9\nhigh = 0.5\n")),
         Case("volume-negative-low", _run_pipeline(), ("volume.grade_ct_per_m3 = [-1.0, 1.9]",),
              _pipeline("[volume.grade_ct_per_m3]\nlow = -1.0\nhigh = 1.9\n")),
-        Case("volume-99-draws", _run_pipeline(), ("volume.draws = 99", "at least 100"),
+        Case("volume-99-draws", _run_pipeline(), ("volume.draws = 99", "from 100 to"),
              _pipeline("[volume]\ndraws = 99\n")),
         Case("volume-0-draws", _run_pipeline(), ("volume.draws = 0",),
              _pipeline("[volume]\ndraws = 0\n")),
+    ],
+    "any other number of a pipeline file not finite or out of its range (`nan`, `inf`, a "
+    "negative size, `chunk_px` under 64, an SCL class above 11, a negative seed)": [
+        Case("ndvi-drop-nan", _run_pipeline(), ("detection.ndvi_drop = nan", "above 0"),
+             _pipeline("[detection]\nndvi_drop = nan\n")),
+        Case("min-months-negative", _run_pipeline(),
+             ("detection.preexisting_min_months = -5", "from 1 to 120"),
+             _pipeline("[detection]\npreexisting_min_months = -5\n")),
+        Case("chunk-px-negative", _run_pipeline(), ("composite.chunk_px = -5", "from 64 to"),
+             _pipeline("[composite]\nchunk_px = -5\n")),
+        Case("chunk-px-zero", _run_pipeline(), ("composite.chunk_px = 0",),
+             _pipeline("[composite]\nchunk_px = 0\n")),
+        Case("chunk-px-one", _run_pipeline(), ("composite.chunk_px = 1",),
+             _pipeline("[composite]\nchunk_px = 1\n")),
+        Case("window-negative", _run_pipeline(), ("sites[0].window.size_km = -3.0", "above 0"),
+             {"p.toml": 'baseline = "2024-01..2024-03"\nmonths = "2024-01..2024-06"\n'
+                        f'[[sites]]\naoi = "{SITE}"\n'
+                        "window = {lon = -5.7, lat = 8.72, size_km = -3}\n"}),
+        Case("cloud-buffer-huge", _run_pipeline(), ("mask.cloud_buffer_m = 1000000000.0",),
+             _pipeline("[mask]\ncloud_buffer_m = 1e9\n")),
+        Case("cloud-buffer-inf", _run_pipeline(), ("mask.cloud_buffer_m = inf",),
+             _pipeline("[mask]\ncloud_buffer_m = inf\n")),
+        Case("http-timeout-nan", _run_pipeline(), ("source.http_timeout_s = nan",),
+             _pipeline("[source]\nhttp_timeout_s = nan\n")),
+        Case("min-area-inf", _run_pipeline(), ("detection.min_area_ha = inf",),
+             _pipeline("[detection]\nmin_area_ha = inf\n")),
+        Case("scl-class-300", _run_pipeline(), ("mask.invalid_scl[1] = 300", "from 0 to 11"),
+             _pipeline("[mask]\ninvalid_scl = [0, 300]\n")),
+        Case("read-attempts-huge", _run_pipeline(), ("source.read_attempts = 1000000000",),
+             _pipeline("[source]\nread_attempts = 1000000000\n")),
+        Case("workers-million", _run("--workers", "1000000"), ("--workers 1000000",)),
+        Case("volume-seed-negative", _run_pipeline(), ("volume.seed = -1",),
+             _pipeline("[volume]\nseed = -1\n")),
+        Case("volume-high-inf", _run_pipeline(), ("volume.recovery = [0.5, inf]",),
+             _pipeline("[volume.recovery]\nlow = 0.5\nhigh = inf\n")),
     ],
     "`--source sentinelhub` without `SH_CLIENT_ID` and `SH_CLIENT_SECRET`": [
         Case("sentinelhub-no-credentials", _run("--source", "sentinelhub"),

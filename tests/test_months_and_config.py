@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kpgeo.cli import build_run_config, cli
-from kpgeo.config import load_pipeline
+from kpgeo.config import PipelineConfig, SiteConfig, Window, load_pipeline, validate
 from kpgeo.errors import ConfigError, MonthError
 from kpgeo.months import MonthRange, parse_month, parse_month_range
 
@@ -173,8 +175,8 @@ def test_options_override_the_pipeline_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("setting, expected", [
-    ("footprint_share_min = 1.5", "detection.footprint_share_min = 1.5 is not a dug share"),
-    ("preexisting_share_min = nan", "detection.preexisting_share_min = nan is not a dug share"),
+    ("footprint_share_min = 1.5", "detection.footprint_share_min = 1.5 is out of range; give a number above 0 and at most 1"),
+    ("preexisting_share_min = nan", "detection.preexisting_share_min = nan is out of range"),
     ("preexisting_undug_share_max = 0.6",
      "detection.preexisting_undug_share_max (0.6) < preexisting_share_min (0.5)"),
     ("worked_ndvi = 1.0", "detection.worked_ndvi = 1.0 is not an NDVI"),
@@ -191,3 +193,46 @@ def test_dug_share_thresholds_out_of_range_are_refused_with_exit_2(
     assert result.exit_code == 2, result.output
     assert expected in result.output
     assert not (tmp_path / "out").exists()
+
+
+def _config_with(key: str, value: Any) -> PipelineConfig:
+    """The default configuration (with a windowed site) with the number at ``key`` (as
+    :func:`kpgeo.limits.numbers` names it) set to ``value``."""
+    def replaced(obj: Any, parts: list[str]) -> Any:
+        head, rest = parts[0], parts[1:]
+        name, index = (head[:-1].split("[") + [None])[:2] if head.endswith("]") else (head, None)
+        current = getattr(obj, name)
+        if index is not None:
+            items = list(current)
+            items[int(index)] = replaced(items[int(index)], rest) if rest else value
+            return dataclasses.replace(obj, **{name: tuple(items)})
+        if not rest:
+            if dataclasses.is_dataclass(current):  # a ranged assumption: both ends
+                return dataclasses.replace(obj, **{name: dataclasses.replace(
+                    current, low=value, high=value)})
+            return dataclasses.replace(obj, **{name: value})
+        return dataclasses.replace(obj, **{name: replaced(current, rest)})
+
+    base = PipelineConfig(sites=(SiteConfig(str(TORTIYA), Window(-5.7, 8.72, 6.0)),),
+                          baseline=parse_month_range("2024-01..2024-03"),
+                          months=parse_month_range("2024-01..2024-06"))
+    return replaced(base, key.split("."))
+
+
+def test_every_number_of_a_pipeline_has_a_range_and_nan_inf_and_huge_values_are_refused(
+        ) -> None:
+    """Every numeric field of the configuration has a range in kpgeo.limits, and NaN, ±inf
+    and 1e12 are each refused with the key named: no number reaches a run unchecked."""
+    from kpgeo.limits import limit_of, numbers
+
+    base = _config_with("workers", 0)
+    keys = [k for k, _ in numbers(base)]
+    assert len(keys) > 50
+    assert [k for k in keys if limit_of(k) is None] == []
+    assert validate(base) is base  # the defaults are in range
+    for key in keys:
+        for bad in (float("nan"), float("inf"), -float("inf"), 1e12):
+            with pytest.raises(ConfigError) as caught:
+                validate(_config_with(key, bad))
+            shown = key if key != "workers" else "--workers"
+            assert shown in str(caught.value), (key, bad, str(caught.value))

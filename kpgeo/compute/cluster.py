@@ -52,6 +52,11 @@ def dask_context(scheduler: str = "", workers: int = 0, *,
     # scheduler for runs that give none; the tests use that to skip starting a cluster per run.
     configured = dask.config.get("scheduler", None)
     scheduler = scheduler or (configured if configured in LOCAL_SCHEDULERS else "")
+    cores = os.cpu_count() or 1
+    if workers > cores and not (scheduler and scheduler not in LOCAL_SCHEDULERS):
+        log.warning("--workers %d is more than this machine's %d cores: each worker gets a "
+                    "share of a core and of the memory, and the run is slower; leave "
+                    "--workers out to size the cluster to the machine.", workers, cores)
     try:
         if scheduler in LOCAL_SCHEDULERS:
             with dask.config.set(scheduler=scheduler, num_workers=workers or None):
