@@ -35,7 +35,6 @@ from ..months import parse_month, parse_month_range
 from . import map_page
 from . import offline as offline_assets
 from .htmlsafe import text, write_html
-from .measured import ALL_MEASURED
 from .map_layers import (
     CHANGE_SCORE_COLOURS,
     CHANGE_SCORE_RANGE,
@@ -47,6 +46,7 @@ from .map_layers import (
     image_data_uri,
     true_colour_image,
 )
+from .measured import ALL_MEASURED
 
 #: OpenStreetMap's standard tiles (tile usage policy: attribution, no bulk downloads).
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
