@@ -368,3 +368,17 @@ def test_a_python_warning_reaches_the_user_as_one_line_in_words(
     np.nanmedian(np.full(3, np.nan))  # numpy: All-NaN slice encountered
     err = capsys.readouterr().err
     assert err == "warning: something odd\n"
+
+
+def test_an_export_over_sites_says_which_were_measured() -> None:
+    """Top-level ``status``: ok when every site was measured in the month, gap when none was,
+    partial otherwise; ``measured_month``: the earliest of the sites'."""
+    from kpgeo.products.measured import status_member
+
+    ok = {"status": "ok", "measured_month": "2024-04"}
+    gap = {"status": "gap", "measured_month": "2024-02"}
+    never = {"status": "gap", "measured_month": None}
+    assert status_member({"a": ok, "b": ok}) == {"status": "ok", "measured_month": "2024-04"}
+    assert status_member({"a": ok, "b": gap}) == {"status": "partial",
+                                                  "measured_month": "2024-02"}
+    assert status_member({"a": gap, "b": never}) == {"status": "gap", "measured_month": None}
