@@ -50,7 +50,9 @@ from kpgeo.products.maps import CLASS_DIGGING, CLASS_INCREMENT
 from kpgeo.synth import SynthResult, write_archive
 
 from .builders import write_site_file
-from .test_maps import _open, _open_map, browser  # noqa: F401  (browser: a fixture)
+
+# The map tests' headless Chromium (the fixture ``browser``) and how they open pages.
+from .test_maps import _open, _open_map, browser  # noqa: F401
 
 BIN = Path(sys.executable).parent
 SITE = "gm"
@@ -92,7 +94,7 @@ def gap_run(cloudy_archive: SynthResult, tmp_path_factory: pytest.TempPathFactor
     root = tmp_path_factory.mktemp("gaps")
     archive = root / "archive"
     shutil.copytree(cloudy_archive.collection.parent, archive)
-    damaged = sorted(p.name for p in archive.iterdir() if p.is_dir() and "202405" in p.name)[0]
+    damaged = min(p.name for p in archive.iterdir() if p.is_dir() and "202405" in p.name)
     nir = archive / damaged / "nir.tif"
     nir.write_bytes(b"\0" * nir.stat().st_size)
     aoi = write_site_file(root / "gm.geojson", SITE_BBOX, name=SITE)
@@ -214,7 +216,8 @@ def test_gap_month_geopackage_and_kml_say_as_last_measured(gap_run: GapRun) -> N
     assert f"not measured this month: the areas as measured in {LAST_MEASURED}" in sites[SITE]
 
 
-def test_gap_month_map_and_index_claim_no_measurement(browser: Any, gap_run: GapRun) -> None:
+def test_gap_month_map_and_index_claim_no_measurement(
+        browser: Any, gap_run: GapRun) -> None:  # noqa: F811 (the fixture)
     measured = _export(gap_run.out, LAST_MEASURED)
     cumulative = sum(f["properties"]["area_ha"] for f in measured["features"]
                      if f["properties"]["status"] == "new")
@@ -305,7 +308,8 @@ def test_the_areas_increments_do_not_depend_on_chunks(gap_run: GapRun, tmp_path:
                                               shapely.geometry.shape(b["geometry"])) < 2e-6
 
 
-def test_the_map_outlines_the_months_increment(browser: Any, gap_run: GapRun) -> None:
+def test_the_map_outlines_the_months_increment(
+        browser: Any, gap_run: GapRun) -> None:  # noqa: F811 (the fixture)
     month = LAST_MEASURED
     features = _export(gap_run.out, month)["features"]
     grown = [f for f in features if f["properties"]["new_ha_this_month"] > 0]
