@@ -22,7 +22,6 @@ from .errors import (
     CredentialsError,
     InputError,
     KpgeoError,
-    LowCoverageWarning,
     MonthError,
     SourceError,
 )
@@ -34,7 +33,6 @@ __all__ = [
     "CredentialsError",
     "InputError",
     "KpgeoError",
-    "LowCoverageWarning",
     "MonthError",
     "MonthRange",
     "PipelineConfig",

@@ -19,6 +19,7 @@ from .aoi import describe_site, load_site
 from .config import SOURCES, PipelineConfig, SiteConfig, load_pipeline, validate
 from .errors import ConfigError, InputError, KpgeoError
 from .months import MonthRange, parse_month, parse_month_range
+from .userlog import setup_logging
 
 log = logging.getLogger("kpgeo")
 EXPORT_FORMATS = ("geojson", "gpkg", "kml")
@@ -37,16 +38,6 @@ class _KpgeoGroup(click.Group):
             ctx.exit(exc.exit_code)
 
 
-def _setup_logging(verbose: int, quiet: int) -> None:
-    level = logging.INFO + 10 * (quiet - verbose)
-    logging.basicConfig(level=max(logging.DEBUG, level), format="%(message)s", stream=sys.stderr,
-                        force=True)
-    # Off, then on: a second captureWarnings(True) in one process does nothing, even when
-    # warnings.showwarning was replaced in between (pytest does, for every test).
-    logging.captureWarnings(False)
-    logging.captureWarnings(True)
-
-
 @click.group(cls=_KpgeoGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kpgeo")
 @click.option("-v", "--verbose", count=True, help="More log output (repeatable).")
@@ -61,7 +52,7 @@ def cli(verbose: int, quiet: int) -> None:
       $ kpgeo synth --aoi aoi/tortiya.geojson --months 2024-01..2024-03 --out archive/
       $ kpgeo run pipelines/monthly.toml --month 2025-06
     """
-    _setup_logging(verbose, quiet)
+    setup_logging(verbose, quiet)
 
 
 # ---- kpgeo aoi check --------------------------------------------------------------------------

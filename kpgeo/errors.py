@@ -1,4 +1,4 @@
-"""Error and warning classes.
+"""Error classes.
 
 Every error a user can cause by what they type or the files they give is an :class:`InputError`
 (exit code 2 on the command line, docs/product.md §4); everything that goes wrong during a run that the
@@ -40,7 +40,3 @@ class CredentialsError(InputError):
 
 class SourceError(KpgeoError, OSError):
     """A scene source (catalog, API, asset) failed."""
-
-
-class LowCoverageWarning(UserWarning):
-    """A month has too little valid data to be more than a gap."""

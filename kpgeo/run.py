@@ -7,7 +7,8 @@ the detection state advances and the month's products are written (docs/product.
 month lives in its ``change.tif``, so a monthly run needs only the new month's scenes, the
 previous month's ``change.tif`` and ``baseline.tif`` (months after the latest saved state are
 computed on the way); rerunning a month gives identical products. Saved files carry a signature
-of grid, baseline, source and parameters and are recomputed when it differs.
+of grid, baseline, source and parameters and are recomputed when it differs. A gap month's
+``disturbed.geojson`` carries the digging areas as last measured (:mod:`kpgeo.products.measured`).
 After all sites: ``timeseries.csv``, ``exports/disturbed-YYYY-MM.geojson`` and the manifest.
 """
 
@@ -20,7 +21,6 @@ import fcntl
 import json
 import logging
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,20 +36,26 @@ from .compute.cluster import check_workers_see, compute, dask_context
 from .compute.kept import forget
 from .compute.month_graph import MonthOutcome, Observing, SiteMonths
 from .config import PipelineConfig
-from .errors import ConfigError, KpgeoError, LowCoverageWarning
+from .errors import ConfigError, KpgeoError
 from .methods.composite import MonthQuality
-from .methods.polygons import AreaPiece, DiggingArea, merge_pieces, preexisting_areas
-from .months import Month, MonthRange
+from .methods.polygons import (
+    AreaPiece,
+    DiggingArea,
+    feature_collection,
+    merge_pieces,
+    preexisting_areas,
+)
+from .months import Month, MonthRange, parse_month
 from .products import timeseries
 from .products.atomic import PART_SUFFIX
 from .products.encoding import read_values
 from .products.export import (
     BackgroundWrites,
     write_feature_collection,
-    write_geojson,
     write_volume_exports,
 )
 from .products.manifest import Manifest
+from .products.measured import carried, read_measured, status_member
 from .products.product_tags import AREAS_TAG, SIGNATURE_TAG, quality_from_tags
 from .products.tiles import TILES_FOLDER, remove_tiles
 from .sources import REFLECTANCE_BANDS, SceneSource, open_source
@@ -145,8 +151,9 @@ LOCK_NAME = ".kpgeo.lock"
 #: What a finished site-month folder holds.
 MONTH_PRODUCTS = ("composite.tif", "indices.tif", "change.tif", "disturbed.geojson")
 #: Version of the detection method and of its saved state: a baseline or state saved by
-#: another version is recomputed.
-METHOD_VERSION = 4
+#: another version is recomputed (5: digging areas carry ``new_ha_this_month`` and
+#: ``measured_month``, and a gap month the areas as last measured).
+METHOD_VERSION = 5
 
 
 def signature(site: Site, config: PipelineConfig) -> str:
@@ -196,9 +203,12 @@ def read_saved_month(path: Path, expected_signature: str) -> SavedMonth | None:
 
 def _foreign_member(config: PipelineConfig, month: str,
                     sites: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """The ``kpgeo`` member of GeoJSON products: provenance, no timestamps (reruns match)."""
+    """The ``kpgeo`` member of GeoJSON products: whether the month was measured
+    (:func:`~.products.measured.status_member`) and provenance, no timestamps (reruns
+    match)."""
     return {
         "month": month,
+        **status_member(sites),
         "software": f"kpgeo {__version__}",
         "source": {"kind": config.source.kind, "catalog": config.source.catalog,
                    "collection": config.source.collection},
@@ -227,6 +237,11 @@ class SiteRun:
     """A month's products are made while the next month computes."""
     _preexisting: list[DiggingArea] | None = None
     """The baseline's pre-existing digging areas."""
+    _baseline_status: dict[str, str] = field(default_factory=dict)
+    """Status of each baseline month, as this run found it."""
+    _measured: tuple[str, str | None, list[dict[str, Any]]] | None = None
+    """The latest month whose ``disturbed.geojson`` was written, the month its areas were
+    measured in, and its features (what a gap month after it carries)."""
     _last_done: float = field(default_factory=time.perf_counter)
     """When the latest month was completed (or the run began)."""
 
@@ -303,11 +318,13 @@ class SiteRun:
         self._report(result, what)
 
     def _warn_gap(self, month: Month, quality: MonthQuality) -> None:
+        # One line in words on the log (docs/product.md §10), not a Python warning: that
+        # would show the user kpgeo's file and source line.
         if quality.status == "gap":
-            warnings.warn(
-                f"{self.site.name} {month}: only {quality.valid_pct:.1f}% of the site has a "
-                f"valid observation ({quality.scenes} scenes); the month is a gap.",
-                LowCoverageWarning, stacklevel=3)
+            log.warning("%s %s: only %.1f%% of the site has a valid observation (%d scenes, "
+                        "%g%% needed); the month is a gap: its products show the digging "
+                        "areas as last measured.", self.site.name, month, quality.valid_pct,
+                        quality.scenes, self.config.composite.min_valid_pct)
 
     # -- baseline
     def _baseline_path(self) -> Path:
@@ -355,6 +372,7 @@ class SiteRun:
 
             self._hand_over(month, complete)
         self._writes.wait()  # the baseline is built from the written composites
+        self._baseline_status = {str(m): done[m].quality.status for m in months}
         valid = [m for m in months if done[m].quality.status == "ok"]
         if not valid:
             raise KpgeoError(
@@ -483,21 +501,69 @@ class SiteRun:
 
     def _write_areas(self, result: SiteMonth, pieces: Sequence[AreaPiece],
                      now: bool = False) -> None:
-        """The month's ``disturbed.geojson``: the baseline's pre-existing digging areas and
-        the new ones the chunks' pieces make."""
-        new = merge_pieces(self.site.name, self.site.grid, pieces, "new")
-        result.digging_areas = sorted([*self._preexisting_areas(), *new],
-                                      key=lambda a: (a.status != "preexisting", a.id))
-        foreign = _foreign_member(self.config, result.month, {self.site.name: {
-            "status": result.quality.status, "scene_ids": result.scene_ids}})
+        """The month's ``disturbed.geojson`` (:meth:`_write_month_areas`), in the writer's
+        thread (``now``: already in it), after the months before it."""
         path = self.folder / result.month / "disturbed.geojson"
-        args = (path, result.digging_areas, {self.site.name: self.site.crs}, foreign)
-        if now:  # already in the writer's thread
-            write_geojson(*args)
+        if now:
+            self._write_month_areas(result, pieces, path)
         else:
-            self._writes.submit(write_geojson, *args)
+            self._writes.submit(self._write_month_areas, result, pieces, path)
         result.outputs.append(path)
         self.results.append(result)
+
+    def _write_month_areas(self, result: SiteMonth, pieces: Sequence[AreaPiece],
+                           path: Path) -> None:
+        """A measured month's digging areas: the baseline's pre-existing ones and the new ones
+        the chunks' pieces make. A gap month's: those of the latest month measured, flagged
+        as not re-measured (:mod:`kpgeo.products.measured`)."""
+        if result.quality.status == "ok":
+            new = merge_pieces(self.site.name, self.site.grid, pieces, "new")
+            result.digging_areas = sorted([*self._preexisting_areas(), *new],
+                                          key=lambda a: (a.status != "preexisting", a.id))
+            measured: str | None = result.month
+            features = feature_collection(result.digging_areas,
+                                          {self.site.name: self.site.crs},
+                                          measured_month=measured)["features"]
+        else:
+            measured, features = self._last_measured(result.month)
+            features = carried(features)
+        foreign = _foreign_member(self.config, result.month, {self.site.name: {
+            "status": result.quality.status, "measured_month": measured,
+            "scene_ids": result.scene_ids}})
+        write_feature_collection(path, {"type": "FeatureCollection", "kpgeo": foreign,
+                                        "features": features})
+        self._measured = (result.month, measured, features)
+
+    def _last_measured(self, month: str) -> tuple[str | None, list[dict[str, Any]]]:
+        """The latest month before ``month`` whose digging areas were measured, and its
+        features: a baseline month that was no gap (the baseline's pre-existing areas), or the
+        month a later month's ``disturbed.geojson`` names; None and none before any."""
+        before = parse_month(month) - 1
+        if self._measured is not None and self._measured[0] == str(before):
+            return self._measured[1], self._measured[2]
+        assert self.config.baseline is not None
+        first = self.config.baseline.first
+        for m in reversed(list(MonthRange(first, before).months()) if before >= first else []):
+            if m in self.config.baseline:
+                if self._baseline_month_status(m) == "ok":
+                    return str(m), feature_collection(
+                        self._preexisting_areas(), {self.site.name: self.site.crs},
+                        measured_month=str(m))["features"]
+                continue
+            found = read_measured(self.folder / str(m) / "disturbed.geojson", self.site.name)
+            if found is not None:
+                return found
+        return None, []
+
+    def _baseline_month_status(self, month: Month) -> str:
+        """A baseline month's status: as this run found it, else its composite's tag."""
+        if str(month) not in self._baseline_status:
+            path = self.folder / str(month) / "composite.tif"
+            if not path.is_file():
+                return "gap"
+            with rasterio.open(path) as src:
+                self._baseline_status[str(month)] = quality_from_tags(src.tags()).status
+        return self._baseline_status[str(month)]
 
 
 # ---- the run ---------------------------------------------------------------------------------

@@ -143,17 +143,23 @@ def test_chunks_give_the_new_digging_areas_and_sums_of_the_whole_grid(chunk: int
     # One feature per area, with the id, dates, size and outline the whole grid gives.
     mapped = reference.carry.state
     areas = merge_pieces("s", GRID, pieces, "new")
-    whole_areas = [a for a in digging_areas("s", GRID, pre, expected, mapped)
+    whole_areas = [a for a in digging_areas("s", GRID, pre, expected, mapped,
+                                            increment=expected & ~previous)
                    if a.status == "new"]
     assert len(areas) == len(whole_areas) == 3
     by_id = {a.id: a for a in areas}
     for area in whole_areas:
         got = by_id[area.id]
-        assert (got.pixels, got.first_detected, got.confirmed) == (
-            area.pixels, area.first_detected, area.confirmed)
+        assert (got.pixels, got.first_detected, got.confirmed, got.new_ha_this_month) == (
+            area.pixels, area.first_detected, area.confirmed, area.new_ha_this_month)
         assert shapely.equals(got.geometry, area.geometry), area.id
     corner = max(areas, key=lambda a: a.pixels)
     assert corner.geometry.geom_type == "Polygon" and corner.confirmed == "2024-02"
+    # The month's increment, area by area, wherever chunk edges cut them: the corner area grew
+    # by all but the 8 pixels of last month's footprint in it (the ninth, dug less than half,
+    # is no footprint), and the areas' increments add up to the month's new_ha.
+    assert corner.new_ha_this_month == pytest.approx((corner.pixels - 8) * 0.01)
+    assert sum(a.new_ha_this_month or 0.0 for a in areas) == pytest.approx(sums["new_ha"])
 
 
 @pytest.mark.parametrize("season", [2, 8])

@@ -61,7 +61,8 @@ MONTHS = ("2024-01", "2024-02", "2024-03")
 TIMESERIES_COLUMNS = ["site", "month", "status", "scenes", "valid_pct", "preexisting_ha",
                       "new_ha", "cumulative_new_ha", "active_ha", "water_ha", "new_dug_ha",
                       "cumulative_new_dug_ha"]
-PROPERTY_KEYS = {"site", "id", "status", "first_detected", "confirmed", "area_ha"}
+PROPERTY_KEYS = {"site", "id", "status", "first_detected", "confirmed", "area_ha",
+                 "new_ha_this_month", "measured_month"}
 MAX_DECIMALS = 6
 #: Tolerance of areas measured on reprojected polygons against pixel-counted areas.
 AREA_RTOL = 0.01
@@ -144,6 +145,13 @@ def check_properties(doc: dict[str, Any], month: str | None = None) -> None:
         assert feature["id"] == props["id"]
         assert props["status"] in {"preexisting", "new"}
         assert isinstance(props["area_ha"], float) and props["area_ha"] > 0
+        # The month's increment: none in pre-existing digging; null where not measured.
+        increment = props["new_ha_this_month"]
+        assert increment is None or 0 <= increment <= props["area_ha"]
+        assert props["status"] == "new" or increment in (None, 0.0)
+        assert props["measured_month"] is None or MONTH_RE.match(props["measured_month"])
+        assert month is None or props["measured_month"] is None or \
+            props["measured_month"] <= month
         if props["status"] == "preexisting":
             assert props["first_detected"] is None and props["confirmed"] is None
             assert f"{props['site']}-p-" in props["id"]

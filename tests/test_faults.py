@@ -125,7 +125,7 @@ def test_month_without_a_usable_scene_is_a_gap_and_retried_by_the_next_run(
     with range_server(archive, faults) as url:
         result, out = run_pipeline(tmp_path, f"{url}/collection.json")
         assert result.exit_code == 0, result.output
-        # The run warns (LowCoverageWarning, logged on stderr by the command line).
+        # The run says so in one log line on stderr.
         assert f"{MONTH}: only 0.0% of the site has a valid observation" in result.stderr
         doc = manifest(out)
         assert {s["scene_id"] for s in doc["skipped_scenes"]} == set(scenes_of(archive, MONTH))

@@ -93,7 +93,14 @@ def _client(address: str) -> Iterator[Any]:
             "local cluster."
         ) from None
     with client:
+        _set_up_workers(client)
         yield client
+
+
+def _set_up_workers(client: Any) -> None:
+    from .worker_setup import QuietWarnings
+
+    client.register_plugin(QuietWarnings())
 
 
 @contextlib.contextmanager
@@ -110,6 +117,7 @@ def _local_cluster(workers: int) -> Iterator[Any]:
     with dask.config.set(WORKER_ENVIRON), LocalCluster(
             n_workers=workers or None, processes=True, dashboard_address=None,
             memory_limit="auto") as cluster, Client(cluster, direct_to_workers=True) as client:
+        _set_up_workers(client)
         yield client
 
 

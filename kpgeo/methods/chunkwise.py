@@ -221,9 +221,11 @@ def finish(advanced: Advanced, carry: Carry, baseline: ChunkBaseline, month: str
     dug = state.dug_share
     assert dug is not None
     digging = pre | new
+    # The month's increment: its new_ha, and each digging area's new_ha_this_month.
+    increment = new & ~previous_new
     sums = {
         "preexisting_ha": float(np.count_nonzero(pre)),
-        "new_ha": float(np.count_nonzero(new & ~previous_new)),
+        "new_ha": float(np.count_nonzero(increment)),
         "cumulative_new_ha": float(np.count_nonzero(new)),
         "active_ha": float(np.count_nonzero(digging & fresh)),
         "water_ha": float(np.count_nonzero(digging & water)),
@@ -231,7 +233,7 @@ def finish(advanced: Advanced, carry: Carry, baseline: ChunkBaseline, month: str
         "cumulative_new_dug_ha": float(np.nansum(dug[ground], dtype="float64")),
     }
     sums = {k: v * pixel_ha for k, v in sums.items()}
-    pieces = area_pieces(np.where(new, numbers[advanced.labels], 0), *window, state)
+    pieces = area_pieces(np.where(new, numbers[advanced.labels], 0), *window, state, increment)
     return Finished(Carry(state, new if ok else previous_new), sums, pieces,
                     layers={"change": change_layers(advanced.ndvi, advanced.hits, state, new,
                                                     baseline)})

@@ -11,7 +11,11 @@ The id spells the seed pixel's centre in the site's UTM grid, so it is readable 
 ``tortiya-n-694215-964305`` is new digging around easting 694215 m, northing 964305 m.
 
 Areas are counted in pixels of the UTM grid (100 m² each at 10 m), never from reprojected
-geometry. GeoJSON is written by hand rather than through GDAL's driver because the product needs
+geometry. A new area's ``first_detected`` is its earliest pixel's month, so an area that grows
+keeps its old date; the month's growth is its own figure, ``new_ha_this_month``: the area of its
+pixels that are new digging this month and were not in the latest measured month's (the
+pixels the month's ``new_ha`` in ``timeseries.csv`` counts, so that the figures of a month's
+areas add up to it). GeoJSON is written by hand rather than through GDAL's driver because the product needs
 a top-level foreign member (``kpgeo``) and must be byte-identical across reruns.
 """
 
@@ -53,11 +57,14 @@ class DiggingArea:
     pixels: int
     geometry: shapely.Geometry
     """Polygon or MultiPolygon in the site grid's CRS."""
+    new_ha_this_month: float | None = 0.0
+    """Area of its pixels new this month (:func:`area_pieces`' ``increment``); 0 for
+    pre-existing digging; None where not known."""
 
     def properties(self) -> dict[str, Any]:
         return {"site": self.site, "id": self.id, "status": self.status,
                 "first_detected": self.first_detected, "confirmed": self.confirmed,
-                "area_ha": self.area_ha}
+                "area_ha": self.area_ha, "new_ha_this_month": self.new_ha_this_month}
 
     def geojson_geometry(self, crs: Any) -> dict[str, Any]:
         """:func:`rfc7946_geometry` of the area (shared: do not modify it)."""
@@ -88,16 +95,18 @@ def dug_ground(footprint: np.ndarray, confirmed: np.ndarray, preexisting: np.nda
 
 
 def digging_areas(site: str, grid: GeoBox, preexisting: np.ndarray | Sequence[DiggingArea],
-                  new: np.ndarray, state: DetectionState) -> list[DiggingArea]:
+                  new: np.ndarray, state: DetectionState,
+                  increment: np.ndarray | None = None) -> list[DiggingArea]:
     """The pre-existing and new digging areas of a site, ordered by status then id.
 
     ``preexisting`` and ``new`` are final pixel masks (already at the mapping unit);
     ``preexisting`` may also be its :func:`preexisting_areas`, which are the same every month
-    of a baseline.
+    of a baseline. ``increment``: the pixels new this month (each area's ``new_ha_this_month``;
+    None where not given).
     """
     if isinstance(preexisting, np.ndarray):
         preexisting = preexisting_areas(site, grid, preexisting)
-    areas = list(preexisting) + _areas(site, grid, new, "new", state)
+    areas = list(preexisting) + _areas(site, grid, new, "new", state, increment)
     return sorted(areas, key=lambda a: (a.status != "preexisting", a.id))
 
 
@@ -107,7 +116,8 @@ def preexisting_areas(site: str, grid: GeoBox, preexisting: np.ndarray) -> list[
 
 
 def _areas(site: str, grid: GeoBox, mask: np.ndarray, status: Status,
-           state: DetectionState | None) -> list[DiggingArea]:
+           state: DetectionState | None, increment: np.ndarray | None = None,
+           ) -> list[DiggingArea]:
     occupied_rows, occupied_cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if occupied_rows.size == 0:
         return []
@@ -118,7 +128,9 @@ def _areas(site: str, grid: GeoBox, mask: np.ndarray, status: Status,
     labels, _ = ndimage.label(mask[box], structure=EIGHT)
     boxed = None if state is None else DetectionState(
         state.first_detected[box], state.confirmed[box], state.mapped_since[box])  # type: ignore[index]
-    return merge_pieces(site, grid, area_pieces(labels, grid, box[0], box[1], boxed), status)
+    return merge_pieces(site, grid, area_pieces(labels, grid, box[0], box[1], boxed,
+                                                None if increment is None else increment[box]),
+                        status)
 
 
 @dataclass(frozen=True)
@@ -135,13 +147,17 @@ class AreaPiece:
     """Earliest ``first_detected`` of its pixels (YYYYMM; the int32 maximum where none)."""
     confirmed_at_seed: int
     shapes: tuple[shapely.Geometry, ...]
+    increment_pixels: int | None = None
+    """Its pixels new this month (None: not known)."""
 
 
 def area_pieces(labels: np.ndarray, grid: GeoBox, rows: slice, cols: slice,
-                state: DetectionState | None) -> list[AreaPiece]:
+                state: DetectionState | None,
+                increment: np.ndarray | None = None) -> list[AreaPiece]:
     """The pieces of the areas ``labels`` (area numbers, 0 outside) of the window ``rows``,
     ``cols`` of ``grid``; ``state``: the window's detection state (None for pre-existing
-    digging). Pieces of one area from several chunks make it whole in :func:`merge_pieces`."""
+    digging); ``increment``: the window's pixels new this month, whose count each piece
+    keeps. Pieces of one area from several chunks make it whole in :func:`merge_pieces`."""
     ys, xs = np.nonzero(labels)
     if ys.size == 0:
         return []
@@ -156,13 +172,16 @@ def area_pieces(labels: np.ndarray, grid: GeoBox, rows: slice, cols: slice,
     order = np.lexsort((cols_g, rows_g, confirmed, since, lab))
     first_of_label = order[np.r_[0, np.nonzero(np.diff(lab[order]))[0] + 1]]
     numbers = lab[first_of_label]
-    sizes = np.bincount(np.searchsorted(numbers, lab), minlength=numbers.size)
+    piece_of = np.searchsorted(numbers, lab)  # each pixel's piece
+    sizes = np.bincount(piece_of, minlength=numbers.size)
+    increment_sizes = (None if increment is None else
+                   np.bincount(piece_of, weights=increment[ys, xs], minlength=numbers.size))
     never = np.iinfo("int32").max
     if state is not None:
         detected = state.first_detected[ys, xs]
         detected = np.where(detected > 0, detected, never)
         first_detected = np.full(numbers.size, never, dtype="int64")
-        np.minimum.at(first_detected, np.searchsorted(numbers, lab), detected)
+        np.minimum.at(first_detected, piece_of, detected)
     affine = grid[rows, cols].affine
     shapes: dict[int, list[shapely.Geometry]] = {}
     for geom, value in rasterio.features.shapes(labels.astype("int32"), mask=labels > 0,
@@ -172,7 +191,8 @@ def area_pieces(labels: np.ndarray, grid: GeoBox, rows: slice, cols: slice,
                       (int(since[index]), int(confirmed[index]), int(rows_g[index]),
                        int(cols_g[index])),
                       int(first_detected[i]) if state is not None else never,
-                      int(confirmed[index]), tuple(shapes[int(number)]))
+                      int(confirmed[index]), tuple(shapes[int(number)]),
+                      None if increment_sizes is None else int(increment_sizes[i]))
             for i, (number, index) in enumerate(zip(numbers, first_of_label, strict=True))]
 
 
@@ -193,6 +213,10 @@ def merge_pieces(site: str, grid: GeoBox, pieces: Sequence[AreaPiece],
         pixels = sum(p.pixels for p in parts)
         geometry = shapely.make_valid(shapely.union_all([g for p in parts for g in p.shapes]))
         new = status == "new"
+        increments = [p.increment_pixels for p in parts]
+        # Rounded as area_ha is: a month's areas add up to its new_ha within 0.0001 ha each.
+        new_ha_this_month = (0.0 if not new else None if None in increments else
+                             round(sum(i or 0 for i in increments) * pixel_m**2 / 1e4, 4))
         out.append(DiggingArea(
             site=site,
             id=f"{site}-{prefix}-{math.floor(x)}-{math.floor(y)}",
@@ -202,6 +226,7 @@ def merge_pieces(site: str, grid: GeoBox, pieces: Sequence[AreaPiece],
             area_ha=round(float(pixels) * pixel_m**2 / 1e4, 4),
             pixels=pixels,
             geometry=geometry,
+            new_ha_this_month=new_ha_this_month,
         ))
     return out
 
@@ -243,16 +268,20 @@ def _round(coords: Any) -> Any:
 
 
 def feature_collection(areas: Sequence[DiggingArea], crs_of: Mapping[str, Any],
-                       foreign: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                       foreign: Mapping[str, Any] | None = None,
+                       measured_month: str | None = None) -> dict[str, Any]:
     """An RFC 7946 FeatureCollection of ``areas``; ``crs_of`` maps site name → grid CRS.
 
-    ``foreign`` becomes the top-level foreign member ``kpgeo`` (RFC 7946 §6.1).
+    ``foreign`` becomes the top-level foreign member ``kpgeo`` (RFC 7946 §6.1);
+    ``measured_month``, each feature's ``measured_month``: the month whose observations the
+    areas were measured from.
     """
     doc: dict[str, Any] = {"type": "FeatureCollection"}
     if foreign is not None:
         doc["kpgeo"] = dict(foreign)
     doc["features"] = [
-        {"type": "Feature", "id": a.id, "properties": a.properties(),
+        {"type": "Feature", "id": a.id,
+         "properties": {**a.properties(), "measured_month": measured_month},
          "geometry": a.geojson_geometry(crs_of[a.site])}
         for a in areas
     ]

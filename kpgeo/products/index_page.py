@@ -82,6 +82,9 @@ class MonthRow:
     volume_href: str | None
     carats: tuple[float, float, float] | None
     """Carats of the new digging since the baseline (cumulative): P10, P50, P90."""
+    measured_month: str | None = None
+    """A month not measured: the latest month before it that was, whose digging areas its
+    map and export show (docs/product.md §8)."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,12 @@ def _site_section(out: Path, name: str, title: str, rows: list[dict[str, str]],
     months = [str(m) for m in MonthRange(parse_month(rows[0]["month"]),
                                          parse_month(rows[-1]["month"])).months()]
     by_month = {r["month"]: r for r in rows}
-    table = [_month_row(out, name, by_month[m], volumes.get((name, m), {}))
+    measured: dict[str, str | None] = {}
+    latest_ok = None
+    for m in months:  # a gap month's map and export show the latest month measured before it
+        measured[m] = m if by_month.get(m, {}).get("status") == "ok" else latest_ok
+        latest_ok = measured[m]
+    table = [_month_row(out, name, by_month[m], volumes.get((name, m), {}), measured[m])
              for m in reversed(months) if m in by_month]
     shaded = {m: (by_month[m]["status"] if m in by_month else "not run") for m in months
               if m not in by_month or by_month[m]["status"] != "ok"}
@@ -173,7 +181,7 @@ def _site_section(out: Path, name: str, title: str, rows: list[dict[str, str]],
 
 
 def _month_row(out: Path, name: str, row: Mapping[str, str],
-               volume: Mapping[str, str]) -> MonthRow:
+               volume: Mapping[str, str], measured_month: str | None = None) -> MonthRow:
     month = row["month"]
     map_path = out / name / month / "map.html"
     export = out / "exports" / f"disturbed-{month}.geojson"
@@ -187,6 +195,7 @@ def _month_row(out: Path, name: str, row: Mapping[str, str],
         export_href=f"exports/{export.name}" if export.is_file() else None,
         volume_href=f"exports/{volume_csv.name}" if volume_csv.is_file() else None,
         carats=None if p10 is None or p50 is None or p90 is None else (p10, p50, p90),
+        measured_month=measured_month,
     )
 
 

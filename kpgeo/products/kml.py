@@ -37,7 +37,8 @@ from .map_layers import DETECTION_COLOURS, PREEXISTING_COLOUR, detection_colour
 KML_NS = "http://www.opengis.net/kml/2.2"
 #: The placemarks' fields (``ExtendedData``), with their KML schema types.
 FIELDS = (("site", "string"), ("status", "string"), ("first_detected", "string"),
-          ("confirmed", "string"), ("area_ha", "double"))
+          ("confirmed", "string"), ("area_ha", "double"), ("new_ha_this_month", "double"),
+          ("measured_month", "string"))
 SCHEMA_ID = "digging"
 #: Status folders, in this order, and their names; other statuses follow under their own name.
 STATUS_FOLDERS = {"preexisting": "pre-existing digging", "new": "new digging"}
@@ -186,7 +187,9 @@ def _detection_months(meta: Mapping[str, Any], features: Sequence[Mapping[str, A
 def _description(meta: Mapping[str, Any], detection: Sequence[str]) -> str:
     """The document's description: HTML, which Google Earth shows in the document's balloon."""
     sites = meta.get("sites") or {}
-    rows = [("month", meta.get("month", "")), ("software", meta.get("software", "")),
+    rows = [("month", meta.get("month", "")), ("status", meta.get("status", "")),
+            ("measured month", meta.get("measured_month") or ""),
+            ("software", meta.get("software", "")),
             *((f"source {k}", v) for k, v in _flat(meta.get("source") or {})),
             ("baseline", meta.get("baseline", "")),
             *((f"site {name}", _site_status(s)) for name, s in sites.items())]
@@ -196,9 +199,11 @@ def _description(meta: Mapping[str, Any], detection: Sequence[str]) -> str:
     intro = (f"<p>Artisanal digging areas mapped by kpgeo from Sentinel-2, month "
              f"{_text(meta.get('month', ''))}. Folders: site, then status. Pre-existing digging "
              f"(dug by the end of the baseline) in light blue; new digging coloured by the month "
-             f"it was first detected, {_text(ramp)}.</p>")
+             f"it was first detected, {_text(ramp)}. Each area's new_ha_this_month is its "
+             f"digging new this month.</p>")
     parts = [
         intro,
+        *([f"<p><b>{_text(_not_measured(meta))}</b></p>"] if _not_measured(meta) else []),
         _table(rows),
         "<p>Parameters</p>",
         _table(parameters),
@@ -218,7 +223,24 @@ def _site_description(site: Mapping[str, Any], areas: Sequence[Mapping[str, Any]
 def _site_status(site: Mapping[str, Any]) -> str:
     status = str(site.get("status", "")) or "unknown"
     scenes = site.get("scene_ids")
-    return status + (f", {len(scenes)} scenes" if isinstance(scenes, list) else "")
+    text = status + (f", {len(scenes)} scenes" if isinstance(scenes, list) else "")
+    if status != "ok" and "measured_month" in site:
+        measured = site["measured_month"]
+        text += (f", not measured this month: the areas as measured in {measured}" if measured
+                 else ", not measured this month nor before")
+    return text
+
+
+def _not_measured(meta: Mapping[str, Any]) -> str:
+    """What the document says of a month whose areas were not all measured in it (a gap,
+    :mod:`kpgeo.products.measured`); empty for a measured month."""
+    status = meta.get("status")
+    if status in (None, "ok"):
+        return ""
+    which = "No site was" if status == "gap" else "Not every site was"
+    return (f"{which} measured this month (too little clear view): a site not measured shows "
+            "its areas as last measured (the month below, and each area's measured_month), "
+            "with no new_ha_this_month.")
 
 
 def _flat(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:

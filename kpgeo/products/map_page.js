@@ -11,9 +11,14 @@ function kpgeoPopup(p) {
   var status = p.status === "preexisting" ? "pre-existing (dug by the end of the baseline)"
     : p.status === "new" ? "new digging" : String(p.status);
   var area = typeof p.area_ha === "number" ? p.area_ha.toFixed(2) + " ha" : "\u2014";
+  /* The month's increment: null in a month not measured (unknown, not zero). */
+  var increment = typeof p.new_ha_this_month === "number"
+    ? p.new_ha_this_month.toFixed(2) + " ha" : "not measured this month";
   var rows = [["id", p.id], ["status", status], ["area", area],
+              ["new this month", increment],
               ["first detected", p.first_detected || "\u2014"],
-              ["confirmed", p.confirmed || "\u2014"]];
+              ["confirmed", p.confirmed || "\u2014"],
+              ["measured", p.measured_month || "\u2014"]];
   var table = document.createElement("table");
   rows.forEach(function (row) {
     var tr = table.insertRow();
@@ -39,6 +44,14 @@ function kpgeoBindArea(feature, layer) {
     mouseover: function () { layer.setStyle(KPGEO.highlight); },
     mouseout: function () { layer.setStyle(kpgeoStyle(feature)); }
   });
+}
+
+/* The month's increment is drawn in a pane of its own above the digging areas, so that showing
+   them again never covers it; clicks pass through it to the areas below. */
+function kpgeoIncrementPane(map, name) {
+  var pane = map.createPane(name);
+  pane.style.zIndex = 450;
+  pane.style.pointerEvents = "none";
 }
 
 /* A basemap tile failed: without a network none will load; say that the imagery still works.

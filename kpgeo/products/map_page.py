@@ -64,6 +64,17 @@ _BODY = _ENV.from_string("""
   {% endfor %}
   {% endif %}
   {% if not legend %}<div class="kpgeo-muted">no new digging mapped yet</div>{% endif %}
+  {% if not measured %}
+  <div class="kpgeo-muted kpgeo-not-measured">not measured this month:
+    {% if measured_month %}the areas as measured in {{ measured_month }}{% else %}no month
+    measured yet{% endif %}</div>
+  {% elif increment_areas %}
+  <div class="kpgeo-increment-entry"><i class="kpgeo-swatch kpgeo-increment-swatch"></i>grew or
+    appeared this month: {{ "%.2f"|format(increment_ha) }} ha in {{ increment_areas }}
+    area{{ "s" if increment_areas != 1 }}</div>
+  {% else %}
+  <div class="kpgeo-muted kpgeo-increment-entry">no new digging this month</div>
+  {% endif %}
   <h2>Change score</h2>
   <div class="kpgeo-bar-scale" style="background: {{ change_gradient }}"></div>
   <div class="kpgeo-scale-ends"><span>{{ change_low }}</span>
@@ -82,6 +93,8 @@ _END = _ENV.from_string("""
 var KPGEO = {{ data }};
 {{ map }}.fitBounds(KPGEO.bounds, {animate: false});
 {{ digging }}.addData(KPGEO.areas);
+kpgeoIncrementPane({{ map }}, KPGEO.increment_pane);
+{{ increment }}.addData(KPGEO.increments);
 {{ tiles }}.on("tileerror", kpgeoTilesFailed);
 {{ map }}.attributionControl.setPrefix(false);
 </script>
@@ -100,16 +113,18 @@ def body(**values: Any) -> str:
 
 
 def end_script(data: Mapping[str, Any], *, map_name: str, digging_name: str,
-               tiles_name: str) -> str:
-    """The script after folium's: page data (``KPGEO``, with the digging areas and the image
-    ``bounds``), the map fitted to the site without animation (a zoom animation still running
-    would draw the images and the areas at different scales for a moment), the areas added
-    to their (empty) GeoJSON layer, and the tile-failure note hooked up.
+               increment_name: str, tiles_name: str) -> str:
+    """The script after folium's: page data (``KPGEO``, with the digging areas, the month's
+    increment and the image ``bounds``), the map fitted to the site without animation (a zoom
+    animation still running would draw the images and the areas at different scales for a
+    moment), the areas and the increment (in its own pane, above them) added to their (empty)
+    GeoJSON layers, and the tile-failure note hooked up.
 
     ``*_name`` are folium's JavaScript variable names (``element.get_name()``).
     """
     return _END.render(data=Markup(json_for_script(dict(data))), map=Markup(map_name),
-                       digging=Markup(digging_name), tiles=Markup(tiles_name))
+                       digging=Markup(digging_name), increment=Markup(increment_name),
+                       tiles=Markup(tiles_name))
 
 
 def assemble(rendered: str, *, head_html: str, body_html: str, end_html: str,
@@ -135,12 +150,23 @@ def _replace_once(page: str, old: str, new: str) -> str:
     return page.replace(old, new)
 
 
-def summary_text(features: Sequence[Mapping[str, Any]]) -> str:
-    """``"12 digging areas: 3.10 ha pre-existing, 4.20 ha new"``."""
-    ha = {s: sum(float((f.get("properties") or {}).get("area_ha") or 0) for f in features
-                 if (f.get("properties") or {}).get("status") == s) for s in ("preexisting", "new")}
-    return (f"{len(features)} digging area{'s' if len(features) != 1 else ''}: "
-            f"{ha['preexisting']:.2f} ha pre-existing, {ha['new']:.2f} ha new")
+def summary_text(features: Sequence[Mapping[str, Any]], measured: bool = True,
+                 measured_month: str | None = None) -> str:
+    """``"12 digging areas: 3.10 ha pre-existing, 4.20 ha new since the baseline, 0.85 ha of
+    it this month"``; for a month not measured, ``"not measured this month; as measured in
+    2024-03, 12 digging areas: ..."``, nothing of the month's own."""
+    def total(status: str, key: str) -> float:
+        return sum(float((f.get("properties") or {}).get(key) or 0) for f in features
+                   if (f.get("properties") or {}).get("status") == status)
+
+    areas = (f"{len(features)} digging area{'s' if len(features) != 1 else ''}: "
+             f"{total('preexisting', 'area_ha'):.2f} ha pre-existing, "
+             f"{total('new', 'area_ha'):.2f} ha new since the baseline")
+    if not measured:
+        if measured_month is None:
+            return "not measured this month; no month measured yet"
+        return f"not measured this month; as measured in {measured_month}, {areas}"
+    return f"{areas}, {total('new', 'new_ha_this_month'):.2f} ha of it this month"
 
 
 def status_text(status: Mapping[str, str]) -> tuple[str, str]:

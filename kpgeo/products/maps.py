@@ -2,8 +2,11 @@
 
 The page shows the month's true-colour composite and a baseline month's as switchable overlays,
 the change score, the digging areas coloured by first-detection month (pre-existing in a cold
-colour) with popups, a legend, a layer control, a scale bar, a measuring tool in hectares, and
-links to the previous and next month and to the index. Everything is read from the month's
+colour) with popups, the month's increment (the areas that grew or appeared this month,
+``new_ha_this_month`` > 0) outlined over them as a layer of its own, a legend, a layer control,
+a scale bar, a measuring tool in hectares, and links to the previous and next month and to the
+index. A gap month's areas are those last measured (:mod:`kpgeo.products.measured`): its title
+bar says so and claims no figure of the month. Everything is read from the month's
 ``composite.tif``, ``change.tif`` and ``disturbed.geojson``; nothing is recomputed.
 
 Offline (the default) every script, style and image is inline (:mod:`kpgeo.products.offline`); the
@@ -43,6 +46,7 @@ from .map_layers import (
     image_data_uri,
     true_colour_image,
 )
+from .measured import ALL_MEASURED
 
 #: OpenStreetMap's standard tiles (tile usage policy: attribution, no bulk downloads).
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
@@ -58,11 +62,18 @@ LEGEND_MAX_MONTHS = 6
 _PRODUCTS = ("composite.tif", "change.tif", "disturbed.geojson")
 _MONTH_DIR = re.compile(r"^\d{4}-\d{2}$")
 #: Class names the page's own script and the tests find the layers by.
-CLASS_MONTH, CLASS_BASELINE, CLASS_CHANGE, CLASS_DIGGING = (
-    "kpgeo-month", "kpgeo-baseline", "kpgeo-change", "kpgeo-digging")
+CLASS_MONTH, CLASS_BASELINE, CLASS_CHANGE, CLASS_DIGGING, CLASS_INCREMENT = (
+    "kpgeo-month", "kpgeo-baseline", "kpgeo-change", "kpgeo-digging", "kpgeo-increment")
 
 #: Leaflet style of a digging area; its colour is set per area.
 AREA_STYLE = {"weight": 2, "opacity": 0.95, "fillOpacity": 0.25}
+#: Leaflet pane of the month's increment: above the digging areas (overlays are at 400), so
+#: that re-showing them never hides it; clicks pass through it to the areas' popups.
+INCREMENT_PANE = "kpgeo-increment"
+#: The month's increment: a dark dashed line over the area's own coloured outline, so that it
+#: reads as two-tone on bright gravel and dark savanna alike and as no detection colour.
+INCREMENT_STYLE = {"color": "#111111", "weight": 3, "opacity": 0.95, "dashArray": "5 5",
+                   "fill": False, "interactive": False, "pane": INCREMENT_PANE}
 #: Style of a digging area under the mouse.
 HIGHLIGHT_STYLE = {"weight": 4, "fillOpacity": 0.45}
 
@@ -118,6 +129,8 @@ def write_site_month_map(out_dir: str | Path, site_name: str, site_title: str, m
                                     f"{month} before writing its map.")
     areas = json.loads(disturbed.read_text(encoding="utf-8"))
     features = list(areas.get("features", []))
+    status = _status(composite)
+    measured, measured_month = _measurement(areas, month, status)
     baseline = Path(out_dir) / site_name / baseline_month / "composite.tif"
     detection = _detection_months(areas, months)
     image = true_colour_image(composite)
@@ -126,6 +139,8 @@ def write_site_month_map(out_dir: str | Path, site_name: str, site_title: str, m
                            baseline if baseline.is_file() else None, change)
     digging = _digging_layer()
     digging.add_to(m)
+    increment = _increment_layer()
+    increment.add_to(m)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
     measure = folium.plugins.MeasureControl(
         position="topleft", primary_length_unit="meters", secondary_length_unit="kilometers",
@@ -136,11 +151,13 @@ def write_site_month_map(out_dir: str | Path, site_name: str, site_title: str, m
         head_html=map_page.head(site_title, month,
                                 offline_assets.default_icon_script() if offline else ""),
         body_html=_body(site_title, month, months, baseline_month, baseline.is_file(),
-                        _status(composite), features, detection),
+                        status, features, detection, measured, measured_month),
         end_html=map_page.end_script(
             {"title": site_title, "month": month, "bounds": image.bounds,
-             "highlight": HIGHLIGHT_STYLE, "areas": _styled(features, detection)},
-            map_name=m.get_name(), digging_name=digging.get_name(), tiles_name=tiles.get_name()),
+             "highlight": HIGHLIGHT_STYLE, "areas": _styled(features, detection),
+             "increments": _increments(features), "increment_pane": INCREMENT_PANE},
+            map_name=m.get_name(), digging_name=digging.get_name(),
+            increment_name=increment.get_name(), tiles_name=tiles.get_name()),
         images=images)
     if offline:
         page = offline_assets.check_offline(page)
@@ -301,6 +318,36 @@ def _digging_layer() -> folium.GeoJson:
                           on_each_feature=JsCode("kpgeoBindArea"))
 
 
+def _increment_layer() -> folium.GeoJson:
+    """An empty GeoJSON layer for the month's increment (filled like :func:`_digging_layer`)."""
+    return folium.GeoJson({"type": "FeatureCollection", "features": []},
+                          name="New this month (dashed outline)", className=CLASS_INCREMENT,
+                          style=JsCode("kpgeoStyle"))
+
+
+def _increments(features: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The areas with digging new this month (``new_ha_this_month`` > 0; none in a month not
+    measured), styled as the increment."""
+    grown = [{**f, "style": dict(INCREMENT_STYLE)} for f in features
+             if (_increment_ha(f) or 0) > 0]
+    return {"type": "FeatureCollection", "features": grown}
+
+
+def _increment_ha(feature: Mapping[str, Any]) -> float | None:
+    value = (feature.get("properties") or {}).get("new_ha_this_month")
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _measurement(areas: Mapping[str, Any], month: str,
+                 status: Mapping[str, str]) -> tuple[bool, str | None]:
+    """Whether the month's digging areas were measured this month, and the month they were
+    measured in, from the ``kpgeo`` member (a file without it: the composite's status)."""
+    meta = areas.get("kpgeo") or {}
+    state = str(meta.get("status", status.get("status", "unknown")))
+    measured_month = meta.get("measured_month", month if state == ALL_MEASURED else None)
+    return state == ALL_MEASURED, None if measured_month is None else str(measured_month)
+
+
 def _styled(features: Sequence[Mapping[str, Any]],
             detection: Sequence[str]) -> dict[str, Any]:
     """The digging areas as a FeatureCollection whose features carry a Leaflet ``style``:
@@ -329,7 +376,7 @@ def _status(composite: Path) -> dict[str, str]:
 
 def _body(site_title: str, month: str, months: Sequence[str], baseline_month: str,
           has_baseline: bool, status: Mapping[str, str], features: Sequence[Mapping[str, Any]],
-          detection: Sequence[str]) -> str:
+          detection: Sequence[str], measured: bool, measured_month: str | None) -> str:
     ordered = sorted(set(months) | {month})
     i = ordered.index(month)
     state, status_text = map_page.status_text(status)
@@ -341,8 +388,11 @@ def _body(site_title: str, month: str, months: Sequence[str], baseline_month: st
         prev=ordered[i - 1] if i > 0 else None,
         next=ordered[i + 1] if i + 1 < len(ordered) else None,
         title=site_title, month=month, status=state, status_text=status_text,
-        summary=map_page.summary_text(features), preexisting=PREEXISTING_COLOUR,
-        legend=legend,
+        summary=map_page.summary_text(features, measured, measured_month),
+        preexisting=PREEXISTING_COLOUR, legend=legend, measured=measured,
+        measured_month=measured_month,
+        increment_ha=sum(_increment_ha(f) or 0.0 for f in features),
+        increment_areas=sum(1 for f in features if (_increment_ha(f) or 0) > 0),
         gradient=css_gradient([c for _, c in legend]) if len(legend) > LEGEND_MAX_MONTHS else "",
         change_gradient=css_gradient(CHANGE_SCORE_COLOURS), change_low=CHANGE_SCORE_RANGE[0],
         change_high=CHANGE_SCORE_RANGE[1], has_baseline=has_baseline,

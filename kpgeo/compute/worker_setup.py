@@ -1,0 +1,25 @@
+"""What each Dask worker of a cluster sets up before computing kpgeo's tasks.
+
+Worker processes write to the terminal of whoever started them (a local cluster's, this run's):
+a library warning raised in a task would show there with its file path and source line. Each
+worker ignores the same uninformative warnings the command line does
+(:func:`kpgeo.userlog.quiet_uninformative_warnings`); as a plugin, also in a worker restarted
+during the run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from ..userlog import quiet_uninformative_warnings
+
+
+class QuietWarnings(WorkerPlugin):
+    """Ignore library warnings that tell a user nothing, in each worker."""
+
+    name = "kpgeo-quiet-warnings"
+
+    def setup(self, worker: Any) -> None:
+        quiet_uninformative_warnings()

@@ -1,0 +1,55 @@
+"""What a run tells its user on stderr: log lines in words (docs/product.md §10).
+
+kpgeo says what a user must know (a gap month, a retried read, a skipped scene) as one log line
+naming the site, month and cause. A Python warning is written for programmers: shown as Python
+shows it, it names a file and line of the code and quotes the source line. So the command line
+logs each warning that reaches it as one line, ``warning: <message>`` (where it came from only
+with ``-v``), ignores the third-party warnings that say nothing a user could act on
+(:func:`quiet_uninformative_warnings`, in the Dask workers too), and keeps rasterio's log of
+GDAL's errors for ``-v``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from typing import TextIO
+
+log = logging.getLogger("kpgeo")
+
+
+def quiet_uninformative_warnings() -> None:
+    """Ignore the library warnings that tell a user of kpgeo nothing."""
+    from rasterio.errors import NotGeoreferencedWarning
+
+    # GDAL warns of an array or file without georeferencing (odc-stac reprojecting an array it
+    # holds in memory); kpgeo places every raster it reads or writes on its site's grid itself,
+    # so the warning never means a misplaced product.
+    warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
+    # numpy warns when a median, mean or extreme has no value to take: a pixel no scene saw is
+    # NaN by design (the month's valid_pct counts it; too few seen make a gap), not an error.
+    for message in ("All-NaN (slice|axis) encountered", "Mean of empty slice",
+                    "Degrees of freedom <= 0"):
+        warnings.filterwarnings("ignore", message=message, category=RuntimeWarning)
+
+
+def setup_logging(verbose: int, quiet: int) -> None:
+    """Log lines on stderr at INFO (``-v`` more, ``-q`` less), warnings as log lines."""
+    level = max(logging.DEBUG, logging.INFO + 10 * (quiet - verbose))
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
+    # rasterio logs each error GDAL signals at INFO (a corrupt or unreachable scene makes
+    # several lines of TIFF internals); kpgeo says in its own line that the read failed and
+    # the scene was skipped, and the manifest keeps the error.
+    logging.getLogger("rasterio").setLevel(logging.NOTSET if verbose else logging.WARNING)
+    quiet_uninformative_warnings()
+    # Set anew on every call: pytest replaces it around each test.
+    warnings.showwarning = _log_warning
+
+
+def _log_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: TextIO | None = None, line: str | None = None) -> None:
+    """``warnings.showwarning``: one log line in words; the code's place only at debug level."""
+    debug = log.isEnabledFor(logging.DEBUG)
+    where = f" ({category.__name__} at {filename}:{lineno})" if debug else ""
+    logging.getLogger("py.warnings").warning("warning: %s%s", message, where)
