@@ -50,7 +50,6 @@ from ..methods.chunkwise import (
     Advanced,
     Carry,
     ChunkBaseline,
-    Finished,
     Layout,
     Observed,
     Ring,
@@ -112,8 +111,8 @@ class MonthOutcome:
     carries: list[Delayed]
     """Per chunk, the :class:`~.chunkwise.Carry` for the next month (:class:`~.kept.Kept` on disk)."""
     finished: list[Delayed]
-    """Per chunk, its :class:`~.chunkwise.Finished` (persisted): :meth:`SiteMonths.complete`
-    gathers their sums and pieces."""
+    """Per chunk, its :class:`ChunkMonth` (persisted): :meth:`SiteMonths.complete` gathers
+    their sums and pieces."""
     writer: ProductWriter
 
 
@@ -514,9 +513,9 @@ def _advanced(observing: tuple[Observed, ChunkBaseline], carry: Carry | Kept, mo
     """Advance a chunk and write its composite and indices (the composite itself is not
     kept); what its :func:`_finished` needs, kept on disk, and its summary."""
     observed, baseline = observing
-    carry = loaded(carry)
-    advanced, indices = advance(observed, carry, baseline, month, params)
-    summary = summarize(advanced, carry, baseline)
+    before: Carry = loaded(carry)
+    advanced, indices = advance(observed, before, baseline, month, params)
+    summary = summarize(advanced, before, baseline)
     _write_composite(writer, rows, cols, observed, indices,
                      writer.quality(summary.valid, summary.inside))
     return keep((advanced, summary, baseline), site_folder, f"{month}-advanced", "chunk",
@@ -526,20 +525,29 @@ def _advanced(observing: tuple[Observed, ChunkBaseline], carry: Carry | Kept, mo
 def _finished(advanced: tuple[Kept | Any, Summary], carry: Carry | Kept, month: str,
               ok: bool, kept: np.ndarray, numbers: np.ndarray, rings: Mapping[str, Ring],
               params: Any, pixel_ha: float, writer: ProductWriter, rows: slice,
-              cols: slice, site_folder: Path | None) -> Finished:
+              cols: slice, site_folder: Path | None) -> ChunkMonth:
     chunk, summary, baseline = loaded(advanced[0])
     done = finish(chunk, loaded(carry), baseline, month, ok, kept, numbers, rings, params,
                   pixel_ha, (writer.grid, rows, cols))
     writer.write("change", rows, cols, done.layers["change"],
                  writer.quality(summary.valid, summary.inside), done.sums)
-    done.layers = {}  # written
-    # The next month reads it back: the run holds handles to the carries, not the arrays.
-    done.carry = keep(done.carry, site_folder, f"{month}-carry",  # type: ignore[assignment]
-                      "chunk", rows, cols)
-    return done
+    # The next month reads the carry back: the run holds handles to it, not the arrays.
+    return ChunkMonth(keep(done.carry, site_folder, f"{month}-carry", "chunk", rows, cols),
+                      done.sums, done.pieces)
 
 
-def _sums_and_pieces(finished: Finished) -> tuple[dict[str, float], list[AreaPiece]]:
+@dataclass
+class ChunkMonth:
+    """What a chunk's finished month leaves (:class:`~.chunkwise.Finished`, its change tile
+    written): the carry to the next month (on disk for a site of several chunks), the area
+    sums and the polygon pieces."""
+
+    carry: Kept | Carry
+    sums: dict[str, float]
+    pieces: list[AreaPiece]
+
+
+def _sums_and_pieces(finished: ChunkMonth) -> tuple[dict[str, float], list[AreaPiece]]:
     return finished.sums, finished.pieces
 
 
