@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
+import rasterio.windows
 
 from . import __version__
 from .aoi import Site, load_site
@@ -37,6 +38,7 @@ from .compute.kept import forget
 from .compute.month_graph import MonthOutcome, Observing, SiteMonths
 from .config import PipelineConfig
 from .errors import ConfigError, KpgeoError, LowCoverageWarning
+from .methods.baseline_views import BaselineCoverage
 from .methods.composite import MonthQuality
 from .methods.polygons import AreaPiece, DiggingArea, merge_pieces, preexisting_areas
 from .months import Month, MonthRange
@@ -51,8 +53,10 @@ from .products.export import (
 )
 from .products.manifest import Manifest
 from .products.product_tags import AREAS_TAG, SIGNATURE_TAG, quality_from_tags
+from .products.synthetic_label import collection_name, source_kind
 from .products.tiles import TILES_FOLDER, remove_tiles
 from .sources import REFLECTANCE_BANDS, SceneSource, open_source
+from .sources.synthetic import reads_synthetic
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +113,10 @@ class SiteMonth:
     kept: bool = False
     """Done by an earlier run and kept (read back from its ``change.tif``), not computed."""
 
-    def row(self) -> dict[str, Any]:
+    def row(self, kind: str = "") -> dict[str, Any]:
+        """Its ``timeseries.csv`` row; ``kind``: its ``source_kind`` column."""
         return timeseries.row(self.site, self.month, self.quality.status, self.quality.scenes,
-                              self.quality.valid_pct, self.areas)
+                              self.quality.valid_pct, self.areas, kind)
 
 def calendar_month(month: Month | str) -> int:
     """1 (January) to 12 (December)."""
@@ -136,8 +141,9 @@ LOCK_NAME = ".kpgeo.lock"
 #: What a finished site-month folder holds.
 MONTH_PRODUCTS = ("composite.tif", "indices.tif", "change.tif", "disturbed.geojson")
 #: Version of the detection method and of its saved state: a baseline or state saved by
-#: another version is recomputed.
-METHOD_VERSION = 4
+#: another version is recomputed (5: ``baseline.tif`` keeps the pixels' baseline views and the
+#: site's coverage).
+METHOD_VERSION = 5
 
 
 def signature(site: Site, config: PipelineConfig) -> str:
@@ -185,6 +191,12 @@ def read_saved_month(path: Path, expected_signature: str) -> SavedMonth | None:
     return SavedMonth(quality_from_tags(tags), json.loads(tags[AREAS_TAG]))
 
 
+def synthetic_run(config: PipelineConfig) -> bool:
+    """Whether the run reads synthetic scenes: its products are labelled so
+    (:mod:`kpgeo.products.synthetic_label`)."""
+    return reads_synthetic(config.source.kind, config.source.catalog)
+
+
 def _foreign_member(config: PipelineConfig, month: str,
                     sites: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """The ``kpgeo`` member of GeoJSON products: provenance, no timestamps (reruns match)."""
@@ -193,6 +205,7 @@ def _foreign_member(config: PipelineConfig, month: str,
         "software": f"kpgeo {__version__}",
         "source": {"kind": config.source.kind, "catalog": config.source.catalog,
                    "collection": config.source.collection},
+        "synthetic": synthetic_run(config),
         "baseline": str(config.baseline),
         "sites": {name: dict(sites[name]) for name in sorted(sites)},
         "parameters": {"detection": dataclasses.asdict(config.detection),
@@ -218,6 +231,8 @@ class SiteRun:
     """A month's products are made while the next month computes."""
     _preexisting: list[DiggingArea] | None = None
     """The baseline's pre-existing digging areas."""
+    _coverage: BaselineCoverage | None = None
+    """How well the baseline saw the site."""
     _last_done: float = field(default_factory=time.perf_counter)
     """When the latest month was completed (or the run began)."""
 
@@ -313,13 +328,31 @@ class SiteRun:
             return src.tags().get(SIGNATURE_TAG) == signature(self.site, self.config)
 
     def _preexisting_areas(self) -> list[DiggingArea]:
-        """The baseline's pre-existing digging areas (polygonized once per run)."""
+        """The baseline's pre-existing digging areas (polygonized once per run), with how
+        often the baseline saw them."""
         if self._preexisting is None:
             with rasterio.open(self._baseline_path()) as src:
-                band = list(src.descriptions).index("preexisting") + 1
-                mask = src.read(band) > 0.5
-            self._preexisting = preexisting_areas(self.site.name, self.site.grid, mask)
+                names = list(src.descriptions)
+                mask = src.read(names.index("preexisting") + 1) > 0.5
+                rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+                if rows.size == 0:
+                    self._preexisting = []
+                    return self._preexisting
+                # The views of the areas' box only: the box's grid gives the same ids.
+                box = (slice(int(rows[0]), int(rows[-1]) + 1),
+                       slice(int(cols[0]), int(cols[-1]) + 1))
+                views = src.read(names.index("baseline_views") + 1,
+                                 window=rasterio.windows.Window.from_slices(*box))
+            self._preexisting = preexisting_areas(self.site.name, self.site.grid[box],
+                                                  mask[box], views)
         return self._preexisting
+
+    def _baseline_coverage(self) -> BaselineCoverage | None:
+        """How well the baseline saw the site, from ``baseline.tif`` (read once per run)."""
+        if self._coverage is None:
+            with rasterio.open(self._baseline_path()) as src:
+                self._coverage = BaselineCoverage.from_tags(src.tags())
+        return self._coverage
 
     def _run_baseline(self, requested: list[Month]) -> None:
         """Composite every baseline month and build the baseline from them, chunk by chunk
@@ -353,12 +386,12 @@ class SiteRun:
                 f"valid observations (min_valid_pct = {config.composite.min_valid_pct}); "
                 "choose a longer or drier baseline."
             )
-        baseline, pieces = baseline_graph.build(
+        baseline, pieces, self._coverage = baseline_graph.build(
             graph.layout, self.site.grid, self.site.geometry.to_crs(self.site.crs).geom,
             self.folder.absolute(),
             [((self.folder / str(m) / "composite.tif").absolute(), calendar_month(m),
               typicals[m]) for m in valid],
-            config.detection, {SIGNATURE_TAG: signature(self.site, config)})
+            config.detection, {SIGNATURE_TAG: signature(self.site, config)}, len(months))
         self._preexisting = merge_pieces(self.site.name, self.site.grid, pieces, "preexisting")
         for month in months:
             if month not in requested:
@@ -479,10 +512,14 @@ class SiteRun:
         new = merge_pieces(self.site.name, self.site.grid, pieces, "new")
         result.digging_areas = sorted([*self._preexisting_areas(), *new],
                                       key=lambda a: (a.status != "preexisting", a.id))
-        foreign = _foreign_member(self.config, result.month, {self.site.name: {
-            "status": result.quality.status, "scene_ids": result.scene_ids}})
+        site: dict[str, Any] = {"status": result.quality.status, "scene_ids": result.scene_ids}
+        coverage = self._baseline_coverage()
+        if coverage is not None:
+            site["baseline_coverage"] = coverage.member()
+        foreign = _foreign_member(self.config, result.month, {self.site.name: site})
         path = self.folder / result.month / "disturbed.geojson"
-        args = (path, result.digging_areas, {self.site.name: self.site.crs}, foreign)
+        args = (path, result.digging_areas, {self.site.name: self.site.crs}, foreign,
+                collection_name(result.month, synthetic_run(self.config)))
         if now:  # already in the writer's thread
             write_geojson(*args)
         else:
@@ -535,8 +572,9 @@ def write_exports(config: PipelineConfig, site_names: list[str], months: list[st
             sites.update(doc["kpgeo"]["sites"])
         if not sites:
             continue
-        doc = {"type": "FeatureCollection", "kpgeo": _foreign_member(config, month, sites),
-               "features": features}
+        name = collection_name(month, synthetic_run(config))
+        doc = {"type": "FeatureCollection", **({"name": name} if name else {}),
+               "kpgeo": _foreign_member(config, month, sites), "features": features}
         out.append(write_feature_collection(
             config.out_dir / "exports" / f"disturbed-{month}.geojson", doc))
     return out
@@ -558,7 +596,7 @@ def write_pages(config: PipelineConfig, sites: list[Site], results: list[SiteMon
         # Months computed now, plus neighbours (their links) and any month missing its map.
         months = sorted({r.month for r in results if r.site == site.name and r.areas})
         pages += write_site_maps(config.out_dir, site.name, site.title, baseline, months,
-                                 offline=config.offline)
+                                 offline=config.offline, outline=site.geometry.json)
     index = write_index(config.out_dir, [(s.name, s.title) for s in all_sites],
                         offline=config.offline, manifest=manifest)
     progress(f"{len(pages)} maps; index: {index}")
@@ -609,8 +647,9 @@ def run(config: PipelineConfig, *, site_names: tuple[str, ...] = (),
             # Every month written is indexed, also those computed on the way to the ones asked,
             # and those kept: a run killed before this point never wrote their rows.
             written = sorted({r.month for r in covered if r.areas})
+            kind = source_kind(config.source.kind, synthetic_run(config))
             series = timeseries.merge(out_dir / "timeseries.csv",
-                                      [r.row() for r in covered if r.areas])
+                                      [r.row(kind) for r in covered if r.areas])
             manifest.outputs.append(series)
             exports = write_exports(config, all_names, written)
             exports += write_volume_exports(out_dir, timeseries.read(series), written,

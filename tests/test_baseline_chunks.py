@@ -196,7 +196,7 @@ def test_baseline_chunk_by_chunk_equals_the_whole_grid(tmp_path: Path) -> None:
     inside = np.ones(SHAPE, bool)
     inside[:, -2:] = False
 
-    path, pieces = baseline_graph.build(layout, grid, outline, tmp_path,
+    path, pieces, coverage = baseline_graph.build(layout, grid, outline, tmp_path,
                                         list(zip(paths, months, typicals, strict=True)),
                                         PARAMS, {"site": "test"})
 

@@ -10,6 +10,11 @@ mapped, never take over the seed; when two mapped areas grow together the older 
 The id spells the seed pixel's centre in the site's UTM grid, so it is readable on a map:
 ``tortiya-n-694215-964305`` is new digging around easting 694215 m, northing 964305 m.
 
+A pre-existing area also says how well the baseline saw it: ``baseline_views``, the median of
+its pixels' views (calendar months of the baseline seen in), and ``certainty``, ``"low"`` below
+:data:`~.baseline_views.VIEWS_MIN` (:mod:`kpgeo.methods.baseline_views`); both are null for new
+digging.
+
 Areas are counted in pixels of the UTM grid (100 m² each at 10 m), never from reprojected
 geometry. GeoJSON is written by hand rather than through GDAL's driver because the product needs
 a top-level foreign member (``kpgeo``) and must be byte-identical across reruns.
@@ -31,6 +36,7 @@ from odc.geo.crs import CRS
 from odc.geo.geobox import GeoBox
 from scipy import ndimage
 
+from .baseline_views import certainty, histograms, median_views
 from .detection import EIGHT, DetectionState, label_month, remove_small
 
 Status = Literal["preexisting", "new"]
@@ -53,11 +59,18 @@ class DiggingArea:
     pixels: int
     geometry: shapely.Geometry
     """Polygon or MultiPolygon in the site grid's CRS."""
+    baseline_views: int | None = None
+    """Pre-existing digging: the median of its pixels' views in the baseline
+    (:mod:`~.baseline_views`); None for new digging or where not known."""
 
     def properties(self) -> dict[str, Any]:
-        return {"site": self.site, "id": self.id, "status": self.status,
-                "first_detected": self.first_detected, "confirmed": self.confirmed,
-                "area_ha": self.area_ha}
+        props = {"site": self.site, "id": self.id, "status": self.status,
+                 "first_detected": self.first_detected, "confirmed": self.confirmed,
+                 "area_ha": self.area_ha}
+        # How sure the pre-existing map is of the area (kpgeo.methods.baseline_views).
+        props.update(baseline_views=self.baseline_views,
+                     certainty=certainty(self.baseline_views))
+        return props
 
     def geojson_geometry(self, crs: Any) -> dict[str, Any]:
         """:func:`rfc7946_geometry` of the area (shared: do not modify it)."""
@@ -101,13 +114,15 @@ def digging_areas(site: str, grid: GeoBox, preexisting: np.ndarray | Sequence[Di
     return sorted(areas, key=lambda a: (a.status != "preexisting", a.id))
 
 
-def preexisting_areas(site: str, grid: GeoBox, preexisting: np.ndarray) -> list[DiggingArea]:
-    """The pre-existing digging areas of a site's final pre-existing mask."""
-    return _areas(site, grid, preexisting, "preexisting", None)
+def preexisting_areas(site: str, grid: GeoBox, preexisting: np.ndarray,
+                      views: np.ndarray | None = None) -> list[DiggingArea]:
+    """The pre-existing digging areas of a site's final pre-existing mask; ``views``: the
+    baseline's views of each pixel (``baseline_views``), for each area's certainty."""
+    return _areas(site, grid, preexisting, "preexisting", None, views)
 
 
 def _areas(site: str, grid: GeoBox, mask: np.ndarray, status: Status,
-           state: DetectionState | None) -> list[DiggingArea]:
+           state: DetectionState | None, views: np.ndarray | None = None) -> list[DiggingArea]:
     occupied_rows, occupied_cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if occupied_rows.size == 0:
         return []
@@ -118,7 +133,8 @@ def _areas(site: str, grid: GeoBox, mask: np.ndarray, status: Status,
     labels, _ = ndimage.label(mask[box], structure=EIGHT)
     boxed = None if state is None else DetectionState(
         state.first_detected[box], state.confirmed[box], state.mapped_since[box])  # type: ignore[index]
-    return merge_pieces(site, grid, area_pieces(labels, grid, box[0], box[1], boxed), status)
+    return merge_pieces(site, grid, area_pieces(labels, grid, box[0], box[1], boxed,
+                                                None if views is None else views[box]), status)
 
 
 @dataclass(frozen=True)
@@ -135,13 +151,18 @@ class AreaPiece:
     """Earliest ``first_detected`` of its pixels (YYYYMM; the int32 maximum where none)."""
     confirmed_at_seed: int
     shapes: tuple[shapely.Geometry, ...]
+    views: tuple[int, ...] = ()
+    """Pre-existing digging: how many of its pixels the baseline saw in 0, 1, ... 12
+    calendar months (:func:`~.baseline_views.histograms`); empty when not known."""
 
 
 def area_pieces(labels: np.ndarray, grid: GeoBox, rows: slice, cols: slice,
-                state: DetectionState | None) -> list[AreaPiece]:
+                state: DetectionState | None,
+                views: np.ndarray | None = None) -> list[AreaPiece]:
     """The pieces of the areas ``labels`` (area numbers, 0 outside) of the window ``rows``,
     ``cols`` of ``grid``; ``state``: the window's detection state (None for pre-existing
-    digging). Pieces of one area from several chunks make it whole in :func:`merge_pieces`."""
+    digging); ``views``: the window's baseline views (pre-existing digging). Pieces of one area
+    from several chunks make it whole in :func:`merge_pieces`."""
     ys, xs = np.nonzero(labels)
     if ys.size == 0:
         return []
@@ -163,6 +184,8 @@ def area_pieces(labels: np.ndarray, grid: GeoBox, rows: slice, cols: slice,
         detected = np.where(detected > 0, detected, never)
         first_detected = np.full(numbers.size, never, dtype="int64")
         np.minimum.at(first_detected, np.searchsorted(numbers, lab), detected)
+    seen = (np.zeros((numbers.size, 0), "int64") if views is None
+            else histograms(np.searchsorted(numbers, lab), views[ys, xs], numbers.size))
     affine = grid[rows, cols].affine
     shapes: dict[int, list[shapely.Geometry]] = {}
     for geom, value in rasterio.features.shapes(labels.astype("int32"), mask=labels > 0,
@@ -172,7 +195,8 @@ def area_pieces(labels: np.ndarray, grid: GeoBox, rows: slice, cols: slice,
                       (int(since[index]), int(confirmed[index]), int(rows_g[index]),
                        int(cols_g[index])),
                       int(first_detected[i]) if state is not None else never,
-                      int(confirmed[index]), tuple(shapes[int(number)]))
+                      int(confirmed[index]), tuple(shapes[int(number)]),
+                      tuple(int(c) for c in seen[i]))
             for i, (number, index) in enumerate(zip(numbers, first_of_label, strict=True))]
 
 
@@ -193,6 +217,7 @@ def merge_pieces(site: str, grid: GeoBox, pieces: Sequence[AreaPiece],
         pixels = sum(p.pixels for p in parts)
         geometry = shapely.make_valid(shapely.union_all([g for p in parts for g in p.shapes]))
         new = status == "new"
+        seen = [np.asarray(p.views, "int64") for p in parts if p.views]
         out.append(DiggingArea(
             site=site,
             id=f"{site}-{prefix}-{math.floor(x)}-{math.floor(y)}",
@@ -202,6 +227,7 @@ def merge_pieces(site: str, grid: GeoBox, pieces: Sequence[AreaPiece],
             area_ha=round(float(pixels) * pixel_m**2 / 1e4, 4),
             pixels=pixels,
             geometry=geometry,
+            baseline_views=median_views(np.sum(seen, axis=0)) if seen and not new else None,
         ))
     return out
 
@@ -243,12 +269,16 @@ def _round(coords: Any) -> Any:
 
 
 def feature_collection(areas: Sequence[DiggingArea], crs_of: Mapping[str, Any],
-                       foreign: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                       foreign: Mapping[str, Any] | None = None,
+                       name: str | None = None) -> dict[str, Any]:
     """An RFC 7946 FeatureCollection of ``areas``; ``crs_of`` maps site name → grid CRS.
 
-    ``foreign`` becomes the top-level foreign member ``kpgeo`` (RFC 7946 §6.1).
+    ``foreign`` becomes the top-level foreign member ``kpgeo`` (RFC 7946 §6.1); ``name``, when
+    given, the ``name`` member that GDAL and QGIS take for the layer's name.
     """
     doc: dict[str, Any] = {"type": "FeatureCollection"}
+    if name is not None:
+        doc["name"] = name
     if foreign is not None:
         doc["kpgeo"] = dict(foreign)
     doc["features"] = [

@@ -55,3 +55,29 @@ function kpgeoTilesFailed() {
     });
   }
 }
+
+/* Outlines that stay visible on any ground (kpgeo/maps.py): the panes of the casings and of
+   the coloured outlines, inside the overlay pane so that they lie above its images; a dark
+   casing under every digging area, which follows the "Digging areas" layer on and off; and
+   the site's outline, white dashes on its own casing. Called before the areas are added. */
+function kpgeoOutlines(map, digging) {
+  var overlay = map.getPane("overlayPane");
+  [KPGEO.panes.casing, KPGEO.panes.areas].forEach(function (name, i) {
+    if (!map.getPane(name)) { map.createPane(name, overlay).style.zIndex = String(i + 1); }
+  });
+  var casing = L.geoJSON(KPGEO.areas, {pane: KPGEO.panes.casing, interactive: false,
+    style: function (feature) {
+      var style = Object.assign({className: "kpgeo-casing"}, KPGEO.casing);
+      style.weight = style.weight + ((feature.style || {}).weight || 2) - 2;
+      return style;
+    }});
+  if (map.hasLayer(digging)) { casing.addTo(map); }
+  digging.on("add", function () { casing.addTo(map); });
+  digging.on("remove", function () { casing.remove(); });
+  if (KPGEO.outline) {
+    L.geoJSON(KPGEO.outline, {pane: KPGEO.panes.casing, interactive: false,
+      style: Object.assign({className: "kpgeo-outline-casing"}, KPGEO.outlineCasing)}).addTo(map);
+    L.geoJSON(KPGEO.outline, {pane: KPGEO.panes.areas, interactive: false,
+      style: Object.assign({className: "kpgeo-outline"}, KPGEO.outlineStyle)}).addTo(map);
+  }
+}

@@ -1,5 +1,5 @@
 """The page around a folium map (for :mod:`kpgeo.products.maps`): title bar, legend, basemap note,
-the digging areas as data, and their popups.
+the synthetic-data banner, the digging areas and the site outline as data, and their popups.
 
 All of it is inserted into the HTML *after* folium has rendered it, never handed to folium.
 folium (branca) compiles every rendered element as a new Jinja template, so text given to it
@@ -28,7 +28,7 @@ _SCRIPT = Markup(Path(__file__).with_name("map_page.js").read_text(encoding="utf
 _HEAD_END, _BODY_START, _PAGE_END = "\n</head>\n", "<body>\n", "</script>\n</html>"
 
 _HEAD = _ENV.from_string("""
-<title>{{ title }} {{ month }}: digging areas</title>
+<title>{% if synthetic %}{{ synthetic }}: {% endif %}{{ title }} {{ month }}: digging areas</title>
 <style>{{ style }}</style>
 <script>{{ icons }}
 {{ script }}</script>
@@ -43,6 +43,7 @@ _BODY = _ENV.from_string("""
     {% if next %}<a class="kpgeo-next" href="../{{ next }}/map.html">{{ next }} &#9654;</a>
     {% else %}<span class="kpgeo-off">&#9654;</span>{% endif %}
   </nav>
+  {% if synthetic %}<span class="kpgeo-synthetic" title="{{ explanation }}">{{ synthetic }}</span>{% endif %}
   <h1 class="kpgeo-title"><span id="kpgeo-site-title" title="{{ title }}">{{ title }}</span>
     <span class="kpgeo-month">{{ month }}</span></h1>
   <span class="kpgeo-status kpgeo-{{ status }}" title="{{ status_text }}">
@@ -50,20 +51,36 @@ _BODY = _ENV.from_string("""
   <span class="kpgeo-summary" title="{{ summary }}">{{ summary }}</span>
   <a class="kpgeo-data" href="disturbed.geojson" download>GeoJSON</a>
 </header>
+{% if synthetic %}
+<div class="kpgeo-watermark" aria-hidden="true"></div>
+<div class="kpgeo-synthetic-banner" role="note"><b>{{ synthetic }}</b>: {{ explanation }}.</div>
+{% endif %}
 <section class="kpgeo-legend" aria-label="legend">
   <h2>Digging areas</h2>
-  <div><i class="kpgeo-swatch" style="border-color: {{ preexisting }}"></i>
+  <div class="kpgeo-legend-preexisting"><i class="kpgeo-swatch" style="border-color: {{ preexisting }}; outline-color: {{ casing }}"></i>
     pre-existing (dug by the end of the baseline)</div>
+  {% if low_certainty %}
+  <div class="kpgeo-legend-low"><i class="kpgeo-swatch kpgeo-dashed" style="border-color: {{ preexisting }}; outline-color: {{ casing }}"></i>
+    pre-existing, seen in fewer than {{ views_min }} baseline months: less certain</div>
+  {% endif %}
   {% if gradient %}
   <div>new, first detected {{ legend[0][0] }} &#8230; {{ legend[-1][0] }}</div>
   <div class="kpgeo-bar-scale" style="background: {{ gradient }}"></div>
   {% else %}
   {% for label, colour in legend %}
-  <div><i class="kpgeo-swatch" style="border-color: {{ colour }}"></i>new, first detected
+  <div><i class="kpgeo-swatch" style="border-color: {{ colour }}; outline-color: {{ casing }}"></i>new, first detected
     {{ label }}</div>
   {% endfor %}
   {% endif %}
   {% if not legend %}<div class="kpgeo-muted">no new digging mapped yet</div>{% endif %}
+  {% if coverage %}<div class="kpgeo-coverage">{{ coverage }}</div>{% endif %}
+  <h2>Imagery</h2>
+  {% if outline %}
+  <div class="kpgeo-legend-outline"><i class="kpgeo-swatch kpgeo-line" style="border-color: {{ outline }}; outline-color: {{ casing }}"></i>
+    site outline</div>
+  {% endif %}
+  <div class="kpgeo-legend-no-view"><i class="kpgeo-swatch kpgeo-fill" style="background: {{ hatch }}"></i>
+    no clear view in the month shown (cloud-masked)</div>
   <h2>Change score</h2>
   <div class="kpgeo-bar-scale" style="background: {{ change_gradient }}"></div>
   <div class="kpgeo-scale-ends"><span>{{ change_low }}</span>
@@ -81,6 +98,7 @@ _END = _ENV.from_string("""
 <script>
 var KPGEO = {{ data }};
 {{ map }}.fitBounds(KPGEO.bounds, {animate: false});
+kpgeoOutlines({{ map }}, {{ digging }});
 {{ digging }}.addData(KPGEO.areas);
 {{ tiles }}.on("tileerror", kpgeoTilesFailed);
 {{ map }}.attributionControl.setPrefix(false);
@@ -88,10 +106,11 @@ var KPGEO = {{ data }};
 """)
 
 
-def head(site_title: str, month: str, icon_script: str = "") -> str:
-    """``<head>`` additions: title, style, and the functions the map's layers call."""
+def head(site_title: str, month: str, icon_script: str = "", synthetic: str = "") -> str:
+    """``<head>`` additions: title (``synthetic``: the label it starts with, if any), style,
+    and the functions the map's layers call."""
     return _HEAD.render(title=site_title, month=month, style=_STYLE, script=_SCRIPT,
-                        icons=Markup(icon_script))
+                        icons=Markup(icon_script), synthetic=synthetic)
 
 
 def body(**values: Any) -> str:
@@ -106,7 +125,9 @@ def end_script(data: Mapping[str, Any], *, map_name: str, digging_name: str,
     would draw the images and the areas at different scales for a moment), the areas added
     to their (empty) GeoJSON layer, and the tile-failure note hooked up.
 
-    ``*_name`` are folium's JavaScript variable names (``element.get_name()``).
+    ``*_name`` are folium's JavaScript variable names (``element.get_name()``). Before the
+    areas are added, ``kpgeoOutlines`` makes the panes of the outlines and draws the casings
+    and the site outline (``data``: ``outline``, ``casing``, ``panes``...).
     """
     return _END.render(data=Markup(json_for_script(dict(data))), map=Markup(map_name),
                        digging=Markup(digging_name), tiles=Markup(tiles_name))
@@ -141,6 +162,17 @@ def summary_text(features: Sequence[Mapping[str, Any]]) -> str:
                  if (f.get("properties") or {}).get("status") == s) for s in ("preexisting", "new")}
     return (f"{len(features)} digging area{'s' if len(features) != 1 else ''}: "
             f"{ha['preexisting']:.2f} ha pre-existing, {ha['new']:.2f} ha new")
+
+
+def coverage_text(coverage: Mapping[str, Any]) -> str:
+    """How well the baseline saw the site (a site's ``baseline_coverage``, with the
+    ``baseline`` months): ``"Baseline 2023-01..2023-12: 11 of 12 months seen; 87% of the site
+    seen in at least 4 calendar months"``."""
+    baseline = f" {coverage['baseline']}" if coverage.get("baseline") else ""
+    share = float(coverage.get("seen_share") or 0) * 100
+    return (f"Baseline{baseline}: {coverage.get('months_seen', '?')} of "
+            f"{coverage.get('months', '?')} months seen; {share:.0f}% of the site seen in at "
+            f"least {coverage.get('views_min', '?')} calendar months")
 
 
 def status_text(status: Mapping[str, str]) -> tuple[str, str]:
