@@ -36,7 +36,6 @@ from rasterio.warp import (
     transform,
     transform_geom,
 )
-from scipy import ndimage
 
 from ..methods.change_bands import CHANGE_BANDS
 from .encoding import decode
@@ -145,8 +144,8 @@ def true_colour_image(composite: str | Path) -> MapImage:
 def grid_footprint(path: str | Path, shape: tuple[int, ...],
                    bounds: list[list[float]]) -> np.ndarray:
     """Which pixels of a Web Mercator image of ``shape`` and ``bounds`` (as
-    :func:`read_web_mercator` gives them) lie on the raster's grid, a pixel in from its edge
-    (nearest-neighbour resampling may leave the edge's pixels empty)."""
+    :func:`read_web_mercator` gives them) lie on the raster's grid: those whose centres do,
+    as nearest-neighbour resampling picks them."""
     with rasterio.open(path) as src:
         box = shapely.geometry.box(*src.bounds)
         # Densified: a UTM grid's straight edges curve a little in Web Mercator.
@@ -155,10 +154,9 @@ def grid_footprint(path: str | Path, shape: tuple[int, ...],
     (south, west), (north, east) = bounds
     xs, ys = transform("EPSG:4326", WEB_MERCATOR, [west, east], [south, north])
     affine = from_bounds(xs[0], ys[0], xs[1], ys[1], shape[-1], shape[-2])
-    inside = geometry_mask([footprint], out_shape=tuple(shape[-2:]), transform=affine,
-                           invert=True)
-    result: np.ndarray = ndimage.binary_erosion(inside)
-    return result
+    inside: np.ndarray = geometry_mask([footprint], out_shape=tuple(shape[-2:]),
+                                       transform=affine, invert=True)
+    return inside
 
 
 def change_image(change: str | Path) -> MapImage:

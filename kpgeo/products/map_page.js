@@ -62,8 +62,10 @@ function kpgeoTilesFailed() {
    the site's outline, white dashes on its own casing. Called before the areas are added. */
 function kpgeoOutlines(map, digging) {
   var overlay = map.getPane("overlayPane");
+  /* Above every image of the overlay pane (folium gives them z-index 1 or 2), below the
+     markers and popups (those panes lie above the overlay pane). */
   [KPGEO.panes.casing, KPGEO.panes.areas].forEach(function (name, i) {
-    if (!map.getPane(name)) { map.createPane(name, overlay).style.zIndex = String(i + 1); }
+    if (!map.getPane(name)) { map.createPane(name, overlay).style.zIndex = String(1000 + i); }
   });
   var casing = L.geoJSON(KPGEO.areas, {pane: KPGEO.panes.casing, interactive: false,
     style: function (feature) {

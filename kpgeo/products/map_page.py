@@ -11,6 +11,8 @@ kpgeo's own autoescaping templates, or reaches scripts through
 
 from __future__ import annotations
 
+import html
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -52,7 +54,7 @@ _BODY = _ENV.from_string("""
   <a class="kpgeo-data" href="disturbed.geojson" download>GeoJSON</a>
 </header>
 {% if synthetic %}
-<div class="kpgeo-watermark" aria-hidden="true"></div>
+<div class="kpgeo-watermark" aria-hidden="true" style="background-image: {{ watermark }}"></div>
 <div class="kpgeo-synthetic-banner" role="note"><b>{{ synthetic }}</b>: {{ explanation }}.</div>
 {% endif %}
 <section class="kpgeo-legend" aria-label="legend">
@@ -115,7 +117,17 @@ def head(site_title: str, month: str, icon_script: str = "", synthetic: str = ""
 
 def body(**values: Any) -> str:
     """The title bar, legend and basemap note; ``values`` as the template names them."""
-    return _BODY.render(**values)
+    return _BODY.render(watermark=watermark_css(str(values.get("synthetic") or "")), **values)
+
+
+def watermark_css(label: str) -> str:
+    """A CSS ``url()`` of an SVG tile of ``label``, rotated: the watermark of a synthetic map,
+    repeated over all of it (a data URI: the page stays offline)."""
+    svg = ("<svg xmlns='http://www.w3.org/2000/svg' width='360' height='220'>"
+           "<text x='180' y='120' text-anchor='middle' transform='rotate(-25 180 110)' "
+           "font-family='Arial, sans-serif' font-size='30' font-weight='700' fill='#ffd400' "
+           f"stroke='#111' stroke-width='1'>{html.escape(label)}</text></svg>")
+    return f'url("data:image/svg+xml,{urllib.parse.quote(svg, safe=" =/:,.()-")}")'
 
 
 def end_script(data: Mapping[str, Any], *, map_name: str, digging_name: str,
