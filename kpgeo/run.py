@@ -572,8 +572,8 @@ def write_exports(config: PipelineConfig, site_names: list[str], months: list[st
             sites.update(doc["kpgeo"]["sites"])
         if not sites:
             continue
-        name = collection_name(month, synthetic_run(config))
-        doc = {"type": "FeatureCollection", **({"name": name} if name else {}),
+        layer_name = collection_name(month, synthetic_run(config))
+        doc = {"type": "FeatureCollection", **({"name": layer_name} if layer_name else {}),
                "kpgeo": _foreign_member(config, month, sites), "features": features}
         out.append(write_feature_collection(
             config.out_dir / "exports" / f"disturbed-{month}.geojson", doc))

@@ -142,7 +142,7 @@ def test_every_product_of_a_synthetic_run_says_synthetic(synthetic: Run) -> None
         assert columns[0] == "source_kind" and {r["source_kind"] for r in rows} == {"synthetic"}
         page = (out / site / month / "map.html").read_text(encoding="utf-8")
         assert f"<title>{LABEL}: Tortiya {month}" in page
-        assert f'<span class="kpgeo-synthetic"' in page and "kpgeo-synthetic-banner" in page
+        assert '<span class="kpgeo-synthetic"' in page and "kpgeo-synthetic-banner" in page
     columns, rows = _csv(out / "timeseries.csv")
     assert columns[0] == "source_kind" and {r["source_kind"] for r in rows} == {"synthetic"}
     index = (out / "index.html").read_text(encoding="utf-8")

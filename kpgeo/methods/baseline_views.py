@@ -40,7 +40,7 @@ VIEWS_MAX = 12
 #: :data:`VIEWS_MIN` calendar months (the median pixel), and of the others.
 LOW, NORMAL = "low", "normal"
 #: Set bits of each 12-bit month mask (numpy's ``bitwise_count`` needs numpy 2).
-_MONTHS_IN = np.array([bin(mask).count("1") for mask in range(1 << 12)], dtype="uint8")
+_MONTHS_IN = np.array([mask.bit_count() for mask in range(1 << 12)], dtype="uint8")
 
 
 def views(land_months: np.ndarray, water_months: np.ndarray) -> np.ndarray:
