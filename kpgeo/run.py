@@ -38,7 +38,7 @@ from .compute.kept import forget
 from .compute.month_graph import MonthOutcome, Observing, SiteMonths
 from .config import PipelineConfig
 from .errors import ConfigError, KpgeoError, LowCoverageWarning
-from .methods.baseline_views import BaselineCoverage
+from .methods.baseline_seasons import BaselineCoverage
 from .methods.composite import MonthQuality
 from .methods.polygons import AreaPiece, DiggingArea, merge_pieces, preexisting_areas
 from .months import Month, MonthRange
@@ -141,8 +141,8 @@ LOCK_NAME = ".kpgeo.lock"
 #: What a finished site-month folder holds.
 MONTH_PRODUCTS = ("composite.tif", "indices.tif", "change.tif", "disturbed.geojson")
 #: Version of the detection method and of its saved state: a baseline or state saved by
-#: another version is recomputed (5: ``baseline.tif`` keeps the pixels' baseline views and the
-#: site's coverage).
+#: another version is recomputed (5: ``baseline.tif`` keeps the seasons the baseline saw each
+#: pixel in, and the site's coverage).
 METHOD_VERSION = 5
 
 
@@ -338,13 +338,13 @@ class SiteRun:
                 if rows.size == 0:
                     self._preexisting = []
                     return self._preexisting
-                # The views of the areas' box only: the box's grid gives the same ids.
+                # The seasons of the areas' box only: the box's grid gives the same ids.
                 box = (slice(int(rows[0]), int(rows[-1]) + 1),
                        slice(int(cols[0]), int(cols[-1]) + 1))
-                views = src.read(names.index("baseline_views") + 1,
+                seasons = src.read(names.index("baseline_seasons") + 1,
                                  window=rasterio.windows.Window.from_slices(*box))
             self._preexisting = preexisting_areas(self.site.name, self.site.grid[box],
-                                                  mask[box], views)
+                                                  mask[box], seasons)
         return self._preexisting
 
     def _baseline_coverage(self) -> BaselineCoverage | None:

@@ -62,7 +62,7 @@ TIMESERIES_COLUMNS = ["source_kind", "site", "month", "status", "scenes", "valid
                       "new_ha", "cumulative_new_ha", "active_ha", "water_ha", "new_dug_ha",
                       "cumulative_new_dug_ha"]
 PROPERTY_KEYS = {"site", "id", "status", "first_detected", "confirmed", "area_ha",
-                 "baseline_views", "certainty"}
+                 "baseline_seasons", "certainty"}
 MAX_DECIMALS = 6
 #: Tolerance of areas measured on reprojected polygons against pixel-counted areas.
 AREA_RTOL = 0.01
@@ -148,11 +148,12 @@ def check_properties(doc: dict[str, Any], month: str | None = None) -> None:
         if props["status"] == "preexisting":
             assert props["first_detected"] is None and props["confirmed"] is None
             assert f"{props['site']}-p-" in props["id"]
-            views = props["baseline_views"]  # None only where unknown (a hand-made mask)
-            assert (views is None and props["certainty"] is None) or (
-                0 <= views <= 12 and props["certainty"] == ("low" if views < 4 else "normal"))
+            seasons = props["baseline_seasons"]  # None only where unknown (a hand-made mask)
+            assert (seasons is None and props["certainty"] is None) or (
+                0 <= seasons <= 12 and props["certainty"] == ("low" if seasons < 12
+                                                              else "normal"))
         else:
-            assert props["baseline_views"] is None and props["certainty"] is None
+            assert props["baseline_seasons"] is None and props["certainty"] is None
             assert MONTH_RE.match(props["first_detected"]) and MONTH_RE.match(props["confirmed"])
             assert props["first_detected"] <= props["confirmed"]
             assert month is None or props["confirmed"] <= month

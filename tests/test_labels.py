@@ -4,9 +4,9 @@ baseline saw each site and each pre-existing area (point 3); and the map's outli
 start without the basemap (point 9), checked in headless Chromium as in ``test_maps``.
 
 Two documented runs: one on the shared synthetic archive (``--source synthetic --catalog``),
-and one on a hand-made STAC collection of real form (``--source stac``), whose baseline sees the
-east of the site in two months only, under cloud in the other four: a pre-existing working
-there is less certain than one in the clear west.
+and one on a hand-made STAC collection of real form (``--source stac``), whose baseline year
+never sees the east of the site from June to September, under cloud: a pre-existing working
+there, whose July and August seasons went unseen, is less certain than one in the clear west.
 """
 
 from __future__ import annotations
@@ -28,27 +28,35 @@ from click.testing import CliRunner
 
 from kpgeo.aoi import load_site
 from kpgeo.cli import cli
-from kpgeo.methods.baseline_views import VIEWS_MIN, median_views, views
+from kpgeo.methods.baseline_seasons import SEASONS_MIN, median_seasons, seasons_seen
 from kpgeo.products.map_layers import NO_VIEW_HATCH, true_colour
 from kpgeo.products.synthetic_label import EXPLANATION, LABEL
 from kpgeo.sources.synthetic import reads_synthetic
 from kpgeo.synth import SynthResult
 
 from .builders import make_scene, reflectance_to_dn, write_collection, write_site_file
-from .test_maps import CLASS_DIGGING, CLASS_MONTH, _count, _open_map, _severe, browser
+from .test_maps import (
+    CLASS_DIGGING,
+    CLASS_MONTH,
+    _count,
+    _open_map,
+    _severe,
+    _wait,
+    browser,
+)
 
 __all__ = ["browser"]  # the Chromium fixture of test_maps, shared
 
 KML = "{http://www.opengis.net/kml/2.2}"
 #: A 400 x 400 m site west of Tortiya (40 x 40 pixels).
 REAL_BBOX = (-5.9000, 8.7000, -5.8964, 8.7036)
-REAL_BASELINE, REAL_MONTHS = "2024-01..2024-06", ("2024-01", "2024-07")
+REAL_BASELINE, REAL_MONTHS = "2024-01..2024-12", ("2024-01", "2025-01")
 #: Savanna and bare worked ground, reflectance of blue, green, red, NIR, SWIR 1.6, SWIR 2.2.
 SAVANNA = (0.04, 0.07, 0.06, 0.30, 0.20, 0.12)
 BARE = (0.10, 0.15, 0.20, 0.22, 0.30, 0.28)
 BANDS = ("blue", "green", "red", "nir", "swir16", "swir22")
 #: Pre-existing workings: in the west, seen all baseline long; in the east, under cloud
-#: from March to June. New digging from July, in the south-west.
+#: from June to September. New digging from January 2025, in the south-west.
 WEST, EAST, NEW = (slice(8, 18), slice(3, 13)), (slice(24, 34), slice(27, 37)), \
     (slice(30, 38), slice(2, 10))
 #: Columns under cloud in the cloudy months (the 60 m buffer reaches six columns further).
@@ -94,18 +102,20 @@ def _scene(folder: Path, grid: Any, day: dt.date, clouded: bool, new: bool) -> A
 
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """The hand-made collection (two scenes a month, January to July) and its run."""
+    """The hand-made collection (two scenes a month, January 2024 to January 2025) and its
+    run."""
     root = tmp_path_factory.mktemp("real")
     aoi = write_site_file(root / "real.geojson", REAL_BBOX, name="real", title="Real site")
     grid = load_site(aoi).grid
-    items = [_scene(root / "scenes", grid, dt.date(2024, month, day), 3 <= month <= 6,
-                    month >= 7)
-             for month in range(1, 8) for day in (5, 20)]
+    months = [(2024, m) for m in range(1, 13)] + [(2025, 1)]
+    items = [_scene(root / "scenes", grid, dt.date(year, month, day),
+                    year == 2024 and 6 <= month <= 9, year == 2025)
+             for year, month in months for day in (5, 20)]
     collection = write_collection(root / "collection", items)
     out = root / "OUT"
     _run(aoi, out, "--source", "stac", "--catalog", str(collection), "--baseline",
          REAL_BASELINE, "--months", "..".join(REAL_MONTHS), "--offline")
-    return Run(out, "real", tuple(f"2024-{m:02d}" for m in range(1, 8)))
+    return Run(out, "real", tuple(f"{y}-{m:02d}" for y, m in months))
 
 
 @pytest.fixture(scope="module")
@@ -198,12 +208,15 @@ def test_a_synthetic_archive_read_as_stac_is_still_synthetic(small_archive: Synt
 
 
 # ---- point 3: how well the baseline saw the site ---------------------------------------------
-def test_baseline_views_count_calendar_months_seen() -> None:
-    land = np.array([0b1, 0b111, 0b1111_1111_1111, 0], "int32")
-    water = np.array([0b10, 0b100, 0, 0b1000], "int32")
-    assert views(land, water).tolist() == [2, 3, 12, 1]
-    assert median_views((0, 0, 3, 0, 1)) == 2 and median_views((0,) * 13) is None
-    assert median_views((0, 1, 1)) == 1  # the lower median
+def test_seasons_seen_are_the_calendar_months_with_a_view_in_or_beside_them() -> None:
+    rains = 0b1111 << 5  # June to September
+    land = np.array([0b1, 0b100, 0xFFF & ~rains, 0xFFF & ~(0b111 << 5), 0], "int32")
+    water = np.array([0b10, 0, 0, 0, 0b1000_0000], "int32")
+    # January and February: the seasons of December to March; March: February to April; the
+    # rains unseen: not the seasons of July and August; three months unseen: not July's.
+    assert seasons_seen(land, water).tolist() == [4, 3, 10, 11, 3]
+    assert median_seasons((0, 0, 3, 0, 1)) == 2 and median_seasons((0,) * 13) is None
+    assert median_seasons((0, 1, 1)) == 1  # the lower median
 
 
 def test_pre_existing_areas_seen_too_rarely_are_flagged_low_certainty(real: Run) -> None:
@@ -213,12 +226,12 @@ def test_pre_existing_areas_seen_too_rarely_are_flagged_low_certainty(real: Run)
            if f["properties"]["status"] == "preexisting"}
     assert len(pre) == 2, pre
     west, east = sorted(pre.values(), key=lambda p: p["id"].split("-")[2])
-    assert (west["baseline_views"], west["certainty"]) == (6, "normal")
-    assert (east["baseline_views"], east["certainty"]) == (2, "low")
+    assert (west["baseline_seasons"], west["certainty"]) == (12, "normal")
+    assert (east["baseline_seasons"], east["certainty"]) == (10, "low")
     new = [f["properties"] for f in doc["features"] if f["properties"]["status"] == "new"]
-    assert new and all(p["baseline_views"] is None and p["certainty"] is None for p in new)
+    assert new and all(p["baseline_seasons"] is None and p["certainty"] is None for p in new)
     coverage = doc["kpgeo"]["sites"][real.site]["baseline_coverage"]
-    assert coverage == {"months": 6, "months_seen": 6, "views_min": VIEWS_MIN,
+    assert coverage == {"months": 12, "months_seen": 12, "seasons_min": SEASONS_MIN,
                         "seen_share": round(_seen_share(real), 4)}
     # Every month's export and the KML say the same.
     for m in real.months:
@@ -241,9 +254,9 @@ def _seen_share(run: Run) -> float:
 
 
 def test_index_and_map_say_how_well_the_baseline_saw_the_site(real: Run) -> None:
-    text = (f"Baseline {REAL_BASELINE}: 6 of 6 months seen; "
-            f"{100 * _seen_share(real):.0f}% of the site seen in at least {VIEWS_MIN} "
-            "calendar months")
+    text = (f"Baseline {REAL_BASELINE}: 12 of 12 months seen; "
+            f"{100 * _seen_share(real):.0f}% of the site seen in every season (a calendar "
+            "month or one beside it)")
     index = (real.out / "index.html").read_text(encoding="utf-8")
     assert text in index and "certainty: low" in index
     page = (real.out / real.site / real.months[-1] / "map.html").read_text(encoding="utf-8")
@@ -253,7 +266,7 @@ def test_index_and_map_say_how_well_the_baseline_saw_the_site(real: Run) -> None
 def test_a_rerun_keeps_the_certainty_read_back_from_the_saved_baseline(
         real: Run, tmp_path: Path) -> None:
     """A later run reuses ``baseline.tif``: the areas come from its pre-existing map and
-    views, chunk for chunk the same as when it was built."""
+    seasons seen, the same as when the chunks made them."""
     month = real.months[-1]
     before = (real.out / "exports" / f"disturbed-{month}.geojson").read_bytes()
     aoi = real.out.parent / "real.geojson"
@@ -320,10 +333,20 @@ def test_map_draws_outlines_over_casings_with_a_legend_and_no_banner_for_real_da
     assert inside
     legend = browser.find_element("css selector", ".kpgeo-legend").text
     for entry in ("pre-existing (dug by the end of the baseline)",
-                  f"seen in fewer than {VIEWS_MIN} baseline months: less certain",
+                  "pre-existing, not seen in every season by the baseline: less certain",
                   "site outline", "no clear view in the month shown (cloud-masked)",
-                  "Baseline 2024-01..2024-06: 6 of 6 months seen"):
+                  "Baseline 2024-01..2024-12: 12 of 12 months seen"):
         assert entry in legend, (entry, legend)
+    # The low-certainty area's popup says how often the baseline saw it.
+    browser.execute_script(f"""
+        const path = [...document.querySelectorAll('path.{CLASS_DIGGING}')]
+            .find(p => p.getAttribute('stroke-dasharray'));
+        const box = path.getBoundingClientRect();
+        path.dispatchEvent(new MouseEvent('click', {{bubbles: true,
+            clientX: box.x + box.width / 2, clientY: box.y + box.height / 2}}));""")
+    _wait(browser, "return document.querySelector('.kpgeo-popup') !== null")
+    popup = browser.find_element("css selector", ".kpgeo-popup").get_attribute("textContent")
+    assert "seen in baseline10 of 12 seasons: less certain" in popup, popup
     # Toggling the digging areas takes their casings with them.
     browser.execute_script("""
         for (const label of document.querySelectorAll('.leaflet-control-layers-overlays label'))

@@ -15,8 +15,8 @@ the whole grid (:mod:`kpgeo.methods.baseline_chunks` has the numpy of each step)
 5. The run decides which open groups are enclosed (holes, filled) and then, twice (before and
    after clipping to the site), which groups reach the mapping unit; each chunk writes its
    tile of the pre-existing map and the pieces of its pre-existing areas' polygons, with the
-   histogram of their pixels' baseline views, and counts its site pixels seen often enough
-   (:mod:`~.baseline_views`): the site's coverage is their sum.
+   histogram of their pixels' seasons seen in the baseline, and counts its site pixels seen in
+   every season (:mod:`~.baseline_seasons`): the site's coverage is their sum.
 6. One task makes ``baseline.tif`` from the tiles (GDAL, streamed), with the coverage in its
    tags, and removes them.
 """
@@ -47,7 +47,7 @@ from ..methods.baseline_chunks import (
     sides_on_border,
     state_halo,
 )
-from ..methods.baseline_views import VIEWS_MIN, BaselineCoverage
+from ..methods.baseline_seasons import SEASONS_MIN, BaselineCoverage
 from ..methods.chunkwise import Layout
 from ..methods.detection import STORED_BANDS, min_area_px, small_ponds
 from ..methods.polygons import AreaPiece, area_pieces
@@ -135,11 +135,11 @@ def build(layout: Layout, grid: GeoBox, outline: Any, folder: Path,
                        for i, (rows, cols) in enumerate(chunks)])
     del filled
     groups, sizes, _, numbers = merge(gather(clipped), eight=True)
-    views_band = stored_names.index("baseline_views") + 1
+    seasons_band = stored_names.index("baseline_seasons") + 1
     finished = compute(*[_delayed(_preexisting)(clipped[i],
                                                 by_label(groups[i], sizes >= min_px, False),
                                                 by_label(groups[i], numbers), folder, grid, rows,
-                                                cols, views_band, outline)
+                                                cols, seasons_band, outline)
                          for i, (rows, cols) in enumerate(chunks)], quiet=True)
     del clipped
     coverage = BaselineCoverage(
@@ -222,22 +222,22 @@ def _clipped(filled: tuple[np.ndarray, Components], keep: np.ndarray, outline: A
 
 
 def _preexisting(clipped: tuple[np.ndarray, Components], keep: np.ndarray, numbers: np.ndarray,
-                 folder: Path, grid: GeoBox, rows: slice, cols: slice, views_band: int,
+                 folder: Path, grid: GeoBox, rows: slice, cols: slice, seasons_band: int,
                  outline: Any) -> tuple[list[AreaPiece], tuple[int, int]]:
     """The chunk's tile of the pre-existing map and its pieces of the areas, and its count of
-    site pixels and of those seen in at least :data:`~.baseline_views.VIEWS_MIN` calendar
-    months (the views read back from the chunk's first-pass tile)."""
+    site pixels and of those seen in at least :data:`~.baseline_seasons.SEASONS_MIN` seasons
+    (read back from the chunk's first-pass tile)."""
     labels, _ = clipped
     kept = keep[labels]
     chunk = grid[rows, cols]
     write_planes_tile(tile_path(folder, "preexisting", rows, cols), 1, np.dtype("uint8"),
                       chunk.shape.yx, [kept.astype("uint8")], chunk.affine, str(chunk.crs))
     with rasterio.open(tile_path(folder, "baseline", rows, cols)) as src:
-        views = src.read(views_band)
+        seasons = src.read(seasons_band)
     inside = inside_pixels(outline, grid, rows, cols)
-    counts = int(inside.sum()), int((inside & (views >= VIEWS_MIN)).sum())
+    counts = int(inside.sum()), int((inside & (seasons >= SEASONS_MIN)).sum())
     return area_pieces(np.where(kept, numbers[labels], 0), grid, rows, cols, None,
-                       views), counts
+                       seasons), counts
 
 
 def _assemble(folder: Path, grid: GeoBox, chunks: Sequence[tuple[slice, slice]],

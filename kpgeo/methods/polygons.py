@@ -10,10 +10,10 @@ mapped, never take over the seed; when two mapped areas grow together the older 
 The id spells the seed pixel's centre in the site's UTM grid, so it is readable on a map:
 ``tortiya-n-694215-964305`` is new digging around easting 694215 m, northing 964305 m.
 
-A pre-existing area also says how well the baseline saw it: ``baseline_views``, the median of
-its pixels' views (calendar months of the baseline seen in), and ``certainty``, ``"low"`` below
-:data:`~.baseline_views.VIEWS_MIN` (:mod:`kpgeo.methods.baseline_views`); both are null for new
-digging.
+A pre-existing area also says how well the baseline saw it: ``baseline_seasons``, the median
+of its pixels' seasons seen (0-12), and ``certainty``, ``"low"`` below
+:data:`~.baseline_seasons.SEASONS_MIN` (:mod:`kpgeo.methods.baseline_seasons`); both are null
+for new digging.
 
 Areas are counted in pixels of the UTM grid (100 m² each at 10 m), never from reprojected
 geometry. GeoJSON is written by hand rather than through GDAL's driver because the product needs
@@ -36,7 +36,7 @@ from odc.geo.crs import CRS
 from odc.geo.geobox import GeoBox
 from scipy import ndimage
 
-from .baseline_views import certainty, histograms, median_views
+from .baseline_seasons import certainty, histograms, median_seasons
 from .detection import EIGHT, DetectionState, label_month, remove_small
 
 Status = Literal["preexisting", "new"]
@@ -59,17 +59,17 @@ class DiggingArea:
     pixels: int
     geometry: shapely.Geometry
     """Polygon or MultiPolygon in the site grid's CRS."""
-    baseline_views: int | None = None
-    """Pre-existing digging: the median of its pixels' views in the baseline
-    (:mod:`~.baseline_views`); None for new digging or where not known."""
+    baseline_seasons: int | None = None
+    """Pre-existing digging: the median of its pixels' seasons seen by the baseline
+    (:mod:`~.baseline_seasons`); None for new digging or where not known."""
 
     def properties(self) -> dict[str, Any]:
         props = {"site": self.site, "id": self.id, "status": self.status,
                  "first_detected": self.first_detected, "confirmed": self.confirmed,
                  "area_ha": self.area_ha}
-        # How sure the pre-existing map is of the area (kpgeo.methods.baseline_views).
-        props.update(baseline_views=self.baseline_views,
-                     certainty=certainty(self.baseline_views))
+        # How sure the pre-existing map is of the area (kpgeo.methods.baseline_seasons).
+        props.update(baseline_seasons=self.baseline_seasons,
+                     certainty=certainty(self.baseline_seasons))
         return props
 
     def geojson_geometry(self, crs: Any) -> dict[str, Any]:
@@ -115,14 +115,16 @@ def digging_areas(site: str, grid: GeoBox, preexisting: np.ndarray | Sequence[Di
 
 
 def preexisting_areas(site: str, grid: GeoBox, preexisting: np.ndarray,
-                      views: np.ndarray | None = None) -> list[DiggingArea]:
-    """The pre-existing digging areas of a site's final pre-existing mask; ``views``: the
-    baseline's views of each pixel (``baseline_views``), for each area's certainty."""
-    return _areas(site, grid, preexisting, "preexisting", None, views)
+                      seasons: np.ndarray | None = None) -> list[DiggingArea]:
+    """The pre-existing digging areas of a site's final pre-existing mask; ``seasons``: the
+    seasons the baseline saw each pixel in (``baseline_seasons``), for each area's
+    certainty."""
+    return _areas(site, grid, preexisting, "preexisting", None, seasons)
 
 
 def _areas(site: str, grid: GeoBox, mask: np.ndarray, status: Status,
-           state: DetectionState | None, views: np.ndarray | None = None) -> list[DiggingArea]:
+           state: DetectionState | None, seasons: np.ndarray | None = None,
+           ) -> list[DiggingArea]:
     occupied_rows, occupied_cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if occupied_rows.size == 0:
         return []
@@ -134,7 +136,8 @@ def _areas(site: str, grid: GeoBox, mask: np.ndarray, status: Status,
     boxed = None if state is None else DetectionState(
         state.first_detected[box], state.confirmed[box], state.mapped_since[box])  # type: ignore[index]
     return merge_pieces(site, grid, area_pieces(labels, grid, box[0], box[1], boxed,
-                                                None if views is None else views[box]), status)
+                                                None if seasons is None else seasons[box]),
+                        status)
 
 
 @dataclass(frozen=True)
@@ -151,18 +154,18 @@ class AreaPiece:
     """Earliest ``first_detected`` of its pixels (YYYYMM; the int32 maximum where none)."""
     confirmed_at_seed: int
     shapes: tuple[shapely.Geometry, ...]
-    views: tuple[int, ...] = ()
+    seasons: tuple[int, ...] = ()
     """Pre-existing digging: how many of its pixels the baseline saw in 0, 1, ... 12
-    calendar months (:func:`~.baseline_views.histograms`); empty when not known."""
+    seasons (:func:`~.baseline_seasons.histograms`); empty when not known."""
 
 
 def area_pieces(labels: np.ndarray, grid: GeoBox, rows: slice, cols: slice,
                 state: DetectionState | None,
-                views: np.ndarray | None = None) -> list[AreaPiece]:
+                seasons: np.ndarray | None = None) -> list[AreaPiece]:
     """The pieces of the areas ``labels`` (area numbers, 0 outside) of the window ``rows``,
     ``cols`` of ``grid``; ``state``: the window's detection state (None for pre-existing
-    digging); ``views``: the window's baseline views (pre-existing digging). Pieces of one area
-    from several chunks make it whole in :func:`merge_pieces`."""
+    digging); ``seasons``: the window's seasons seen by the baseline (pre-existing digging).
+    Pieces of one area from several chunks make it whole in :func:`merge_pieces`."""
     ys, xs = np.nonzero(labels)
     if ys.size == 0:
         return []
@@ -184,8 +187,8 @@ def area_pieces(labels: np.ndarray, grid: GeoBox, rows: slice, cols: slice,
         detected = np.where(detected > 0, detected, never)
         first_detected = np.full(numbers.size, never, dtype="int64")
         np.minimum.at(first_detected, np.searchsorted(numbers, lab), detected)
-    seen = (np.zeros((numbers.size, 0), "int64") if views is None
-            else histograms(np.searchsorted(numbers, lab), views[ys, xs], numbers.size))
+    seen = (np.zeros((numbers.size, 0), "int64") if seasons is None
+            else histograms(np.searchsorted(numbers, lab), seasons[ys, xs], numbers.size))
     affine = grid[rows, cols].affine
     shapes: dict[int, list[shapely.Geometry]] = {}
     for geom, value in rasterio.features.shapes(labels.astype("int32"), mask=labels > 0,
@@ -217,7 +220,7 @@ def merge_pieces(site: str, grid: GeoBox, pieces: Sequence[AreaPiece],
         pixels = sum(p.pixels for p in parts)
         geometry = shapely.make_valid(shapely.union_all([g for p in parts for g in p.shapes]))
         new = status == "new"
-        seen = [np.asarray(p.views, "int64") for p in parts if p.views]
+        seen = [np.asarray(p.seasons, "int64") for p in parts if p.seasons]
         out.append(DiggingArea(
             site=site,
             id=f"{site}-{prefix}-{math.floor(x)}-{math.floor(y)}",
@@ -227,7 +230,7 @@ def merge_pieces(site: str, grid: GeoBox, pieces: Sequence[AreaPiece],
             area_ha=round(float(pixels) * pixel_m**2 / 1e4, 4),
             pixels=pixels,
             geometry=geometry,
-            baseline_views=median_views(np.sum(seen, axis=0)) if seen and not new else None,
+            baseline_seasons=median_seasons(np.sum(seen, axis=0)) if seen and not new else None,
         ))
     return out
 

@@ -26,7 +26,7 @@ from .. import __version__
 from ..months import MonthRange, parse_month
 from . import timeseries
 from .htmlsafe import write_html
-from .map_page import coverage_text
+from .map_page import coverage_text, seasons_text
 from .offline import check_offline
 from .svg_chart import Series, line_chart
 from .synthetic_label import EXPLANATION, LABEL, any_synthetic
@@ -130,7 +130,7 @@ def write_index(out_dir: str | Path, sites: Sequence[tuple[str, str]],
         by_site.setdefault(row["site"], []).append(row)
     baseline = _baseline(out)
     volumes = _volumes(out)
-    coverages = _coverages(out)
+    coverages = _coverages(out, [name for name, _ in sites])
     sections = [_site_section(out, name, title, by_site.get(name, []), baseline, volumes,
                               coverages.get(name))
                 for name, title in sites]
@@ -158,7 +158,8 @@ def _site_section(out: Path, name: str, title: str, rows: list[dict[str, str]],
     rows = sorted(rows, key=lambda r: r["month"])
     synthetic = any_synthetic(rows)
     seen = {"coverage": coverage_text(coverage) if coverage else "",
-            "views_min": (coverage or {}).get("views_min", "")}
+            "not_seen": seasons_text(int((coverage or {}).get("seasons_min") or 12),
+                                     "not seen")}
     if not rows:
         return {"name": name, "title": title, "latest": None, "rows": [], "chart": "",
                 "synthetic": synthetic, **seen}
@@ -242,11 +243,14 @@ def _runs(out: Path, pending: Path | None) -> list[RunLink]:
     return links
 
 
-def _coverages(out: Path) -> dict[str, dict[str, Any]]:
+def _coverages(out: Path, names: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Site -> how well the baseline saw it (``baseline_coverage``, with the ``baseline``
-    months), from the latest export that records it."""
+    months), from the latest export that records it (newest first, until every site of
+    ``names`` is found)."""
     found: dict[str, dict[str, Any]] = {}
     for path in sorted((out / "exports").glob("disturbed-*.geojson"), reverse=True):
+        if set(names) <= set(found):
+            break
         try:
             member = json.loads(path.read_text(encoding="utf-8"))["kpgeo"]
             for site, entry in member["sites"].items():

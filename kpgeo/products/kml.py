@@ -42,7 +42,7 @@ from .synthetic_label import EXPLANATION, LABEL, is_synthetic, labelled
 KML_NS = "http://www.opengis.net/kml/2.2"
 #: The placemarks' fields (``ExtendedData``), with their KML schema types.
 FIELDS = (("site", "string"), ("status", "string"), ("first_detected", "string"),
-          ("confirmed", "string"), ("area_ha", "double"), ("baseline_views", "int"),
+          ("confirmed", "string"), ("area_ha", "double"), ("baseline_seasons", "int"),
           ("certainty", "string"))
 SCHEMA_ID = "digging"
 #: Status folders, in this order, and their names; other statuses follow under their own name.

@@ -14,6 +14,11 @@ function kpgeoPopup(p) {
   var rows = [["id", p.id], ["status", status], ["area", area],
               ["first detected", p.first_detected || "\u2014"],
               ["confirmed", p.confirmed || "\u2014"]];
+  if (p.status === "preexisting" && typeof p.baseline_seasons === "number") {
+    /* How much of the year the baseline saw it in (kpgeo/methods/baseline_seasons.py). */
+    rows.push(["seen in baseline", p.baseline_seasons + " of 12 seasons"
+      + (p.certainty === "low" ? ": less certain" : "")]);
+  }
   var table = document.createElement("table");
   rows.forEach(function (row) {
     var tr = table.insertRow();

@@ -20,6 +20,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from ..methods.baseline_seasons import SEASONS
 from .htmlsafe import json_for_script
 
 _ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
@@ -63,7 +64,7 @@ _BODY = _ENV.from_string("""
     pre-existing (dug by the end of the baseline)</div>
   {% if low_certainty %}
   <div class="kpgeo-legend-low"><i class="kpgeo-swatch kpgeo-dashed" style="border-color: {{ preexisting }}; outline-color: {{ casing }}"></i>
-    pre-existing, seen in fewer than {{ views_min }} baseline months: less certain</div>
+    pre-existing, {{ not_seen }} by the baseline: less certain</div>
   {% endif %}
   {% if gradient %}
   <div>new, first detected {{ legend[0][0] }} &#8230; {{ legend[-1][0] }}</div>
@@ -176,15 +177,25 @@ def summary_text(features: Sequence[Mapping[str, Any]]) -> str:
             f"{ha['preexisting']:.2f} ha pre-existing, {ha['new']:.2f} ha new")
 
 
+def seasons_text(seasons_min: int, seen: str = "seen") -> str:
+    """``"seen in every season"`` (``seasons_min`` 12), else ``"seen in at least 10 of the
+    12 seasons"``; ``seen`` may be ``"not seen"``, which the sentence follows."""
+    if seasons_min >= SEASONS:
+        return f"{seen} in every season"
+    return (f"seen in fewer than {seasons_min} of the {SEASONS} seasons" if seen == "not seen"
+            else f"{seen} in at least {seasons_min} of the {SEASONS} seasons")
+
+
 def coverage_text(coverage: Mapping[str, Any]) -> str:
     """How well the baseline saw the site (a site's ``baseline_coverage``, with the
-    ``baseline`` months): ``"Baseline 2023-01..2023-12: 11 of 12 months seen; 87% of the site
-    seen in at least 4 calendar months"``."""
+    ``baseline`` months): ``"Baseline 2023-01..2023-12: 11 of 12 months seen; 92% of the site
+    seen in every season (a calendar month or one beside it)"``."""
     baseline = f" {coverage['baseline']}" if coverage.get("baseline") else ""
     share = float(coverage.get("seen_share") or 0) * 100
+    seasons = seasons_text(int(coverage.get("seasons_min") or SEASONS))
     return (f"Baseline{baseline}: {coverage.get('months_seen', '?')} of "
-            f"{coverage.get('months', '?')} months seen; {share:.0f}% of the site seen in at "
-            f"least {coverage.get('views_min', '?')} calendar months")
+            f"{coverage.get('months', '?')} months seen; {share:.0f}% of the site {seasons} "
+            "(a calendar month or one beside it)")
 
 
 def status_text(status: Mapping[str, str]) -> tuple[str, str]:

@@ -32,7 +32,7 @@ import folium.plugins
 import rasterio
 from folium.utilities import JsCode
 
-from ..methods.baseline_views import VIEWS_MIN
+from ..methods.baseline_seasons import SEASONS_MIN
 from ..months import parse_month, parse_month_range
 from . import map_page
 from . import offline as offline_assets
@@ -400,6 +400,8 @@ def _body(site_title: str, month: str, months: Sequence[str], baseline_month: st
         coverage=map_page.coverage_text(coverage) if coverage else "",
         low_certainty=any((f.get("properties") or {}).get("certainty") == "low"
                           for f in features),
-        views_min=(coverage or {}).get("views_min", VIEWS_MIN), dashes=LOW_CERTAINTY_DASHES,
+        not_seen=map_page.seasons_text(int((coverage or {}).get("seasons_min", SEASONS_MIN)),
+                                       "not seen"),
+        dashes=LOW_CERTAINTY_DASHES,
         casing=CASING_COLOUR, outline=SITE_OUTLINE_COLOUR if has_outline else "",
         hatch=hatch_css())
