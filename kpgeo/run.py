@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
+import rasterio.windows
 
 from . import __version__
 from .aoi import Site, load_site
@@ -37,6 +38,7 @@ from .compute.kept import forget
 from .compute.month_graph import MonthOutcome, Observing, SiteMonths
 from .config import PipelineConfig
 from .errors import ConfigError, KpgeoError
+from .methods.baseline_seasons import BaselineCoverage
 from .methods.composite import MonthQuality
 from .methods.polygons import (
     AreaPiece,
@@ -57,8 +59,10 @@ from .products.export import (
 from .products.manifest import Manifest
 from .products.measured import carried, read_measured, status_member
 from .products.product_tags import AREAS_TAG, SIGNATURE_TAG, quality_from_tags
+from .products.synthetic_label import collection_name, source_kind
 from .products.tiles import TILES_FOLDER, remove_tiles
 from .sources import REFLECTANCE_BANDS, SceneSource, open_source
+from .sources.synthetic import reads_synthetic
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +128,10 @@ class SiteMonth:
     kept: bool = False
     """Done by an earlier run and kept (read back from its ``change.tif``), not computed."""
 
-    def row(self) -> dict[str, Any]:
+    def row(self, kind: str = "") -> dict[str, Any]:
+        """Its ``timeseries.csv`` row; ``kind``: its ``source_kind`` column."""
         return timeseries.row(self.site, self.month, self.quality.status, self.quality.scenes,
-                              self.quality.valid_pct, self.areas)
+                              self.quality.valid_pct, self.areas, kind)
 
 def calendar_month(month: Month | str) -> int:
     """1 (January) to 12 (December)."""
@@ -152,8 +157,9 @@ LOCK_NAME = ".kpgeo.lock"
 MONTH_PRODUCTS = ("composite.tif", "indices.tif", "change.tif", "disturbed.geojson")
 #: Version of the detection method and of its saved state: a baseline or state saved by
 #: another version is recomputed (5: digging areas carry ``new_ha_this_month`` and
-#: ``measured_month``, and a gap month the areas as last measured).
-METHOD_VERSION = 5
+#: ``measured_month``, and a gap month the areas as last measured; 6: ``baseline.tif`` keeps
+#: the seasons the baseline saw each pixel in, and the site's coverage).
+METHOD_VERSION = 6
 
 
 def signature(site: Site, config: PipelineConfig) -> str:
@@ -201,6 +207,12 @@ def read_saved_month(path: Path, expected_signature: str) -> SavedMonth | None:
     return SavedMonth(quality_from_tags(tags), json.loads(tags[AREAS_TAG]))
 
 
+def synthetic_run(config: PipelineConfig) -> bool:
+    """Whether the run reads synthetic scenes: its products are labelled so
+    (:mod:`kpgeo.products.synthetic_label`)."""
+    return reads_synthetic(config.source.kind, config.source.catalog)
+
+
 def _foreign_member(config: PipelineConfig, month: str,
                     sites: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """The ``kpgeo`` member of GeoJSON products: whether the month was measured
@@ -212,6 +224,7 @@ def _foreign_member(config: PipelineConfig, month: str,
         "software": f"kpgeo {__version__}",
         "source": {"kind": config.source.kind, "catalog": config.source.catalog,
                    "collection": config.source.collection},
+        "synthetic": synthetic_run(config),
         "baseline": str(config.baseline),
         "sites": {name: dict(sites[name]) for name in sorted(sites)},
         "parameters": {"detection": dataclasses.asdict(config.detection),
@@ -242,6 +255,8 @@ class SiteRun:
     _measured: tuple[str, str | None, list[dict[str, Any]]] | None = None
     """The latest month whose ``disturbed.geojson`` was written, the month its areas were
     measured in, and its features (what a gap month after it carries)."""
+    _coverage: BaselineCoverage | None = None
+    """How well the baseline saw the site."""
     _last_done: float = field(default_factory=time.perf_counter)
     """When the latest month was completed (or the run began)."""
 
@@ -339,13 +354,31 @@ class SiteRun:
             return src.tags().get(SIGNATURE_TAG) == signature(self.site, self.config)
 
     def _preexisting_areas(self) -> list[DiggingArea]:
-        """The baseline's pre-existing digging areas (polygonized once per run)."""
+        """The baseline's pre-existing digging areas (polygonized once per run), with how
+        often the baseline saw them."""
         if self._preexisting is None:
             with rasterio.open(self._baseline_path()) as src:
-                band = list(src.descriptions).index("preexisting") + 1
-                mask = src.read(band) > 0.5
-            self._preexisting = preexisting_areas(self.site.name, self.site.grid, mask)
+                names = list(src.descriptions)
+                mask = src.read(names.index("preexisting") + 1) > 0.5
+                rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+                if rows.size == 0:
+                    self._preexisting = []
+                    return self._preexisting
+                # The seasons of the areas' box only: the box's grid gives the same ids.
+                box = (slice(int(rows[0]), int(rows[-1]) + 1),
+                       slice(int(cols[0]), int(cols[-1]) + 1))
+                seasons = src.read(names.index("baseline_seasons") + 1,
+                                 window=rasterio.windows.Window.from_slices(*box))
+            self._preexisting = preexisting_areas(self.site.name, self.site.grid[box],
+                                                  mask[box], seasons)
         return self._preexisting
+
+    def _baseline_coverage(self) -> BaselineCoverage | None:
+        """How well the baseline saw the site, from ``baseline.tif`` (read once per run)."""
+        if self._coverage is None:
+            with rasterio.open(self._baseline_path()) as src:
+                self._coverage = BaselineCoverage.from_tags(src.tags())
+        return self._coverage
 
     def _run_baseline(self, requested: list[Month]) -> None:
         """Composite every baseline month and build the baseline from them, chunk by chunk
@@ -380,12 +413,12 @@ class SiteRun:
                 f"valid observations (min_valid_pct = {config.composite.min_valid_pct}); "
                 "choose a longer or drier baseline."
             )
-        baseline, pieces = baseline_graph.build(
+        baseline, pieces, self._coverage = baseline_graph.build(
             graph.layout, self.site.grid, self.site.geometry.to_crs(self.site.crs).geom,
             self.folder.absolute(),
             [((self.folder / str(m) / "composite.tif").absolute(), calendar_month(m),
               typicals[m]) for m in valid],
-            config.detection, {SIGNATURE_TAG: signature(self.site, config)})
+            config.detection, {SIGNATURE_TAG: signature(self.site, config)}, len(months))
         self._preexisting = merge_pieces(self.site.name, self.site.grid, pieces, "preexisting")
         for month in months:
             if month not in requested:
@@ -527,11 +560,17 @@ class SiteRun:
         else:
             measured, features = self._last_measured(result.month)
             features = carried(features)
-        foreign = _foreign_member(self.config, result.month, {self.site.name: {
-            "status": result.quality.status, "measured_month": measured,
-            "scene_ids": result.scene_ids}})
-        write_feature_collection(path, {"type": "FeatureCollection", "kpgeo": foreign,
-                                        "features": features})
+        site: dict[str, Any] = {"status": result.quality.status, "measured_month": measured,
+                                "scene_ids": result.scene_ids}
+        coverage = self._baseline_coverage()
+        if coverage is not None:
+            site["baseline_coverage"] = coverage.member()
+        foreign = _foreign_member(self.config, result.month, {self.site.name: site})
+        # The layer's name member, for a synthetic month only (products.synthetic_label).
+        name = collection_name(result.month, synthetic_run(self.config))
+        write_feature_collection(path, {"type": "FeatureCollection",
+                                        **({"name": name} if name else {}),
+                                        "kpgeo": foreign, "features": features})
         self._measured = (result.month, measured, features)
 
     def _last_measured(self, month: str) -> tuple[str | None, list[dict[str, Any]]]:
@@ -610,8 +649,9 @@ def write_exports(config: PipelineConfig, site_names: list[str], months: list[st
             sites.update(doc["kpgeo"]["sites"])
         if not sites:
             continue
-        doc = {"type": "FeatureCollection", "kpgeo": _foreign_member(config, month, sites),
-               "features": features}
+        layer_name = collection_name(month, synthetic_run(config))
+        doc = {"type": "FeatureCollection", **({"name": layer_name} if layer_name else {}),
+               "kpgeo": _foreign_member(config, month, sites), "features": features}
         out.append(write_feature_collection(
             config.out_dir / "exports" / f"disturbed-{month}.geojson", doc))
     return out
@@ -633,7 +673,7 @@ def write_pages(config: PipelineConfig, sites: list[Site], results: list[SiteMon
         # Months computed now, plus neighbours (their links) and any month missing its map.
         months = sorted({r.month for r in results if r.site == site.name and r.areas})
         pages += write_site_maps(config.out_dir, site.name, site.title, baseline, months,
-                                 offline=config.offline)
+                                 offline=config.offline, outline=site.geometry.json)
     index = write_index(config.out_dir, [(s.name, s.title) for s in all_sites],
                         offline=config.offline, manifest=manifest)
     progress(f"{len(pages)} maps; index: {index}")
@@ -684,8 +724,9 @@ def run(config: PipelineConfig, *, site_names: tuple[str, ...] = (),
             # Every month written is indexed, also those computed on the way to the ones asked,
             # and those kept: a run killed before this point never wrote their rows.
             written = sorted({r.month for r in covered if r.areas})
+            kind = source_kind(config.source.kind, synthetic_run(config))
             series = timeseries.merge(out_dir / "timeseries.csv",
-                                      [r.row() for r in covered if r.areas])
+                                      [r.row(kind) for r in covered if r.areas])
             manifest.outputs.append(series)
             exports = write_exports(config, all_names, written)
             exports += write_volume_exports(out_dir, timeseries.read(series), written,

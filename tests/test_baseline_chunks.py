@@ -15,6 +15,7 @@ from odc.geo.geobox import GeoBox
 from scipy import ndimage
 
 from kpgeo.compute import baseline_graph
+from kpgeo.methods.baseline_seasons import SEASONS_MIN, BaselineCoverage
 from kpgeo.methods.chunkwise import Layout
 from kpgeo.methods.detection import build_baseline, clear_land, remove_small, water_index
 from kpgeo.methods.indices import ndvi
@@ -196,7 +197,7 @@ def test_baseline_chunk_by_chunk_equals_the_whole_grid(tmp_path: Path) -> None:
     inside = np.ones(SHAPE, bool)
     inside[:, -2:] = False
 
-    path, pieces = baseline_graph.build(layout, grid, outline, tmp_path,
+    path, pieces, coverage = baseline_graph.build(layout, grid, outline, tmp_path,
                                         list(zip(paths, months, typicals, strict=True)),
                                         PARAMS, {"site": "test"})
 
@@ -213,11 +214,22 @@ def test_baseline_chunk_by_chunk_equals_the_whole_grid(tmp_path: Path) -> None:
             expected = preexisting.astype("float32") if name == "preexisting" else layer
             np.testing.assert_array_equal(src.read(index), expected, err_msg=name)
     assert not (tmp_path / TILES_FOLDER).exists()  # the chunks' tiles are gone
-    # The pre-existing areas from the chunks' pieces are the whole grid's polygons.
+    # The pre-existing areas from the chunks' pieces are the whole grid's polygons, seen in as
+    # many seasons by the baseline.
     merged = merge_pieces("test", grid, pieces, "preexisting")
-    expected_areas = preexisting_areas("test", grid, preexisting)
+    expected_areas = preexisting_areas("test", grid, preexisting, whole.seasons)
     assert len(merged) == len(expected_areas) == 4  # with the landscape's old pit
     for got, want in zip(sorted(merged, key=lambda a: a.id),
                          sorted(expected_areas, key=lambda a: a.id), strict=True):
-        assert (got.id, got.pixels) == (want.id, want.pixels)
+        assert (got.id, got.pixels, got.baseline_seasons) == (want.id, want.pixels,
+                                                               want.baseline_seasons)
+        assert got.baseline_seasons is not None
         assert shapely.equals(got.geometry, want.geometry)
+    # The site's coverage: the chunks' counts add up to the whole grid's. Under cloud from
+    # June to August, the July season went unseen.
+    assert (whole.seasons[CLOUDED.s] == 11).all() and (whole.seasons == 12).any()
+    assert (coverage.months, coverage.months_seen) == (12, 12)
+    assert coverage.pixels == inside.sum()
+    assert coverage.pixels_seen == (inside & (whole.seasons >= SEASONS_MIN)).sum()
+    with rasterio.open(path) as src:
+        assert BaselineCoverage.from_tags(src.tags()) == coverage

@@ -58,11 +58,13 @@ SITE = "tw"
 SITE_BBOX = (-5.708, 8.712, -5.692, 8.728)
 BASELINE = "2024-01..2024-01"
 MONTHS = ("2024-01", "2024-02", "2024-03")
-TIMESERIES_COLUMNS = ["site", "month", "status", "scenes", "valid_pct", "preexisting_ha",
+TIMESERIES_COLUMNS = ["source_kind", "site", "month", "status", "scenes", "valid_pct", "preexisting_ha",
                       "new_ha", "cumulative_new_ha", "active_ha", "water_ha", "new_dug_ha",
                       "cumulative_new_dug_ha"]
-PROPERTY_KEYS = {"site", "id", "status", "first_detected", "confirmed", "area_ha",
-                 "new_ha_this_month", "measured_month"}
+#: A feature's properties, in order: what the area is, this month's growth of it, how sure the
+#: pre-existing map is of it, and the month it was measured in (docs/product.md §8).
+PROPERTY_KEYS = ["site", "id", "status", "first_detected", "confirmed", "area_ha",
+                 "new_ha_this_month", "baseline_seasons", "certainty", "measured_month"]
 MAX_DECIMALS = 6
 #: Tolerance of areas measured on reprojected polygons against pixel-counted areas.
 AREA_RTOL = 0.01
@@ -141,7 +143,7 @@ def check_properties(doc: dict[str, Any], month: str | None = None) -> None:
     """Each feature names its site, id, status and months, and its area in ha."""
     for feature in doc["features"]:
         props = feature["properties"]
-        assert set(props) == PROPERTY_KEYS, props
+        assert list(props) == PROPERTY_KEYS, props
         assert feature["id"] == props["id"]
         assert props["status"] in {"preexisting", "new"}
         assert isinstance(props["area_ha"], float) and props["area_ha"] > 0
@@ -155,7 +157,12 @@ def check_properties(doc: dict[str, Any], month: str | None = None) -> None:
         if props["status"] == "preexisting":
             assert props["first_detected"] is None and props["confirmed"] is None
             assert f"{props['site']}-p-" in props["id"]
+            seasons = props["baseline_seasons"]  # None only where unknown (a hand-made mask)
+            assert (seasons is None and props["certainty"] is None) or (
+                0 <= seasons <= 12 and props["certainty"] == ("low" if seasons < 12
+                                                              else "normal"))
         else:
+            assert props["baseline_seasons"] is None and props["certainty"] is None
             assert MONTH_RE.match(props["first_detected"]) and MONTH_RE.match(props["confirmed"])
             assert props["first_detected"] <= props["confirmed"]
             assert month is None or props["confirmed"] <= month

@@ -178,6 +178,12 @@ def test_gap_month_exports_carry_the_areas_as_last_measured(gap_run: GapRun) -> 
                 _measured_properties(before["properties"])
             assert feature["properties"]["measured_month"] == LAST_MEASURED
             assert feature["properties"]["new_ha_this_month"] is None
+        # How well the baseline saw a pre-existing area is carried with it (not re-measured
+        # either: the baseline is the same).
+        pre = [f["properties"] for f in doc["features"]
+               if f["properties"]["status"] == "preexisting"]
+        assert pre and all(p["baseline_seasons"] is not None
+                           and p["certainty"] in ("low", "normal") for p in pre)
         per_site = json.loads((gap_run.out / SITE / month / "disturbed.geojson").read_text(
             encoding="utf-8"))
         assert per_site == doc
@@ -253,7 +259,7 @@ def test_gap_month_map_and_index_claim_no_measurement(
         assert row[1].startswith("gap") and f"measured in {LAST_MEASURED}" in row[1]
         assert row[3:9] == ["\u2014"] * 6  # five areas and the carats: unknown, not zero
     assert by_month[LAST_MEASURED][4] != "\u2014"
-    note = browser.find_element("css selector", f"#site-{SITE} p.kpgeo-note").text
+    note = browser.find_element("css selector", f"#site-{SITE} p.kpgeo-not-measured").text
     assert f"areas shown are of {LAST_MEASURED}" in note
 
 

@@ -43,6 +43,7 @@ from kpgeo.products.maps import (
 )
 from kpgeo.products.offline import OfflineError, check_offline, external_assets
 from kpgeo.products.svg_chart import Series, line_chart, runs
+from kpgeo.products.synthetic_label import LABEL
 from kpgeo.synth import SynthResult
 
 from .builders import write_site_file
@@ -74,6 +75,8 @@ class Pages:
     title: str
     maps: dict[str, Path]
     index: Path
+    outline: dict[str, Any]
+    """The site's outline (GeoJSON, WGS84), drawn on its maps."""
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +91,11 @@ def pages(small_archive: SynthResult, tmp_path_factory: pytest.TempPathFactory) 
         "--baseline", BASELINE, "--months", f"{MONTHS[0]}..{MONTHS[-1]}", "--out", str(out)])
     assert result.exit_code == 0, (result.output, result.exception)
     maps = {m: write_site_month_map(out, site.name, site.title, m, MONTHS,
-                                    pick_baseline_month(out, site.name, m, [MONTHS[0]]))
+                                    pick_baseline_month(out, site.name, m, [MONTHS[0]]),
+                                    outline=site.geometry.json)
             for m in MONTHS}
-    return Pages(out, site.name, site.title, maps, write_index(out, [(site.name, site.title)]))
+    return Pages(out, site.name, site.title, maps, write_index(out, [(site.name, site.title)]),
+                 site.geometry.json)
 
 
 def _features(pages: Pages, month: str) -> list[dict[str, Any]]:
@@ -154,24 +159,27 @@ def test_online_map_links_cdns_and_folium_class_lists_stay_untouched(pages: Page
     before = (list(folium.Map.default_js), list(folium.plugins.MeasureControl.default_js))
     out = pages.out
     online = write_site_month_map(out, pages.site, pages.title, "2024-02", MONTHS, "2024-01",
-                                  offline=False)
+                                  offline=False, outline=pages.outline)
     html = online.read_text(encoding="utf-8")
     assert re.search(r'<script src="https://[^"]*leaflet', html)
     assert (list(folium.Map.default_js), list(folium.plugins.MeasureControl.default_js)) == before
     assert all(url.startswith("https://") for _, url in folium.Map.default_js)
-    write_site_month_map(out, pages.site, pages.title, "2024-02", MONTHS, "2024-01")
+    write_site_month_map(out, pages.site, pages.title, "2024-02", MONTHS, "2024-01",
+                         outline=pages.outline)
 
 
 def test_maps_are_identical_when_written_again_and_neighbours_are_refreshed(
         pages: Pages) -> None:
     before = {m: p.read_bytes() for m, p in pages.maps.items()}
+    outline = pages.outline
     written = write_site_maps(pages.out, pages.site, pages.title, [MONTHS[0]],
-                              months=[MONTHS[-1]])
+                              months=[MONTHS[-1]], outline=outline)
     assert [p.parent.name for p in written] == MONTHS[-2:]  # the month and the one before
     assert {m: p.read_bytes() for m, p in pages.maps.items()} == before
     pages.maps[MONTHS[0]].unlink()  # as after an interrupted run
     assert [p.parent.name for p in write_site_maps(pages.out, pages.site, pages.title,
-                                                   [MONTHS[0]], months=[])] == MONTHS[:2]
+                                                   [MONTHS[0]], months=[],
+                                                   outline=outline)] == MONTHS[:2]
     assert pages.maps[MONTHS[0]].read_bytes() == before[MONTHS[0]]
 
 
@@ -347,7 +355,14 @@ def _severe(entries: list[dict[str, Any]]) -> list[str]:
 
 def test_map_and_index_load_without_errors_and_say_tiles_need_a_network(
         browser: Any, pages: Pages) -> None:
+    """An offline map starts on its imagery with the basemap off: nothing asks the network
+    and no note covers the map; switched on, the basemap's tiles fail and the page says so."""
     logs = _open_map(browser, pages.maps["2024-03"])
+    assert _count(browser, ".leaflet-tile") == 0
+    assert _count(browser, f"img.{CLASS_MONTH}") == 1
+    assert not browser.find_element("id", "kpgeo-tiles-note").is_displayed()
+    assert _severe(logs + browser.get_log("browser")) == []
+    _toggle(browser, "OpenStreetMap basemap")
     _wait(browser, "return !document.getElementById('kpgeo-tiles-note').hidden")
     note = browser.find_element("id", "kpgeo-tiles-note")
     assert note.is_displayed() and note.text == TILES_NOTE
@@ -415,7 +430,6 @@ def _png_size(path: Path) -> tuple[int, int]:
 def test_screenshots_of_map_and_index(browser: Any, pages: Pages) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     _open_map(browser, pages.maps["2024-03"])
-    _wait(browser, "return !document.getElementById('kpgeo-tiles-note').hidden")
     shots = {"map-2024-03.png": None, "index.png": pages.index}
     for name, page in shots.items():
         if page is not None:
@@ -428,7 +442,7 @@ def test_screenshots_of_map_and_index(browser: Any, pages: Pages) -> None:
 
 def test_title_with_markup_shows_as_text_and_never_runs(browser: Any, pages: Pages) -> None:
     _open_map(browser, pages.maps["2024-03"])
-    assert browser.title.startswith(pages.title)
+    assert browser.title.startswith(f"{LABEL}: {pages.title}")  # a synthetic archive's map
     assert browser.find_element("id", "kpgeo-site-title").get_attribute("textContent") \
         == pages.title
     # Open a digging area's popup by clicking its path.
@@ -441,8 +455,10 @@ def test_title_with_markup_shows_as_text_and_never_runs(browser: Any, pages: Pag
     popup = browser.find_element("css selector", ".kpgeo-popup")
     assert popup.find_element("css selector", ".kpgeo-popup-title").get_attribute(
         "textContent") == pages.title
-    assert any(f["properties"]["id"] in popup.text for f in _features(pages, "2024-03"))
-    assert "ha" in popup.text
+    # Its text as the DOM holds it: while the popup fades in, Selenium's visible text is empty.
+    text = popup.get_attribute("textContent")
+    assert any(f["properties"]["id"] in text for f in _features(pages, "2024-03"))
+    assert "ha" in text
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "map-popup.png"))
     assert browser.execute_script("return window.__alerts") == []

@@ -72,7 +72,7 @@ def test_same_seed_same_figures_other_seed_other_figures() -> None:
 
 def test_a_gap_month_has_no_figures() -> None:
     (row,) = volume_rows([_row("", "", status="gap")], VolumeConfig())
-    assert all(row.get(c, "") == "" for c in COLUMNS[5:])
+    assert all(row.get(c, "") == "" for c in COLUMNS[COLUMNS.index("new_gravel_m3_p10"):])
 
 
 @pytest.fixture(scope="module")
@@ -295,8 +295,9 @@ def test_kml_styles_follow_status_and_first_detection_month(tmp_path: Path) -> N
               for s in root.iter(f"{KML}Style")}
     assert set(styles) == {"preexisting", "new-2024-04", "new-2024-06"}
     assert styles["preexisting"][0] == kml_colour(PREEXISTING_COLOUR)
-    # The ramp runs from the first month after the baseline (yellow) to the export's (magenta).
-    assert styles["new-2024-04"][0] == kml_colour(DETECTION_COLOURS[0]) == "ff33ffff"
+    # The ramp runs from the first month after the baseline (orange) to the export's
+    # (reddish purple).
+    assert styles["new-2024-04"][0] == kml_colour(DETECTION_COLOURS[0]) == "ff009fe6"
     assert styles["new-2024-06"][0] == kml_colour(DETECTION_COLOURS[-1])
     assert all(fill[:2] == "40" and line[:2] == "ff" for line, fill in styles.values())
     placemarks = _kml_placemarks(root)

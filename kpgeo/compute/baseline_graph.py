@@ -14,8 +14,11 @@ the whole grid (:mod:`kpgeo.methods.baseline_chunks` has the numpy of each step)
    closes them, and labels what is left open (holes or the outside).
 5. The run decides which open groups are enclosed (holes, filled) and then, twice (before and
    after clipping to the site), which groups reach the mapping unit; each chunk writes its
-   tile of the pre-existing map and the pieces of its pre-existing areas' polygons.
-6. One task makes ``baseline.tif`` from the tiles (GDAL, streamed) and removes them.
+   tile of the pre-existing map and the pieces of its pre-existing areas' polygons, with the
+   histogram of their pixels' seasons seen in the baseline, and counts its site pixels seen in
+   every season (:mod:`~.baseline_seasons`): the site's coverage is their sum.
+6. One task makes ``baseline.tif`` from the tiles (GDAL, streamed), with the coverage in its
+   tags, and removes them.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from ..methods.baseline_chunks import (
     sides_on_border,
     state_halo,
 )
+from ..methods.baseline_seasons import SEASONS_MIN, BaselineCoverage
 from ..methods.chunkwise import Layout
 from ..methods.detection import STORED_BANDS, min_area_px, small_ponds
 from ..methods.polygons import AreaPiece, area_pieces
@@ -80,10 +84,12 @@ def clear_counts(medians: np.ndarray, params: DetectionConfig) -> tuple[np.ndarr
 # ---- 2-6. the baseline from the composites ---------------------------------------------------
 def build(layout: Layout, grid: GeoBox, outline: Any, folder: Path,
           months: Sequence[tuple[Path, int, float | None]], params: DetectionConfig,
-          tags: Mapping[str, str]) -> tuple[Path, list[AreaPiece]]:
+          tags: Mapping[str, str], months_total: int | None = None,
+          ) -> tuple[Path, list[AreaPiece], BaselineCoverage]:
     """``folder/baseline.tif`` from the composites of the valid baseline months (their path,
-    calendar month and the site's typical land NDVI), and the pieces of the pre-existing
-    digging areas' polygons."""
+    calendar month and the site's typical land NDVI), the pieces of the pre-existing digging
+    areas' polygons, and how well the baseline saw the site (``months_total``: the baseline's
+    months, gaps included; the valid ones when not given), also kept in the file's tags."""
     pixel_m = abs(grid.resolution.x)
     chunks = layout.chunks()
     shape = grid.shape.yx
@@ -129,16 +135,21 @@ def build(layout: Layout, grid: GeoBox, outline: Any, folder: Path,
                        for i, (rows, cols) in enumerate(chunks)])
     del filled
     groups, sizes, _, numbers = merge(gather(clipped), eight=True)
-    pieces = compute(*[_delayed(_preexisting)(clipped[i],
-                                              by_label(groups[i], sizes >= min_px, False),
-                                              by_label(groups[i], numbers), folder, grid, rows,
-                                              cols)
-                       for i, (rows, cols) in enumerate(chunks)], quiet=True)
+    seasons_band = stored_names.index("baseline_seasons") + 1
+    finished = compute(*[_delayed(_preexisting)(clipped[i],
+                                                by_label(groups[i], sizes >= min_px, False),
+                                                by_label(groups[i], numbers), folder, grid, rows,
+                                                cols, seasons_band, outline)
+                         for i, (rows, cols) in enumerate(chunks)], quiet=True)
     del clipped
+    coverage = BaselineCoverage(
+        months=len(months) if months_total is None else months_total, months_seen=len(months),
+        pixels=sum(inside for _, (inside, _) in finished),
+        pixels_seen=sum(seen for _, (_, seen) in finished))
     # 6. one file
-    path = compute(_delayed(_assemble)(folder, grid, chunks, stored_names, dict(tags)),
-                   quiet=True)[0]
-    return path, [p for chunk in pieces for p in chunk]
+    path = compute(_delayed(_assemble)(folder, grid, chunks, stored_names,
+                                       {**tags, **coverage.tags()}), quiet=True)[0]
+    return path, [p for chunk, _ in finished for p in chunk], coverage
 
 
 def _delayed(function: Callable[..., Any]) -> Any:
@@ -211,13 +222,22 @@ def _clipped(filled: tuple[np.ndarray, Components], keep: np.ndarray, outline: A
 
 
 def _preexisting(clipped: tuple[np.ndarray, Components], keep: np.ndarray, numbers: np.ndarray,
-                 folder: Path, grid: GeoBox, rows: slice, cols: slice) -> list[AreaPiece]:
+                 folder: Path, grid: GeoBox, rows: slice, cols: slice, seasons_band: int,
+                 outline: Any) -> tuple[list[AreaPiece], tuple[int, int]]:
+    """The chunk's tile of the pre-existing map and its pieces of the areas, and its count of
+    site pixels and of those seen in at least :data:`~.baseline_seasons.SEASONS_MIN` seasons
+    (read back from the chunk's first-pass tile)."""
     labels, _ = clipped
     kept = keep[labels]
     chunk = grid[rows, cols]
     write_planes_tile(tile_path(folder, "preexisting", rows, cols), 1, np.dtype("uint8"),
                       chunk.shape.yx, [kept.astype("uint8")], chunk.affine, str(chunk.crs))
-    return area_pieces(np.where(kept, numbers[labels], 0), grid, rows, cols, None)
+    with rasterio.open(tile_path(folder, "baseline", rows, cols)) as src:
+        seasons = src.read(seasons_band)
+    inside = inside_pixels(outline, grid, rows, cols)
+    counts = int(inside.sum()), int((inside & (seasons >= SEASONS_MIN)).sum())
+    return area_pieces(np.where(kept, numbers[labels], 0), grid, rows, cols, None,
+                       seasons=seasons), counts
 
 
 def _assemble(folder: Path, grid: GeoBox, chunks: Sequence[tuple[slice, slice]],

@@ -233,7 +233,8 @@ def finish(advanced: Advanced, carry: Carry, baseline: ChunkBaseline, month: str
         "cumulative_new_dug_ha": float(np.nansum(dug[ground], dtype="float64")),
     }
     sums = {k: v * pixel_ha for k, v in sums.items()}
-    pieces = area_pieces(np.where(new, numbers[advanced.labels], 0), *window, state, increment)
+    pieces = area_pieces(np.where(new, numbers[advanced.labels], 0), *window, state,
+                         increment=increment)
     return Finished(Carry(state, new if ok else previous_new), sums, pieces,
                     layers={"change": change_layers(advanced.ndvi, advanced.hits, state, new,
                                                     baseline)})

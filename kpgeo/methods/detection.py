@@ -51,6 +51,7 @@ from scipy import ndimage
 
 from ..config import DetectionConfig
 from ..months import Month
+from .baseline_seasons import seasons_seen
 from .indices import mndwi, ndti, ndvi, ndwi
 from .reference import (
     REFERENCE_BANDS,
@@ -83,7 +84,8 @@ def label_month(label: int) -> str | None:
 
 
 #: Bands of the stored baseline (``baseline.tif``) besides each calendar month's reference.
-STORED_BANDS = ("land_ndvi_min", "preexisting", "worked", "pit_water_months")
+STORED_BANDS = ("land_ndvi_min", "preexisting", "worked", "pit_water_months",
+                "baseline_seasons")
 
 
 def reference_band_name(layer: str, calendar_month: int) -> str:
@@ -137,7 +139,9 @@ class Baseline:
         that a chunk reads it without looking beyond its edges: :data:`STORED_BANDS` (bit
         ``m - 1`` of ``pit_water_months`` set where new water in calendar month ``m`` can be a
         pit, :meth:`new_water_possible`) and each calendar month's reference layers
-        (:meth:`reference`). Band names, and the bands as float32 one at a time."""
+        (:meth:`reference`), and :attr:`seasons` (``baseline_seasons``: how sure the
+        pre-existing map is, :mod:`~.baseline_seasons`). Band names, and the bands as float32
+        one at a time."""
         names = [*STORED_BANDS, *(reference_band_name(layer, month)
                                   for month in range(1, 13) for layer in REFERENCE_LAYERS)]
 
@@ -150,6 +154,7 @@ class Baseline:
                 possible = self.new_water_possible(month, buffer_m, pixel_m)
                 bits |= possible.astype("int32") << (month - 1)
             yield bits.astype("float32")  # 12 bits: exact in float32
+            yield self.seasons.astype("float32")
             for month in range(1, 13):  # not kept: twelve seasons of a large site are GBs
                 yield from seasonal_reference(self.monthly, month,
                                               self.land_ndvi_min.shape).layers()
@@ -170,6 +175,11 @@ class Baseline:
             if all(k in values for k in keys):
                 monthly[month] = np.stack([values[k] for k in keys])
         return cls(**fixed, monthly=monthly)
+
+    @property
+    def seasons(self) -> np.ndarray:
+        """Per pixel, the seasons the baseline saw it in (:mod:`~.baseline_seasons`)."""
+        return seasons_seen(self.land_months, self.water_months)
 
     @property
     def dug_at_end(self) -> np.ndarray:

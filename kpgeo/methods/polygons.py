@@ -10,12 +10,18 @@ mapped, never take over the seed; when two mapped areas grow together the older 
 The id spells the seed pixel's centre in the site's UTM grid, so it is readable on a map:
 ``tortiya-n-694215-964305`` is new digging around easting 694215 m, northing 964305 m.
 
+A new area's ``first_detected`` is its earliest pixel's month, so an area that grows keeps its
+old date; the month's growth is its own figure, ``new_ha_this_month``: the area of its pixels
+that are new digging this month and were not in the latest measured month's (the pixels the
+month's ``new_ha`` in ``timeseries.csv`` counts, so that the figures of a month's areas add up
+to it; 0 for pre-existing digging). A pre-existing area says instead how well the baseline saw
+it: ``baseline_seasons``, the median of its pixels' seasons seen (0-12), and ``certainty``,
+``"low"`` below :data:`~.baseline_seasons.SEASONS_MIN` (:mod:`kpgeo.methods.baseline_seasons`);
+both are null for new digging. Each feature's ``measured_month`` names the month its areas were
+measured in (an earlier one in a gap month, :mod:`kpgeo.products.measured`).
+
 Areas are counted in pixels of the UTM grid (100 m² each at 10 m), never from reprojected
-geometry. A new area's ``first_detected`` is its earliest pixel's month, so an area that grows
-keeps its old date; the month's growth is its own figure, ``new_ha_this_month``: the area of its
-pixels that are new digging this month and were not in the latest measured month's (the
-pixels the month's ``new_ha`` in ``timeseries.csv`` counts, so that the figures of a month's
-areas add up to it). GeoJSON is written by hand rather than through GDAL's driver because the product needs
+geometry. GeoJSON is written by hand rather than through GDAL's driver because the product needs
 a top-level foreign member (``kpgeo``) and must be byte-identical across reruns.
 """
 
@@ -35,6 +41,7 @@ from odc.geo.crs import CRS
 from odc.geo.geobox import GeoBox
 from scipy import ndimage
 
+from .baseline_seasons import certainty, histograms, median_seasons
 from .detection import EIGHT, DetectionState, label_month, remove_small
 
 Status = Literal["preexisting", "new"]
@@ -60,11 +67,19 @@ class DiggingArea:
     new_ha_this_month: float | None = 0.0
     """Area of its pixels new this month (:func:`area_pieces`' ``increment``); 0 for
     pre-existing digging; None where not known."""
+    baseline_seasons: int | None = None
+    """Pre-existing digging: the median of its pixels' seasons seen by the baseline
+    (:mod:`~.baseline_seasons`); None for new digging or where not known."""
 
     def properties(self) -> dict[str, Any]:
+        """The feature's properties but its ``measured_month`` (:func:`feature_collection`):
+        what the area is, then this month's growth of it, then how sure the pre-existing map
+        is of it (kpgeo.methods.baseline_seasons)."""
         return {"site": self.site, "id": self.id, "status": self.status,
                 "first_detected": self.first_detected, "confirmed": self.confirmed,
-                "area_ha": self.area_ha, "new_ha_this_month": self.new_ha_this_month}
+                "area_ha": self.area_ha, "new_ha_this_month": self.new_ha_this_month,
+                "baseline_seasons": self.baseline_seasons,
+                "certainty": certainty(self.baseline_seasons)}
 
     def geojson_geometry(self, crs: Any) -> dict[str, Any]:
         """:func:`rfc7946_geometry` of the area (shared: do not modify it)."""
@@ -106,17 +121,21 @@ def digging_areas(site: str, grid: GeoBox, preexisting: np.ndarray | Sequence[Di
     """
     if isinstance(preexisting, np.ndarray):
         preexisting = preexisting_areas(site, grid, preexisting)
-    areas = list(preexisting) + _areas(site, grid, new, "new", state, increment)
+    areas = list(preexisting) + _areas(site, grid, new, "new", state, increment=increment)
     return sorted(areas, key=lambda a: (a.status != "preexisting", a.id))
 
 
-def preexisting_areas(site: str, grid: GeoBox, preexisting: np.ndarray) -> list[DiggingArea]:
-    """The pre-existing digging areas of a site's final pre-existing mask."""
-    return _areas(site, grid, preexisting, "preexisting", None)
+def preexisting_areas(site: str, grid: GeoBox, preexisting: np.ndarray,
+                      seasons: np.ndarray | None = None) -> list[DiggingArea]:
+    """The pre-existing digging areas of a site's final pre-existing mask; ``seasons``: the
+    seasons the baseline saw each pixel in (``baseline_seasons``), for each area's
+    certainty."""
+    return _areas(site, grid, preexisting, "preexisting", None, seasons=seasons)
 
 
 def _areas(site: str, grid: GeoBox, mask: np.ndarray, status: Status,
            state: DetectionState | None, increment: np.ndarray | None = None,
+           seasons: np.ndarray | None = None,
            ) -> list[DiggingArea]:
     occupied_rows, occupied_cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if occupied_rows.size == 0:
@@ -129,7 +148,8 @@ def _areas(site: str, grid: GeoBox, mask: np.ndarray, status: Status,
     boxed = None if state is None else DetectionState(
         state.first_detected[box], state.confirmed[box], state.mapped_since[box])  # type: ignore[index]
     return merge_pieces(site, grid, area_pieces(labels, grid, box[0], box[1], boxed,
-                                                None if increment is None else increment[box]),
+                                                None if increment is None else increment[box],
+                                                None if seasons is None else seasons[box]),
                         status)
 
 
@@ -149,15 +169,20 @@ class AreaPiece:
     shapes: tuple[shapely.Geometry, ...]
     increment_pixels: int | None = None
     """Its pixels new this month (None: not known)."""
+    seasons: tuple[int, ...] = ()
+    """Pre-existing digging: how many of its pixels the baseline saw in 0, 1, ... 12
+    seasons (:func:`~.baseline_seasons.histograms`); empty when not known."""
 
 
 def area_pieces(labels: np.ndarray, grid: GeoBox, rows: slice, cols: slice,
                 state: DetectionState | None,
-                increment: np.ndarray | None = None) -> list[AreaPiece]:
+                increment: np.ndarray | None = None,
+                seasons: np.ndarray | None = None) -> list[AreaPiece]:
     """The pieces of the areas ``labels`` (area numbers, 0 outside) of the window ``rows``,
     ``cols`` of ``grid``; ``state``: the window's detection state (None for pre-existing
     digging); ``increment``: the window's pixels new this month, whose count each piece
-    keeps. Pieces of one area from several chunks make it whole in :func:`merge_pieces`."""
+    keeps (new digging); ``seasons``: the window's seasons seen by the baseline (pre-existing
+    digging). Pieces of one area from several chunks make it whole in :func:`merge_pieces`."""
     ys, xs = np.nonzero(labels)
     if ys.size == 0:
         return []
@@ -182,6 +207,8 @@ def area_pieces(labels: np.ndarray, grid: GeoBox, rows: slice, cols: slice,
         detected = np.where(detected > 0, detected, never)
         first_detected = np.full(numbers.size, never, dtype="int64")
         np.minimum.at(first_detected, piece_of, detected)
+    seen = (np.zeros((numbers.size, 0), "int64") if seasons is None
+            else histograms(piece_of, seasons[ys, xs], numbers.size))
     affine = grid[rows, cols].affine
     shapes: dict[int, list[shapely.Geometry]] = {}
     for geom, value in rasterio.features.shapes(labels.astype("int32"), mask=labels > 0,
@@ -192,7 +219,8 @@ def area_pieces(labels: np.ndarray, grid: GeoBox, rows: slice, cols: slice,
                        int(cols_g[index])),
                       int(first_detected[i]) if state is not None else never,
                       int(confirmed[index]), tuple(shapes[int(number)]),
-                      None if increment_sizes is None else int(increment_sizes[i]))
+                      None if increment_sizes is None else int(increment_sizes[i]),
+                      tuple(int(c) for c in seen[i]))
             for i, (number, index) in enumerate(zip(numbers, first_of_label, strict=True))]
 
 
@@ -217,6 +245,7 @@ def merge_pieces(site: str, grid: GeoBox, pieces: Sequence[AreaPiece],
         # Rounded as area_ha is: a month's areas add up to its new_ha within 0.0001 ha each.
         new_ha_this_month = (0.0 if not new else None if None in increments else
                              round(sum(i or 0 for i in increments) * pixel_m**2 / 1e4, 4))
+        seen = [np.asarray(p.seasons, "int64") for p in parts if p.seasons]
         out.append(DiggingArea(
             site=site,
             id=f"{site}-{prefix}-{math.floor(x)}-{math.floor(y)}",
@@ -227,6 +256,7 @@ def merge_pieces(site: str, grid: GeoBox, pieces: Sequence[AreaPiece],
             pixels=pixels,
             geometry=geometry,
             new_ha_this_month=new_ha_this_month,
+            baseline_seasons=median_seasons(np.sum(seen, axis=0)) if seen and not new else None,
         ))
     return out
 
@@ -269,14 +299,18 @@ def _round(coords: Any) -> Any:
 
 def feature_collection(areas: Sequence[DiggingArea], crs_of: Mapping[str, Any],
                        foreign: Mapping[str, Any] | None = None,
+                       name: str | None = None,
                        measured_month: str | None = None) -> dict[str, Any]:
     """An RFC 7946 FeatureCollection of ``areas``; ``crs_of`` maps site name → grid CRS.
 
-    ``foreign`` becomes the top-level foreign member ``kpgeo`` (RFC 7946 §6.1);
-    ``measured_month``, each feature's ``measured_month``: the month whose observations the
-    areas were measured from.
+    ``foreign`` becomes the top-level foreign member ``kpgeo`` (RFC 7946 §6.1); ``name``, when
+    given, the ``name`` member that GDAL and QGIS take for the layer's name;
+    ``measured_month``, each feature's ``measured_month`` (its last property): the month whose
+    observations the areas were measured from.
     """
     doc: dict[str, Any] = {"type": "FeatureCollection"}
+    if name is not None:
+        doc["name"] = name
     if foreign is not None:
         doc["kpgeo"] = dict(foreign)
     doc["features"] = [

@@ -23,8 +23,10 @@ import numpy as np
 from ..config import VolumeConfig
 
 PERCENTILES = (10, 50, 90)
+#: Columns of ``exports/volume-YYYY-MM.csv``: ``source_kind`` first, as in ``timeseries.csv``
+#: (``synthetic`` for rows measured from a synthetic archive).
 COLUMNS = (
-    "site", "month", "status", "new_ha", "cumulative_new_ha",
+    "source_kind", "site", "month", "status", "new_ha", "cumulative_new_ha",
     *(f"{what}_{q}" for what in ("new_gravel_m3", "new_carats", "cumulative_gravel_m3",
                                   "cumulative_carats")
       for q in ("p10", "p50", "p90")),
@@ -60,8 +62,9 @@ def volume_rows(rows: Iterable[Mapping[str, Any]], config: VolumeConfig) -> list
     factors = draw_factors(config)
     out = []
     for r in rows:
-        row: dict[str, Any] = {k: r[k] for k in ("site", "month", "status", "new_ha",
-                                                  "cumulative_new_ha")}
+        row: dict[str, Any] = {"source_kind": r.get("source_kind", "")}
+        row.update({k: r[k] for k in ("site", "month", "status", "new_ha",
+                                      "cumulative_new_ha")})
         if r["status"] == "ok" and r["new_ha"] != "":
             for prefix, column in (("new", "new_ha"), ("cumulative", "cumulative_new_ha")):
                 for key, value in quantiles(float(r[column]), *factors).items():

@@ -28,6 +28,7 @@ from ..methods.polygons import DiggingArea, feature_collection
 from ..methods.volume import COLUMNS, volume_rows
 from .atomic import atomic_path
 from .encoding import ScaledInteger
+from .synthetic_label import EXPLANATION, is_synthetic, labelled
 
 log = logging.getLogger(__name__)
 
@@ -307,9 +308,9 @@ def write_feature_collection(path: str | Path, doc: Mapping[str, Any]) -> Path:
 
 
 def write_geojson(path: str | Path, areas: Sequence[DiggingArea], crs_of: Mapping[str, Any],
-                  foreign: Mapping[str, Any] | None = None) -> Path:
-    """Write ``areas`` as RFC 7946 GeoJSON, atomically."""
-    return write_feature_collection(path, feature_collection(areas, crs_of, foreign))
+                  foreign: Mapping[str, Any] | None = None, name: str | None = None) -> Path:
+    """Write ``areas`` as RFC 7946 GeoJSON, atomically (``name``: the layer name member)."""
+    return write_feature_collection(path, feature_collection(areas, crs_of, foreign, name))
 
 
 def write_volume_exports(out_dir: Path, timeseries_rows: list[dict[str, str]],
@@ -376,5 +377,17 @@ def convert_geojson(source: str | Path, fmt: str) -> Path:
     with atomic_path(target, keep_suffix=True) as tmp:
         frame.to_file(tmp, driver="GPKG", layer="digging", engine="pyogrio",
                       dataset_options={"VERSION": GPKG_VERSION},
-                      dataset_metadata=metadata or None)
+                      dataset_metadata=metadata or None,
+                      layer_options=_gpkg_layer_label(doc))
     return target
+
+
+def _gpkg_layer_label(doc: Mapping[str, Any]) -> dict[str, str] | None:
+    """The ``digging`` layer's identifier and description in ``gpkg_contents`` (QGIS shows
+    them as the layer's title and abstract): labelled for a synthetic export, GDAL's defaults
+    for a real one."""
+    if not is_synthetic(doc):
+        return None
+    month = str((doc.get("kpgeo") or {}).get("month", ""))
+    return {"IDENTIFIER": labelled(f"kpgeo digging areas {month}", True),
+            "DESCRIPTION": labelled(EXPLANATION, True)}

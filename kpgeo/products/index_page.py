@@ -26,8 +26,10 @@ from .. import __version__
 from ..months import MonthRange, parse_month
 from . import timeseries
 from .htmlsafe import write_html
+from .map_page import coverage_text, seasons_text
 from .offline import check_offline
 from .svg_chart import Series, line_chart
+from .synthetic_label import EXPLANATION, LABEL, any_synthetic
 
 #: The chart's lines: column of ``timeseries.csv``, label, colour, dashed.
 CHART_SERIES = (
@@ -131,12 +133,16 @@ def write_index(out_dir: str | Path, sites: Sequence[tuple[str, str]],
         by_site.setdefault(row["site"], []).append(row)
     baseline = _baseline(out)
     volumes = _volumes(out)
-    sections = [_site_section(out, name, title, by_site.get(name, []), baseline, volumes)
+    coverages = _coverages(out, [name for name, _ in sites])
+    sections = [_site_section(out, name, title, by_site.get(name, []), baseline, volumes,
+                              coverages.get(name))
                 for name, title in sites]
     series = out / "timeseries.csv"
     page = _TEMPLATE.render(sites=sections, version=__version__, baseline=baseline,
                             areas=TABLE_AREAS, runs=_runs(out, manifest),
-                            timeseries_href=series.name if series.is_file() else None)
+                            timeseries_href=series.name if series.is_file() else None,
+                            synthetic=LABEL if any_synthetic(rows) else "",
+                            label=LABEL, synthetic_note=EXPLANATION)
     if offline:
         check_offline(page)
     return write_html(out / "index.html", page)
@@ -151,10 +157,15 @@ def _number(text: str | None) -> float | None:
 
 def _site_section(out: Path, name: str, title: str, rows: list[dict[str, str]],
                   baseline: str, volumes: Mapping[tuple[str, str], Mapping[str, str]],
-                  ) -> dict[str, Any]:
+                  coverage: Mapping[str, Any] | None = None) -> dict[str, Any]:
     rows = sorted(rows, key=lambda r: r["month"])
+    synthetic = any_synthetic(rows)
+    seen = {"coverage": coverage_text(coverage) if coverage else "",
+            "not_seen": seasons_text(int((coverage or {}).get("seasons_min") or 12),
+                                     "not seen")}
     if not rows:
-        return {"name": name, "title": title, "latest": None, "rows": [], "chart": ""}
+        return {"name": name, "title": title, "latest": None, "rows": [], "chart": "",
+                "synthetic": synthetic, **seen}
     months = [str(m) for m in MonthRange(parse_month(rows[0]["month"]),
                                          parse_month(rows[-1]["month"])).months()]
     by_month = {r["month"]: r for r in rows}
@@ -177,7 +188,7 @@ def _site_section(out: Path, name: str, title: str, rows: list[dict[str, str]],
     latest = table[0]
     last_ok = next((r for r in table if r.status == "ok"), None)
     return {"name": name, "title": title, "latest": latest, "last_ok": last_ok,
-            "rows": table, "chart": chart}
+            "rows": table, "chart": chart, "synthetic": synthetic, **seen}
 
 
 def _month_row(out: Path, name: str, row: Mapping[str, str],
@@ -239,6 +250,25 @@ def _runs(out: Path, pending: Path | None) -> list[RunLink]:
                 status = "unreadable"
         links.append(RunLink(f"runs/{path.name}", time, status, site_months))
     return links
+
+
+def _coverages(out: Path, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Site -> how well the baseline saw it (``baseline_coverage``, with the ``baseline``
+    months), from the latest export that records it (newest first, until every site of
+    ``names`` is found)."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in sorted((out / "exports").glob("disturbed-*.geojson"), reverse=True):
+        if set(names) <= set(found):
+            break
+        try:
+            member = json.loads(path.read_text(encoding="utf-8"))["kpgeo"]
+            for site, entry in member["sites"].items():
+                coverage = entry.get("baseline_coverage")
+                if isinstance(coverage, dict) and site not in found:
+                    found[site] = {**coverage, "baseline": str(member.get("baseline", ""))}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return found
 
 
 def _baseline(out: Path) -> str:

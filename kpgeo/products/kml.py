@@ -10,9 +10,12 @@ document a panel can open and read without kpgeo:
 - a ``Folder`` per site holds a ``Folder`` per status (``<site>: pre-existing digging``,
   ``<site>: new digging``), which holds one ``Placemark`` per digging area, named by its id,
   its properties in ``ExtendedData`` (typed by the document's ``Schema``);
-- each area is styled as on the HTML maps: pre-existing digging in a cold colour, new digging
-  by its first-detection month from yellow (the first month after the baseline) to magenta
-  (the export's month).
+- each area is styled as on the HTML maps: pre-existing digging in a cold colour (paler where
+  the baseline saw it too rarely to be sure, ``certainty`` ``low``), new digging by its
+  first-detection month from orange (the first month after the baseline) to reddish purple
+  (the export's month);
+- an export of synthetic data says so in the document's name and at the head of its
+  description (:mod:`kpgeo.products.synthetic_label`).
 
 GDAL's KML drivers write a layer as one flat folder, styled feature by feature from OGR style
 strings; nested folders, shared styles and the document's description are simpler to write
@@ -33,17 +36,22 @@ from typing import Any
 from ..months import MonthRange, parse_month, parse_month_range
 from .atomic import atomic_path
 from .map_layers import DETECTION_COLOURS, PREEXISTING_COLOUR, detection_colour
+from .map_page import coverage_text
+from .synthetic_label import EXPLANATION, LABEL, is_synthetic, labelled
 
 KML_NS = "http://www.opengis.net/kml/2.2"
 #: The placemarks' fields (``ExtendedData``), with their KML schema types.
 FIELDS = (("site", "string"), ("status", "string"), ("first_detected", "string"),
           ("confirmed", "string"), ("area_ha", "double"), ("new_ha_this_month", "double"),
-          ("measured_month", "string"))
+          ("baseline_seasons", "int"), ("certainty", "string"), ("measured_month", "string"))
 SCHEMA_ID = "digging"
 #: Status folders, in this order, and their names; other statuses follow under their own name.
 STATUS_FOLDERS = {"preexisting": "pre-existing digging", "new": "new digging"}
-#: The style of pre-existing digging (the new digging's are ``new-YYYY-MM``).
+#: The style of pre-existing digging (the new digging's are ``new-YYYY-MM``), and of
+#: pre-existing digging of low certainty: its line half as opaque (KML 2.2 has no dashes).
 PREEXISTING_STYLE = "preexisting"
+LOW_CERTAINTY_STYLE = "preexisting-low"
+LOW_CERTAINTY_OPACITY = 0.5
 #: Outline width in pixels and fill opacity, as on the HTML maps (kpgeo.products.maps).
 LINE_WIDTH = 2
 FILL_OPACITY = 0.25
@@ -69,10 +77,13 @@ def kml_document(doc: Mapping[str, Any]) -> ET.Element:
 
     kml = ET.Element("kml", xmlns=KML_NS)  # every element in KML's namespace, unprefixed
     document = _sub(kml, "Document")
-    _sub(document, "name", f"kpgeo digging areas {month}".strip())
+    synthetic = is_synthetic(doc)
+    _sub(document, "name", labelled(f"kpgeo digging areas {month}".strip(), synthetic))
     _sub(document, "open", "1")
-    _sub(document, "description", _description(meta, detection))
+    _sub(document, "description", _description(meta, detection, synthetic))
     _style(document, PREEXISTING_STYLE, PREEXISTING_COLOUR)
+    if any(_props(f).get("certainty") == "low" for f in features):
+        _style(document, LOW_CERTAINTY_STYLE, PREEXISTING_COLOUR, LOW_CERTAINTY_OPACITY)
     for m in sorted({_first_detected(f) for f in features if _status(f) == "new"} - {""}):
         _style(document, f"new-{m}", detection_colour(m, detection))
     if any(_status(f) == "new" and not _first_detected(f) for f in features):
@@ -142,10 +153,10 @@ def _polygon(parent: ET.Element, rings: Sequence[Sequence[Sequence[float]]]) -> 
         _sub(linear, "coordinates", " ".join(f"{x!r},{y!r}" for x, y, *_ in ring))
 
 
-def _style(document: ET.Element, style_id: str, colour: str) -> None:
+def _style(document: ET.Element, style_id: str, colour: str, opacity: float = 1.0) -> None:
     style = _sub(document, "Style", id=style_id)
     line = _sub(style, "LineStyle")
-    _sub(line, "color", kml_colour(colour))
+    _sub(line, "color", kml_colour(colour, opacity))
     _sub(line, "width", str(LINE_WIDTH))
     poly = _sub(style, "PolyStyle")
     _sub(poly, "color", kml_colour(colour, FILL_OPACITY))
@@ -165,14 +176,15 @@ def kml_colour(colour: str, opacity: float = 1.0) -> str:
 
 def _style_id(feature: Mapping[str, Any]) -> str:
     if _status(feature) != "new":
-        return PREEXISTING_STYLE
+        low = _props(feature).get("certainty") == "low"
+        return LOW_CERTAINTY_STYLE if low else PREEXISTING_STYLE
     month = _first_detected(feature)
     return f"new-{month}" if month else "new"
 
 
 def _detection_months(meta: Mapping[str, Any], features: Sequence[Mapping[str, Any]]) -> list[str]:
     """The months after the baseline up to the export's month (and any first-detection month
-    outside them): the colour ramp of new digging, its ends yellow and magenta."""
+    outside them): the colour ramp of new digging, its ends orange and reddish purple."""
     months = {_first_detected(f) for f in features} - {""}
     try:
         first = parse_month_range(str(meta["baseline"])).last + 1
@@ -184,24 +196,31 @@ def _detection_months(meta: Mapping[str, Any], features: Sequence[Mapping[str, A
     return sorted(months)
 
 
-def _description(meta: Mapping[str, Any], detection: Sequence[str]) -> str:
-    """The document's description: HTML, which Google Earth shows in the document's balloon."""
+def _description(meta: Mapping[str, Any], detection: Sequence[str],
+                 synthetic: bool = False) -> str:
+    """The document's description: HTML, which Google Earth shows in the document's balloon;
+    a synthetic export's begins with the label."""
     sites = meta.get("sites") or {}
     rows = [("month", meta.get("month", "")), ("status", meta.get("status", "")),
             ("measured month", meta.get("measured_month") or ""),
             ("software", meta.get("software", "")),
             *((f"source {k}", v) for k, v in _flat(meta.get("source") or {})),
             ("baseline", meta.get("baseline", "")),
-            *((f"site {name}", _site_status(s)) for name, s in sites.items())]
+            *((f"site {name}", _site_status(s)) for name, s in sites.items()),
+            *((f"site {name} baseline", coverage_text(s["baseline_coverage"]))
+              for name, s in sites.items()
+              if isinstance(s, Mapping) and isinstance(s.get("baseline_coverage"), Mapping))]
     parameters = list(_flat(meta.get("parameters") or {}))
-    ramp = (f"from yellow ({detection[0]}) to magenta ({detection[-1]})" if len(detection) > 1
-            else "yellow")
+    ramp = (f"from orange ({detection[0]}) to reddish purple ({detection[-1]})"
+            if len(detection) > 1 else "orange")
     intro = (f"<p>Artisanal digging areas mapped by kpgeo from Sentinel-2, month "
              f"{_text(meta.get('month', ''))}. Folders: site, then status. Pre-existing digging "
-             f"(dug by the end of the baseline) in light blue; new digging coloured by the month "
+             f"(dug by the end of the baseline) in sky blue, paler where the baseline saw it in "
+             f"too few seasons to be sure (certainty low); new digging coloured by the month "
              f"it was first detected, {_text(ramp)}. Each area's new_ha_this_month is its "
              f"digging new this month.</p>")
     parts = [
+        *([f"<p><b>{LABEL}</b>: {_text(EXPLANATION)}.</p>"] if synthetic else []),
         intro,
         *([f"<p><b>{_text(_not_measured(meta))}</b></p>"] if _not_measured(meta) else []),
         _table(rows),

@@ -2,8 +2,17 @@
 
 Leaflet draws an image overlay by stretching it linearly between two latitude/longitude corners
 in Web Mercator. The products lie on the site's UTM grid, so each is reprojected to EPSG:3857
-first; the image corners are then exact. Pixels without data become
-transparent, so the basemap shows through gaps rather than a black or zero-valued fill.
+first; the image corners are then exact. In true colour, pixels of the grid that no clear
+observation saw (cloud-masked all month) are hatched grey (:data:`NO_VIEW_HATCH`, with a legend
+entry), never left black or transparent, where they would pass for dark ground or the basemap;
+outside the grid the image is transparent. Other overlays are transparent where they have no
+data.
+
+Colours (colour-blind safe, and never shared between what they encode): the change score is a
+sequential viridis ramp, the digging areas categorical Okabe-Ito colours, sky blue for
+pre-existing and orange to reddish purple, by first-detection month, for new digging (no
+viridis stop is orange, red or pink). Every outline is drawn over a dark casing
+(:data:`CASING_COLOUR`), so it stays visible on bright bare ground and on white clouds.
 """
 
 from __future__ import annotations
@@ -17,8 +26,16 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import shapely.geometry
+from rasterio.features import geometry_mask
 from rasterio.transform import from_bounds
-from rasterio.warp import Resampling, calculate_default_transform, reproject, transform
+from rasterio.warp import (
+    Resampling,
+    calculate_default_transform,
+    reproject,
+    transform,
+    transform_geom,
+)
 
 from ..methods.change_bands import CHANGE_BANDS
 from .encoding import decode
@@ -41,14 +58,25 @@ TRUE_COLOUR_GAMMA = 1.3
 #: first value and saturated at the second: bare digging scores about 0.1 to 0.7, while
 #: unchanged land stays near or below 0.
 CHANGE_SCORE_RANGE = (0.05, 0.6)
-#: Colour stops of the change score, light to dark (ColorBrewer YlOrRd).
-CHANGE_SCORE_COLOURS = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
+#: Colour stops of the change score, weak to strong: viridis (perceptually uniform, readable
+#: with every common colour-vision deficiency), apart from the digging areas' colours.
+CHANGE_SCORE_COLOURS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
 #: Opacity (0-255) of the weakest and the strongest change score drawn.
 CHANGE_SCORE_ALPHA = (120, 230)
-#: Outline of pre-existing digging: cold, so it never reads as a detection month.
-PREEXISTING_COLOUR = "#33ccff"
-#: Warm stops for new digging by first-detection month, earliest to latest.
-DETECTION_COLOURS = ("#ffff33", "#ffa500", "#ff3300", "#ff00cc")
+#: Outline of pre-existing digging: Okabe-Ito sky blue, cold, so it never reads as a
+#: detection month.
+PREEXISTING_COLOUR = "#56b4e9"
+#: Stops for new digging by first-detection month, earliest to latest: Okabe-Ito orange,
+#: vermillion and reddish purple (warm, against the pre-existing blue for every colour vision).
+DETECTION_COLOURS = ("#e69f00", "#d55e00", "#cc79a7")
+#: Dark casing drawn under every outline (digging areas, site outline).
+CASING_COLOUR = "#1a1a1a"
+#: Outline of the site: white dashes on the casing.
+SITE_OUTLINE_COLOUR = "#ffffff"
+#: Hatching of true-colour pixels that no clear observation saw: two greys in diagonal
+#: stripes :data:`NO_VIEW_STRIPE_PX` wide (no ground looks striped).
+NO_VIEW_HATCH = ("#4d4d4d", "#a6a6a6")
+NO_VIEW_STRIPE_PX = 3
 
 
 @dataclass(frozen=True)
@@ -104,11 +132,31 @@ def read_web_mercator(path: str | Path, bands: Sequence[int],
 
 
 def true_colour_image(composite: str | Path) -> MapImage:
-    """The true-colour overlay of a ``composite.tif`` (bands found by their descriptions)."""
+    """The true-colour overlay of a ``composite.tif`` (bands found by their descriptions),
+    its grid's pixels without a clear view hatched."""
     with rasterio.open(composite) as src:
         numbers = [src.descriptions.index(name) + 1 for name in ("red", "green", "blue")]
     (red, green, blue), bounds = read_web_mercator(composite, numbers)
-    return MapImage(true_colour(red, green, blue), bounds)
+    return MapImage(true_colour(red, green, blue, grid_footprint(composite, red.shape, bounds)),
+                    bounds)
+
+
+def grid_footprint(path: str | Path, shape: tuple[int, ...],
+                   bounds: list[list[float]]) -> np.ndarray:
+    """Which pixels of a Web Mercator image of ``shape`` and ``bounds`` (as
+    :func:`read_web_mercator` gives them) lie on the raster's grid: those whose centres do,
+    as nearest-neighbour resampling picks them."""
+    with rasterio.open(path) as src:
+        box = shapely.geometry.box(*src.bounds)
+        # Densified: a UTM grid's straight edges curve a little in Web Mercator.
+        edge = shapely.segmentize(box, max(box.length / 400, 1.0))
+        footprint = transform_geom(src.crs, WEB_MERCATOR, shapely.geometry.mapping(edge))
+    (south, west), (north, east) = bounds
+    xs, ys = transform("EPSG:4326", WEB_MERCATOR, [west, east], [south, north])
+    affine = from_bounds(xs[0], ys[0], xs[1], ys[1], shape[-1], shape[-2])
+    inside: np.ndarray = geometry_mask([footprint], out_shape=tuple(shape[-2:]),
+                                       transform=affine, invert=True)
+    return inside
 
 
 def change_image(change: str | Path) -> MapImage:
@@ -117,9 +165,11 @@ def change_image(change: str | Path) -> MapImage:
     return MapImage(change_colour(score), bounds)
 
 
-def true_colour(red: np.ndarray, green: np.ndarray, blue: np.ndarray) -> np.ndarray:
+def true_colour(red: np.ndarray, green: np.ndarray, blue: np.ndarray,
+                footprint: np.ndarray | None = None) -> np.ndarray:
     """RGBA ``uint8`` of reflectance bands: 0 to :data:`REFLECTANCE_WHITE` stretched with
-    :data:`TRUE_COLOUR_GAMMA`; transparent where any band has no data."""
+    :data:`TRUE_COLOUR_GAMMA`; where any band has no data, hatched (:data:`NO_VIEW_HATCH`)
+    within ``footprint`` (the raster's grid, :func:`grid_footprint`), transparent outside."""
     rgb = np.stack([red, green, blue], axis=-1)
     valid = np.isfinite(rgb).all(axis=-1)
     with np.errstate(invalid="ignore"):
@@ -127,7 +177,21 @@ def true_colour(red: np.ndarray, green: np.ndarray, blue: np.ndarray) -> np.ndar
     out = np.zeros((*red.shape, 4), dtype="uint8")
     out[..., :3] = np.round(scaled * 255).astype("uint8")
     out[..., 3] = np.where(valid, 255, 0)
+    if footprint is not None:
+        unseen = footprint & ~valid
+        diagonal = np.arange(red.shape[0])[:, None] + np.arange(red.shape[1])[None, :]
+        stripe = (diagonal // NO_VIEW_STRIPE_PX) % 2
+        hatch = np.array([_hex_rgb(c) for c in NO_VIEW_HATCH], dtype="uint8")[stripe]
+        out[..., :3] = np.where(unseen[..., None], hatch, out[..., :3])
+        out[..., 3] = np.where(unseen, 255, out[..., 3])
     return out
+
+
+def hatch_css(colours: Sequence[str] = NO_VIEW_HATCH) -> str:
+    """A CSS background like the hatching of :func:`true_colour` (for the legend)."""
+    a, b = colours
+    # 135deg: stripes rising to the right, as the image's (row + column) stripes do.
+    return f"repeating-linear-gradient(135deg, {a} 0 3px, {b} 3px 6px)"
 
 
 def _hex_rgb(colour: str) -> tuple[int, int, int]:

@@ -17,8 +17,13 @@ function kpgeoPopup(p) {
   var rows = [["id", p.id], ["status", status], ["area", area],
               ["new this month", increment],
               ["first detected", p.first_detected || "\u2014"],
-              ["confirmed", p.confirmed || "\u2014"],
-              ["measured", p.measured_month || "\u2014"]];
+              ["confirmed", p.confirmed || "\u2014"]];
+  if (p.status === "preexisting" && typeof p.baseline_seasons === "number") {
+    /* How much of the year the baseline saw it in (kpgeo/methods/baseline_seasons.py). */
+    rows.push(["seen in baseline", p.baseline_seasons + " of 12 seasons"
+      + (p.certainty === "low" ? ": less certain" : "")]);
+  }
+  rows.push(["measured", p.measured_month || "\u2014"]);
   var table = document.createElement("table");
   rows.forEach(function (row) {
     var tr = table.insertRow();
@@ -66,5 +71,33 @@ function kpgeoTilesFailed() {
       kpgeoTilesNoteDismissed = true;
       note.hidden = true;
     });
+  }
+}
+
+/* Outlines that stay visible on any ground (kpgeo/maps.py): the panes of the casings and of
+   the coloured outlines, inside the overlay pane so that they lie above its images; a dark
+   casing under every digging area, which follows the "Digging areas" layer on and off; and
+   the site's outline, white dashes on its own casing. Called before the areas are added. */
+function kpgeoOutlines(map, digging) {
+  var overlay = map.getPane("overlayPane");
+  /* Above every image of the overlay pane (folium gives them z-index 1 or 2), below the
+     markers and popups (those panes lie above the overlay pane). */
+  [KPGEO.panes.casing, KPGEO.panes.areas].forEach(function (name, i) {
+    if (!map.getPane(name)) { map.createPane(name, overlay).style.zIndex = String(1000 + i); }
+  });
+  var casing = L.geoJSON(KPGEO.areas, {pane: KPGEO.panes.casing, interactive: false,
+    style: function (feature) {
+      var style = Object.assign({className: "kpgeo-casing"}, KPGEO.casing);
+      style.weight = style.weight + ((feature.style || {}).weight || 2) - 2;
+      return style;
+    }});
+  if (map.hasLayer(digging)) { casing.addTo(map); }
+  digging.on("add", function () { casing.addTo(map); });
+  digging.on("remove", function () { casing.remove(); });
+  if (KPGEO.outline) {
+    L.geoJSON(KPGEO.outline, {pane: KPGEO.panes.casing, interactive: false,
+      style: Object.assign({className: "kpgeo-outline-casing"}, KPGEO.outlineCasing)}).addTo(map);
+    L.geoJSON(KPGEO.outline, {pane: KPGEO.panes.areas, interactive: false,
+      style: Object.assign({className: "kpgeo-outline"}, KPGEO.outlineStyle)}).addTo(map);
   }
 }

@@ -1,5 +1,5 @@
 """The page around a folium map (for :mod:`kpgeo.products.maps`): title bar, legend, basemap note,
-the digging areas as data, and their popups.
+the synthetic-data banner, the digging areas and the site outline as data, and their popups.
 
 All of it is inserted into the HTML *after* folium has rendered it, never handed to folium.
 folium (branca) compiles every rendered element as a new Jinja template, so text given to it
@@ -11,6 +11,8 @@ kpgeo's own autoescaping templates, or reaches scripts through
 
 from __future__ import annotations
 
+import html
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from ..methods.baseline_seasons import SEASONS
 from .htmlsafe import json_for_script
 
 _ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
@@ -28,7 +31,7 @@ _SCRIPT = Markup(Path(__file__).with_name("map_page.js").read_text(encoding="utf
 _HEAD_END, _BODY_START, _PAGE_END = "\n</head>\n", "<body>\n", "</script>\n</html>"
 
 _HEAD = _ENV.from_string("""
-<title>{{ title }} {{ month }}: digging areas</title>
+<title>{% if synthetic %}{{ synthetic }}: {% endif %}{{ title }} {{ month }}: digging areas</title>
 <style>{{ style }}</style>
 <script>{{ icons }}
 {{ script }}</script>
@@ -43,6 +46,7 @@ _BODY = _ENV.from_string("""
     {% if next %}<a class="kpgeo-next" href="../{{ next }}/map.html">{{ next }} &#9654;</a>
     {% else %}<span class="kpgeo-off">&#9654;</span>{% endif %}
   </nav>
+  {% if synthetic %}<span class="kpgeo-synthetic" title="{{ explanation }}">{{ synthetic }}</span>{% endif %}
   <h1 class="kpgeo-title"><span id="kpgeo-site-title" title="{{ title }}">{{ title }}</span>
     <span class="kpgeo-month">{{ month }}</span></h1>
   <span class="kpgeo-status kpgeo-{{ status }}" title="{{ status_text }}">
@@ -50,16 +54,24 @@ _BODY = _ENV.from_string("""
   <span class="kpgeo-summary" title="{{ summary }}">{{ summary }}</span>
   <a class="kpgeo-data" href="disturbed.geojson" download>GeoJSON</a>
 </header>
+{% if synthetic %}
+<div class="kpgeo-watermark" aria-hidden="true" style="background-image: {{ watermark }}"></div>
+<div class="kpgeo-synthetic-banner" role="note"><b>{{ synthetic }}</b>: {{ explanation }}.</div>
+{% endif %}
 <section class="kpgeo-legend" aria-label="legend">
   <h2>Digging areas</h2>
-  <div><i class="kpgeo-swatch" style="border-color: {{ preexisting }}"></i>
+  <div class="kpgeo-legend-preexisting"><i class="kpgeo-swatch" style="border-color: {{ preexisting }}; outline-color: {{ casing }}"></i>
     pre-existing (dug by the end of the baseline)</div>
+  {% if low_certainty %}
+  <div class="kpgeo-legend-low"><i class="kpgeo-swatch kpgeo-dashed" style="border-color: {{ preexisting }}; outline-color: {{ casing }}"></i>
+    pre-existing, {{ not_seen }} by the baseline: less certain</div>
+  {% endif %}
   {% if gradient %}
   <div>new, first detected {{ legend[0][0] }} &#8230; {{ legend[-1][0] }}</div>
   <div class="kpgeo-bar-scale" style="background: {{ gradient }}"></div>
   {% else %}
   {% for label, colour in legend %}
-  <div><i class="kpgeo-swatch" style="border-color: {{ colour }}"></i>new, first detected
+  <div><i class="kpgeo-swatch" style="border-color: {{ colour }}; outline-color: {{ casing }}"></i>new, first detected
     {{ label }}</div>
   {% endfor %}
   {% endif %}
@@ -75,6 +87,14 @@ _BODY = _ENV.from_string("""
   {% else %}
   <div class="kpgeo-muted kpgeo-increment-entry">no new digging this month</div>
   {% endif %}
+  {% if coverage %}<div class="kpgeo-coverage">{{ coverage }}</div>{% endif %}
+  <h2>Imagery</h2>
+  {% if outline %}
+  <div class="kpgeo-legend-outline"><i class="kpgeo-swatch kpgeo-line" style="border-color: {{ outline }}; outline-color: {{ casing }}"></i>
+    site outline</div>
+  {% endif %}
+  <div class="kpgeo-legend-no-view"><i class="kpgeo-swatch kpgeo-fill" style="background: {{ hatch }}"></i>
+    no clear view in the month shown (cloud-masked)</div>
   <h2>Change score</h2>
   <div class="kpgeo-bar-scale" style="background: {{ change_gradient }}"></div>
   <div class="kpgeo-scale-ends"><span>{{ change_low }}</span>
@@ -92,6 +112,7 @@ _END = _ENV.from_string("""
 <script>
 var KPGEO = {{ data }};
 {{ map }}.fitBounds(KPGEO.bounds, {animate: false});
+kpgeoOutlines({{ map }}, {{ digging }});
 {{ digging }}.addData(KPGEO.areas);
 kpgeoIncrementPane({{ map }}, KPGEO.increment_pane);
 {{ increment }}.addData(KPGEO.increments);
@@ -101,15 +122,26 @@ kpgeoIncrementPane({{ map }}, KPGEO.increment_pane);
 """)
 
 
-def head(site_title: str, month: str, icon_script: str = "") -> str:
-    """``<head>`` additions: title, style, and the functions the map's layers call."""
+def head(site_title: str, month: str, icon_script: str = "", synthetic: str = "") -> str:
+    """``<head>`` additions: title (``synthetic``: the label it starts with, if any), style,
+    and the functions the map's layers call."""
     return _HEAD.render(title=site_title, month=month, style=_STYLE, script=_SCRIPT,
-                        icons=Markup(icon_script))
+                        icons=Markup(icon_script), synthetic=synthetic)
 
 
 def body(**values: Any) -> str:
     """The title bar, legend and basemap note; ``values`` as the template names them."""
-    return _BODY.render(**values)
+    return _BODY.render(watermark=watermark_css(str(values.get("synthetic") or "")), **values)
+
+
+def watermark_css(label: str) -> str:
+    """A CSS ``url()`` of an SVG tile of ``label``, rotated: the watermark of a synthetic map,
+    repeated over all of it (a data URI: the page stays offline)."""
+    svg = ("<svg xmlns='http://www.w3.org/2000/svg' width='360' height='220'>"
+           "<text x='180' y='120' text-anchor='middle' transform='rotate(-25 180 110)' "
+           "font-family='Arial, sans-serif' font-size='30' font-weight='700' fill='#ffd400' "
+           f"stroke='#111' stroke-width='1'>{html.escape(label)}</text></svg>")
+    return f'url("data:image/svg+xml,{urllib.parse.quote(svg, safe=" =/:,.()-")}")'
 
 
 def end_script(data: Mapping[str, Any], *, map_name: str, digging_name: str,
@@ -120,7 +152,9 @@ def end_script(data: Mapping[str, Any], *, map_name: str, digging_name: str,
     moment), the areas and the increment (in its own pane, above them) added to their (empty)
     GeoJSON layers, and the tile-failure note hooked up.
 
-    ``*_name`` are folium's JavaScript variable names (``element.get_name()``).
+    ``*_name`` are folium's JavaScript variable names (``element.get_name()``). Before the
+    areas are added, ``kpgeoOutlines`` makes the panes of the outlines and draws the casings
+    and the site outline (``data``: ``outline``, ``casing``, ``panes``...).
     """
     return _END.render(data=Markup(json_for_script(dict(data))), map=Markup(map_name),
                        digging=Markup(digging_name), increment=Markup(increment_name),
@@ -167,6 +201,27 @@ def summary_text(features: Sequence[Mapping[str, Any]], measured: bool = True,
             return "not measured this month; no month measured yet"
         return f"not measured this month; as measured in {measured_month}, {areas}"
     return f"{areas}, {total('new', 'new_ha_this_month'):.2f} ha of it this month"
+
+
+def seasons_text(seasons_min: int, seen: str = "seen") -> str:
+    """``"seen in every season"`` (``seasons_min`` 12), else ``"seen in at least 10 of the
+    12 seasons"``; ``seen`` may be ``"not seen"``, which the sentence follows."""
+    if seasons_min >= SEASONS:
+        return f"{seen} in every season"
+    return (f"seen in fewer than {seasons_min} of the {SEASONS} seasons" if seen == "not seen"
+            else f"{seen} in at least {seasons_min} of the {SEASONS} seasons")
+
+
+def coverage_text(coverage: Mapping[str, Any]) -> str:
+    """How well the baseline saw the site (a site's ``baseline_coverage``, with the
+    ``baseline`` months): ``"Baseline 2023-01..2023-12: 11 of 12 months seen; 92% of the site
+    seen in every season (a calendar month or one beside it)"``."""
+    baseline = f" {coverage['baseline']}" if coverage.get("baseline") else ""
+    share = float(coverage.get("seen_share") or 0) * 100
+    seasons = seasons_text(int(coverage.get("seasons_min") or SEASONS))
+    return (f"Baseline{baseline}: {coverage.get('months_seen', '?')} of "
+            f"{coverage.get('months', '?')} months seen; {share:.0f}% of the site {seasons} "
+            "(a calendar month or one beside it)")
 
 
 def status_text(status: Mapping[str, str]) -> tuple[str, str]:

@@ -1,17 +1,21 @@
 """One HTML map per site and month (docs/product.md §8 "Maps"): Folium only, from products on disk.
 
-The page shows the month's true-colour composite and a baseline month's as switchable overlays,
-the change score, the digging areas coloured by first-detection month (pre-existing in a cold
-colour) with popups, the month's increment (the areas that grew or appeared this month,
-``new_ha_this_month`` > 0) outlined over them as a layer of its own, a legend, a layer control,
-a scale bar, a measuring tool in hectares, and links to the previous and next month and to the
-index. A gap month's areas are those last measured (:mod:`kpgeo.products.measured`): its title
-bar says so and claims no figure of the month. Everything is read from the month's
-``composite.tif``, ``change.tif`` and ``disturbed.geojson``; nothing is recomputed.
+The page shows the month's true-colour composite and a baseline month's as switchable overlays
+(pixels without a clear view hatched), the change score, the digging areas coloured by
+first-detection month (pre-existing in a cold colour, dashed where the baseline saw them too
+rarely to be sure) over a dark casing, the month's increment (the areas that grew or appeared
+this month, ``new_ha_this_month`` > 0) outlined over them as a layer of its own, the site's
+outline, popups, a legend (with how well the baseline saw the site), a layer control, a scale
+bar, a measuring tool in hectares, and links to the previous and next month and to the index.
+A gap month's areas are those last measured (:mod:`kpgeo.products.measured`): its title bar
+says so and claims no figure of the month. Everything is read from the month's
+``composite.tif``, ``change.tif`` and ``disturbed.geojson`` (and the site's outline is given);
+nothing is recomputed. A map of synthetic data says so in its title, its title bar, a banner
+and a watermark over the whole map (:mod:`kpgeo.products.synthetic_label`).
 
 Offline (the default) every script, style and image is inline (:mod:`kpgeo.products.offline`); the
-OpenStreetMap basemap is the one thing that needs a network, and the page says so when its
-tiles fail. Text from files (the site title, the digging areas' properties) never passes
+OpenStreetMap basemap is the one thing that needs a network: an offline page starts with it
+switched off, and says so when its tiles fail after it is switched on. Text from files (the site title, the digging areas' properties) never passes
 through folium, which would evaluate ``{{ ... }}`` in it as a template:
 :mod:`kpgeo.products.map_page` inserts it after rendering, HTML-escaped in markup, JSON-escaped in
 scripts, and put into popups with ``textContent``, never as HTML. Months are checked to be
@@ -31,22 +35,27 @@ import folium.plugins
 import rasterio
 from folium.utilities import JsCode
 
+from ..methods.baseline_seasons import SEASONS_MIN
 from ..months import parse_month, parse_month_range
 from . import map_page
 from . import offline as offline_assets
 from .htmlsafe import text, write_html
 from .map_layers import (
+    CASING_COLOUR,
     CHANGE_SCORE_COLOURS,
     CHANGE_SCORE_RANGE,
     PREEXISTING_COLOUR,
+    SITE_OUTLINE_COLOUR,
     MapImage,
     change_image,
     css_gradient,
     detection_colour,
+    hatch_css,
     image_data_uri,
     true_colour_image,
 )
 from .measured import ALL_MEASURED
+from .synthetic_label import EXPLANATION, LABEL, is_synthetic
 
 #: OpenStreetMap's standard tiles (tile usage policy: attribution, no bulk downloads).
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
@@ -76,11 +85,24 @@ INCREMENT_STYLE = {"color": "#111111", "weight": 3, "opacity": 0.95, "dashArray"
                    "fill": False, "interactive": False, "pane": INCREMENT_PANE}
 #: Style of a digging area under the mouse.
 HIGHLIGHT_STYLE = {"weight": 4, "fillOpacity": 0.45}
+#: Dashes of a pre-existing area the baseline saw too rarely to be sure of (``certainty``
+#: ``low``).
+LOW_CERTAINTY_DASHES = "5 4"
+#: The dark casing under every outline: wider than the outline, so a dark edge shows on
+#: each side of it on bright bare ground.
+CASING_STYLE = {"color": CASING_COLOUR, "weight": 5, "opacity": 0.85, "fill": False}
+#: The site's outline, over its own casing.
+OUTLINE_STYLE = {"color": SITE_OUTLINE_COLOUR, "weight": 2, "opacity": 1.0, "fill": False,
+                 "dashArray": "8 6"}
+OUTLINE_CASING_STYLE = {**CASING_STYLE, "weight": 4}
+#: Leaflet panes of the outlines, inside the overlay pane and above its images: the casings,
+#: then the coloured outlines on top (the page's end script makes them).
+PANE_CASING, PANE_AREAS = "kpgeoCasing", "kpgeoAreas"
 
 
 def write_site_month_map(out_dir: str | Path, site_name: str, site_title: str, month: str,
-                         months: Sequence[str], baseline_month: str, offline: bool = True
-                         ) -> Path:
+                         months: Sequence[str], baseline_month: str, offline: bool = True,
+                         outline: Mapping[str, Any] | None = None) -> Path:
     """Write ``<out_dir>/<site_name>/<month>/map.html`` from the month's products.
 
     Parameters
@@ -100,7 +122,11 @@ def write_site_month_map(out_dir: str | Path, site_name: str, site_title: str, m
         ``YYYY-MM`` of the baseline composite shown for comparison (see
         :func:`pick_baseline_month`); left out, with a note, if it has no composite.
     offline
-        Inline every script, style and image (the default); otherwise link them from CDNs.
+        Inline every script, style and image (the default), and start with the basemap
+        switched off; otherwise link them from CDNs and show the basemap.
+    outline
+        The site's outline, a GeoJSON geometry in WGS84 longitude/latitude, drawn over the
+        imagery; none drawn when not given.
 
     Returns
     -------
@@ -133,8 +159,9 @@ def write_site_month_map(out_dir: str | Path, site_name: str, site_title: str, m
     measured, measured_month = _measurement(areas, month, status)
     baseline = Path(out_dir) / site_name / baseline_month / "composite.tif"
     detection = _detection_months(areas, months)
+    synthetic = is_synthetic(areas)
     image = true_colour_image(composite)
-    m, tiles = _base_map(image)
+    m, tiles = _base_map(image, show_tiles=not offline)
     images = _add_overlays(m, month, image, baseline_month,
                            baseline if baseline.is_file() else None, change)
     digging = _digging_layer()
@@ -149,13 +176,18 @@ def write_site_month_map(out_dir: str | Path, site_name: str, site_title: str, m
     page = map_page.assemble(
         _render(m, measure, offline),
         head_html=map_page.head(site_title, month,
-                                offline_assets.default_icon_script() if offline else ""),
+                                offline_assets.default_icon_script() if offline else "",
+                                synthetic=LABEL if synthetic else ""),
         body_html=_body(site_title, month, months, baseline_month, baseline.is_file(),
-                        status, features, detection, measured, measured_month),
+                        status, features, detection, measured, measured_month, synthetic,
+                        _coverage(areas, site_name), outline is not None),
         end_html=map_page.end_script(
             {"title": site_title, "month": month, "bounds": image.bounds,
              "highlight": HIGHLIGHT_STYLE, "areas": _styled(features, detection),
-             "increments": _increments(features), "increment_pane": INCREMENT_PANE},
+             "increments": _increments(features), "increment_pane": INCREMENT_PANE,
+             "outline": outline, "casing": CASING_STYLE, "outlineStyle": OUTLINE_STYLE,
+             "outlineCasing": OUTLINE_CASING_STYLE,
+             "panes": {"casing": PANE_CASING, "areas": PANE_AREAS}},
             map_name=m.get_name(), digging_name=digging.get_name(),
             increment_name=increment.get_name(), tiles_name=tiles.get_name()),
         images=images)
@@ -194,12 +226,13 @@ def _number_elements(m: folium.Map) -> None:
 
 def write_site_maps(out_dir: str | Path, site_name: str, site_title: str,
                     baseline: Sequence[str], months: Sequence[str] | None = None,
-                    offline: bool = True) -> list[Path]:
+                    offline: bool = True, outline: Mapping[str, Any] | None = None,
+                    ) -> list[Path]:
     """Write the maps of a site's months, and refresh their neighbours' links.
 
     Parameters
     ----------
-    out_dir, site_name, site_title, offline
+    out_dir, site_name, site_title, offline, outline
         As for :func:`write_site_month_map`.
     baseline
         The baseline months (``YYYY-MM``), for :func:`pick_baseline_month`.
@@ -227,7 +260,7 @@ def write_site_maps(out_dir: str | Path, site_name: str, site_title: str,
                   for j in (i - 1, i + 1) if 0 <= j < len(available)}
     return [write_site_month_map(out_dir, site_name, site_title, month, available,
                                  pick_baseline_month(out_dir, site_name, month, baseline),
-                                 offline=offline)
+                                 offline=offline, outline=outline)
             for month in available if month in wanted | neighbours]
 
 
@@ -265,14 +298,15 @@ def pick_baseline_month(out_dir: str | Path, site_name: str, month: str,
 
 
 # ---- layers ----------------------------------------------------------------------------------
-def _base_map(image: MapImage) -> tuple[folium.Map, folium.TileLayer]:
-    """A map centred on the site with the OpenStreetMap basemap as a switchable layer (the
-    page's end script fits it to the site)."""
+def _base_map(image: MapImage, show_tiles: bool = True) -> tuple[folium.Map, folium.TileLayer]:
+    """A map centred on the site with the OpenStreetMap basemap as a switchable layer, shown
+    at first when ``show_tiles`` (the page's end script fits it to the site)."""
     (south, west), (north, east) = image.bounds
     m = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=14, tiles=None,
                    control_scale=True, max_zoom=OSM_MAX_ZOOM, zoom_snap=ZOOM_SNAP)
     tiles = folium.TileLayer(OSM_TILES, attr=OSM_ATTRIBUTION, name="OpenStreetMap basemap "
-                             "(needs a network)", overlay=True, max_zoom=OSM_MAX_ZOOM)
+                             "(needs a network)", overlay=True, max_zoom=OSM_MAX_ZOOM,
+                             show=show_tiles)
     tiles.add_to(m)
     return m, tiles
 
@@ -315,7 +349,7 @@ def _digging_layer() -> folium.GeoJson:
     their styles (the data never passes through folium's templates, see kpgeo.products.map_page)."""
     return folium.GeoJson({"type": "FeatureCollection", "features": []}, name="Digging areas",
                           className=CLASS_DIGGING, style=JsCode("kpgeoStyle"),
-                          on_each_feature=JsCode("kpgeoBindArea"))
+                          on_each_feature=JsCode("kpgeoBindArea"), pane=PANE_AREAS)
 
 
 def _increment_layer() -> folium.GeoJson:
@@ -354,8 +388,12 @@ def _styled(features: Sequence[Mapping[str, Any]],
     outline and fill by first-detection month, pre-existing ones in their own colour."""
     out = []
     for feature in features:
-        colour = _area_colour(feature.get("properties") or {}, detection)
-        out.append({**feature, "style": {**AREA_STYLE, "color": colour, "fillColor": colour}})
+        properties = feature.get("properties") or {}
+        colour = _area_colour(properties, detection)
+        style: dict[str, Any] = {**AREA_STYLE, "color": colour, "fillColor": colour}
+        if properties.get("certainty") == "low":
+            style["dashArray"] = LOW_CERTAINTY_DASHES
+        out.append({**feature, "style": style})
     return {"type": "FeatureCollection", "features": out}
 
 
@@ -374,9 +412,21 @@ def _status(composite: Path) -> dict[str, str]:
         return dict(src.tags())
 
 
+def _coverage(areas: Mapping[str, Any], site_name: str) -> dict[str, Any] | None:
+    """The site's ``baseline_coverage`` in the GeoJSON's ``kpgeo`` member, if recorded."""
+    try:
+        coverage = areas["kpgeo"]["sites"][site_name]["baseline_coverage"]
+        baseline = str(areas["kpgeo"]["baseline"])
+    except (KeyError, TypeError):
+        return None
+    return {**coverage, "baseline": baseline} if isinstance(coverage, Mapping) else None
+
+
 def _body(site_title: str, month: str, months: Sequence[str], baseline_month: str,
           has_baseline: bool, status: Mapping[str, str], features: Sequence[Mapping[str, Any]],
-          detection: Sequence[str], measured: bool, measured_month: str | None) -> str:
+          detection: Sequence[str], measured: bool, measured_month: str | None,
+          synthetic: bool = False, coverage: Mapping[str, Any] | None = None,
+          has_outline: bool = False) -> str:
     ordered = sorted(set(months) | {month})
     i = ordered.index(month)
     state, status_text = map_page.status_text(status)
@@ -396,4 +446,13 @@ def _body(site_title: str, month: str, months: Sequence[str], baseline_month: st
         gradient=css_gradient([c for _, c in legend]) if len(legend) > LEGEND_MAX_MONTHS else "",
         change_gradient=css_gradient(CHANGE_SCORE_COLOURS), change_low=CHANGE_SCORE_RANGE[0],
         change_high=CHANGE_SCORE_RANGE[1], has_baseline=has_baseline,
-        baseline_month=baseline_month, tiles_note=TILES_NOTE)
+        baseline_month=baseline_month, tiles_note=TILES_NOTE,
+        synthetic=LABEL if synthetic else "", explanation=EXPLANATION,
+        coverage=map_page.coverage_text(coverage) if coverage else "",
+        low_certainty=any((f.get("properties") or {}).get("certainty") == "low"
+                          for f in features),
+        not_seen=map_page.seasons_text(int((coverage or {}).get("seasons_min", SEASONS_MIN)),
+                                       "not seen"),
+        dashes=LOW_CERTAINTY_DASHES,
+        casing=CASING_COLOUR, outline=SITE_OUTLINE_COLOUR if has_outline else "",
+        hatch=hatch_css())

@@ -2,11 +2,16 @@
 
 When no catalog is given, the archive of each site is built on first use (deterministic) and
 cached under the configured folder, keyed by site, months and seed.
+
+:func:`reads_synthetic` tells whether a run's scenes are synthetic, whichever source reads
+them: products made from them are labelled so (docs/product.md §8, "Synthetic data").
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import os
 import threading
 from dataclasses import dataclass, field
@@ -20,6 +25,7 @@ from ..aoi import Site
 from ..config import MaskConfig
 from ..months import MonthRange
 from ..synth import write_archive
+from ..synth.archive import SYNTH_KEY
 from .base import ChunkReads
 from .stac import StacSource
 
@@ -27,6 +33,30 @@ from .stac import StacSource
 _BUILDING = threading.Lock()
 #: Where archives are cached when the pipeline names no folder.
 DEFAULT_CACHE = Path(os.environ.get("KPGEO_CACHE_DIR", "~/.cache/kpgeo")).expanduser() / "synth"
+
+
+def reads_synthetic(kind: str, catalog: str = "") -> bool:
+    """Whether a source of ``kind`` over ``catalog`` reads synthetic scenes: the ``synthetic``
+    source, or a static collection on disk that ``kpgeo synth`` wrote (its ``collection.json``
+    carries :data:`~kpgeo.synth.archive.SYNTH_KEY`) read as ``stac``. An archive served over
+    HTTP is not looked at (that would be a request per run to every real catalog too): read it
+    with ``kind = "synthetic"`` and its ``catalog``."""
+    if kind == "synthetic":
+        return True
+    return bool(catalog) and "://" not in catalog and _written_by_synth(catalog)
+
+
+@functools.lru_cache(maxsize=16)
+def _written_by_synth(catalog: str) -> bool:
+    path = Path(catalog)
+    if path.is_dir():
+        path = next((path / n for n in ("collection.json", "catalog.json")
+                     if (path / n).is_file()), path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and SYNTH_KEY in doc
 
 
 def archive_folder(root: Path, site: Site, months: MonthRange, seed: int) -> Path:
