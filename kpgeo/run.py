@@ -56,8 +56,9 @@ from .products.export import (
 )
 from .products.manifest import Manifest
 from .products.measured import carried, read_measured, status_member
-from .products.product_tags import AREAS_TAG, SIGNATURE_TAG, quality_from_tags
+from .products.product_tags import SIGNATURE_TAG, quality_from_tags
 from .products.tiles import TILES_FOLDER, remove_tiles
+from .saved import MONTH_PRODUCTS, SavedMonth, SiteFolder
 from .sources import REFLECTANCE_BANDS, SceneSource, open_source
 
 log = logging.getLogger(__name__)
@@ -148,8 +149,6 @@ MONTHS_AHEAD = 2
 MONTHS_COMPLETING = 2
 #: Lock file of an output folder while a run writes it.
 LOCK_NAME = ".kpgeo.lock"
-#: What a finished site-month folder holds.
-MONTH_PRODUCTS = ("composite.tif", "indices.tif", "change.tif", "disturbed.geojson")
 #: Version of the detection method and of its saved state: a baseline or state saved by
 #: another version is recomputed (5: digging areas carry ``new_ha_this_month`` and
 #: ``measured_month``, and a gap month the areas as last measured).
@@ -174,31 +173,6 @@ def signature(site: Site, config: PipelineConfig) -> str:
                  for k, v in dataclasses.asdict(config.mask).items()},
         "min_valid_pct": config.composite.min_valid_pct,
     }, sort_keys=True)
-
-
-@dataclass(frozen=True)
-class SavedMonth:
-    """What a month's ``change.tif`` says of it (its state is read chunk by chunk by the
-    workers, :meth:`~.month_graph.SiteMonths.initial_carries`)."""
-
-    quality: MonthQuality
-    areas: dict[str, float]
-    """Its time-series areas."""
-
-    @property
-    def status(self) -> str:
-        return self.quality.status
-
-
-def read_saved_month(path: Path, expected_signature: str) -> SavedMonth | None:
-    """What a month's ``change.tif`` records; None if missing or made otherwise."""
-    if not path.is_file():
-        return None
-    with rasterio.open(path) as src:
-        tags = src.tags()
-    if tags.get(SIGNATURE_TAG) != expected_signature or AREAS_TAG not in tags:
-        return None
-    return SavedMonth(quality_from_tags(tags), json.loads(tags[AREAS_TAG]))
 
 
 def _foreign_member(config: PipelineConfig, month: str,
@@ -244,6 +218,11 @@ class SiteRun:
     measured in, and its features (what a gap month after it carries)."""
     _last_done: float = field(default_factory=time.perf_counter)
     """When the latest month was completed (or the run began)."""
+    _saved: SiteFolder = field(init=False)
+    """What earlier runs left in the site's folder, and what of it may be used."""
+
+    def __post_init__(self) -> None:
+        self._saved = SiteFolder(self.folder, self.site.name, signature(self.site, self.config))
 
     @property
     def folder(self) -> Path:
@@ -277,7 +256,7 @@ class SiteRun:
             # Site-months already done are not recomputed (docs/product.md §9). A baseline month
             # that is not done (an interrupted run, skipped scenes) changes the baseline
             # itself: it is rebuilt below, with the products of every baseline month.
-            saved_months = {m: self._saved_if_done(m) for m in baseline_requested}
+            saved_months = {m: self._saved.done(m) for m in baseline_requested}
             if all(saved is not None for saved in saved_months.values()):
                 for month, saved in saved_months.items():
                     assert saved is not None
@@ -331,12 +310,13 @@ class SiteRun:
         return self.folder / "baseline.tif"
 
     def _baseline_is_current(self) -> bool:
-        """Whether ``baseline.tif`` was made for this grid, baseline, source and parameters."""
-        path = self._baseline_path()
-        if not path.is_file():
+        """Whether ``baseline.tif`` is whole and was made for this grid, baseline, source and
+        parameters (its record says so, :mod:`kpgeo.saved`)."""
+        statuses = self._saved.baseline()
+        if statuses is None:
             return False
-        with rasterio.open(path) as src:
-            return src.tags().get(SIGNATURE_TAG) == signature(self.site, self.config)
+        self._baseline_status = statuses
+        return True
 
     def _preexisting_areas(self) -> list[DiggingArea]:
         """The baseline's pre-existing digging areas (polygonized once per run)."""
@@ -354,6 +334,10 @@ class SiteRun:
         config = self.config
         assert config.baseline is not None
         months = list(config.baseline.months())
+        # Every product of the baseline's months is written again: no record may vouch for
+        # the old ones meanwhile.
+        self._saved.computing_baseline()
+        self._saved.computing(months)
         graph = self._months()
         done: dict[Month, SiteMonth] = {}
         typicals: dict[Month, float | None] = {}
@@ -386,6 +370,7 @@ class SiteRun:
             [((self.folder / str(m) / "composite.tif").absolute(), calendar_month(m),
               typicals[m]) for m in valid],
             config.detection, {SIGNATURE_TAG: signature(self.site, config)})
+        self._saved.baseline_written(self._baseline_status)
         self._preexisting = merge_pieces(self.site.name, self.site.grid, pieces, "preexisting")
         for month in months:
             if month not in requested:
@@ -407,34 +392,27 @@ class SiteRun:
         wanted = [i for i, m in enumerate(months) if m in requested]
         if not wanted:
             return
-        expected = signature(self.site, config)
-        saved_state: Path | None = None
-        start = 0
         # The latest saved state before the first month asked for is reused (--overwrite too).
-        for i in range(wanted[0] - 1, -1, -1):
-            if self._from_scratch:
-                break
-            path = self.folder / str(months[i]) / "change.tif"
-            if read_saved_month(path, expected) is not None:
-                saved_state, start = path, i + 1
-                break
+        start, saved_state, last_ok = ((0, None, None) if self._from_scratch
+                                       else self._saved.start(months[:wanted[0]]))
         # Once a month is computed, the saved states after it are out of date: every later
         # month up to the last one asked for is computed too.
         todo = months[start:wanted[-1] + 1]
         kept = 0
         for month in todo:
             saved = (None if config.overwrite or self._from_scratch
-                     else self._saved_if_done(month))
+                     else self._saved.done(month))
             if saved is None:
                 break
             self._keep(month, saved)
-            saved_state = self.folder / str(month) / "change.tif"
+            saved_state = self._saved.change(month)
+            if saved.status == "ok":
+                last_ok = saved_state
             kept += 1
         todo = todo[kept:]
         if not todo:
             return
-        last_ok = None if saved_state is None else self._last_ok(
-            months[:months.index(todo[0])], expected)
+        self._saved.computing(todo)
         graph = self._months()
         carries = graph.initial_carries(saved_state and saved_state.absolute(),
                                         last_ok and last_ok.absolute())
@@ -478,27 +456,6 @@ class SiteRun:
                                       areas=saved.areas, kept=True))
         self.progress(f"{self.site.name} {month}: done already, kept")
 
-    def _saved_if_done(self, month: Month) -> SavedMonth | None:
-        """What the saved ``change.tif`` of a site-month says, if its every product is there
-        and its state was made as this run would make it; None if it must be computed."""
-        folder = self.folder / str(month)
-        if not all((folder / name).is_file() for name in MONTH_PRODUCTS):
-            return None
-        with rasterio.open(folder / "composite.tif") as src:
-            if int(src.tags().get("skipped_scenes", 0)):
-                return None  # retried on the next run (cached responses make that cheap)
-        return read_saved_month(folder / "change.tif", signature(self.site, self.config))
-
-    def _last_ok(self, months: list[Month], expected: str) -> Path | None:
-        """The ``change.tif`` of the latest saved month that was not a gap: a gap month's new
-        digging is counted in the next valid month's ``new_ha``."""
-        for month in reversed(months):
-            path = self.folder / str(month) / "change.tif"
-            saved = read_saved_month(path, expected)
-            if saved is not None and saved.status == "ok":
-                return path
-        return None
-
     def _write_areas(self, result: SiteMonth, pieces: Sequence[AreaPiece],
                      now: bool = False) -> None:
         """The month's ``disturbed.geojson`` (:meth:`_write_month_areas`), in the writer's
@@ -532,6 +489,9 @@ class SiteRun:
             "scene_ids": result.scene_ids}})
         write_feature_collection(path, {"type": "FeatureCollection", "kpgeo": foreign,
                                         "features": features})
+        # The month's products are all written: its record vouches for them (and marks the
+        # month done).
+        self._saved.month_written(result.month)
         self._measured = (result.month, measured, features)
 
     def _last_measured(self, month: str) -> tuple[str | None, list[dict[str, Any]]]:
@@ -556,14 +516,9 @@ class SiteRun:
         return None, []
 
     def _baseline_month_status(self, month: Month) -> str:
-        """A baseline month's status: as this run found it, else its composite's tag."""
-        if str(month) not in self._baseline_status:
-            path = self.folder / str(month) / "composite.tif"
-            if not path.is_file():
-                return "gap"
-            with rasterio.open(path) as src:
-                self._baseline_status[str(month)] = quality_from_tags(src.tags()).status
-        return self._baseline_status[str(month)]
+        """A baseline month's status: as this run found it, or as the baseline's record says
+        (:meth:`_baseline_is_current`)."""
+        return self._baseline_status.get(str(month), "gap")
 
 
 # ---- the run ---------------------------------------------------------------------------------
