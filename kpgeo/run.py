@@ -46,6 +46,7 @@ from .methods.polygons import (
     preexisting_areas,
 )
 from .months import Month, MonthRange, parse_month
+from .out_folder import LOCK_NAME, check_out_folder, write_failed
 from .products import timeseries
 from .products.atomic import PART_SUFFIX
 from .products.encoding import read_values
@@ -147,8 +148,6 @@ def read_composite(path: Path) -> tuple[dict[str, np.ndarray], MonthQuality]:
 MONTHS_AHEAD = 2
 #: Months handed to the writer thread and not completed yet, at most.
 MONTHS_COMPLETING = 2
-#: Lock file of an output folder while a run writes it.
-LOCK_NAME = ".kpgeo.lock"
 #: Version of the detection method and of its saved state: a baseline or state saved by
 #: another version is recomputed (5: digging areas carry ``new_ha_this_month`` and
 #: ``measured_month``, and a gap month the areas as last measured).
@@ -611,9 +610,23 @@ def run(config: PipelineConfig, *, site_names: tuple[str, ...] = (),
     """
     sites = resolve_sites(config, site_names)
     all_sites = resolve_sites(config) if site_names else sites
-    all_names = [s.name for s in all_sites]
     out_dir = config.out_dir
+    check_out_folder(out_dir, overwrite=config.overwrite)  # before anything is written
     source = open_source(config)
+    try:
+        return _run_sites(config, sites, all_sites, source, progress, progress_bar)
+    except KpgeoError:
+        raise
+    except OSError as exc:  # a full disk, a folder made read-only meanwhile: one line, exit 1
+        raise write_failed(exc, out_dir) from exc
+
+
+def _run_sites(config: PipelineConfig, sites: list[Site], all_sites: list[Site],
+               source: SceneSource, progress: Callable[[str], None],
+               progress_bar: bool) -> list[SiteMonth]:
+    """:func:`run` once the output folder and the source are checked."""
+    out_dir = config.out_dir
+    all_names = [s.name for s in all_sites]
     manifest = Manifest(config=config.to_dict())
     results: list[SiteMonth] = []  # computed by this run
     covered: list[SiteMonth] = []  # computed or kept
@@ -654,6 +667,14 @@ def run(config: PipelineConfig, *, site_names: tuple[str, ...] = (),
             manifest.skipped_scenes.extend(getattr(source, "skipped", []))
             manifest.retries.extend(getattr(source, "retries", []))
             if results or status == "ok":
-                path = manifest.write(out_dir, status=status)
-                progress(f"manifest: {path}")
+                try:
+                    path = manifest.write(out_dir, status=status)
+                except OSError as exc:
+                    if status == "ok":
+                        raise
+                    # The run is failing already (a full disk, most likely): its own error
+                    # is the one to tell.
+                    log.warning("the run's manifest could not be written either: %s", exc)
+                else:
+                    progress(f"manifest: {path}")
     return results
