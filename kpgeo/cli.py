@@ -136,7 +136,9 @@ def synth(aoi_file: Path, months_text: str, out: Path, seed: int, long_rains: tu
 @click.option("--workers", type=int, help="Workers of the local cluster (threads with "
                                           "--scheduler threads); default: sized to the "
                                           "machine.")
-@click.option("--overwrite", is_flag=True, help="Recompute site-months already done.")
+@click.option("--overwrite", is_flag=True,
+              help="Recompute site-months already done; write into a folder holding files "
+                   "kpgeo did not write.")
 @click.option("--offline/--online", default=None,
               help="Inline every script and style in the maps (default: the pipeline's).")
 @click.option("--progress/--no-progress", default=None,
