@@ -5,8 +5,9 @@ A rerun keeps the site-months already done and starts from the latest saved stat
 (:mod:`kpgeo.products.checksums`) vouches for it: every product there, of the size and SHA-256
 written, of this site and month, made as this run would make it. A damaged or misplaced one
 (truncated, bit-flipped, zeroed, another month's copied over it) is reported in one log line
-naming the file and why, and computed again, never used (docs/product.md §10). A folder with
-no record was not finished (an interrupted run): computed again without a word.
+naming the file and why, and computed again, never used (docs/product.md §10). Products
+without a record were not finished (an interrupted run) or were made otherwise (other
+settings): computed again with a line of information, as no fault.
 """
 
 from __future__ import annotations
@@ -84,13 +85,14 @@ class SiteFolder:
         found = checksums.check(self.folder, self.site, None, self.signature, BASELINE_PRODUCTS)
         if isinstance(found, checksums.Problem):
             self._report(found, f"{self.site}: ", "building the baseline and every month "
-                                                   "after it again")
+                                                   "after it again",
+                         self._any(self.folder, BASELINE_PRODUCTS))
             return None
         months = found.extra.get(BASELINE_MONTHS)
         if not isinstance(months, dict):
             self._report(checksums.Problem(self.folder / checksums.RECORD_NAME,
                                            "lists no baseline months", damaged=True),
-                         f"{self.site}: ", "building the baseline again")
+                         f"{self.site}: ", "building the baseline again", True)
             return None
         return {str(m): str(s) for m, s in months.items()}
 
@@ -152,7 +154,8 @@ class SiteFolder:
         folder = self.folder / month
         found = checksums.check(folder, self.site, month, self.signature, MONTH_PRODUCTS)
         if isinstance(found, checksums.Problem):
-            self._report(found, f"{self.site} {month}: ", "computing the month again")
+            self._report(found, f"{self.site} {month}: ", "computing the month again",
+                         self._any(folder, MONTH_PRODUCTS))
             return None
         # Whole, and this site-month's: what its files say can be read.
         saved = read_saved_month(folder / "change.tif", self.signature)
@@ -161,16 +164,22 @@ class SiteFolder:
         if saved is None:  # the record vouches for a change.tif made otherwise: not by kpgeo
             self._report(checksums.Problem(folder / "change.tif", "has another signature "
                                            "than its record", damaged=True),
-                         f"{self.site} {month}: ", "computing the month again")
+                         f"{self.site} {month}: ", "computing the month again", True)
             return None
         return SavedMonth(saved.quality, saved.areas, skipped)
 
     @staticmethod
-    def _report(problem: checksums.Problem, where: str, then: str) -> None:
-        if problem.damaged:
-            log.warning("%s%s; %s.", where, problem, then)
-        else:
-            log.debug("%s%s; %s.", where, problem, then)
+    def _report(problem: checksums.Problem, where: str, then: str, found: bool) -> None:
+        """One line on a saved product that cannot be used: a warning when it is damaged or
+        misplaced, information when products were left unfinished or made otherwise (none
+        for a folder without products: a first run)."""
+        level = (logging.WARNING if problem.damaged else logging.INFO if found
+                 else logging.DEBUG)
+        log.log(level, "%s%s; %s.", where, problem, then)
+
+    @staticmethod
+    def _any(folder: Path, names: Sequence[str]) -> bool:
+        return any((folder / name).is_file() for name in names)
 
 
 def _count(text: Any) -> int:

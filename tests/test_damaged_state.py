@@ -283,10 +283,10 @@ def test_undamaged_rerun_keeps_every_month_and_says_nothing(clean: Clean,
     assert_same_products(clean.out, out)
 
 
-def test_month_without_its_record_is_unfinished_and_computed_again_quietly(
+def test_month_without_its_record_is_unfinished_and_computed_again(
         clean: Clean, tmp_path: Path) -> None:
     """A run killed after a month's products and before its record: not finished, which is
-    no damage to report."""
+    said as such, no damage."""
     out = tmp_path / "interrupted"
     shutil.copytree(clean.out, out)
     shutil.rmtree(out / "runs")
@@ -294,7 +294,9 @@ def test_month_without_its_record_is_unfinished_and_computed_again_quietly(
     result = _run(clean.pipeline, clean.aoi, out)
     assert result.exit_code == 0, result.output
     assert [m["month"] for m in _manifest(out)["site_months"]] == ["2024-04", "2024-05"]
-    assert "2024-04/" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "2024-04/" in line]
+    assert line.endswith(f"gm/2024-04/{RECORD_NAME} is missing (not finished by an earlier "
+                         "run); computing the month again."), line
     assert_same_products(clean.out, out)
 
 

@@ -107,7 +107,7 @@ def check(folder: Path, site: str, month: str | None, signature: str,
     present = [name for name in names if (folder / name).is_file()]
     if not record_path.is_file():
         missing = next((n for n in names if n not in present), RECORD_NAME)
-        return Problem(folder / missing, "is missing: not finished by an earlier run",
+        return Problem(folder / missing, "is missing (not finished by an earlier run)",
                        damaged=False)
     record = _read(record_path)
     if isinstance(record, Problem):
@@ -129,12 +129,16 @@ def check(folder: Path, site: str, month: str | None, signature: str,
             return Problem(path, "is missing", damaged=True)
         size = path.stat().st_size
         if size != written.get("bytes"):
-            return Problem(path, f"has {size:,} bytes where {written.get('bytes'):,} were "
-                                 "written (truncated or replaced)", damaged=True)
+            return Problem(path, f"has {size:,} bytes where {_number(written.get('bytes'))} "
+                                 "were written (truncated or replaced)", damaged=True)
         if sha256(path) != written.get("sha256"):
             return Problem(path, "is not the file written (its SHA-256 differs: damaged or "
                                  "replaced)", damaged=True)
     return record
+
+
+def _number(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else repr(value)
 
 
 def _read(path: Path) -> Record | Problem:
