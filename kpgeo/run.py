@@ -7,7 +7,9 @@ the detection state advances and the month's products are written (docs/product.
 month lives in its ``change.tif``, so a monthly run needs only the new month's scenes, the
 previous month's ``change.tif`` and ``baseline.tif`` (months after the latest saved state are
 computed on the way); rerunning a month gives identical products. Saved files carry a signature
-of grid, baseline, source and parameters and are recomputed when it differs. A gap month's
+of grid, baseline, source and parameters, and each folder a record of its products' sizes and
+SHA-256 (:mod:`kpgeo.saved`): they are used only when both match, and recomputed otherwise
+(a damaged one reported). A gap month's
 ``disturbed.geojson`` carries the digging areas as last measured (:mod:`kpgeo.products.measured`).
 After all sites: ``timeseries.csv``, ``exports/disturbed-YYYY-MM.geojson`` and the manifest.
 """
