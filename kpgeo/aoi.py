@@ -322,7 +322,9 @@ def _check_ring(ring: Any, where: str) -> None:
         if (
             not isinstance(position, list)
             or len(position) < 2
-            or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in position[:2])
+            # JSON's true and false are Python bools, which are ints: not coordinates.
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                       and math.isfinite(v) for v in position[:2])
         ):
             raise AOIError(
                 f"site file {where} has position {position!r}; positions are [longitude, "

@@ -19,6 +19,7 @@ from .aoi import describe_site, load_site
 from .config import SOURCES, PipelineConfig, SiteConfig, load_pipeline, validate
 from .errors import ConfigError, InputError, KpgeoError
 from .months import MonthRange, parse_month, parse_month_range
+from .out_folder import check_writable
 from .userlog import setup_logging
 
 log = logging.getLogger("kpgeo")
@@ -110,7 +111,7 @@ def synth(aoi_file: Path, months_text: str, out: Path, seed: int, long_rains: tu
         parse_month_range(text, what="--long-rains")
     ground = dataclasses.replace(Ground.simple() if clean else Ground(),
                                  long_rains=tuple(long_rains))
-    _check_out_folder(out)
+    check_writable(out)
     result = write_archive(site, months, out, seed=seed, ground=ground)
     verb = "reused" if result.cached else "wrote"
     click.echo(f"{verb} {result.scenes} scenes: {result.collection}")
@@ -135,7 +136,9 @@ def synth(aoi_file: Path, months_text: str, out: Path, seed: int, long_rains: tu
 @click.option("--workers", type=int, help="Workers of the local cluster (threads with "
                                           "--scheduler threads); default: sized to the "
                                           "machine.")
-@click.option("--overwrite", is_flag=True, help="Recompute site-months already done.")
+@click.option("--overwrite", is_flag=True,
+              help="Recompute site-months already done; write into a folder holding files "
+                   "kpgeo did not write.")
 @click.option("--offline/--online", default=None,
               help="Inline every script and style in the maps (default: the pipeline's).")
 @click.option("--progress/--no-progress", default=None,
@@ -196,7 +199,7 @@ def build_run_config(pipeline: Path | None, *, month: str | None = None,
         changes["source"] = dataclasses.replace(changes.get("source", config.source),
                                                 catalog=catalog)
     if out is not None:
-        _check_out_folder(out)
+        check_writable(out)
         changes["out"] = str(out)
     if scheduler is not None:
         changes["scheduler"] = scheduler
@@ -214,11 +217,6 @@ def _progress_bar(asked: bool | None) -> bool:
     if asked is not None:
         return asked
     return sys.stderr.isatty() and log.getEffectiveLevel() <= logging.INFO
-
-
-def _check_out_folder(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {str(out)!r} is a file; give a folder.")
 
 
 # ---- kpgeo demo -------------------------------------------------------------------------------

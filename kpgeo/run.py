@@ -7,7 +7,9 @@ the detection state advances and the month's products are written (docs/product.
 month lives in its ``change.tif``, so a monthly run needs only the new month's scenes, the
 previous month's ``change.tif`` and ``baseline.tif`` (months after the latest saved state are
 computed on the way); rerunning a month gives identical products. Saved files carry a signature
-of grid, baseline, source and parameters and are recomputed when it differs. A gap month's
+of grid, baseline, source and parameters, and each folder a record of its products' sizes and
+SHA-256 (:mod:`kpgeo.saved`): they are used only when both match, and recomputed otherwise
+(a damaged one reported). A gap month's
 ``disturbed.geojson`` carries the digging areas as last measured (:mod:`kpgeo.products.measured`).
 After all sites: ``timeseries.csv``, ``exports/disturbed-YYYY-MM.geojson`` and the manifest.
 """
@@ -48,6 +50,7 @@ from .methods.polygons import (
     preexisting_areas,
 )
 from .months import Month, MonthRange, parse_month
+from .out_folder import LOCK_NAME, check_out_folder, write_failed
 from .products import timeseries
 from .products.atomic import PART_SUFFIX
 from .products.encoding import read_values
@@ -58,9 +61,10 @@ from .products.export import (
 )
 from .products.manifest import Manifest
 from .products.measured import carried, read_measured, status_member
-from .products.product_tags import AREAS_TAG, SIGNATURE_TAG, quality_from_tags
+from .products.product_tags import SIGNATURE_TAG, quality_from_tags
 from .products.synthetic_label import collection_name, source_kind
 from .products.tiles import TILES_FOLDER, remove_tiles
+from .saved import MONTH_PRODUCTS, SavedMonth, SiteFolder
 from .sources import REFLECTANCE_BANDS, SceneSource, open_source
 from .sources.synthetic import reads_synthetic
 
@@ -151,10 +155,6 @@ def read_composite(path: Path) -> tuple[dict[str, np.ndarray], MonthQuality]:
 MONTHS_AHEAD = 2
 #: Months handed to the writer thread and not completed yet, at most.
 MONTHS_COMPLETING = 2
-#: Lock file of an output folder while a run writes it.
-LOCK_NAME = ".kpgeo.lock"
-#: What a finished site-month folder holds.
-MONTH_PRODUCTS = ("composite.tif", "indices.tif", "change.tif", "disturbed.geojson")
 #: Version of the detection method and of its saved state: a baseline or state saved by
 #: another version is recomputed (5: digging areas carry ``new_ha_this_month`` and
 #: ``measured_month``, and a gap month the areas as last measured; 6: ``baseline.tif`` keeps
@@ -180,31 +180,6 @@ def signature(site: Site, config: PipelineConfig) -> str:
                  for k, v in dataclasses.asdict(config.mask).items()},
         "min_valid_pct": config.composite.min_valid_pct,
     }, sort_keys=True)
-
-
-@dataclass(frozen=True)
-class SavedMonth:
-    """What a month's ``change.tif`` says of it (its state is read chunk by chunk by the
-    workers, :meth:`~.month_graph.SiteMonths.initial_carries`)."""
-
-    quality: MonthQuality
-    areas: dict[str, float]
-    """Its time-series areas."""
-
-    @property
-    def status(self) -> str:
-        return self.quality.status
-
-
-def read_saved_month(path: Path, expected_signature: str) -> SavedMonth | None:
-    """What a month's ``change.tif`` records; None if missing or made otherwise."""
-    if not path.is_file():
-        return None
-    with rasterio.open(path) as src:
-        tags = src.tags()
-    if tags.get(SIGNATURE_TAG) != expected_signature or AREAS_TAG not in tags:
-        return None
-    return SavedMonth(quality_from_tags(tags), json.loads(tags[AREAS_TAG]))
 
 
 def synthetic_run(config: PipelineConfig) -> bool:
@@ -259,6 +234,11 @@ class SiteRun:
     """How well the baseline saw the site."""
     _last_done: float = field(default_factory=time.perf_counter)
     """When the latest month was completed (or the run began)."""
+    _saved: SiteFolder = field(init=False)
+    """What earlier runs left in the site's folder, and what of it may be used."""
+
+    def __post_init__(self) -> None:
+        self._saved = SiteFolder(self.folder, self.site.name, signature(self.site, self.config))
 
     @property
     def folder(self) -> Path:
@@ -292,7 +272,7 @@ class SiteRun:
             # Site-months already done are not recomputed (docs/product.md §9). A baseline month
             # that is not done (an interrupted run, skipped scenes) changes the baseline
             # itself: it is rebuilt below, with the products of every baseline month.
-            saved_months = {m: self._saved_if_done(m) for m in baseline_requested}
+            saved_months = {m: self._saved.done(m) for m in baseline_requested}
             if all(saved is not None for saved in saved_months.values()):
                 for month, saved in saved_months.items():
                     assert saved is not None
@@ -346,12 +326,13 @@ class SiteRun:
         return self.folder / "baseline.tif"
 
     def _baseline_is_current(self) -> bool:
-        """Whether ``baseline.tif`` was made for this grid, baseline, source and parameters."""
-        path = self._baseline_path()
-        if not path.is_file():
+        """Whether ``baseline.tif`` is whole and was made for this grid, baseline, source and
+        parameters (its record says so, :mod:`kpgeo.saved`)."""
+        statuses = self._saved.baseline()
+        if statuses is None:
             return False
-        with rasterio.open(path) as src:
-            return src.tags().get(SIGNATURE_TAG) == signature(self.site, self.config)
+        self._baseline_status = statuses
+        return True
 
     def _preexisting_areas(self) -> list[DiggingArea]:
         """The baseline's pre-existing digging areas (polygonized once per run), with how
@@ -387,6 +368,10 @@ class SiteRun:
         config = self.config
         assert config.baseline is not None
         months = list(config.baseline.months())
+        # Every product of the baseline's months is written again: no record may vouch for
+        # the old ones meanwhile.
+        self._saved.computing_baseline()
+        self._saved.computing(months)
         graph = self._months()
         done: dict[Month, SiteMonth] = {}
         typicals: dict[Month, float | None] = {}
@@ -419,6 +404,7 @@ class SiteRun:
             [((self.folder / str(m) / "composite.tif").absolute(), calendar_month(m),
               typicals[m]) for m in valid],
             config.detection, {SIGNATURE_TAG: signature(self.site, config)}, len(months))
+        self._saved.baseline_written(self._baseline_status)
         self._preexisting = merge_pieces(self.site.name, self.site.grid, pieces, "preexisting")
         for month in months:
             if month not in requested:
@@ -440,34 +426,27 @@ class SiteRun:
         wanted = [i for i, m in enumerate(months) if m in requested]
         if not wanted:
             return
-        expected = signature(self.site, config)
-        saved_state: Path | None = None
-        start = 0
         # The latest saved state before the first month asked for is reused (--overwrite too).
-        for i in range(wanted[0] - 1, -1, -1):
-            if self._from_scratch:
-                break
-            path = self.folder / str(months[i]) / "change.tif"
-            if read_saved_month(path, expected) is not None:
-                saved_state, start = path, i + 1
-                break
+        start, saved_state, last_ok = ((0, None, None) if self._from_scratch
+                                       else self._saved.start(months[:wanted[0]]))
         # Once a month is computed, the saved states after it are out of date: every later
         # month up to the last one asked for is computed too.
         todo = months[start:wanted[-1] + 1]
         kept = 0
         for month in todo:
             saved = (None if config.overwrite or self._from_scratch
-                     else self._saved_if_done(month))
+                     else self._saved.done(month))
             if saved is None:
                 break
             self._keep(month, saved)
-            saved_state = self.folder / str(month) / "change.tif"
+            saved_state = self._saved.change(month)
+            if saved.status == "ok":
+                last_ok = saved_state
             kept += 1
         todo = todo[kept:]
         if not todo:
             return
-        last_ok = None if saved_state is None else self._last_ok(
-            months[:months.index(todo[0])], expected)
+        self._saved.computing(todo)
         graph = self._months()
         carries = graph.initial_carries(saved_state and saved_state.absolute(),
                                         last_ok and last_ok.absolute())
@@ -511,27 +490,6 @@ class SiteRun:
                                       areas=saved.areas, kept=True))
         self.progress(f"{self.site.name} {month}: done already, kept")
 
-    def _saved_if_done(self, month: Month) -> SavedMonth | None:
-        """What the saved ``change.tif`` of a site-month says, if its every product is there
-        and its state was made as this run would make it; None if it must be computed."""
-        folder = self.folder / str(month)
-        if not all((folder / name).is_file() for name in MONTH_PRODUCTS):
-            return None
-        with rasterio.open(folder / "composite.tif") as src:
-            if int(src.tags().get("skipped_scenes", 0)):
-                return None  # retried on the next run (cached responses make that cheap)
-        return read_saved_month(folder / "change.tif", signature(self.site, self.config))
-
-    def _last_ok(self, months: list[Month], expected: str) -> Path | None:
-        """The ``change.tif`` of the latest saved month that was not a gap: a gap month's new
-        digging is counted in the next valid month's ``new_ha``."""
-        for month in reversed(months):
-            path = self.folder / str(month) / "change.tif"
-            saved = read_saved_month(path, expected)
-            if saved is not None and saved.status == "ok":
-                return path
-        return None
-
     def _write_areas(self, result: SiteMonth, pieces: Sequence[AreaPiece],
                      now: bool = False) -> None:
         """The month's ``disturbed.geojson`` (:meth:`_write_month_areas`), in the writer's
@@ -571,6 +529,9 @@ class SiteRun:
         write_feature_collection(path, {"type": "FeatureCollection",
                                         **({"name": name} if name else {}),
                                         "kpgeo": foreign, "features": features})
+        # The month's products are all written: its record vouches for them (and marks the
+        # month done).
+        self._saved.month_written(result.month)
         self._measured = (result.month, measured, features)
 
     def _last_measured(self, month: str) -> tuple[str | None, list[dict[str, Any]]]:
@@ -595,14 +556,9 @@ class SiteRun:
         return None, []
 
     def _baseline_month_status(self, month: Month) -> str:
-        """A baseline month's status: as this run found it, else its composite's tag."""
-        if str(month) not in self._baseline_status:
-            path = self.folder / str(month) / "composite.tif"
-            if not path.is_file():
-                return "gap"
-            with rasterio.open(path) as src:
-                self._baseline_status[str(month)] = quality_from_tags(src.tags()).status
-        return self._baseline_status[str(month)]
+        """A baseline month's status: as this run found it, or as the baseline's record says
+        (:meth:`_baseline_is_current`)."""
+        return self._baseline_status.get(str(month), "gap")
 
 
 # ---- the run ---------------------------------------------------------------------------------
@@ -696,9 +652,23 @@ def run(config: PipelineConfig, *, site_names: tuple[str, ...] = (),
     """
     sites = resolve_sites(config, site_names)
     all_sites = resolve_sites(config) if site_names else sites
-    all_names = [s.name for s in all_sites]
     out_dir = config.out_dir
+    check_out_folder(out_dir, overwrite=config.overwrite)  # before anything is written
     source = open_source(config)
+    try:
+        return _run_sites(config, sites, all_sites, source, progress, progress_bar)
+    except KpgeoError:
+        raise
+    except OSError as exc:  # a full disk, a folder made read-only meanwhile: one line, exit 1
+        raise write_failed(exc, out_dir) from exc
+
+
+def _run_sites(config: PipelineConfig, sites: list[Site], all_sites: list[Site],
+               source: SceneSource, progress: Callable[[str], None],
+               progress_bar: bool) -> list[SiteMonth]:
+    """:func:`run` once the output folder and the source are checked."""
+    out_dir = config.out_dir
+    all_names = [s.name for s in all_sites]
     manifest = Manifest(config=config.to_dict())
     results: list[SiteMonth] = []  # computed by this run
     covered: list[SiteMonth] = []  # computed or kept
@@ -740,6 +710,14 @@ def run(config: PipelineConfig, *, site_names: tuple[str, ...] = (),
             manifest.skipped_scenes.extend(getattr(source, "skipped", []))
             manifest.retries.extend(getattr(source, "retries", []))
             if results or status == "ok":
-                path = manifest.write(out_dir, status=status)
-                progress(f"manifest: {path}")
+                try:
+                    path = manifest.write(out_dir, status=status)
+                except OSError as exc:
+                    if status == "ok":
+                        raise
+                    # The run is failing already (a full disk, most likely): its own error
+                    # is the one to tell.
+                    log.warning("the run's manifest could not be written either: %s", exc)
+                else:
+                    progress(f"manifest: {path}")
     return results

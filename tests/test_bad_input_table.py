@@ -56,15 +56,15 @@ class Case:
 
 
 def _run(*options: str, aoi: str = SITE, months: str | None = "2024-01..2024-06",
-         baseline: str = "2024-01..2024-03") -> tuple[str, ...]:
+         baseline: str = "2024-01..2024-03", out: str = OUT) -> tuple[str, ...]:
     """``kpgeo run --aoi AOI --baseline B --months M OPTIONS --out out`` (good unless changed)."""
     months_option = ("--months", months) if months is not None else ()
-    return ("run", "--aoi", aoi, "--baseline", baseline, *months_option, *options, "--out", OUT)
+    return ("run", "--aoi", aoi, "--baseline", baseline, *months_option, *options, "--out", out)
 
 
-def _run_pipeline(*options: str) -> tuple[str, ...]:
-    """``kpgeo run p.toml OPTIONS --out out``."""
-    return ("run", "p.toml", *options, "--out", OUT)
+def _run_pipeline(*options: str, out: str | None = OUT) -> tuple[str, ...]:
+    """``kpgeo run p.toml OPTIONS --out out`` (None: the pipeline's ``out``)."""
+    return ("run", "p.toml", *options, *(("--out", out) if out is not None else ()))
 
 
 def _pipeline(tables: str = "", *, top: str = "", baseline: str = '"2024-01..2024-03"',
@@ -144,6 +144,9 @@ CASES: dict[str, list[Case]] = {
                   "[8.715, -125.705]", "[latitude, longitude]", command="aoi"),
         _bad_site("position-not-numbers", _polygon_doc([["8.7", "-5.7"]] * 4),
                   "position ['8.7', '-5.7']", "[longitude, latitude]"),
+        # JSON's true is a Python bool, which is an int.
+        _bad_site("longitude-true", _polygon_doc([[True, lat] for _, lat in RING]),
+                  "position [True, 8.715]", "[longitude, latitude] numbers"),
         Case("lat-lon-in-range", ("aoi", "check", "swapped.geojson"),
              ("'swapped.geojson'", "[latitude, longitude]"),
              {"swapped.geojson": _polygon_doc([[lat, lon] for lon, lat in RING])},
@@ -363,17 +366,61 @@ CASES: dict[str, list[Case]] = {
         Case("unknown-site-key", _run_pipeline(), ("p.toml", "'sites[0].windw'", "window"),
              _pipeline("windw = 3\n")),
     ],
-    "`--catalog` path that does not exist": [
+    "`--catalog` path that does not exist, or a folder without a catalog": [
         Case("catalog-missing-file", _run("--source", "stac", "--catalog",
                                           "nowhere/collection.json"),
              ("--catalog 'nowhere/collection.json'", "STAC API URL", "collection.json")),
         Case("catalog-folder-without-collection", _run("--source", "stac", "--catalog", "empty"),
-             ("--catalog 'empty'",), {"empty/README": "not a catalog"}),
+             ("--catalog 'empty' is a folder without a catalog", "collection.json"),
+             {"empty/README": "not a catalog"}),
+        Case("catalog-etc", _run("--source", "stac", "--catalog", "etc"),
+             ("--catalog 'etc' is a folder without a catalog",),
+             {"etc/hosts": "127.0.0.1 localhost\n", "etc/passwd": "root:x:0:0::/root:/bin/sh\n"}),
         Case("catalog-synthetic-source", _run("--catalog", "nowhere.json"),
              ("--catalog 'nowhere.json'",)),
         Case("catalog-missing-in-pipeline", _run_pipeline(),
              ("--catalog 'nowhere/collection.json'",),
              _pipeline('[source]\nkind = "stac"\ncatalog = "nowhere/collection.json"\n')),
+    ],
+    # A read-only folder needs a read-only mount to test as root, who may write anywhere
+    # else: tests/test_out_folder.py.
+    "`--out` a file, under a file, or a folder that cannot be written (read-only)": [
+        Case("out-is-a-file", _run(out="afile"), ("--out 'afile' is a file",),
+             {"afile": "not a folder"}),
+        Case("out-under-a-file", _run(out="afile/out"),
+             ("--out 'afile/out' lies under 'afile', which is a file",), {"afile": "a file"}),
+        Case("out-under-a-file-synth", ("synth", "--aoi", SITE, "--months", "2024-01..2024-02",
+                                        "--out", "afile/deep/archive"),
+             ("--out 'afile/deep/archive' lies under 'afile'",), {"afile": "a file"}),
+        Case("out-in-pipeline-under-a-file", _run_pipeline(out=None),
+             ("--out", "lies under", "afile"),
+             {**_pipeline(top='out = "afile/out"\n'), "afile": "a file"}),
+    ],
+    "`--out` holding files kpgeo did not write (a user's `index.html`), without `--overwrite`": [
+        Case("out-with-users-index", _run(), ("--out 'out'", "index.html", "--overwrite"),
+             {f"{OUT}/index.html": "<html>my own page</html>"}),
+        Case("out-with-users-files", _run(), ("--out 'out'", "a.txt, b.txt, c.txt, ..."),
+             {f"{OUT}/{name}.txt": name for name in "abcd"}),
+    ],
+    "a `timeseries.csv` in `--out` that kpgeo did not write (another program's, binary, "
+    "headerless)": [
+        Case("timeseries-binary", _run(), ("'out/timeseries.csv' is not a kpgeo time series",
+                                           "not UTF-8", "move it"),
+             {f"{OUT}/.kpgeo.lock": "", f"{OUT}/timeseries.csv": b"\xff\xfe\x00\x01\x9c"}),
+        Case("timeseries-headerless", _run(),
+             ("'out/timeseries.csv'", "first line 'test-site,2024-01,ok,6,100.00,",
+              "kpgeo's header"),
+             {f"{OUT}/.kpgeo.lock": "",
+              f"{OUT}/timeseries.csv": "test-site,2024-01,ok,6,100.00,0,0,0,0,0,0,0\n"}),
+        Case("timeseries-foreign", _run("--overwrite"),
+             ("'out/timeseries.csv'", "first line 'date,value'"),
+             {f"{OUT}/timeseries.csv": "date,value\n2024-01-01,3\n"}),
+        Case("timeseries-short-row", _run(),
+             ("'out/timeseries.csv'", "line 3 has 3 fields, not 12"),
+             {f"{OUT}/.kpgeo.lock": "", f"{OUT}/timeseries.csv":
+              "site,month,status,scenes,valid_pct,preexisting_ha,new_ha,cumulative_new_ha,"
+              "active_ha,water_ha,new_dug_ha,cumulative_new_dug_ha\n"
+              "t,2024-01,ok,6,100.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00\nt,2024-02,ok\n"}),
     ],
 }
 
@@ -452,7 +499,7 @@ def test_bad_input_is_one_line_exit_2_nothing_written(
     for expected in case.names:
         assert expected in lines[0], (expected, lines[0])
     assert _snapshot(tmp_path) == before, "a refused command wrote files"
-    if OUT in case.argv:
+    if OUT in case.argv and OUT not in before:
         assert not (tmp_path / OUT).exists()
 
 

@@ -63,6 +63,7 @@ from ..methods.site_parts import (
 from ..products.atomic import atomic_path
 from ..products.encoding import REFLECTANCE, decode, read_values
 from ..products.export import COG_BLOCK_PX
+from ..products.tiff_whole import check_tiff_whole
 from ..products.tiles import TILES_FOLDER, copy_mosaic, mosaic, tile_path, write_planes_tile
 from ..sources import REFLECTANCE_BANDS
 from .chunk_baseline import inside_pixels
@@ -250,7 +251,7 @@ def _assemble(folder: Path, grid: GeoBox, chunks: Sequence[tuple[slice, slice]],
     vrt = mosaic(folder, "baseline", grid, chunks, descriptions=names, dtype="float32",
                  band_sources=band_sources, nodata=float("nan"), tags=tags)
     target = folder / "baseline.tif"
-    with atomic_path(target) as tmp:
+    with atomic_path(target, check=check_tiff_whole) as tmp:
         copy_mosaic(vrt, tmp, driver="GTiff", tiled=True, blockxsize=COG_BLOCK_PX,
                     blockysize=COG_BLOCK_PX, interleave="band", compress="ZSTD", zstd_level=1,
                     predictor=1, BIGTIFF="IF_SAFER", num_threads="ALL_CPUS")

@@ -29,6 +29,7 @@ from ..methods.volume import COLUMNS, volume_rows
 from .atomic import atomic_path
 from .encoding import ScaledInteger
 from .synthetic_label import EXPLANATION, is_synthetic, labelled
+from .tiff_whole import check_tiff_whole
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +204,7 @@ def write_cog(
             mem.offsets = tuple(e.offset for e in encoding)
         if tags:
             mem.update_tags(**{k: str(v) for k, v in tags.items()})
-        with atomic_path(path) as tmp:
+        with atomic_path(path, check=check_tiff_whole) as tmp:
             rasterio.shutil.copy(mem, tmp, driver="COG", **options)
     return path
 
@@ -223,7 +224,8 @@ def write_planes(path: str | Path, names: Sequence[str], layers: Iterable[np.nda
                # 2.5 times slower, and every chunk of every month reads it.
                "zstd_level": 1, "predictor": 1, "BIGTIFF": "IF_SAFER"}
     path = Path(path)
-    with atomic_path(path, keep_suffix=True) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+    with (atomic_path(path, keep_suffix=True, check=check_tiff_whole) as tmp,
+          rasterio.open(tmp, "w", **profile) as dst):
         written = 0
         for i, layer in enumerate(layers, start=1):
             dst.write(np.asarray(layer, dtype="float32"), i)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import platform
 import sys
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .checksums import sha256
 from .export import write_json
 
 _PACKAGES = ("kpgeo", "numpy", "xarray", "dask", "distributed", "rasterio", "odc-stac", "odc-geo",
@@ -28,14 +28,6 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return found
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass

@@ -31,6 +31,7 @@ from rasterio import Affine
 
 from .atomic import atomic_path
 from .encoding import ScaledInteger
+from .tiff_whole import check_tiff_whole
 
 #: The month's folder of chunk tiles, removed once its COGs are made.
 TILES_FOLDER = ".tiles"
@@ -138,7 +139,8 @@ def write_planes_tile(path: Path, count: int, dtype: np.dtype[Any], shape: tuple
                "blockxsize": 256, "blockysize": 256, "interleave": "band",
                "compress": "ZSTD", "zstd_level": 1, "sparse_ok": False}
     written = 0
-    with atomic_path(path, keep_suffix=True) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+    with (atomic_path(path, keep_suffix=True, check=check_tiff_whole) as tmp,
+          rasterio.open(tmp, "w", **profile) as dst):
         for i, layer in enumerate(layers, start=1):
             dst.write(layer.astype(dtype, copy=False), i)
             written = i
@@ -181,7 +183,7 @@ def assemble_cog(folder: Path, product: str, grid: GeoBox, chunks: Sequence[tupl
     if factors:
         options["overviews"] = "FORCE_USE_EXISTING"
     target = folder / f"{product}.tif"
-    with atomic_path(target) as tmp:
+    with atomic_path(target, check=check_tiff_whole) as tmp:
         copy_mosaic(vrt, tmp, driver="COG", **options)
     for path in written:
         path.unlink(missing_ok=True)

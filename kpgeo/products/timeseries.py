@@ -14,8 +14,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
 from .export import write_csv
 
+#: Its name in the output folder.
+FILE_NAME = "timeseries.csv"
 COLUMNS = ("source_kind", "site", "month", "status", "scenes", "valid_pct", "preexisting_ha", "new_ha",
            "cumulative_new_ha", "active_ha", "water_ha", "new_dug_ha", "cumulative_new_dug_ha")
 AREA_COLUMNS = COLUMNS[COLUMNS.index("preexisting_ha"):]
@@ -32,11 +35,40 @@ def row(site: str, month: str, status: str, scenes: int, valid_pct: float,
 
 
 def read(path: Path) -> list[dict[str, str]]:
-    """Rows of an existing ``timeseries.csv`` (none if there is no file)."""
+    """Rows of an existing ``timeseries.csv`` (none if there is no file).
+
+    Raises
+    ------
+    InputError
+        If the file is not a time series as kpgeo writes it (another program's CSV, a binary
+        file, rows without the header): its rows cannot be merged, and the file is not
+        kpgeo's to replace.
+    """
     if not path.is_file():
         return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            lines = list(csv.reader(f))
+    except UnicodeDecodeError:
+        raise _foreign(path, "it is not UTF-8 text") from None
+    except csv.Error as exc:
+        raise _foreign(path, f"it is not CSV ({exc})") from None
+    if not lines or tuple(lines[0]) != COLUMNS:
+        first = ",".join(lines[0]) if lines else ""
+        shown = first if len(first) <= 60 else first[:57] + "..."
+        raise _foreign(path, f"its first line {shown!r} is not kpgeo's header "
+                             f"({','.join(COLUMNS[:3])},...)")
+    for number, fields in enumerate(lines[1:], start=2):
+        if len(fields) != len(COLUMNS):
+            raise _foreign(path, f"line {number} has {len(fields)} fields, not {len(COLUMNS)}")
+    return [dict(zip(COLUMNS, fields, strict=True)) for fields in lines[1:]]
+
+
+def _foreign(path: Path, why: str) -> InputError:
+    return InputError(
+        f"{str(path)!r} is not a kpgeo time series: {why}; move it out of the output folder "
+        "(a run writes the rows of the months it covers anew) or give another --out."
+    )
 
 
 def merge(path: Path, rows: Iterable[Mapping[str, Any]]) -> Path:

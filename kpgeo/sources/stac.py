@@ -137,6 +137,13 @@ class StacSource:
                     if (path / name).is_file():
                         path = path / name
                         break
+                else:
+                    raise InputError(
+                        f"--catalog {self.catalog!r} is a folder without a catalog (no "
+                        "collection.json or catalog.json in it); give a STAC API URL or the "
+                        "path of a static collection.json or catalog.json (e.g. one written by "
+                        "kpgeo synth)."
+                    )
             if not path.is_file():
                 raise InputError(
                     f"--catalog {self.catalog!r} does not exist; give a STAC API URL or the path "
