@@ -416,11 +416,12 @@ CASES: dict[str, list[Case]] = {
              ("'out/timeseries.csv'", "first line 'date,value'"),
              {f"{OUT}/timeseries.csv": "date,value\n2024-01-01,3\n"}),
         Case("timeseries-short-row", _run(),
-             ("'out/timeseries.csv'", "line 3 has 3 fields, not 12"),
+             ("'out/timeseries.csv'", "line 3 has 4 fields, not 13"),
              {f"{OUT}/.kpgeo.lock": "", f"{OUT}/timeseries.csv":
-              "site,month,status,scenes,valid_pct,preexisting_ha,new_ha,cumulative_new_ha,"
-              "active_ha,water_ha,new_dug_ha,cumulative_new_dug_ha\n"
-              "t,2024-01,ok,6,100.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00\nt,2024-02,ok\n"}),
+              "source_kind,site,month,status,scenes,valid_pct,preexisting_ha,new_ha,"
+              "cumulative_new_ha,active_ha,water_ha,new_dug_ha,cumulative_new_dug_ha\n"
+              "synthetic,t,2024-01,ok,6,100.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00\n"
+              "synthetic,t,2024-02,ok\n"}),
     ],
 }
 
