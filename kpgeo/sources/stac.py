@@ -46,6 +46,7 @@ from ..errors import InputError, SourceError
 from ..methods.blocks import chunk_slices
 from ..months import MonthRange, month_bounds_iso
 from .base import READ_ERRORS, REFLECTANCE_BANDS, SCL_BAND, ChunkReads, by_solar_day
+from .cog_checks import CogMismatch
 from .gdal_env import gdal_options, is_remote
 from .reader import Asset, ReadOptions, Tile, read_overpass
 
@@ -172,19 +173,21 @@ class StacSource:
     def screen(self, items: list[pystac.Item], site: Site) -> list[pystac.Item]:
         """The scenes whose every band reads on the site grid; the others are skipped.
 
-        Called after a month's computation failed on a read: each scene is read alone up to :attr:`read_attempts` times (waits of :data:`RETRY_WAIT_S`, doubling).
-        A scene that still fails is recorded in :attr:`skipped` with the band and the error.
+        Called after a month's computation failed on a read: each scene is read alone up to
+        :attr:`read_attempts` times (waits of :data:`RETRY_WAIT_S`, doubling); a COG that cannot
+        be its item's band (:class:`~.cog_checks.CogMismatch`) once. A scene that still fails
+        is recorded in :attr:`skipped` with the band and the error.
         """
         # From now on reads bypass GDAL's memory of failed files, or no retry could succeed.
         self._after_fault = True
         readable = []
         for item in items:
             for attempt in range(1, self.read_attempts + 1):
-                failure = self._read_failure(item, site)
+                failure, lasting = self._read_failure(item, site)
                 if failure is None:
                     readable.append(item)
                     break
-                if attempt == self.read_attempts:
+                if lasting or attempt == self.read_attempts:
                     self._record_skip(site, item, failure, attempt)
                     log.warning("%s: scene %s skipped after %d attempts: %s", site.name,
                                 item.id, attempt, failure)
@@ -194,13 +197,14 @@ class StacSource:
                 time.sleep(RETRY_WAIT_S * 2 ** (attempt - 1))
         return readable
 
-    def _read_failure(self, item: pystac.Item, site: Site) -> str | None:
-        """Why one scene cannot be read (``"red: ... HTTP response code: 500"``), or None."""
+    def _read_failure(self, item: pystac.Item, site: Site) -> tuple[str | None, bool]:
+        """Why one scene cannot be read (``"red: ... HTTP response code: 500"``), or None; and
+        whether reading it again could not help (a :class:`~.cog_checks.CogMismatch`)."""
         try:
             dask.compute(self.load([item], site)["valid"].sum())
         except READ_ERRORS as exc:
-            return str(exc)  # the reader names the asset first
-        return None
+            return str(exc), isinstance(exc, CogMismatch)  # the reader names the asset first
+        return None, False
 
     def _record_skip(self, site: Site, item: pystac.Item, reason: str, attempts: int) -> None:
         when = item.datetime or _UTC_MIN
@@ -365,11 +369,14 @@ class StacSource:
 
 
 def _tile(item: pystac.Item) -> Tile:
+    # Each COG must cover its item's footprint (kpgeo.sources.cog_checks).
+    footprint = tuple(shapely.geometry.shape(item.geometry).bounds) if item.geometry else None
+
     def asset(band: str) -> Asset:
         scaling = band_scaling(item, band)
         nodata = None if scaling.nodata is None else float(scaling.nodata)  # "nan" too
         return Asset(band, item.assets[band].get_absolute_href() or item.assets[band].href,
-                     scaling.scale, scaling.offset, nodata)
+                     scaling.scale, scaling.offset, nodata, footprint)
     return Tile(tuple(asset(b) for b in REFLECTANCE_BANDS), asset(SCL_BAND))
 
 
