@@ -22,8 +22,6 @@ import hashlib
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +31,6 @@ import dask
 import dask.array as da
 import numpy as np
 import pystac
-import pystac.stac_io
 import shapely.geometry
 import xarray as xr
 from dask.delayed import Delayed
@@ -48,6 +45,7 @@ from ..months import MonthRange, month_bounds_iso
 from .base import READ_ERRORS, REFLECTANCE_BANDS, SCL_BAND, ChunkReads, by_solar_day
 from .cog_checks import CogMismatch
 from .gdal_env import gdal_options, is_remote
+from .http_bounds import BoundedStacIO, bounded_session, get_text
 from .reader import Asset, ReadOptions, Tile, read_overpass
 
 log = logging.getLogger(__name__)
@@ -221,7 +219,7 @@ class StacSource:
             if not is_url(self.catalog):
                 self._is_api = False
             else:
-                doc = _read_json_url(self.catalog)
+                doc = _read_json_url(self.catalog, self.http_timeout_s)
                 conforms = doc.get("conformsTo") or []
                 self._is_api = any(str(c).startswith(ITEM_SEARCH_CONFORMANCE) for c in conforms)
         return self._is_api
@@ -238,7 +236,10 @@ class StacSource:
         # failing or stalled API neither ends the run at once nor hangs it (docs/product.md §10).
         retry = Retry(total=self.read_attempts - 1, backoff_factor=RETRY_WAIT_S,
                       status_forcelist=(429, 500, 502, 503, 504), allowed_methods=None)
-        stac_io = StacApiIO(timeout=self.http_timeout_s, max_retries=retry)
+        stac_io = StacApiIO(timeout=self.http_timeout_s)
+        # Each request (its retries too) within http_timeout_s in all, its answer bounded in
+        # size: a server dripping bytes or streaming without end (.http_bounds).
+        bounded_session(self.http_timeout_s, max_retries=retry, session=stac_io.session)
         try:
             client = pystac_client.Client.open(self.catalog, stac_io=stac_io)
             search = client.search(
@@ -248,7 +249,9 @@ class StacSource:
             )
             return list(search.items())
         except pystac_client.exceptions.APIError as exc:
-            raise SourceError(f"STAC API {self.catalog} refused the search: {exc}") from exc
+            # pystac-client wraps every failure of a request in APIError, an answer past the
+            # bounds of .http_bounds too: "failed", not "refused".
+            raise SourceError(f"STAC API {self.catalog} search failed: {exc}") from exc
         except OSError as exc:
             raise SourceError(f"STAC API {self.catalog} could not be reached: {exc}") from exc
 
@@ -271,7 +274,7 @@ class StacSource:
     def _read_static_items(self) -> list[pystac.Item]:
         """Every item of the static catalog; a failed read is tried again up to
         :attr:`read_attempts` times (each recorded in :attr:`retries`)."""
-        stac_io = TimeoutStacIO(timeout_s=self.http_timeout_s)
+        stac_io = BoundedStacIO(timeout_s=self.http_timeout_s)
         for attempt in range(1, self.read_attempts + 1):
             try:
                 root = pystac.read_file(self.catalog, stac_io=stac_io)
@@ -397,26 +400,6 @@ def _overpasses(items: Iterable[pystac.Item], epsg: int | None) -> list[list[pys
             for day in by_solar_day(items)]
 
 
-class TimeoutStacIO(pystac.stac_io.DefaultStacIO):
-    """pystac's reader with a timeout on HTTP reads (pystac's own waits forever on a stalled
-    server) and HTTP errors raised as ``OSError``, so a static catalog served over HTTP fails
-    in bounded time and its read can be retried."""
-
-    def __init__(self, timeout_s: float) -> None:
-        super().__init__()
-        self.timeout_s = timeout_s
-
-    def read_text_from_href(self, href: str) -> str:
-        if not is_url(href):
-            return super().read_text_from_href(href)
-        request = urllib.request.Request(href, headers=self.headers)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return str(response.read().decode("utf-8"))
-        except (urllib.error.URLError, TimeoutError) as exc:
-            raise OSError(f"{href}: {exc}") from exc
-
-
 _UTC_MIN = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
@@ -435,9 +418,11 @@ def empty_scenes(site: Site) -> xr.Dataset:
     return ds
 
 
-def _read_json_url(url: str) -> dict[str, Any]:
+def _read_json_url(url: str, timeout_s: float) -> dict[str, Any]:
     try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            return json.loads(response.read())
-    except (urllib.error.URLError, OSError, json.JSONDecodeError) as exc:
+        doc = json.loads(get_text(bounded_session(timeout_s), url))
+    except (OSError, json.JSONDecodeError) as exc:
         raise SourceError(f"catalog {url} cannot be read: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise SourceError(f"catalog {url} is not a STAC document (a JSON {type(doc).__name__})")
+    return doc
