@@ -152,7 +152,7 @@ def test_collection_listed_as_an_item_of_another_is_skipped_with_a_reason(tmp_pa
 
 
 def test_run_over_a_catalog_of_bad_items_exits_0_and_records_them(tmp_path: Path) -> None:
-    site, collection = scenes(tmp_path)
+    _, collection = scenes(tmp_path)
     edit(collection, "b", lambda d: _band(d).update(scale="0.0001"))
     edit(collection, "a", lambda d: d["properties"].update(datetime="2024-01-05T10:50:00"))
     pipeline = tmp_path / "p.toml"
