@@ -19,10 +19,12 @@ from click.testing import CliRunner
 
 from kpgeo.aoi import load_site
 from kpgeo.cli import cli
+from kpgeo.errors import KpgeoError
 from kpgeo.months import parse_month_range
 from kpgeo.sources.stac import StacSource
 
 from .builders import make_scene, write_collection, write_site_file
+from .hostile_http import api_landing, hostile_server
 
 JAN = parse_month_range("2024-01")
 BBOX = (-5.9000, 8.7000, -5.8964, 8.7036)
@@ -169,3 +171,25 @@ def test_run_over_a_catalog_of_bad_items_exits_0_and_records_them(tmp_path: Path
         [("b", "2024-01", 0)]
     assert "scale is text" in doc["skipped_scenes"][0]["reason"]
     assert next(m for m in doc["site_months"] if m["month"] == "2024-01")["scene_ids"] == ["a"]
+
+
+def test_api_search_with_a_bad_item_keeps_the_others(tmp_path: Path) -> None:
+    site, collection = scenes(tmp_path)
+    good = json.loads((collection.parent / "a" / "a.json").read_text())
+    bad = json.loads((collection.parent / "b" / "b.json").read_text())
+    bad["properties"]["datetime"] = 20240110
+    page = {"type": "FeatureCollection", "features": [good, bad], "links": []}
+    with hostile_server({"/": api_landing(), "/search": page}) as url:
+        source = StacSource(url + "/", read_attempts=1, http_timeout_s=5)
+        assert [i.id for i in source.search(site, JAN)] == ["a"]
+    (record,) = source.skipped
+    assert record["scene_id"] == "b" and "its item cannot be read" in record["reason"]
+
+
+def test_api_answering_no_stac_is_one_line(tmp_path: Path) -> None:
+    site, _ = scenes(tmp_path)
+    with hostile_server({"/": api_landing(), "/search": {"features": "none"}}) as url:
+        source = StacSource(url + "/", read_attempts=1, http_timeout_s=5)
+        with pytest.raises(KpgeoError) as caught:
+            source.search(site, JAN)
+    assert "\n" not in str(caught.value) and url in str(caught.value)

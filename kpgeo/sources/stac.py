@@ -60,7 +60,7 @@ from .stac_items import (
     raw_month,
     utc_datetime,
 )
-from .stac_static import Unreadable, walk
+from .stac_static import Unreadable, check_local_root, walk
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +136,7 @@ class StacSource:
                     "of a static collection.json or catalog.json (e.g. one written by kpgeo synth)."
                 )
             self.catalog = str(path)
+            check_local_root(self.catalog)
 
     # ---- search -------------------------------------------------------------------------
     def search(self, site: Site, months: MonthRange) -> list[pystac.Item]:
@@ -263,7 +264,14 @@ class StacSource:
                 datetime=f"{start}/{end}",
             )
             items, unreadable = [], []
-            for doc in search.items_as_dicts():
+            docs = []
+            for page in search.pages_as_dicts():
+                features = page.get("features") if isinstance(page, dict) else None
+                if not isinstance(features, list):
+                    raise TypeError(f"a page of results whose features are "
+                                    f"{str(features)[:40]!r}, not a list")
+                docs += features
+            for doc in docs:
                 try:
                     items.append(parse_item(doc))
                 except ItemProblem as exc:

@@ -13,14 +13,17 @@ walk with ``OSError`` or ``json.JSONDecodeError``: the caller reads the catalog 
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pystac
 import pystac.utils
 
 from ..errors import InputError, SourceError
+from .http_bounds import MAX_JSON_BYTES
 from .stac_items import ItemProblem, parse_item, raw_id, raw_month
 
 log = logging.getLogger(__name__)
@@ -100,6 +103,33 @@ def walk(root_href: str, stac_io: pystac.StacIO) -> Walked:
             except ItemProblem as exc:
                 unreadable.append(Unreadable(raw_id(child, target), raw_month(child), str(exc)))
     return Walked(items, unreadable)
+
+
+def check_local_root(path: str) -> None:
+    """Refuse a local ``--catalog`` file that is not a STAC catalog, collection or item, as
+    bad input (exit 2, before anything is written); a URL is read during the run.
+
+    Raises
+    ------
+    InputError
+        Naming the file and what it holds instead.
+    """
+    size = Path(path).stat().st_size
+    if size > MAX_JSON_BYTES:
+        raise InputError(f"--catalog {path!r} is a file of {size:,} bytes, over the "
+                         f"{MAX_JSON_BYTES:,} a STAC document may take; give a catalog.json or "
+                         "collection.json")
+    try:
+        doc = json.loads(Path(path).read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"--catalog {path!r} is not JSON ({exc}); give a STAC "
+                         "catalog.json or collection.json") from None
+    kind = doc.get("type") if isinstance(doc, dict) else None
+    if kind not in ("Catalog", "Collection", "Feature"):
+        shown = f"type {str(kind)[:40]!r}" if isinstance(doc, dict) else \
+            f"a JSON {type(doc).__name__}"
+        raise InputError(f"--catalog {path!r} is not a STAC catalog or collection ({shown}); "
+                         "give a catalog.json or collection.json")
 
 
 def _links(doc: dict[str, Any], href: str) -> list[tuple[str, str]]:
