@@ -20,6 +20,7 @@ from .config import SOURCES, PipelineConfig, SiteConfig, load_pipeline, validate
 from .errors import ConfigError, InputError, KpgeoError
 from .months import MonthRange, parse_month, parse_month_range
 from .out_folder import check_writable
+from .redaction import redact
 from .userlog import setup_logging
 
 log = logging.getLogger("kpgeo")
@@ -35,7 +36,8 @@ class _KpgeoGroup(click.Group):
         except KpgeoError as exc:
             if log.isEnabledFor(logging.DEBUG) and not isinstance(exc, InputError):
                 log.exception("run failed")
-            click.echo(f"kpgeo: error: {exc}", err=True)
+            # A service's answer quoted in the error may echo the credentials sent to it.
+            click.echo(f"kpgeo: error: {redact(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
 
 

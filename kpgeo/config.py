@@ -51,7 +51,9 @@ class SourceConfig:
     """``stac``/``synthetic``: reads of a scene that failed (HTTP error, stall, corrupt COG)
     before it is skipped and recorded in the manifest; its month is retried by the next run."""
     http_timeout_s: float = 60.0
-    """``stac``: timeout of one HTTP read of a COG, in seconds; a stalled server fails after it."""
+    """``stac``: the most one HTTP request may take, start to end, in seconds (not the wait
+    between bytes): a COG read (GDAL's ``GDAL_HTTP_TIMEOUT``) or a STAC/JSON request; a stalled
+    or dripping server fails after it."""
     http_retries: int = 3
     """``stac``: GDAL's own quick retries of one HTTP read (429 and 5xx answers, timeouts)."""
     sh_base_url: str = "https://sh.dataspace.copernicus.eu"

@@ -6,15 +6,19 @@ shows it, it names a file and line of the code and quotes the source line. So th
 logs each warning that reaches it as one line, ``warning: <message>`` (where it came from only
 with ``-v``), ignores the third-party warnings that say nothing a user could act on
 (:func:`quiet_uninformative_warnings`, in the Dask workers too), and keeps rasterio's log of
-GDAL's errors for ``-v``.
+GDAL's errors for ``-v``. Every line passes :func:`kpgeo.redaction.redact`, and the libraries
+that log credentials at debug level stay at WARNING whatever ``-v`` asks (:mod:`kpgeo.redaction`).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import traceback
 import warnings
-from typing import TextIO
+from typing import Any, TextIO
+
+from .redaction import RedactingFormatter, quiet_noisy_loggers, redact
 
 log = logging.getLogger("kpgeo")
 
@@ -38,6 +42,11 @@ def setup_logging(verbose: int, quiet: int) -> None:
     """Log lines on stderr at INFO (``-v`` more, ``-q`` less), warnings as log lines."""
     level = max(logging.DEBUG, logging.INFO + 10 * (quiet - verbose))
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(RedactingFormatter("%(message)s"))
+    quiet_noisy_loggers()
+    # A traceback kpgeo did not expect is printed by Python itself: through redact too.
+    sys.excepthook = _redacted_excepthook
     # rasterio logs each error GDAL signals at INFO (a corrupt or unreachable scene makes
     # several lines of TIFF internals); kpgeo says in its own line that the read failed and
     # the scene was skipped, and the manifest keeps the error.
@@ -45,6 +54,10 @@ def setup_logging(verbose: int, quiet: int) -> None:
     quiet_uninformative_warnings()
     # Set anew on every call: pytest replaces it around each test.
     warnings.showwarning = _log_warning
+
+
+def _redacted_excepthook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+    sys.stderr.write(redact("".join(traceback.format_exception(kind, value, tb))))
 
 
 def _log_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,

@@ -148,8 +148,8 @@ def assert_same_products(a: Path, b: Path) -> None:
 
 
 #: Faults :func:`range_server` can inject, per path: an error status, the first request only
-#: failing (a transient fault), or a stall.
-FAULTS = ("500", "404", "500-once", "stall")
+#: failing (a transient fault), a stall, or an answer dripping one byte at a time.
+FAULTS = ("500", "404", "500-once", "stall", "drip")
 
 
 @contextmanager
@@ -159,8 +159,9 @@ def range_server(root: str | Path, faults: dict[str, str] | None = None, *,
 
     ``faults`` maps URL paths (e.g. ``/S2A_x/red.tif``) to one of :data:`FAULTS`: answer every
     request for it with HTTP 500 or 404, or accept the request and send nothing for
-    ``stall_s`` seconds (a hung object store); ``500-once`` fails the first request and is then
-    taken out of the mapping. Changes to the mapping apply at once (a server that recovers).
+    ``stall_s`` seconds (a hung object store), or send the answer (status line first) one byte
+    every 0.2 s, which no timeout between bytes catches (``drip``); ``500-once`` fails the
+    first request and is then taken out of the mapping. Changes to the mapping apply at once (a server that recovers).
     """
     from RangeHTTPServer import RangeRequestHandler
 
@@ -175,6 +176,17 @@ def range_server(root: str | Path, faults: dict[str, str] | None = None, *,
             fault = faults.get(path)
             if fault == "stall":
                 stop.wait(stall_s)
+                return None
+            if fault == "drip":
+                whole = b"HTTP/1.0 200 OK\r\nContent-Length: 100000\r\n\r\n" + bytes(100_000)
+                for i in range(len(whole)):
+                    if stop.wait(0.2):
+                        break
+                    try:
+                        self.wfile.write(whole[i:i + 1])
+                        self.wfile.flush()
+                    except OSError:  # the reader gave up: in time
+                        break
                 return None
             if fault == "500-once":
                 faults.pop(path, None)

@@ -15,8 +15,9 @@ source without a network (docs/product.md §6 "Tests reach nothing beyond loopba
   have data; ``CLM`` is 0 unless a callable provides it. Width or height above 2500 is a 400,
   as on the service.
 
-Faults are scripted per endpoint (429 with Retry-After, 5xx, dropped connections), and every
-request is recorded for tests to inspect. Nothing here reaches beyond 127.0.0.1.
+Faults are scripted per endpoint (429 with Retry-After, 5xx, dropped connections, an error that
+echoes the request's headers and body, as a careless proxy does), and every request is recorded
+for tests to inspect. Nothing here reaches beyond 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -62,13 +63,15 @@ HARMONISED_SCALE = 10000.0
 class Fault:
     """A scripted failure: the next ``times`` requests to ``endpoint`` (``token``, ``catalog``
     or ``process``) that ``when`` accepts get ``status`` (an HTTP status, or ``"drop"`` to close
-    the connection without an answer). ``times=None`` repeats forever."""
+    the connection without an answer). ``times=None`` repeats forever. ``echo`` puts the
+    request's headers and body (credentials and all) into the error's message."""
 
     endpoint: str
     status: int | str
     times: int | None = 1
     headers: dict[str, str] = field(default_factory=dict)
     when: Callable[[dict[str, Any]], bool] | None = None
+    echo: bool = False
 
 
 @dataclass
@@ -91,6 +94,8 @@ class SentinelHubTestServer:
         and the Process API; None serves an empty catalog and no-data pixels.
     client_id, client_secret
         The only credentials the token endpoint accepts.
+    token_prefix
+        Issued tokens are this and a count (a marker a test can look for).
     offer_clm
         False answers 400 to evalscripts that ask for the s2cloudless mask ``CLM``.
     clm
@@ -104,10 +109,12 @@ class SentinelHubTestServer:
     """
 
     def __init__(self, archive: str | Path | None = None, *, client_id: str = "kpgeo-test",
-                 client_secret: str = "kpgeo-test-secret", offer_clm: bool = True,
+                 client_secret: str = "kpgeo-test-secret", token_prefix: str = "token-",
+                 offer_clm: bool = True,
                  clm: Callable[[list[pystac.Item], GeoBox], np.ndarray] | None = None) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
+        self.token_prefix = token_prefix
         self.offer_clm = offer_clm
         self.clm = clm
         self.items = _read_items(archive) if archive is not None else []
@@ -124,10 +131,10 @@ class SentinelHubTestServer:
 
     def fail(self, endpoint: str, status: int | str, *, times: int | None = 1,
              headers: dict[str, str] | None = None,
-             when: Callable[[dict[str, Any]], bool] | None = None) -> None:
+             when: Callable[[dict[str, Any]], bool] | None = None, echo: bool = False) -> None:
         """Script a fault (see :class:`Fault`)."""
         with self._lock:
-            self.faults.append(Fault(endpoint, status, times, dict(headers or {}), when))
+            self.faults.append(Fault(endpoint, status, times, dict(headers or {}), when, echo))
 
     def calls(self, endpoint: str) -> list[Recorded]:
         """Requests received at an endpoint, in order."""
@@ -176,7 +183,7 @@ class SentinelHubTestServer:
             return 401, {"error": "invalid_client",
                          "error_description": "Invalid client or Invalid client credentials"}
         with self._lock:
-            token = f"token-{len(self.tokens) + 1}"
+            token = f"{self.token_prefix}{len(self.tokens) + 1}"
             self.tokens.add(token)
         return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 600}
 
@@ -434,8 +441,11 @@ def _handler_for(server: SentinelHubTestServer) -> type[BaseHTTPRequestHandler]:
                         self.connection.shutdown(socket.SHUT_RDWR)
                     return
                 assert isinstance(fault.status, int)
-                self._send(fault.status, _sh_error(fault.status, "scripted fault"),
-                           headers=fault.headers)
+                message = "scripted fault"
+                if fault.echo:
+                    message += (f"; you sent headers {dict(self.headers)} and body "
+                                f"{raw.decode(errors='replace')}")
+                self._send(fault.status, _sh_error(fault.status, message), headers=fault.headers)
                 return
             if not authorized:
                 server._record(endpoint, safe, False, 401)

@@ -423,6 +423,15 @@ CASES: dict[str, list[Case]] = {
               "synthetic,t,2024-01,ok,6,100.00,0.00,0.00,0.00,0.00,0.00,0.00,0.00\n"
               "synthetic,t,2024-02,ok\n"}),
     ],
+    "`--catalog` file that is not JSON, or JSON but no STAC catalog, collection or item": [
+        Case("catalog-not-json", _run("--source", "stac", "--catalog", "c.json"),
+             ("--catalog 'c.json' is not JSON", "catalog.json"), {"c.json": "not json"}),
+        Case("catalog-feature-collection", _run("--source", "stac", "--catalog", "c.json"),
+             ("--catalog 'c.json'", "'FeatureCollection'"),
+             {"c.json": {"type": "FeatureCollection", "features": []}}),
+        Case("catalog-json-list", _run("--source", "stac", "--catalog", "c.json"),
+             ("--catalog 'c.json'", "a JSON list"), {"c.json": "[1, 2]"}),
+    ],
 }
 
 

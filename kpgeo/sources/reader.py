@@ -23,7 +23,10 @@ grid, as the other sources see it), clouds and shadows are grown
 read further. Tiles of one overpass are fused first-valid-wins, in the order given.
 
 A read error is raised as :class:`rasterio.errors.RasterioIOError` whose message starts with
-the asset key (``"red: ..."``), so the source can say which band of a scene failed.
+the asset key (``"red: ..."``), so the source can say which band of a scene failed; a COG that
+cannot be its item's band, or would cost more to read than the chunk allows (no CRS, another
+extent than the item's footprint, huge blocks, far finer pixels), as its subclass
+:class:`~.cog_checks.CogMismatch`, before a pixel is read.
 """
 
 from __future__ import annotations
@@ -47,18 +50,21 @@ from rasterio import Affine
 from rasterio.enums import Resampling
 
 from ..products.encoding import decode
+from .cog_checks import CogMismatch, check_window, cog_problem
 from .masking import valid_pixels
 
 
 @dataclass(frozen=True)
 class Asset:
-    """One COG of a scene: ``reflectance = DN * scale + offset``; ``nodata`` DN is missing."""
+    """One COG of a scene: ``reflectance = DN * scale + offset``; ``nodata`` DN is missing;
+    ``footprint``, the lon/lat bounds of its item's geometry, which the COG must cover."""
 
     key: str
     href: str
     scale: float = 1.0
     offset: float = 0.0
     nodata: float | None = 0
+    footprint: tuple[float, float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -145,7 +151,12 @@ def read_pixels(asset: Asset, grid: GeoBox, resampling: str, out: np.ndarray,
     resampling met its nodata)."""
     try:
         with _open(asset.href) as src:
+            problem = cog_problem(src, asset.footprint)
+            if problem is not None:
+                raise CogMismatch(problem)
             _read_into(src, grid, resampling, out, asset.nodata, fill)
+    except CogMismatch as exc:
+        raise CogMismatch(f"{asset.key}: {exc}") from None
     except rasterio.errors.RasterioError as exc:
         raise rasterio.errors.RasterioIOError(f"{asset.key}: {_reasons(exc)}") from exc
     return out
@@ -207,6 +218,7 @@ def _read_into(src: rasterio.DatasetReader, grid: GeoBox, resampling: str, out: 
         # window of source pixels onto the destination's shape), far cheaper than a warp;
         # only where the window lies inside the COG, as GDAL would clip and stretch it.
         window = rasterio.windows.from_bounds(*part.boundingbox, transform=src.transform)
+        check_window(window, dst.shape)
         eps = 1e-6
         if (window.col_off >= -eps and window.row_off >= -eps
                 and window.col_off + window.width <= src.width + eps
@@ -471,6 +483,7 @@ def source_pixels(src: GeoBox, dst: GeoBox, nearest: bool) -> SourcePixels | Non
     c1 = min(int(np.floor(src_cols[inside].max())) + 2, src_shape[1])
     width = c1 - c0
     window = rasterio.windows.Window(c0, r0, width, r1 - r0)
+    check_window(window, dst.shape.yx)  # before the indices below, which it keeps in int32
     if nearest:
         index = ((np.floor(src_rows).astype(np.int32) - r0) * width
                  + np.floor(src_cols).astype(np.int32) - c0)

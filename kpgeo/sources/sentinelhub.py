@@ -77,6 +77,7 @@ from .sh_process import (
     tiles_of,
 )
 from .stac import empty_scenes
+from .stac_items import cloud_cover
 
 log = logging.getLogger(__name__)
 
@@ -250,8 +251,9 @@ class SentinelHubSource:
                 self._cache.put(search.url, search.params, json.dumps(features).encode(),
                                 "application/geo+json", extra={"final": final})
         items = [_to_item(f) for f in features]
+        # An unknown cloud cover (null, text) keeps the scene: SCL masks the clouds anyway.
         items = [i for i in items if i.datetime is not None
-                 and float(i.properties.get("eo:cloud_cover", 0.0)) <= max_cc]
+                 and (cloud_cover(i) or 0.0) <= max_cc]
         unique = {i.id: i for i in items}
         return sorted(unique.values(), key=lambda i: (utc(i), i.id))
 

@@ -31,6 +31,7 @@ from sentinelhub.download.models import DownloadRequest, DownloadResponse
 from sentinelhub.exceptions import DownloadFailedException
 
 from ..errors import SourceError
+from ..redaction import redact, remember
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class BoundedClient(SentinelHubDownloadClient):
         self._lock = threading.Lock()
         self.lock = self._lock
         self._events_lock = threading.Lock()
+        remember(config.sh_client_id, config.sh_client_secret)
 
     # -- the session: one per client, made on the first request that needs it -----------------
     def get_session(self) -> SentinelHubSession:
@@ -118,6 +120,13 @@ class BoundedClient(SentinelHubDownloadClient):
         if self.session is None:
             self.session = SentinelHubSession(config=self.config)
         return self.session
+
+    def _get_session_headers(self) -> dict[str, str]:
+        """The session's ``Authorization`` header; its token is remembered for redaction
+        (:mod:`kpgeo.redaction`) before any request carries it."""
+        headers: dict[str, str] = super()._get_session_headers()
+        remember(headers.get("Authorization", "").removeprefix("Bearer "))
+        return headers
 
     def _execute_download(self, request: DownloadRequest) -> DownloadResponse:
         """Used by sentinelhub-py's own calls through this client (Catalog search pages)."""
@@ -150,14 +159,16 @@ class BoundedClient(SentinelHubDownloadClient):
             except OAuth2Error as exc:
                 raise SourceError(
                     f"the Sentinel Hub token service {self.config.sh_token_url} refused the "
-                    f"client credentials ({exc.error}); check SH_CLIENT_ID and SH_CLIENT_SECRET "
+                    f"client credentials ({redact(str(exc.error))}); check SH_CLIENT_ID and SH_CLIENT_SECRET "
                     "(an OAuth client of this deployment) and source.sh_token_url."
                 ) from None
             else:
                 status = response.status_code
                 if status < 400:
                     return DownloadResponse.from_response(response, request)
-                message = decode_sentinelhub_err_msg(response)
+                # The answer goes into log lines, errors and the manifest: a server that
+                # echoes the request would put the bearer token there.
+                message = redact(decode_sentinelhub_err_msg(response))
                 if status == UNAUTHORIZED and not reauthorised:
                     # ^ a token the service dropped early: one fresh token, then give up
                     reauthorised = True

@@ -6,7 +6,8 @@ site grid through :mod:`.reader`, one Dask task per overpass and chunk, with the
 apply them, odc-stac issue #55, and warps every band not on the grid, which cost 3-4x the
 decoding). Scenes from the neighbouring UTM zone are resampled on the way.
 
-Faults (docs/product.md §10): a scene without one of the assets kpgeo reads is left out at search; a scene
+Faults (docs/product.md §10): a scene whose item cannot be used (no asset kpgeo reads, a field
+of the wrong kind, :mod:`.stac_items`) is left out at search; a scene
 whose COGs cannot be read (HTTP errors, a stalled server, a corrupt file) is found by
 :meth:`StacSource.screen` after a month's computation failed, read alone up to
 ``read_attempts`` times, then left out. Both are recorded in :attr:`StacSource.skipped` with
@@ -22,8 +23,6 @@ import hashlib
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,6 @@ import dask
 import dask.array as da
 import numpy as np
 import pystac
-import pystac.stac_io
 import shapely.geometry
 import xarray as xr
 from dask.delayed import Delayed
@@ -42,12 +40,27 @@ from odc.geo.xr import xr_coords
 
 from ..aoi import Site
 from ..config import EARTH_SEARCH_COLLECTION, EARTH_SEARCH_URL, MaskConfig
-from ..errors import InputError, SourceError
+from ..errors import InputError, KpgeoError, SourceError
 from ..methods.blocks import chunk_slices
 from ..months import MonthRange, month_bounds_iso
 from .base import READ_ERRORS, REFLECTANCE_BANDS, SCL_BAND, ChunkReads, by_solar_day
+from .cog_checks import CogMismatch
 from .gdal_env import gdal_options, is_remote
+from .http_bounds import BoundedStacIO, bounded_session, get_text
 from .reader import Asset, ReadOptions, Tile, read_overpass
+from .stac_items import (
+    ItemProblem,
+    band_scaling,
+    check_item,
+    cloud_cover,
+    footprint,
+    item_epsg,
+    parse_item,
+    raw_id,
+    raw_month,
+    utc_datetime,
+)
+from .stac_static import Unreadable, check_local_root, walk
 
 log = logging.getLogger(__name__)
 
@@ -55,29 +68,6 @@ log = logging.getLogger(__name__)
 ITEM_SEARCH_CONFORMANCE = "https://api.stacspec.org/v1.0.0/item-search"
 #: Wait before reading a failed scene again, doubled after each attempt.
 RETRY_WAIT_S = 0.5
-
-
-@dataclass(frozen=True)
-class BandScaling:
-    """``reflectance = DN * scale + offset``; ``nodata`` DN marks missing pixels."""
-
-    scale: float = 1.0
-    offset: float = 0.0
-    nodata: float | None = 0
-
-
-def band_scaling(item: pystac.Item, band: str) -> BandScaling:
-    """Scale, offset and nodata of one asset, from ``raster:bands`` (defaults 1, 0, 0)."""
-    asset = item.assets.get(band)
-    if asset is None:
-        raise SourceError(f"scene {item.id} has no asset {band!r}; it has {sorted(item.assets)}.")
-    bands = asset.extra_fields.get("raster:bands") or [{}]
-    first = bands[0]
-    return BandScaling(
-        scale=float(first.get("scale", 1.0)),
-        offset=float(first.get("offset", 0.0)),
-        nodata=first.get("nodata", 0),
-    )
 
 
 def is_url(text: str) -> bool:
@@ -124,7 +114,10 @@ class StacSource:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     retries: list[dict[str, Any]] = field(default_factory=list)
     _after_fault: bool = field(default=False, init=False, repr=False)
-    _static_items: list[pystac.Item] | None = field(default=None, init=False, repr=False)
+    _static_items: list[tuple[pystac.Item, Any, Any]] | None = field(
+        default=None, init=False, repr=False)
+    _static_unreadable: list[Unreadable] = field(default_factory=list, init=False, repr=False)
+    _recorded: set[tuple[str, str, str]] = field(default_factory=set, init=False, repr=False)
     _is_api: bool | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -150,6 +143,7 @@ class StacSource:
                     "of a static collection.json or catalog.json (e.g. one written by kpgeo synth)."
                 )
             self.catalog = str(path)
+            check_local_root(self.catalog)
 
     # ---- search -------------------------------------------------------------------------
     def search(self, site: Site, months: MonthRange) -> list[pystac.Item]:
@@ -160,38 +154,43 @@ class StacSource:
         SourceError
             If the catalog cannot be read or searched.
         """
-        items = self._search_api(site, months) if self.is_api else self._search_static(site, months)
-        items = [
-            i for i in items
-            if float(i.properties.get("eo:cloud_cover", 0.0)) <= self.max_scene_cloud_pct
-        ]
-        complete = []
+        if self.is_api:
+            items, unreadable = self._search_api(site, months)
+        else:
+            items, unreadable = self._search_static(site, months)
+        for record in unreadable:
+            self._record_unreadable(site, record)
+        usable = []
         for item in items:
-            missing = [b for b in (*REFLECTANCE_BANDS, SCL_BAND) if b not in item.assets]
-            if missing:
-                self._record_skip(site, item, f"no asset {', '.join(map(repr, missing))} "
-                                              f"(it has {', '.join(sorted(item.assets))})", 0)
-            else:
-                complete.append(item)
-        return sorted(complete, key=lambda i: (i.datetime or _UTC_MIN, i.id))
+            try:
+                check_item(item, (*REFLECTANCE_BANDS, SCL_BAND), REFLECTANCE_BANDS)
+            except ItemProblem as exc:
+                self._record_skip(site, item, str(exc), 0)
+                continue
+            cover = cloud_cover(item)  # unknown: kept, SCL masks the clouds anyway
+            if cover is None or cover <= self.max_scene_cloud_pct:
+                usable.append(item)
+        return sorted(usable, key=lambda i: (i.datetime, i.id))
 
     # ---- faults -------------------------------------------------------------------------
     def screen(self, items: list[pystac.Item], site: Site) -> list[pystac.Item]:
         """The scenes whose every band reads on the site grid; the others are skipped.
 
-        Called after a month's computation failed on a read: each scene is read alone up to :attr:`read_attempts` times (waits of :data:`RETRY_WAIT_S`, doubling).
-        A scene that still fails is recorded in :attr:`skipped` with the band and the error.
+        Called after a month's computation failed on a read: each scene is read alone up to
+        :attr:`read_attempts` times (waits of :data:`RETRY_WAIT_S`, doubling); a COG that cannot
+        be its item's band (:class:`~.cog_checks.CogMismatch`) once. A scene that still fails
+        is recorded in :attr:`skipped` with the band and the error.
         """
         # From now on reads bypass GDAL's memory of failed files, or no retry could succeed.
         self._after_fault = True
         readable = []
         for item in items:
             for attempt in range(1, self.read_attempts + 1):
-                failure = self._read_failure(item, site)
+                failure, lasting = self._read_failure(item, site)
                 if failure is None:
                     readable.append(item)
                     break
-                if attempt == self.read_attempts:
+                if lasting or attempt == self.read_attempts:
                     self._record_skip(site, item, failure, attempt)
                     log.warning("%s: scene %s skipped after %d attempts: %s", site.name,
                                 item.id, attempt, failure)
@@ -201,21 +200,38 @@ class StacSource:
                 time.sleep(RETRY_WAIT_S * 2 ** (attempt - 1))
         return readable
 
-    def _read_failure(self, item: pystac.Item, site: Site) -> str | None:
-        """Why one scene cannot be read (``"red: ... HTTP response code: 500"``), or None."""
+    def _read_failure(self, item: pystac.Item, site: Site) -> tuple[str | None, bool]:
+        """Why one scene cannot be read (``"red: ... HTTP response code: 500"``), or None; and
+        whether reading it again could not help (a :class:`~.cog_checks.CogMismatch`)."""
         try:
             dask.compute(self.load([item], site)["valid"].sum())
         except READ_ERRORS as exc:
-            return str(exc)  # the reader names the asset first
-        return None
+            return str(exc), isinstance(exc, CogMismatch)  # the reader names the asset first
+        return None, False
 
     def _record_skip(self, site: Site, item: pystac.Item, reason: str, attempts: int) -> None:
-        when = item.datetime or _UTC_MIN
+        try:
+            when: dt.datetime | None = utc_datetime(item)
+        except ItemProblem:
+            when = None  # the reason says what is wrong with it
         self.skipped.append({
-            "site": site.name, "month": when.strftime("%Y-%m"), "scene_id": item.id,
-            "datetime": when.isoformat().replace("+00:00", "Z"), "reason": reason,
-            "attempts": attempts,
+            "site": site.name, "month": when.strftime("%Y-%m") if when else "",
+            "scene_id": str(item.id)[:256],
+            "datetime": when.isoformat().replace("+00:00", "Z") if when else None,
+            "reason": reason, "attempts": attempts,
         })
+
+    def _record_unreadable(self, site: Site, record: Unreadable) -> None:
+        """An item that could not be read at all, once per site (a static catalog is
+        searched month by month)."""
+        key = (site.name, record.scene_id, record.reason)
+        if key in self._recorded:
+            return
+        self._recorded.add(key)
+        log.warning("%s: scene %s skipped: %s", site.name, record.scene_id, record.reason)
+        self.skipped.append({"site": site.name, "month": record.month or "",
+                             "scene_id": record.scene_id, "datetime": None,
+                             "reason": record.reason, "attempts": 0})
 
     @property
     def is_api(self) -> bool:
@@ -224,12 +240,14 @@ class StacSource:
             if not is_url(self.catalog):
                 self._is_api = False
             else:
-                doc = _read_json_url(self.catalog)
-                conforms = doc.get("conformsTo") or []
-                self._is_api = any(str(c).startswith(ITEM_SEARCH_CONFORMANCE) for c in conforms)
+                doc = _read_json_url(self.catalog, self.http_timeout_s)
+                conforms = doc.get("conformsTo")
+                self._is_api = isinstance(conforms, list) and any(
+                    str(c).startswith(ITEM_SEARCH_CONFORMANCE) for c in conforms)
         return self._is_api
 
-    def _search_api(self, site: Site, months: MonthRange) -> list[pystac.Item]:
+    def _search_api(self, site: Site, months: MonthRange,
+                    ) -> tuple[list[pystac.Item], list[Unreadable]]:
         import pystac_client
 
         start, _ = month_bounds_iso(months.first)
@@ -241,7 +259,10 @@ class StacSource:
         # failing or stalled API neither ends the run at once nor hangs it (docs/product.md §10).
         retry = Retry(total=self.read_attempts - 1, backoff_factor=RETRY_WAIT_S,
                       status_forcelist=(429, 500, 502, 503, 504), allowed_methods=None)
-        stac_io = StacApiIO(timeout=self.http_timeout_s, max_retries=retry)
+        stac_io = StacApiIO(timeout=self.http_timeout_s)
+        # Each request (its retries too) within http_timeout_s in all, its answer bounded in
+        # size: a server dripping bytes or streaming without end (.http_bounds).
+        bounded_session(self.http_timeout_s, max_retries=retry, session=stac_io.session)
         try:
             client = pystac_client.Client.open(self.catalog, stac_io=stac_io)
             search = client.search(
@@ -249,41 +270,59 @@ class StacSource:
                 intersects=site.geometry.json,
                 datetime=f"{start}/{end}",
             )
-            return list(search.items())
+            items, unreadable = [], []
+            docs = []
+            for page in search.pages_as_dicts():
+                features = page.get("features") if isinstance(page, dict) else None
+                if not isinstance(features, list):
+                    raise TypeError(f"a page of results whose features are "
+                                    f"{str(features)[:40]!r}, not a list")
+                docs += features
+            for doc in docs:
+                try:
+                    items.append(parse_item(doc))
+                except ItemProblem as exc:
+                    unreadable.append(Unreadable(raw_id(doc, "an item without an id"),
+                                                 raw_month(doc), str(exc)))
+            return items, unreadable
         except pystac_client.exceptions.APIError as exc:
-            raise SourceError(f"STAC API {self.catalog} refused the search: {exc}") from exc
+            # pystac-client wraps every failure of a request in APIError, an answer past the
+            # bounds of .http_bounds too: "failed", not "refused".
+            raise SourceError(f"STAC API {self.catalog} search failed: {exc}") from exc
         except OSError as exc:
             raise SourceError(f"STAC API {self.catalog} could not be reached: {exc}") from exc
+        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            # pystac-client trusts the shape of the landing page and of each page of results
+            raise SourceError(f"STAC API {self.catalog} answered something that is not a STAC "
+                              f"API: {type(exc).__name__}: {str(exc)[:200]}") from exc
 
-    def _search_static(self, site: Site, months: MonthRange) -> list[pystac.Item]:
+    def _search_static(self, site: Site, months: MonthRange,
+                       ) -> tuple[list[pystac.Item], list[Unreadable]]:
+        """The items of the static catalog over the site in ``months``, and those that could
+        not be read whose month (when told) is one of them."""
         if self._static_items is None:
             self._static_items = self._read_static_items()
         aoi = site.geometry.geom
         first = np.datetime64(months.first, "D")
         stop = np.datetime64(months.last + 1, "D")
-        found = []
-        for item in self._static_items:
-            when = item.datetime
-            if when is None or item.geometry is None:
-                continue
-            day = np.datetime64(when.replace(tzinfo=None), "D")
-            if first <= day < stop and shapely.geometry.shape(item.geometry).intersects(aoi):
-                found.append(item)
-        return found
+        found = [item for item, day, geom in self._static_items
+                 if first <= day < stop and geom.intersects(aoi)]
+        wanted = {str(m) for m in months}
+        unreadable = [u for u in self._static_unreadable if u.month is None or u.month in wanted]
+        return found, unreadable
 
-    def _read_static_items(self) -> list[pystac.Item]:
-        """Every item of the static catalog; a failed read is tried again up to
+    def _read_static_items(self) -> list[tuple[pystac.Item, Any, Any]]:
+        """Every item of the static catalog with its UTC day and footprint (those without
+        either go to :attr:`_static_unreadable`); a failed read is tried again up to
         :attr:`read_attempts` times (each recorded in :attr:`retries`)."""
-        stac_io = TimeoutStacIO(timeout_s=self.http_timeout_s)
+        stac_io = BoundedStacIO(timeout_s=self.http_timeout_s)
         for attempt in range(1, self.read_attempts + 1):
             try:
-                root = pystac.read_file(self.catalog, stac_io=stac_io)
-                if isinstance(root, pystac.Item):
-                    return [root]
-                if isinstance(root, pystac.Catalog):
-                    return list(root.get_items(recursive=True))
+                walked = walk(self.catalog, stac_io)
+                break
+            except KpgeoError:
+                raise  # not a catalog, or too large: reading again would not help
             except (OSError, json.JSONDecodeError, pystac.STACError) as exc:
-                # pystac wraps the reader's error ("does not resolve to a STAC object").
                 reason = f"{exc} ({exc.__cause__})" if exc.__cause__ else str(exc)
                 if attempt == self.read_attempts:
                     raise SourceError(f"static catalog {self.catalog} cannot be read "
@@ -291,12 +330,22 @@ class StacSource:
                 self.retries.append({"catalog": self.catalog, "attempt": attempt,
                                      "reason": f"{type(exc).__name__}: {reason}"})
                 time.sleep(RETRY_WAIT_S * 2 ** (attempt - 1))
+        else:
+            raise AssertionError("unreachable: read_attempts >= 1")
+        self._static_unreadable = list(walked.unreadable)
+        placed = []
+        for item in walked.items:
+            # The day and footprint the search filters on; the rest is checked at search.
+            try:
+                item.datetime = utc_datetime(item)
+                geom = footprint(item)
+            except ItemProblem as exc:
+                self._static_unreadable.append(Unreadable(
+                    str(item.id)[:256], item.datetime.strftime("%Y-%m")
+                    if isinstance(item.datetime, dt.datetime) else None, str(exc)))
                 continue
-            raise InputError(
-                f"--catalog {self.catalog!r} is a STAC {type(root).__name__}; give a catalog "
-                "or collection."
-            )
-        raise AssertionError("unreachable: read_attempts >= 1")
+            placed.append((item, np.datetime64(item.datetime.replace(tzinfo=None), "D"), geom))
+        return placed
 
     # ---- load ---------------------------------------------------------------------------
     def load(self, items: list[pystac.Item], site: Site) -> xr.Dataset:
@@ -372,52 +421,22 @@ class StacSource:
 
 
 def _tile(item: pystac.Item) -> Tile:
+    # Each COG must cover its item's footprint (kpgeo.sources.cog_checks).
+    footprint = tuple(shapely.geometry.shape(item.geometry).bounds) if item.geometry else None
+
     def asset(band: str) -> Asset:
         scaling = band_scaling(item, band)
         nodata = None if scaling.nodata is None else float(scaling.nodata)  # "nan" too
         return Asset(band, item.assets[band].get_absolute_href() or item.assets[band].href,
-                     scaling.scale, scaling.offset, nodata)
+                     scaling.scale, scaling.offset, nodata, footprint)
     return Tile(tuple(asset(b) for b in REFLECTANCE_BANDS), asset(SCL_BAND))
-
-
-def _item_epsg(item: pystac.Item) -> int | None:
-    code = item.properties.get("proj:epsg") or item.properties.get("proj:code")
-    if isinstance(code, str) and code.upper().startswith("EPSG:"):
-        code = code.split(":", 1)[1]
-    try:
-        return int(code) if code is not None else None
-    except (TypeError, ValueError):
-        return None
 
 
 def _overpasses(items: Iterable[pystac.Item], epsg: int | None) -> list[list[pystac.Item]]:
     """Items grouped by local solar day (one overpass), oldest first; within a day, tiles in
     the site's zone come first (they are pasted, not resampled, and usually fill the chunk)."""
-    return [sorted(day, key=lambda i: (_item_epsg(i) != epsg, i.datetime, i.id))
+    return [sorted(day, key=lambda i: (item_epsg(i) != epsg, i.datetime, i.id))
             for day in by_solar_day(items)]
-
-
-class TimeoutStacIO(pystac.stac_io.DefaultStacIO):
-    """pystac's reader with a timeout on HTTP reads (pystac's own waits forever on a stalled
-    server) and HTTP errors raised as ``OSError``, so a static catalog served over HTTP fails
-    in bounded time and its read can be retried."""
-
-    def __init__(self, timeout_s: float) -> None:
-        super().__init__()
-        self.timeout_s = timeout_s
-
-    def read_text_from_href(self, href: str) -> str:
-        if not is_url(href):
-            return super().read_text_from_href(href)
-        request = urllib.request.Request(href, headers=self.headers)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                return str(response.read().decode("utf-8"))
-        except (urllib.error.URLError, TimeoutError) as exc:
-            raise OSError(f"{href}: {exc}") from exc
-
-
-_UTC_MIN = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 def empty_scenes(site: Site) -> xr.Dataset:
@@ -435,9 +454,11 @@ def empty_scenes(site: Site) -> xr.Dataset:
     return ds
 
 
-def _read_json_url(url: str) -> dict[str, Any]:
+def _read_json_url(url: str, timeout_s: float) -> dict[str, Any]:
     try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            return json.loads(response.read())
-    except (urllib.error.URLError, OSError, json.JSONDecodeError) as exc:
+        doc = json.loads(get_text(bounded_session(timeout_s), url))
+    except (OSError, json.JSONDecodeError) as exc:
         raise SourceError(f"catalog {url} cannot be read: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise SourceError(f"catalog {url} is not a STAC document (a JSON {type(doc).__name__})")
+    return doc
