@@ -114,29 +114,11 @@ def _local_cluster(workers: int) -> Iterator[Any]:
     # The client fetches results from the workers themselves (direct_to_workers), not through
     # the scheduler, which shares this process's event loop. A remote cluster keeps the
     # default: its workers may not be reachable from here.
-    with dask.config.set(WORKER_ENVIRON), LocalCluster(
+    with LocalCluster(
             n_workers=workers or None, processes=True, dashboard_address=None,
             memory_limit="auto") as cluster, Client(cluster, direct_to_workers=True) as client:
         _set_up_workers(client)
         yield client
-
-
-#: The environment of a local cluster's worker processes: distributed's own, plus glibc's
-#: ``MALLOC_MMAP_THRESHOLD_`` at its largest (32 MiB). distributed sets
-#: ``MALLOC_TRIM_THRESHOLD_`` so that workers give freed memory back, and any such setting
-#: freezes glibc's mmap threshold at 128 KiB: every array of a chunk (a 1024 px chunk's band
-#: is 4 MiB) is then mapped fresh from the kernel and its pages zeroed on first touch, over
-#: and over. Arrays below 32 MiB are reused from the heap instead; larger ones (a chunk's
-#: stack of overpasses) are still mapped and returned whole. The reads and composites of a
-#: month run about 40 % faster, for a tenth more peak memory per worker (benchmarks/RESULTS.md).
-#: A cluster started by hand takes the same setting from dask's configuration
-#: (README, "Scaling out").
-WORKER_ENVIRON = {
-    "distributed.nanny.pre-spawn-environ": {
-        **dask.config.get("distributed.nanny.pre-spawn-environ", {}),
-        "MALLOC_MMAP_THRESHOLD_": 32 * 2**20,
-    },
-}
 
 
 def _describe(client: Any) -> str:
