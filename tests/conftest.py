@@ -30,6 +30,14 @@ def small_site() -> Site:
 
 
 @pytest.fixture(scope="session")
+def cloudy_archive(tmp_path_factory: pytest.TempPathFactory, small_site: Site) -> SynthResult:
+    """Five months (2024-01..2024-05) of twice as cloudy scenes over :func:`small_site`, where
+    some months are gaps; tests that damage it work on a copy."""
+    return write_archive(small_site, parse_month_range("2024-01..2024-05"),
+                         tmp_path_factory.mktemp("cloudy") / "tortiya", seed=5, cloudiness=2.0)
+
+
+@pytest.fixture(scope="session")
 def small_archive(tmp_path_factory: pytest.TempPathFactory, small_site: Site) -> SynthResult:
     """Three months of synthetic scenes over :func:`small_site`."""
     out = tmp_path_factory.mktemp("archive") / "tortiya"

@@ -27,11 +27,9 @@ import pytest
 import rasterio
 from click.testing import CliRunner
 
-from kpgeo.aoi import Site
 from kpgeo.cli import cli
-from kpgeo.months import parse_month_range
 from kpgeo.products.checksums import RECORD_NAME, sha256
-from kpgeo.synth import SynthResult, write_archive
+from kpgeo.synth import SynthResult
 
 from .builders import assert_same_products, data_products, write_site_file
 
@@ -51,13 +49,6 @@ class Clean:
     out: Path
     pipeline: Path
     aoi: Path
-
-
-@pytest.fixture(scope="module")
-def cloudy_archive(small_site: Site, tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
-    return write_archive(small_site, parse_month_range(f"{MONTHS[0]}..{MONTHS[-1]}"),
-                         tmp_path_factory.mktemp("cloudy") / "tortiya", seed=5,
-                         cloudiness=2.0)
 
 
 def _run(pipeline: Path, aoi: Path, out: Path, months: str = f"{MONTHS[0]}..{MONTHS[-1]}",

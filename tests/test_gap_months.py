@@ -42,12 +42,10 @@ import shapely
 import shapely.geometry
 from click.testing import CliRunner
 
-from kpgeo.aoi import Site
 from kpgeo.cli import cli
 from kpgeo.methods.change_bands import CHANGE_BANDS, DIGGING_NEW
-from kpgeo.months import parse_month_range
 from kpgeo.products.maps import CLASS_DIGGING, CLASS_INCREMENT
-from kpgeo.synth import SynthResult, write_archive
+from kpgeo.synth import SynthResult
 
 from .builders import write_site_file
 
@@ -78,13 +76,6 @@ class GapRun:
     catalog: Path
     aoi: Path
     pipeline: Path
-
-
-@pytest.fixture(scope="module")
-def cloudy_archive(small_site: Site, tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
-    return write_archive(small_site, parse_month_range(f"{MONTHS[0]}..{MONTHS[-1]}"),
-                         tmp_path_factory.mktemp("cloudy") / "tortiya", seed=5,
-                         cloudiness=2.0)
 
 
 @pytest.fixture(scope="module")
