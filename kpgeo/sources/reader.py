@@ -17,6 +17,9 @@ month several times slower than decoding it (``benchmarks/RESULTS.md``). Here:
   scene of one tile shares them) and cached: by index for ``nearest``, through a sparse matrix
   of the four pixels' weights for ``bilinear``.
 
+Each thread keeps the COGs it last read open (:class:`_OpenCogs`): every chunk of a month reads
+the same files.
+
 Validity comes first: SCL is read onto the chunk padded by the cloud buffer (within the site
 grid, as the other sources see it), clouds and shadows are grown
 (:func:`~kpgeo.sources.masking.valid_pixels`), and a tile with no usable pixel in the chunk is not
@@ -31,10 +34,14 @@ extent than the item's footprint, huge blocks, far finer pixels), as its subclas
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
+import os
+import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyproj
@@ -150,16 +157,98 @@ def read_pixels(asset: Asset, grid: GeoBox, resampling: str, out: np.ndarray,
     the dtype wanted); ``fill`` where the COG does not reach (and, for a float ``out``, where
     resampling met its nodata)."""
     try:
-        with _open(asset.href) as src:
-            problem = cog_problem(src, asset.footprint)
-            if problem is not None:
-                raise CogMismatch(problem)
-            _read_into(src, grid, resampling, out, asset.nodata, fill)
+        cog = _open_cog(asset.href)
+        problem = cog.problem(asset.footprint)
+        if problem is not None:
+            raise CogMismatch(problem)
+        _read_into(cog.src, cog.key, grid, resampling, out, asset.nodata, fill)
     except CogMismatch as exc:
         raise CogMismatch(f"{asset.key}: {exc}") from None
     except rasterio.errors.RasterioError as exc:
+        # Opened again by the next read (a retry after a fault reaches the file afresh).
+        _close_cog(asset.href)
         raise rasterio.errors.RasterioIOError(f"{asset.key}: {_reasons(exc)}") from exc
     return out
+
+
+#: COGs each thread keeps open between reads (a month of a full site reads each of its scenes'
+#: assets once per chunk; a month has 6-8 scenes of 7 assets).
+KEEP_OPEN = 64
+
+
+@dataclass
+class _OpenCog:
+    """A COG kept open, with what every read asks of it worked out once."""
+
+    src: rasterio.DatasetReader
+    key: GridKey
+    problems: dict[tuple[float, float, float, float] | None, str | None] = field(
+        default_factory=dict)
+
+    def problem(self, footprint: tuple[float, float, float, float] | None) -> str | None:
+        if footprint not in self.problems:
+            self.problems[footprint] = cog_problem(self.src, footprint)
+        return self.problems[footprint]
+
+
+class _OpenCogs(threading.local):
+    """Per thread (a GDAL dataset is not safe to read from two threads at once), the COGs
+    last read, kept open as stackstac's and GDAL's own readers do: each chunk of a month
+    reads the same files, and opening one parses its header again (about as long as decoding
+    a small window), while closing it drops its decoded blocks from GDAL's block cache, which
+    the neighbouring chunk's read would have reused."""
+
+    def __init__(self) -> None:
+        self.cogs: collections.OrderedDict[tuple[Any, ...], _OpenCog] = \
+            collections.OrderedDict()
+
+
+_OPEN = _OpenCogs()
+
+
+def _identity(href: str) -> tuple[Any, ...]:
+    """A file's key in the cache: a local file replaced (rewritten, another copied over it)
+    is another file; a remote one is taken as immutable, as a published scene is."""
+    if _is_local(href):
+        stat = os.stat(href)
+        return href, stat.st_ino, stat.st_size, stat.st_mtime_ns
+    return (href,)
+
+
+def _open_cog(href: str) -> _OpenCog:
+    try:
+        identity = _identity(href)
+    except OSError as exc:
+        raise rasterio.errors.RasterioIOError(f"{href}: {exc.strerror or exc}") from None
+    cogs = _OPEN.cogs
+    cog = cogs.get(identity)
+    if cog is not None:
+        cogs.move_to_end(identity)
+        return cog
+    src = _open(href)
+    cog = _OpenCog(src, GridKey(src.shape, src.transform,
+                                None if src.crs is None else src.crs.wkt))
+    cogs[identity] = cog
+    while len(cogs) > KEEP_OPEN:
+        cogs.popitem(last=False)[1].src.close()
+    return cog
+
+
+def _close_cog(href: str) -> None:
+    """Close ``href`` if this thread keeps it open."""
+    cogs = _OPEN.cogs
+    for identity in [k for k in cogs if k[0] == href]:
+        cogs.pop(identity).src.close()
+
+
+def close_cogs() -> None:
+    """Close every COG this thread keeps open."""
+    while _OPEN.cogs:
+        _OPEN.cogs.popitem()[1].src.close()
+
+
+def _is_local(href: str) -> bool:
+    return not ("://" in href or href.startswith("/vsi"))
 
 
 def _open(href: str) -> rasterio.DatasetReader:
@@ -173,7 +262,7 @@ def _open(href: str) -> rasterio.DatasetReader:
     """
     # Outside any GDAL environment (a read not through read_overpass), rasterio.open makes
     # one: the dataset class alone would find no driver registered.
-    if "://" in href or href.startswith("/vsi") or not rasterio.env.hasenv():
+    if not _is_local(href) or not rasterio.env.hasenv():
         return rasterio.open(href)
     return rasterio.io.DatasetReader(href)
 
@@ -191,10 +280,9 @@ def _reasons(exc: BaseException) -> str:
     return ": ".join(parts)
 
 
-def _read_into(src: rasterio.DatasetReader, grid: GeoBox, resampling: str, out: np.ndarray,
-               nodata: float | None, fill: float) -> None:
+def _read_into(src: rasterio.DatasetReader, src_key: GridKey, grid: GeoBox, resampling: str,
+               out: np.ndarray, nodata: float | None, fill: float) -> None:
     nearest = resampling == "nearest"
-    src_key = GridKey(src.shape, src.transform, None if src.crs is None else src.crs.wkt)
     dst_key = GridKey.of(grid)
     overlap = _overlap(src_key, dst_key, nearest)
     roi = overlap.roi
@@ -432,31 +520,66 @@ def source_coordinates(src: GeoBox, dst: GeoBox) -> tuple[np.ndarray, np.ndarray
         cols, rows = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
         src_cols, src_rows = (~src.affine @ dst.affine) @ (cols, rows)
         return np.asarray(src_rows), np.asarray(src_cols)
+    # The pixel centres in the source's CRS, shared by every source grid of that CRS (a
+    # scene's 10 m and 20 m bands, its SCL), then an affine map onto each.
+    x, y = _projected_centres(GridKey.of(dst), str(src.crs))
+    to_pixels = ~src.affine
+    cols = to_pixels.a * x + to_pixels.b * y
+    cols += to_pixels.c
+    rows = to_pixels.d * x
+    rows += to_pixels.e * y
+    rows += to_pixels.f
+    return rows, cols
+
+
+@functools.lru_cache(maxsize=4)
+def _projected_centres(dst: GridKey, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """``x``, ``y`` in ``crs`` of every pixel centre of ``dst`` (cached for the few source
+    grids of a chunk: 16 bytes a pixel)."""
+    grid = dst.grid
+    height, width = grid.shape.yx
     # pyproj on whole arrays (odc-geo's point transform takes XY objects one at a time), on
     # the lattice only: the exact transform of every pixel was most of a read's cost.
     lattice_rows = np.arange(math.ceil(height / LATTICE_PX) + 1) * LATTICE_PX + 0.5
     lattice_cols = np.arange(math.ceil(width / LATTICE_PX) + 1) * LATTICE_PX + 0.5
     cols, rows = np.meshgrid(lattice_cols, lattice_rows)
-    x, y = dst.affine @ (cols, rows)
-    transformer = pyproj.Transformer.from_crs(str(dst.crs), str(src.crs), always_xy=True)
-    sx, sy = transformer.transform(x, y)
-    at_cols, at_rows = ~src.affine @ (np.asarray(sx), np.asarray(sy))
-    # Bilinear between lattice points: one interpolation matrix per axis.
-    along_rows, along_cols = _lattice_weights(height), _lattice_weights(width)
-    return (along_rows @ np.asarray(at_rows) @ along_cols.T,
-            along_rows @ np.asarray(at_cols) @ along_cols.T)
+    x, y = grid.affine @ (cols, rows)
+    sx, sy = _transformer(str(grid.crs), crs).transform(x, y)
+    projected = (_between_lattice(np.asarray(sx), height, width),
+                 _between_lattice(np.asarray(sy), height, width))
+    for array in projected:
+        array.setflags(write=False)  # shared through the cache
+    return projected
 
 
-def _lattice_weights(size: int) -> np.ndarray:
-    """``(size, lattice points)`` linear interpolation weights of pixel centres ``0..size-1``
-    between lattice points every :data:`LATTICE_PX` pixels."""
+@functools.lru_cache(maxsize=16)
+def _transformer(src_crs: str, dst_crs: str) -> pyproj.Transformer:
+    """pyproj's transformer between two CRSs (making one takes as long as transforming a
+    chunk's lattice)."""
+    return pyproj.Transformer.from_crs(src_crs, dst_crs, always_xy=True)
+
+
+def _between_lattice(values: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``values`` on the lattice interpolated bilinearly onto every pixel centre: linearly
+    along the rows, then along the columns."""
+    return _lattice_lerp(_lattice_lerp(values, height, axis=0), width, axis=1)
+
+
+def _lattice_lerp(values: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """``values`` at lattice points every :data:`LATTICE_PX` pixels along ``axis``,
+    interpolated linearly at pixel centres ``0..size-1`` (C-ordered)."""
     position = np.arange(size) / LATTICE_PX
-    below = np.floor(position).astype(int)
+    below = position.astype(np.intp)
     fraction = position - below
-    weights = np.zeros((size, math.ceil(size / LATTICE_PX) + 1))
-    weights[np.arange(size), below] = 1 - fraction
-    weights[np.arange(size), below + 1] = fraction
-    return weights
+    if axis == 1:
+        out, above = np.take(values, below, axis=1), np.take(values, below + 1, axis=1)
+    else:
+        out, above = values[below], values[below + 1]
+        fraction = fraction[:, None]
+    out *= 1 - fraction
+    above *= fraction
+    out += above
+    return out
 
 
 def source_pixels(src: GeoBox, dst: GeoBox, nearest: bool) -> SourcePixels | None:
@@ -477,10 +600,11 @@ def source_pixels(src: GeoBox, dst: GeoBox, nearest: bool) -> SourcePixels | Non
               & (src_cols >= 0) & (src_cols < src_shape[1]))
     if not inside.any():
         return None
-    r0 = max(int(np.floor(src_rows[inside].min())) - 1, 0)
-    c0 = max(int(np.floor(src_cols[inside].min())) - 1, 0)
-    r1 = min(int(np.floor(src_rows[inside].max())) + 2, src_shape[0])
-    c1 = min(int(np.floor(src_cols[inside].max())) + 2, src_shape[1])
+    where = True if inside.all() else inside  # the usual case: no pass over a mask
+    r0 = max(int(np.floor(np.min(src_rows, where=where, initial=np.inf))) - 1, 0)
+    c0 = max(int(np.floor(np.min(src_cols, where=where, initial=np.inf))) - 1, 0)
+    r1 = min(int(np.floor(np.max(src_rows, where=where, initial=-np.inf))) + 2, src_shape[0])
+    c1 = min(int(np.floor(np.max(src_cols, where=where, initial=-np.inf))) + 2, src_shape[1])
     width = c1 - c0
     window = rasterio.windows.Window(c0, r0, width, r1 - r0)
     check_window(window, dst.shape.yx)  # before the indices below, which it keeps in int32
@@ -490,20 +614,34 @@ def source_pixels(src: GeoBox, dst: GeoBox, nearest: bool) -> SourcePixels | Non
         for array in (index, inside):
             array.setflags(write=False)  # shared by every read through the cache
         return SourcePixels(window, nearest=index, inside=inside)
-    # Weights between pixel centres (at .5 in the affine's pixel coordinates).
-    rows_c = np.clip(src_rows - r0 - 0.5, 0, r1 - r0 - 1).ravel()
-    cols_c = np.clip(src_cols - c0 - 0.5, 0, width - 1).ravel()
-    top, left = np.floor(rows_c), np.floor(cols_c)
+    # Weights between pixel centres (at .5 in the affine's pixel coordinates), written in
+    # place into the arrays the matrix keeps (each pass over a chunk's million pixels counts).
+    rows_c, cols_c = src_rows.reshape(-1), src_cols.reshape(-1)  # fresh arrays, ours
+    rows_c -= r0 + 0.5
+    np.clip(rows_c, 0, r1 - r0 - 1, out=rows_c)
+    cols_c -= c0 + 0.5
+    np.clip(cols_c, 0, width - 1, out=cols_c)
+    top, left = rows_c.astype(np.int32), cols_c.astype(np.int32)  # >= 0: truncation floors
     fy, fx = (rows_c - top).astype("float32"), (cols_c - left).astype("float32")
+    gy, gx = 1 - fy, 1 - fx
     step = width + 1
-    i00 = top.astype(np.int32) * step + left.astype(np.int32)
-    columns = np.stack([i00, i00 + 1, i00 + step, i00 + step + 1], axis=1)
-    weights = np.stack([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], axis=1)
-    outside = ~inside.ravel()
+    n = top.size
+    columns = np.empty((n, 4), dtype=np.int32)
+    i00 = columns[:, 0]
+    np.multiply(top, step, out=i00)
+    i00 += left
+    np.add(i00, 1, out=columns[:, 1])
+    np.add(i00, step, out=columns[:, 2])
+    np.add(i00, step + 1, out=columns[:, 3])
+    weights = np.empty((n, 4), dtype=np.float32)
+    np.multiply(gx, gy, out=weights[:, 0])
+    np.multiply(fx, gy, out=weights[:, 1])
+    np.multiply(gx, fy, out=weights[:, 2])
+    np.multiply(fx, fy, out=weights[:, 3])
+    outside = ~inside.reshape(-1)
     nan_column = (r1 - r0 + 1) * step
     columns[outside] = nan_column
     weights[outside] = (1, 0, 0, 0)
-    n = i00.size
     matrix = scipy.sparse.csr_array(
         (weights.ravel(), columns.ravel(), np.arange(0, 4 * n + 1, 4, dtype=np.int32)),
         shape=(n, nan_column + 1))
