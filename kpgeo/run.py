@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import dask
 import numpy as np
 import rasterio
 import rasterio.windows
@@ -620,16 +621,22 @@ def write_pages(config: PipelineConfig, sites: list[Site], results: list[SiteMon
     ``index.html`` over every site of the pipeline, linking this run's ``manifest`` (written
     after it) with those of earlier runs."""
     from .products.index_page import write_index
-    from .products.maps import write_site_maps
+    from .products.maps import maps_to_write, write_site_month_map
 
     assert config.baseline is not None
     baseline = [str(m) for m in config.baseline.months()]
-    pages: list[Path] = []
+    maps = []
     for site in sites:
         # Months computed now, plus neighbours (their links) and any month missing its map.
         months = sorted({r.month for r in results if r.site == site.name and r.areas})
-        pages += write_site_maps(config.out_dir, site.name, site.title, baseline, months,
-                                 offline=config.offline, outline=site.geometry.json)
+        # Each map is a task of the run's scheduler: the workers are idle once the months
+        # are done, and a map (reprojected images, a page) is independent of the others.
+        maps += [dask.delayed(write_site_month_map, pure=False)(
+                     config.out_dir, site.name, site.title, month, available, baseline_month,
+                     offline=config.offline, outline=site.geometry.json)
+                 for month, available, baseline_month in maps_to_write(
+                     config.out_dir, site.name, baseline, months)]
+    pages: list[Path] = list(compute(*maps, quiet=True))
     index = write_index(config.out_dir, [(s.name, s.title) for s in all_sites],
                         offline=config.offline, manifest=manifest)
     progress(f"{len(pages)} maps; index: {index}")
@@ -691,20 +698,21 @@ def _run_sites(config: PipelineConfig, sites: list[Site], all_sites: list[Site],
                             "scenes": r.quality.scenes, "valid_pct": r.quality.valid_pct,
                             "scene_ids": r.scene_ids, "seconds": round(r.seconds, 2),
                         })
-            # Every month written is indexed, also those computed on the way to the ones asked,
-            # and those kept: a run killed before this point never wrote their rows.
-            written = sorted({r.month for r in covered if r.areas})
-            kind = source_kind(config.source.kind, synthetic_run(config))
-            series = timeseries.merge(out_dir / "timeseries.csv",
-                                      [r.row(kind) for r in covered if r.areas])
-            manifest.outputs.append(series)
-            exports = write_exports(config, all_names, written)
-            exports += write_volume_exports(out_dir, timeseries.read(series), written,
-                                            config.volume)
-            manifest.outputs.extend(exports)
-            progress(f"timeseries: {series}; {len(exports)} monthly exports")
-            manifest.outputs.extend(write_pages(config, sites, results, all_sites, progress,
-                                                manifest.path(out_dir)))
+                # Every month written is indexed, also those computed on the way to the ones
+                # asked, and those kept: a run killed before this point never wrote their rows.
+                # Still on the run's scheduler: the maps are its tasks (write_pages).
+                written = sorted({r.month for r in covered if r.areas})
+                kind = source_kind(config.source.kind, synthetic_run(config))
+                series = timeseries.merge(out_dir / "timeseries.csv",
+                                          [r.row(kind) for r in covered if r.areas])
+                manifest.outputs.append(series)
+                exports = write_exports(config, all_names, written)
+                exports += write_volume_exports(out_dir, timeseries.read(series), written,
+                                                config.volume)
+                manifest.outputs.extend(exports)
+                progress(f"timeseries: {series}; {len(exports)} monthly exports")
+                manifest.outputs.extend(write_pages(config, sites, results, all_sites,
+                                                    progress, manifest.path(out_dir)))
             status = "ok"
         finally:
             manifest.skipped_scenes.extend(getattr(source, "skipped", []))

@@ -252,15 +252,25 @@ def write_site_maps(out_dir: str | Path, site_name: str, site_title: str,
     >>> write_site_maps("outputs/demo", "tortiya", "Tortiya",
     ...                 [f"2023-{m:02d}" for m in range(1, 13)])  # doctest: +SKIP
     """
+    return [write_site_month_map(out_dir, site_name, site_title, month, available,
+                                 baseline_month, offline=offline, outline=outline)
+            for month, available, baseline_month in maps_to_write(out_dir, site_name,
+                                                                   baseline, months)]
+
+
+def maps_to_write(out_dir: str | Path, site_name: str, baseline: Sequence[str],
+                  months: Sequence[str] | None = None,
+                  ) -> list[tuple[str, list[str], str]]:
+    """The maps :func:`write_site_maps` writes, as the ``month``, ``months`` and
+    ``baseline_month`` arguments of :func:`write_site_month_map` (each independent of the
+    others: the run writes them in parallel)."""
     available = product_months(out_dir, site_name)
     folder = Path(out_dir) / site_name
     wanted = set(available if months is None else months)
     wanted |= {m for m in available if not (folder / m / "map.html").is_file()}
     neighbours = {available[j] for i, m in enumerate(available) if m in wanted
                   for j in (i - 1, i + 1) if 0 <= j < len(available)}
-    return [write_site_month_map(out_dir, site_name, site_title, month, available,
-                                 pick_baseline_month(out_dir, site_name, month, baseline),
-                                 offline=offline, outline=outline)
+    return [(month, available, pick_baseline_month(out_dir, site_name, month, baseline))
             for month in available if month in wanted | neighbours]
 
 
