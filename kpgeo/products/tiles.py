@@ -130,14 +130,17 @@ def write_planes_tile(path: Path, count: int, dtype: np.dtype[Any], shape: tuple
                       layers: Iterable[np.ndarray], affine: Affine, crs: str) -> None:
     """A tile of ``count`` bands taken one at a time from ``layers`` (no more than one held).
 
-    Compressed (ZSTD's fastest level): GDAL finds the blocks of zeros of an uncompressed
-    GeoTIFF as holes of the file and reports them empty, and a VRT with a nodata value then
-    fills them with it (an all-zero edge block of the pre-existing map read back as NaN)."""
+    Compressed, but by the cheapest codec there is (PackBits, a run-length code): a tile is
+    written once and read once, by the COG's assembly, so it needs no small file, and ZSTD's
+    compression and decompression cost more than the bytes they save. Not left
+    uncompressed: GDAL can report the blocks of zeros of an uncompressed GeoTIFF as holes of
+    the file, empty, which a VRT with a nodata value then fills with it (an all-zero edge
+    block of the pre-existing map read back as NaN)."""
     height, width = shape
     profile = {"driver": "GTiff", "count": count, "height": height, "width": width,
                "dtype": dtype.name, "crs": crs, "transform": affine, "tiled": True,
                "blockxsize": 256, "blockysize": 256, "interleave": "band",
-               "compress": "ZSTD", "zstd_level": 1, "sparse_ok": False}
+               "compress": "PACKBITS", "sparse_ok": False}
     written = 0
     with (atomic_path(path, keep_suffix=True, check=check_tiff_whole) as tmp,
           rasterio.open(tmp, "w", **profile) as dst):
