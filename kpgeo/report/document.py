@@ -56,6 +56,8 @@ def write_documents(folder: Path, page: str) -> tuple[Path, Path]:
     KpgeoError
         WeasyPrint cannot load its system libraries (their Debian packages are named).
     """
+    # WeasyPrint logs each step of its work at INFO, from its import on: not news for the user.
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
     try:
         import weasyprint
     except OSError as exc:  # Pango missing: WeasyPrint loads it when imported
@@ -67,8 +69,6 @@ def write_documents(folder: Path, page: str) -> tuple[Path, Path]:
 
     # data: URIs only, and any other address an error, not a warning: nothing is fetched.
     fetcher = URLFetcher(allowed_protocols=("data",), fail_on_errors=True)
-    # WeasyPrint logs each step of its work at INFO: not news for the user.
-    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
     pdf = weasyprint.HTML(string=page, url_fetcher=fetcher).write_pdf()
     folder.mkdir(parents=True, exist_ok=True)
     html = write_html(folder / "report.html", page)
