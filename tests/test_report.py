@@ -176,9 +176,10 @@ def test_a_gap_month_is_named_and_its_map_shows_the_last_measured(written: Writt
     assert "end of the period: 2024-03 (the last measured month before 2024-04)" in page
 
 
-def test_one_site_only(written: Written) -> None:
+def test_one_site_only(written: Written, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(written.out.parent)  # --out as users type it, relative
     result = CliRunner().invoke(cli, ["report", "--months", "2024-02..2024-03", "--site", "th",
-                                      "--out", str(written.out)])
+                                      "--out", written.out.name])
     assert result.exit_code == 0, result.output
     page = (written.out / "reports" / "2024-02_2024-03_th" / "report.html").read_text("utf-8")
     assert "Tortiya west half" in page and "Tortiya window" not in page

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,12 +158,13 @@ def write_catalog(out_dir: str | Path, sites: Sequence[CatalogSite], *,
     catalog.extra_fields[PRODUCTS_FIELD] = f"kpgeo {__version__}"
     written = []
     # Items, then collections, then the catalog: no document links one not yet written.
-    for collection in catalog.get_children():
-        for item in collection.get_items():
+    for child in catalog.get_children():
+        for item in child.get_items():
             written.append(_write(item))
-        written.append(_write(collection))
+        written.append(_write(child))
     written.append(_write(catalog))
-    return written
+    # As the caller named the folder (a relative --out stays relative).
+    return [Path(out_dir) / p.relative_to(out) for p in written]
 
 
 def read_items(path: str | Path) -> list[pystac.Item]:
@@ -272,11 +274,11 @@ def month_span(month: str) -> tuple[dt.datetime, dt.datetime]:
     return start, after - dt.timedelta(seconds=1)
 
 
-def _nodata(value: float | None) -> float | str | None:
+def _nodata(value: float | None) -> Any:
     """Nodata as the raster extension writes it: NaN as the text ``"nan"``."""
     if value is None:
         return None
-    return "nan" if value != value else value
+    return "nan" if math.isnan(value) else value
 
 
 def _bbox(geometry: Mapping[str, Any]) -> tuple[float, float, float, float]:
@@ -292,10 +294,11 @@ def _collection(out: Path, site: CatalogSite, items: Sequence[pystac.Item]) -> p
     boxes = [item.bbox for item in items if item.bbox]
     box = [min(b[0] for b in boxes), min(b[1] for b in boxes),
            max(b[2] for b in boxes), max(b[3] for b in boxes)]
-    producer = (pystac.Provider("kpgeo synth (simulated Sentinel-2 scenes)", roles=["producer"])
+    producer = (pystac.Provider("kpgeo synth (simulated Sentinel-2 scenes)", roles=[pystac.ProviderRole.PRODUCER])
                 if synthetic else
                 pystac.Provider("European Space Agency, Copernicus Sentinel-2",
-                                roles=["producer", "licensor"]))
+                                roles=[pystac.ProviderRole.PRODUCER,
+                                       pystac.ProviderRole.LICENSOR]))
     collection = pystac.Collection(
         id=site.name,
         title=labelled(site.title, synthetic),
@@ -307,7 +310,8 @@ def _collection(out: Path, site: CatalogSite, items: Sequence[pystac.Item]) -> p
                              pystac.TemporalExtent([[first, last]])),
         license=LICENSE,
         providers=[producer,
-                   pystac.Provider(f"kpgeo {__version__}", roles=["processor"])],
+                   pystac.Provider(f"kpgeo {__version__}",
+                                   roles=[pystac.ProviderRole.PROCESSOR])],
         keywords=["artisanal mining", "diamonds", "Kimberley Process", "Sentinel-2"],
         summaries=pystac.Summaries({"kpgeo:status": sorted({str(i.properties["kpgeo:status"])
                                                             for i in items})}),

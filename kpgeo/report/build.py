@@ -29,8 +29,15 @@ from .accuracy import QUOTED, find_results, read_accuracy
 from .chart import trend_chart
 from .declared import Declaration, read_declared
 from .document import render_html, write_documents
-from .period import MEASURED, VOLUME_COLUMNS, Figure, SiteFigures, all_sites, carats_over, \
-    site_figures
+from .period import (
+    MEASURED,
+    VOLUME_COLUMNS,
+    Figure,
+    SiteFigures,
+    all_sites,
+    carats_over,
+    site_figures,
+)
 from .run_files import RunFiles, latest, lock_path
 from .site_map import site_map
 

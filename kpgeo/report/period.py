@@ -125,7 +125,7 @@ def all_sites(figures: Sequence[SiteFigures]) -> SiteFigures:
 
     volume = {}
     for column in VOLUME_COLUMNS:
-        known = [f.volume[column].value for f in figures if f.volume[column].value is not None]
+        known = [v for f in figures if (v := f.volume[column].value) is not None]
         volume[column] = Figure(sum(known) if known else None, "exports/volume-*.csv",
                                 f"{column}: sum over sites and measured months")
     months = figures[0].months if figures else []

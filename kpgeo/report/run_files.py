@@ -66,9 +66,14 @@ class RunFiles:
         return files
 
     def note(self, path: Path, what: str) -> None:
-        """Record that ``what`` was read from ``path``."""
-        relative = path.relative_to(self.out) if path.is_absolute() == self.out.is_absolute() \
-            else path
+        """Record that ``what`` was read from ``path`` (in the run folder, or relative to it)."""
+        relative = path
+        for base in (self.out, self.out.absolute()):
+            try:
+                relative = path.relative_to(base)
+                break
+            except ValueError:
+                continue
         known = self.read_files.get(relative)
         if known is None:
             self.read_files[relative] = what
