@@ -26,15 +26,20 @@ demo: $(STAMP)
 test: $(TEST_STAMP) browser
 	$(BIN)/python -m pytest -q
 
-# The map tests drive a real headless Chromium (tests/test_maps.py). Debian's packages, installed
-# only when missing; sudo only when not already root.
+# The map tests drive a real headless Chromium (tests/test_maps.py); the report tests print with
+# WeasyPrint, which needs Pango and a font, and read the PDF with poppler-utils' pdftoppm and
+# pdftotext (tests/test_report.py). Debian's packages, installed only when missing; sudo only
+# when not already root.
 browser:
-	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 \
+			|| ! command -v pdftoppm >/dev/null 2>&1 \
+			|| ! ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0; then \
 		if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
-		echo "installing chromium and chromium-driver (Debian packages) for the map tests"; \
+		echo "installing chromium, chromium-driver, Pango and poppler-utils (Debian packages) for the map and report tests"; \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-			chromium chromium-driver; \
+			chromium chromium-driver libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
+			poppler-utils; \
 	fi
 
 lint: $(TEST_STAMP)

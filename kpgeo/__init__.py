@@ -5,8 +5,8 @@ Public API: load sites and pipelines, search and load scenes, build monthly comp
 Layout, in the order data flows: :mod:`kpgeo.sources` reads scenes and their validity;
 :mod:`kpgeo.methods` is the numpy of each step, run per chunk by the Dask graphs of
 :mod:`kpgeo.compute`; :mod:`kpgeo.products` writes and reads what lands on disk.
-:mod:`kpgeo.run` drives the months of a run (resume, the month loop); :mod:`kpgeo.cli` sits
-on top. ``config``, ``aoi``, ``months`` and ``errors`` are shared by all; ``synth`` builds
+:mod:`kpgeo.run` drives the months of a run (resume, the month loop); :mod:`kpgeo.report`
+makes a period's report from a finished run's products; :mod:`kpgeo.cli` sits on top. ``config``, ``aoi``, ``months`` and ``errors`` are shared by all; ``synth`` builds
 synthetic archives.
 """
 

@@ -54,6 +54,7 @@ def cli(verbose: int, quiet: int) -> None:
       $ kpgeo aoi check aoi/tortiya.geojson
       $ kpgeo synth --aoi aoi/tortiya.geojson --months 2024-01..2024-03 --out archive/
       $ kpgeo run pipelines/monthly.toml --month 2025-06
+      $ kpgeo report --months 2024-01..2024-12 --out outputs/demo
     """
     setup_logging(verbose, quiet)
 
@@ -277,6 +278,37 @@ def export(month: str, fmt: str, out: Path) -> None:
     from .products.export import convert_geojson
 
     click.echo(str(convert_geojson(source, fmt)))
+
+
+# ---- kpgeo report -----------------------------------------------------------------------------
+@cli.command()
+@click.option("--months", "months_text", required=True,
+              help="The report's period, YYYY-MM..YYYY-MM, within the run's months.")
+@click.option("--site", help="Only this site of the run (default: every site).")
+@click.option("--declared", type=click.Path(path_type=Path),
+              help="CSV of declared production: scope,period,carats (scope: a site or a "
+                   "country code).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("outputs/kpgeo"),
+              show_default=True, help="Output folder of the finished run to report on.")
+def report(months_text: str, site: str | None, declared: Path | None, out: Path) -> None:
+    """Write the period report of a finished run: report.html and report.pdf.
+
+    Reads the run's products only (time series, volume CSVs, digging areas, composites,
+    manifests, catalog); nothing is recomputed. The report goes to
+    OUT/reports/<first>_<last>[_<site>]/.
+
+    \b
+    Examples:
+      $ kpgeo report --months 2024-01..2024-12 --out outputs/demo
+      $ kpgeo report --months 2024-01..2024-06 --site tortiya --declared declared.csv \\
+          --out outputs/demo
+    """
+    from .report import write_report
+
+    months = parse_month_range(months_text, what="--months")
+    written = write_report(out, months, site=site, declared=declared)
+    click.echo(f"{written.html}")
+    click.echo(f"{written.pdf}")
 
 
 def main() -> None:

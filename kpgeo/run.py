@@ -11,7 +11,8 @@ of grid, baseline, source and parameters, and each folder a record of its produc
 SHA-256 (:mod:`kpgeo.saved`): they are used only when both match, and recomputed otherwise
 (a damaged one reported). A gap month's
 ``disturbed.geojson`` carries the digging areas as last measured (:mod:`kpgeo.products.measured`).
-After all sites: ``timeseries.csv``, ``exports/disturbed-YYYY-MM.geojson`` and the manifest.
+After all sites: ``timeseries.csv``, ``exports/disturbed-YYYY-MM.geojson``, the pages,
+``catalog.json`` and the manifest.
 """
 
 from __future__ import annotations
@@ -637,10 +638,22 @@ def write_pages(config: PipelineConfig, sites: list[Site], results: list[SiteMon
                  for month, available, baseline_month in maps_to_write(
                      config.out_dir, site.name, baseline, months)]
     pages: list[Path] = list(compute(*maps, quiet=True))
+    # The catalog is written just after the pages (write_run_catalog): the index links it.
     index = write_index(config.out_dir, [(s.name, s.title) for s in all_sites],
-                        offline=config.offline, manifest=manifest)
+                        offline=config.offline, manifest=manifest, catalog=True)
     progress(f"{len(pages)} maps; index: {index}")
     return [*pages, index]
+
+
+def write_run_catalog(config: PipelineConfig, sites: list[Site]) -> list[Path]:
+    """``catalog.json``: every finished site-month of the pipeline's sites as STAC, written
+    after the maps (each item lists its month's map)."""
+    from .products.catalog import CatalogSite, write_catalog
+
+    return write_catalog(config.out_dir,
+                         [CatalogSite(s.name, s.title, s.geometry.json, s.country)
+                          for s in sites],
+                         name=config.name, description=config.description)
 
 
 def run(config: PipelineConfig, *, site_names: tuple[str, ...] = (),
@@ -713,6 +726,7 @@ def _run_sites(config: PipelineConfig, sites: list[Site], all_sites: list[Site],
                 progress(f"timeseries: {series}; {len(exports)} monthly exports")
                 manifest.outputs.extend(write_pages(config, sites, results, all_sites,
                                                     progress, manifest.path(out_dir)))
+                manifest.outputs.extend(write_run_catalog(config, all_sites))
             status = "ok"
         finally:
             manifest.skipped_scenes.extend(getattr(source, "skipped", []))

@@ -55,6 +55,25 @@ class Case:
     """Why kpgeo does not refuse this yet (strict xfail), empty when it does."""
 
 
+#: A run's ``catalog.json`` and an item of it, as kpgeo writes them (kpgeo.products.catalog).
+KPGEO_CATALOG = {"type": "Catalog", "id": "kpgeo-demo", "stac_version": "1.1.0",
+                 "description": "kpgeo products", "links": [], "kpgeo:products": "kpgeo 0.1.0"}
+KPGEO_ITEM = {"type": "Feature", "stac_version": "1.1.0", "id": "a-2024-01", "geometry": None,
+              "properties": {"datetime": None, "kpgeo:products": "kpgeo 0.1.0"}, "links": [],
+              "assets": {}}
+#: A finished run's ``timeseries.csv``: site ``a``, 2024-01 and 2024-02.
+REPORT_RUN = {"run/timeseries.csv": (
+    "source_kind,site,month,status,scenes,valid_pct,preexisting_ha,new_ha,cumulative_new_ha,"
+    "active_ha,water_ha,new_dug_ha,cumulative_new_dug_ha\n"
+    "synthetic,a,2024-01,ok,6,100.00,1.00,0.00,0.00,0.50,0.00,0.00,0.00\n"
+    "synthetic,a,2024-02,ok,6,100.00,1.00,0.20,0.20,0.50,0.00,0.10,0.10\n")}
+
+
+def _report(*options: str, months: str = "2024-01..2024-02", out: str = "run") -> tuple[str, ...]:
+    """``kpgeo report --months M OPTIONS --out run`` (good unless changed)."""
+    return ("report", "--months", months, *options, "--out", out)
+
+
 def _run(*options: str, aoi: str = SITE, months: str | None = "2024-01..2024-06",
          baseline: str = "2024-01..2024-03", out: str = OUT) -> tuple[str, ...]:
     """``kpgeo run --aoi AOI --baseline B --months M OPTIONS --out out`` (good unless changed)."""
@@ -431,6 +450,44 @@ CASES: dict[str, list[Case]] = {
              {"c.json": {"type": "FeatureCollection", "features": []}}),
         Case("catalog-json-list", _run("--source", "stac", "--catalog", "c.json"),
              ("--catalog 'c.json'", "a JSON list"), {"c.json": "[1, 2]"}),
+    ],
+    "`--catalog` of a kpgeo run's `catalog.json` (or its collections or items)": [
+        Case("catalog-of-kpgeo-products", _run("--source", "stac", "--catalog", "k/catalog.json"),
+             ("--catalog 'k/catalog.json' is a catalog of kpgeo products",
+              "not of Sentinel-2 scenes"), {"k/catalog.json": KPGEO_CATALOG}),
+        Case("item-of-kpgeo-products", _run("--source", "stac", "--catalog", "k/item.json"),
+             ("--catalog 'k/item.json' is a catalog of kpgeo products",),
+             {"k/item.json": KPGEO_ITEM}),
+    ],
+    "`kpgeo report`: `--out` not a finished run (no `timeseries.csv`), an unknown `--site`, `--months` outside the run's months": [
+        Case("report-out-not-a-run", _report(out="notes"), ("--out 'notes' is not a kpgeo run",
+                                                            "timeseries.csv"),
+             {"notes/todo.txt": "not a run"}),
+        Case("report-unknown-site", _report("--site", "nowhere"),
+             ("--site 'nowhere' is not a site of the run", "its sites: a"), REPORT_RUN),
+        Case("report-months-outside", _report(months="2023-12..2024-01"),
+             ("--months 2023-12..2024-01", "no products of a for 2023-12",
+              "its months: 2024-01..2024-02"), REPORT_RUN),
+        Case("report-months-backwards", _report(months="2024-02..2024-01"),
+             ("--months '2024-02..2024-01' runs backwards",), REPORT_RUN),
+    ],
+    "`kpgeo report --declared`: missing, not UTF-8, another header, a line without 3 fields, a scope neither a site nor a site's country, a period outside `--months`, carats not a positive number": [
+        Case("declared-missing", _report("--declared", "d.csv"), ("'d.csv' does not exist",),
+             REPORT_RUN),
+        Case("declared-latin-1", _report("--declared", "d.csv"), ("is not UTF-8",),
+             {**REPORT_RUN, "d.csv": "scope,period,carats\na,2024-01,5 é\n".encode("latin-1")}),
+        Case("declared-header", _report("--declared", "d.csv"),
+             ("'site,ct'", "scope,period,carats"), {**REPORT_RUN, "d.csv": "site,ct\na,5\n"}),
+        Case("declared-fields", _report("--declared", "d.csv"), ("line 2 has 2 fields",),
+             {**REPORT_RUN, "d.csv": "scope,period,carats\na,5\n"}),
+        Case("declared-scope", _report("--declared", "d.csv"), ("scope 'GHA'",),
+             {**REPORT_RUN, "d.csv": "scope,period,carats\nGHA,2024-01,5\n"}),
+        Case("declared-period", _report("--declared", "d.csv"),
+             ("period '2024-03'", "not within the report's months 2024-01..2024-02"),
+             {**REPORT_RUN, "d.csv": "scope,period,carats\na,2024-03,5\n"}),
+        Case("declared-carats", _report("--declared", "d.csv"), ("carats '0'",
+                                                                 "positive number"),
+             {**REPORT_RUN, "d.csv": "scope,period,carats\na,2024-01..2024-02,0\n"}),
     ],
 }
 

@@ -42,6 +42,9 @@ TABLE_AREAS = (("preexisting_ha", "pre-existing"), ("new_ha", "new this month"),
                ("cumulative_new_ha", "new, cumulative"), ("active_ha", "active"),
                ("water_ha", "water"))
 
+#: The run's STAC catalog (kpgeo.products.catalog.FILE_NAME; not imported: the catalog module
+#: needs pystac, the page does not).
+CATALOG_NAME = "catalog.json"
 #: Significant figures of the carats shown.
 CARAT_DIGITS = 2
 #: The volume CSV's cumulative carats, P10, P50 and P90 (kpgeo.methods.volume.COLUMNS).
@@ -100,7 +103,8 @@ class RunLink:
 
 
 def write_index(out_dir: str | Path, sites: Sequence[tuple[str, str]],
-                offline: bool = True, manifest: Path | None = None) -> Path:
+                offline: bool = True, manifest: Path | None = None,
+                catalog: bool = False) -> Path:
     """Write ``<out_dir>/index.html`` for ``sites``.
 
     Parameters
@@ -114,6 +118,9 @@ def write_index(out_dir: str | Path, sites: Sequence[tuple[str, str]],
     manifest
         The manifest of the run writing the page, listed with those of earlier runs in
         ``runs/`` though it is written just after the page.
+    catalog
+        Link ``catalog.json`` though it is not there yet: the run writes it just after the
+        page (it is linked anyway when present).
 
     Returns
     -------
@@ -141,6 +148,8 @@ def write_index(out_dir: str | Path, sites: Sequence[tuple[str, str]],
     page = _TEMPLATE.render(sites=sections, version=__version__, baseline=baseline,
                             areas=TABLE_AREAS, runs=_runs(out, manifest),
                             timeseries_href=series.name if series.is_file() else None,
+                            catalog_href=(CATALOG_NAME if catalog or (out / CATALOG_NAME).is_file()
+                                          else None),
                             synthetic=LABEL if any_synthetic(rows) else "",
                             label=LABEL, synthetic_note=EXPLANATION)
     if offline:

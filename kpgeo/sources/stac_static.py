@@ -23,6 +23,7 @@ import pystac
 import pystac.utils
 
 from ..errors import InputError, SourceError
+from ..products.catalog import PRODUCTS_FIELD
 from .http_bounds import MAX_JSON_BYTES
 from .stac_items import ItemProblem, parse_item, raw_id, raw_month
 
@@ -70,11 +71,13 @@ def walk(root_href: str, stac_io: pystac.StacIO) -> Walked:
     root = stac_io.read_json(root_href)
     kind = root.get("type") if isinstance(root, dict) else None
     if kind == "Feature":
+        refuse_products(root, root_href)
         item = parse_item(root, root_href)
         return Walked([item], [])
     if kind not in ("Catalog", "Collection"):
         raise InputError(f"--catalog {root_href!r} is not a STAC catalog or collection (its "
                          f"type is {str(kind)[:40]!r}); give a catalog.json or collection.json")
+    refuse_products(root, root_href)
     items: list[pystac.Item] = []
     unreadable: list[Unreadable] = []
     seen = {root_href}
@@ -130,6 +133,30 @@ def check_local_root(path: str) -> None:
             f"a JSON {type(doc).__name__}"
         raise InputError(f"--catalog {path!r} is not a STAC catalog or collection ({shown}); "
                          "give a catalog.json or collection.json")
+    refuse_products(doc, path)
+
+
+def refuse_products(doc: Any, href: str) -> None:
+    """Refuse a catalog, collection or item of kpgeo's products (a run's ``catalog.json``,
+    :mod:`kpgeo.products.catalog`) as a scene archive: it lists digging areas and composites,
+    not Sentinel-2 scenes.
+
+    Raises
+    ------
+    InputError
+        Naming the document and what to give instead.
+    """
+    if not isinstance(doc, dict):
+        return
+    properties = doc.get("properties")
+    marked = doc.get(PRODUCTS_FIELD) or (isinstance(properties, dict)
+                                         and properties.get(PRODUCTS_FIELD))
+    if marked:
+        raise InputError(
+            f"--catalog {href!r} is a catalog of kpgeo products ({str(marked)[:40]}: digging "
+            "areas, composites and indices of a run), not of Sentinel-2 scenes; give the "
+            "scenes' STAC API or static collection (e.g. one written by kpgeo synth), and open "
+            "a kpgeo catalog with pystac or QGIS's STAC browser instead.")
 
 
 def _links(doc: dict[str, Any], href: str) -> list[tuple[str, str]]:
