@@ -517,3 +517,27 @@ def test_large_overlays_are_webp_with_their_transparency_and_small_ones_png() ->
     assert np.abs(decoded[..., :3].astype(int) - rgba[..., :3]).mean() < 0.025 * 255
     small = image_data_uri(rgba[:600, :600])
     assert small.startswith("data:image/png;base64,")
+
+
+def test_map_layers_of_a_large_raster_come_from_its_overviews(tmp_path: Path) -> None:
+    """A raster far larger than a map image is reprojected from the coarsest COG overview
+    still as fine as the image (not from every pixel), and gives the same picture."""
+    import numpy as np
+    from odc.geo.geobox import GeoBox
+    from rasterio import Affine
+
+    from kpgeo.products.export import write_cog
+    from kpgeo.products.map_layers import _coarsest_enough, read_web_mercator
+
+    size = 2400
+    grid = GeoBox((size, size), Affine(10, 0, 200_000, 0, -10, 1_000_000), "EPSG:32630")
+    # Halves of two values: any overview level keeps them apart.
+    values = np.where(np.arange(size)[None, :] < size // 2, 0.1, 0.3).astype("float32")
+    path = write_cog(tmp_path / "big.tif", np.broadcast_to(values, (size, size)), grid)
+    assert _coarsest_enough(path, 2048) == {}  # 2400 px is fine enough, overviews are not
+    assert _coarsest_enough(path, 500) == {"overview_level": 1}  # factor 4: 600 px
+    image, _ = read_web_mercator(path, [1], max_px=500)
+    full, _ = read_web_mercator(path, [1], max_px=size * 2)
+    assert max(image.shape[1:]) <= 500
+    assert sorted(np.unique(image[np.isfinite(image)]).round(3).tolist()) == pytest.approx([0.1, 0.3])
+    assert np.nanmean(image) == pytest.approx(np.nanmean(full), abs=0.01)

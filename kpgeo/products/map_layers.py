@@ -109,7 +109,7 @@ def read_web_mercator(path: str | Path, bands: Sequence[int],
     --------
     >>> rgb, bounds = read_web_mercator("composite.tif", [3, 2, 1])  # doctest: +SKIP
     """
-    with rasterio.open(path) as src:
+    with rasterio.open(path, **_coarsest_enough(path, max_px)) as src:
         affine, width, height = calculate_default_transform(
             src.crs, WEB_MERCATOR, src.width, src.height, *src.bounds)
         scale = max(width, height) / max_px
@@ -129,6 +129,16 @@ def read_web_mercator(path: str | Path, bands: Sequence[int],
     right, bottom = affine @ (width, height)
     lons, lats = transform(WEB_MERCATOR, "EPSG:4326", [affine.c, right], [bottom, affine.f])
     return out, [[lats[0], lons[0]], [lats[1], lons[1]]]
+
+
+def _coarsest_enough(path: str | Path, max_px: int) -> dict[str, int]:
+    """``rasterio.open``'s arguments for the coarsest overview of ``path`` still at least
+    ``max_px`` on its longest side (none: the full resolution): a large site's map is drawn
+    from its COG's overviews, as a GIS would, rather than from every pixel."""
+    with rasterio.open(path) as src:
+        longest, factors = max(src.width, src.height), src.overviews(1)
+    levels = [i for i, factor in enumerate(factors) if longest / factor >= max_px]
+    return {"overview_level": levels[-1]} if levels else {}
 
 
 def true_colour_image(composite: str | Path) -> MapImage:
