@@ -481,7 +481,7 @@ def _overlap(src: GridKey, dst: GridKey, nearest: bool) -> Overlap:
     return Overlap(roi, dst.grid[roi.roi_dst], src.grid.crs == dst.grid.crs)
 
 
-@functools.lru_cache(maxsize=12)
+@functools.lru_cache(maxsize=6)
 def _source_pixels(src: GridKey, dst: GridKey, nearest: bool) -> SourcePixels | None:
     """:func:`source_pixels` of the part of ``dst`` that ``src`` lands on, cached (see there
     for the size of an entry)."""
@@ -590,7 +590,8 @@ def source_pixels(src: GeoBox, dst: GeoBox, nearest: bool) -> SourcePixels | Non
     (:func:`_source_pixels` keeps them). An entry takes 5 bytes a pixel for nearest and 36 for
     bilinear (40 MB for a 1024 px chunk); the pipeline computes a month chunk by chunk, so a
     few entries (the 10 m bands, the 20 m bands, SCL's padded grid, for each tile of the other
-    zone) are all it reuses: 12 hold four such tiles.
+    zone) are all it reuses: 6 hold two such tiles, and a chunk is read once a month, so more
+    would only hold memory.
     The bilinear weights are a sparse matrix: its product is 5x faster than gathering the four
     neighbours with numpy's ``take`` (and scipy's ``map_coordinates`` is slower still).
     """
