@@ -59,6 +59,7 @@ from .reference import (
     SeasonalReference,
     dug_share,
     seasonal_reference,
+    seasonal_references,
 )
 
 #: Evidence codes of one observation of one pixel.
@@ -155,9 +156,9 @@ class Baseline:
                 bits |= possible.astype("int32") << (month - 1)
             yield bits.astype("float32")  # 12 bits: exact in float32
             yield self.seasons.astype("float32")
-            for month in range(1, 13):  # not kept: twelve seasons of a large site are GBs
-                yield from seasonal_reference(self.monthly, month,
-                                              self.land_ndvi_min.shape).layers()
+            # Not kept: twelve seasons of a large site are GBs.
+            for reference in seasonal_references(self.monthly, self.land_ndvi_min.shape):
+                yield from reference.layers()
 
         return names, layers()
 

@@ -24,7 +24,7 @@ water, ``DetectionConfig.worked_ndvi``): ``share = (v - o) / (v - w)``, clipped 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,27 +104,67 @@ def seasonal_reference(monthly: Mapping[int, np.ndarray], calendar_month: int,
     """The reference of ``calendar_month``'s season from the baseline's monthly states
     (calendar month → ``(4, y, x)``)."""
     months = season_months(calendar_month, sorted(monthly))
-    if not months:
+    return _season_of([_month_part(monthly[m]) for m in months], shape)
+
+
+def seasonal_references(monthly: Mapping[int, np.ndarray],
+                        shape: tuple[int, int]) -> Iterator[SeasonalReference]:
+    """:func:`seasonal_reference` of calendar months 1 to 12, in order. Each baseline month
+    stands in up to three seasons; what it gives a season (its indices, and the neighbour
+    filters of the misregistration allowance, most of the work) is worked out once and kept
+    only while a season still to come needs it."""
+    seen = sorted(monthly)
+    needs = {month: season_months(month, seen) for month in range(1, 13)}
+    parts: dict[int, _MonthPart] = {}
+    for month in range(1, 13):
+        for m in needs[month]:
+            if m not in parts:
+                parts[m] = _month_part(monthly[m])
+        yield _season_of([parts[m] for m in needs[month]], shape)
+        later = {m for after in range(month + 1, 13) for m in needs[after]}
+        for m in [m for m in parts if m not in later]:
+            del parts[m]
+
+
+@dataclass(frozen=True)
+class _MonthPart:
+    """What one baseline month gives each season it stands in."""
+
+    land: np.ndarray
+    vi: np.ndarray
+    mndwi: np.ndarray
+    red: np.ndarray
+    ndvi_allowance: np.ndarray
+    mndwi_allowance: np.ndarray
+
+
+def _month_part(state: np.ndarray) -> _MonthPart:
+    vi, mndwi, water = reference_indices(state)
+    land = np.isfinite(vi) & ~water
+    # Half the contrast with the land neighbours.
+    return _MonthPart(land, vi, mndwi, state[1],
+                      _half_contrast(np.where(land, vi, np.nan), lower=True),
+                      _half_contrast(np.where(land, mndwi, np.nan), lower=False))
+
+
+def _season_of(parts: Sequence[_MonthPart], shape: tuple[int, int]) -> SeasonalReference:
+    """A season's reference from its months' parts (none: never seen)."""
+    if not parts:
         return SeasonalReference.unseen(shape)
-    states = np.stack([monthly[m] for m in months])  # (k, 4, y, x)
     floor = np.full(shape, np.inf, dtype="float32")
     mndwi_ceiling = np.full(shape, -np.inf, dtype="float32")
     red_floor = np.full(shape, np.inf, dtype="float32")
     ndvi_allowance = np.zeros(shape, dtype="float32")
     mndwi_allowance = np.zeros(shape, dtype="float32")
-    for state in states:
-        vi, mndwi, water = reference_indices(state)
-        land = np.isfinite(vi) & ~water
+    for part in parts:
+        land = part.land
         with np.errstate(invalid="ignore"):
-            greener = land & (vi < floor)
-        floor = np.where(greener, vi, floor)
-        mndwi_ceiling = np.where(land, np.fmax(mndwi_ceiling, mndwi), mndwi_ceiling)
-        red_floor = np.where(land, np.fmin(red_floor, state[1]), red_floor)
-        # Half the contrast with the land neighbours.
-        land_vi = np.where(land, vi, np.nan)
-        ndvi_allowance = np.fmax(ndvi_allowance, _half_contrast(land_vi, lower=True))
-        mndwi_allowance = np.fmax(mndwi_allowance,
-                                  _half_contrast(np.where(land, mndwi, np.nan), lower=False))
+            greener = land & (part.vi < floor)
+        floor = np.where(greener, part.vi, floor)
+        mndwi_ceiling = np.where(land, np.fmax(mndwi_ceiling, part.mndwi), mndwi_ceiling)
+        red_floor = np.where(land, np.fmin(red_floor, part.red), red_floor)
+        ndvi_allowance = np.fmax(ndvi_allowance, part.ndvi_allowance)
+        mndwi_allowance = np.fmax(mndwi_allowance, part.mndwi_allowance)
     nan = np.float32(np.nan)
     return SeasonalReference(
         ndvi_floor=np.where(np.isfinite(floor), floor, nan),
