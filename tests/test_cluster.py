@@ -52,3 +52,22 @@ def test_threads_above_the_cores_are_only_warned(monkeypatch: pytest.MonkeyPatch
     with caplog.at_level(logging.WARNING), dask_context("threads", workers=8):
         assert dask.config.get("num_workers") == 8
     assert "--workers 8 is more than this machine's 2 cores: each thread" in caplog.text
+
+
+def _fail() -> None:
+    raise OSError(28, "No space left on device")
+
+
+def test_a_failed_task_of_a_local_cluster_prints_no_worker_log(
+        monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    """A task failing on a worker (a full disk) is kpgeo's to say in one line: the worker
+    printed distributed's "Compute Failed" record and the task's traceback on stderr."""
+    import dask
+
+    monkeypatch.setattr(cluster.os, "cpu_count", lambda: 1)
+    with dask.config.set(scheduler=None), dask_context(workers=1):
+        client = cluster._active_client()
+        with pytest.raises(OSError, match="No space left"):
+            client.submit(_fail, pure=False).result()
+    err = capfd.readouterr().err
+    assert "Compute Failed" not in err and "Traceback" not in err, err

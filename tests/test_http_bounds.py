@@ -144,7 +144,7 @@ def test_api_whose_next_link_loops_is_read_once(small_archive, site, loop: str,
 def test_api_paging_without_end_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch,
                                                        site) -> None:  # type: ignore[no-untyped-def]
     """Pages that keep bringing new items stop at MAX_SEARCH_ITEMS with one line."""
-    import kpgeo.sources.stac as stac
+    from kpgeo.sources import stac
 
     monkeypatch.setattr(stac, "MAX_SEARCH_ITEMS", 5)
     pages = ({"type": "FeatureCollection", "features": [{"id": f"item-{n}"}]}

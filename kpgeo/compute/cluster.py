@@ -128,6 +128,10 @@ def _local_cluster(workers: int) -> Iterator[Any]:
             n_workers=workers or None, processes=True, dashboard_address=":0",
             memory_limit="auto") as cluster, Client(cluster, direct_to_workers=True) as client:
         _set_up_workers(client)
+        from .worker_setup import QuietWorkerLogs
+
+        chatty = logging.getLogger("kpgeo").getEffectiveLevel() <= logging.DEBUG
+        client.register_plugin(QuietWorkerLogs(logging.INFO if chatty else logging.CRITICAL))
         yield client
 
 
