@@ -50,6 +50,7 @@ from .http_bounds import BoundedStacIO, bounded_session, get_text
 from .reader import Asset, ReadOptions, Tile, read_overpass
 from .stac_items import (
     ItemProblem,
+    asset_grid,
     band_scaling,
     check_item,
     cloud_cover,
@@ -467,14 +468,15 @@ def _feature_key(doc: Any) -> str:
 
 
 def _tile(item: pystac.Item) -> Tile:
-    # Each COG must cover its item's footprint (kpgeo.sources.cog_checks).
+    # Each COG must cover its item's footprint and have the grid its item gives it
+    # (kpgeo.sources.cog_checks).
     footprint = tuple(shapely.geometry.shape(item.geometry).bounds) if item.geometry else None
 
     def asset(band: str) -> Asset:
         scaling = band_scaling(item, band)
         nodata = None if scaling.nodata is None else float(scaling.nodata)  # "nan" too
         return Asset(band, item.assets[band].get_absolute_href() or item.assets[band].href,
-                     scaling.scale, scaling.offset, nodata, footprint)
+                     scaling.scale, scaling.offset, nodata, footprint, asset_grid(item, band))
     return Tile(tuple(asset(b) for b in REFLECTANCE_BANDS), asset(SCL_BAND))
 
 
