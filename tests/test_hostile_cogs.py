@@ -150,9 +150,9 @@ def test_cog_on_another_grid_than_its_item_gives_is_refused(tmp_path: Path, how:
                                         "bilinear")).all()
 
 
-def test_asset_grid_is_read_from_the_item_or_left_unchecked() -> None:
-    """``proj:shape`` and ``proj:transform`` of the asset (else the item); a grid given with
-    other than numbers is not checked, rather than the scene skipped."""
+def test_asset_grid_is_read_from_the_asset_or_left_unchecked() -> None:
+    """``proj:shape`` and ``proj:transform`` of the asset; a grid given with other than
+    numbers is not checked, rather than the scene skipped."""
     import pystac
 
     from kpgeo.sources.stac_items import asset_grid
@@ -166,8 +166,10 @@ def test_asset_grid_is_read_from_the_item_or_left_unchecked() -> None:
     t = [10, 0, 500000, 0, -10, 1000000]
     assert asset_grid(item({"proj:shape": [5, 6], "proj:transform": t}), "red") == (
         (5, 6), (10.0, 0.0, 500000.0, 0.0, -10.0, 1000000.0))
-    assert asset_grid(item({}, **{"proj:shape": [5, 6], "proj:transform": t + [0, 0, 1]}),
+    assert asset_grid(item({"proj:shape": [5, 6], "proj:transform": t + [0, 0, 1]}),
                       "red") is not None
+    # an item's grid is not taken for its assets' (a 20 m SCL under a 10 m item grid)
+    assert asset_grid(item({}, **{"proj:shape": [5, 6], "proj:transform": t}), "red") is None
     for bad in ({"proj:shape": [5], "proj:transform": t},
                 {"proj:shape": ["5", 6], "proj:transform": t},
                 {"proj:shape": [5, 6], "proj:transform": [*t[:5], "x"]},

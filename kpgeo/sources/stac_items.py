@@ -185,12 +185,14 @@ def cloud_cover(item: pystac.Item) -> float | None:
 def asset_grid(item: pystac.Item, band: str,
                ) -> tuple[tuple[int, int], tuple[float, ...]] | None:
     """``proj:shape`` (rows, columns) and the first six numbers of ``proj:transform`` of one
-    asset (else of the item), or None when either is missing or not of numbers: a grid not
-    given is not checked (the footprint still is)."""
+    asset, or None when either is missing or not of numbers: a grid not given is not checked
+    (the footprint still is). The asset's own only: an item's grid stands for its assets in
+    the projection extension, but a catalog giving its 10 m grid there while its SCL is 20 m
+    would lose every scene."""
     asset = item.assets.get(band)
     fields = asset.extra_fields if asset is not None else {}
-    shape = fields.get("proj:shape", item.properties.get("proj:shape"))
-    transform = fields.get("proj:transform", item.properties.get("proj:transform"))
+    shape = fields.get("proj:shape")
+    transform = fields.get("proj:transform")
     if not (isinstance(shape, list) and len(shape) == 2
             and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)):
         return None
