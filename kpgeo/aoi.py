@@ -35,6 +35,12 @@ MIN_SITE_AREA_KM2 = 0.01
 MAX_SITE_GRID_PX = 50_000_000
 #: Site names become folder and file names: longer ones are refused.
 MAX_SITE_NAME_CHARS = 64
+#: Folders of kpgeo's own in an output folder, beside each site's: a site of one of these
+#: names would put its months among the run records (``runs/``), the exports or the reports.
+RESERVED_SITE_NAMES = ("exports", "reports", "runs")
+#: Latitudes with a UTM zone (EPSG's UTM north zones reach 84° N, the south zones 80° S);
+#: each site's grid is on one.
+UTM_LATITUDES = (-80.0, 84.0)
 #: GeoJSON ``crs`` names that still mean WGS84 longitude/latitude.
 _WGS84_CRS_NAMES = {
     "urn:ogc:def:crs:OGC:1.3:CRS84",
@@ -211,7 +217,13 @@ def load_site(path: str | Path) -> Site:
             f"set a 'name' property of at most {MAX_SITE_NAME_CHARS} characters such as "
             "\"tortiya\"."
         )
+    if slug in RESERVED_SITE_NAMES:
+        raise AOIError(
+            f"site file {str(path)!r} is named {slug!r}, the name of kpgeo's own {slug}/ folder "
+            "in the output folder; set another 'name' property, such as \"tortiya\"."
+        )
     _check_antimeridian(polygon, path)
+    _check_utm_latitudes(polygon, path)
     site = Site(
         name=slug,
         title=str(properties.get("title") or name or path.stem),
@@ -357,6 +369,19 @@ def _check_antimeridian(polygon: shapely.Geometry, path: Path) -> None:
             f"site file {str(path)!r} spans longitudes {west:g} to {east:g}: it crosses the "
             "antimeridian (±180°) or joins places half a world apart; split it into one site "
             "file per side."
+        )
+
+
+def _check_utm_latitudes(polygon: shapely.Geometry, path: Path) -> None:
+    """A site beyond UTM's latitudes has no zone to put its grid on (odc-geo found no
+    candidate and the command ended in a traceback); Sentinel-2 does not image it either."""
+    _, south, _, north = polygon.bounds
+    low, high = UTM_LATITUDES
+    if south < low or north > high:
+        raise AOIError(
+            f"site file {str(path)!r} reaches latitude {south if south < low else north:g}, "
+            f"beyond the UTM zones ({-low:g}° S to {high:g}° N) a site's grid is drawn on; "
+            "Sentinel-2 does not image it either: give a site between those latitudes."
         )
 
 

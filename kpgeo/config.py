@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from .errors import ConfigError, InputError
-from .limits import check_limits
+from .limits import check_limits, limit_of
 from .months import MonthRange, check_observable, parse_month_range
 
 SourceKind = Literal["synthetic", "stac", "sentinelhub"]
@@ -439,9 +439,17 @@ def _convert(hint: Any, value: Any, *, where: str, key: str) -> Any:
         isinstance(value, hint) and not (hint is int and isinstance(value, bool))
     ):
         raise ConfigError(
-            f"{where}: {key} = {value!r} should be of type {hint.__name__}."
+            f"{where}: {key} = {value!r} should be of type {hint.__name__}{_range_of(key)}."
         )
     return value
+
+
+def _range_of(key: str) -> str:
+    """``; give <its range>`` for a number's key (a ranged assumption's ``low`` and ``high``
+    under the assumption's), so that ``chunk_px = nan`` names the range as ``chunk_px = 0``
+    does; empty for a key without one."""
+    limit = limit_of(key) or limit_of(key.rpartition(".")[0])
+    return f"; give {limit.describe()}" if limit is not None else ""
 
 
 def validate(config: PipelineConfig, *, today: Any = None) -> PipelineConfig:

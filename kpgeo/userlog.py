@@ -36,6 +36,34 @@ def quiet_uninformative_warnings() -> None:
     for message in ("All-NaN (slice|axis) encountered", "Mean of empty slice",
                     "Degrees of freedom <= 0"):
         warnings.filterwarnings("ignore", message=message, category=RuntimeWarning)
+    _quiet_libtiff()
+
+
+def _quiet_libtiff() -> None:
+    """Unset libtiff's process-wide error handler, which writes straight to the process's
+    stderr, past Python and its logging.
+
+    GDAL hears libtiff's errors through a handler of each file it opens, but its own write
+    procedure reports a failed write through the process-wide one: on a full disk every tile
+    printed ``_tiffWriteProc: No space left on device.``, hundreds of lines before kpgeo's one
+    line saying the disk is full (the write itself fails in GDAL, and kpgeo names the file).
+    Only the libtiff that rasterio's wheels bundle is known here; another is left alone.
+    """
+    import ctypes
+    import glob
+    import importlib.util
+
+    spec = importlib.util.find_spec("rasterio")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    for folder in spec.submodule_search_locations:
+        bundled = glob.glob(f"{folder}.libs/libtiff*.so*") + glob.glob(f"{folder}/.dylibs/libtiff*")
+        for path in bundled:
+            try:
+                # Loaded already by GDAL: the same library, not a second copy.
+                ctypes.CDLL(path).TIFFSetErrorHandler(None)
+            except (OSError, AttributeError):
+                pass
 
 
 def setup_logging(verbose: int, quiet: int) -> None:

@@ -216,11 +216,24 @@ CASES: dict[str, list[Case]] = {
               "p.toml": 'baseline = "2024-01..2024-03"\nmonths = "2024-01..2024-06"\n'
                         '[[sites]]\naoi = "a.geojson"\n[[sites]]\naoi = "b.geojson"\n'}),
     ],
-    "a site name over 64 characters": [
+    "a site name over 64 characters, or `runs`, `exports`, `reports`": [
         _bad_site("long-name", _polygon_doc(RING) | {"features": [
             {"type": "Feature", "properties": {"name": "x" * 5000},
              "geometry": {"type": "Polygon", "coordinates": [RING]}}]},
                   "5,000 characters", "at most 64"),
+        *(_bad_site(f"named-{name}", _polygon_doc(RING) | {"features": [
+            {"type": "Feature", "properties": {"name": name.title()},
+             "geometry": {"type": "Polygon", "coordinates": [RING]}}]},
+                    f"named '{name}'", f"own {name}/ folder") for name in ("runs", "exports")),
+        _bad_site("named-reports", _polygon_doc(RING) | {"features": [
+            {"type": "Feature", "properties": {"name": "reports"},
+             "geometry": {"type": "Polygon", "coordinates": [RING]}}]},
+                  "named 'reports'", command="aoi"),
+    ],
+    "a site north of 84° N or south of 80° S": [
+        _bad_site("north-pole", (0.0, 89.9, 10.0, 89.92), "latitude 89.92", "84° N",
+                  command="aoi"),
+        _bad_site("far-south", (0.0, -85.0, 1.0, -84.9), "latitude -85", "80° S"),
     ],
     "month not `YYYY-MM`, month 00 or 13, range backwards or malformed": [
         Case("month-word", _run("--month", "June", months=None), ("--month 'June'", "YYYY-MM")),

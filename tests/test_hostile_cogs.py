@@ -1,6 +1,7 @@
 """COGs that cannot be the band their STAC item describes, or would cost more to read than a
 chunk allows (docs/product.md §10; issue 19, points 4, 8 and 10): another CRS, another size, no
-CRS, a sparse 200 000 x 200 000 px file, one strip of 4096 x 4096 px. Each scene is skipped at once
+CRS, a sparse 200 000 x 200 000 px file, one strip of 4096 x 4096 px, pixels of another size or
+turned than the item's ``proj:transform``. Each scene is skipped at once
 with the reason, recorded in the manifest and not counted as used; the run takes seconds and
 reads no more than its chunks.
 """
@@ -65,7 +66,7 @@ HOSTILE = {  # band damaged, and the reason the manifest gives
     "other CRS": ("scl", "does not cover its item's footprint"),
     "other size": ("nir", "does not cover its item's footprint"),
     "no CRS": ("green", "has no CRS"),
-    "sparse 200000 px": ("swir16", "times finer than the site grid's"),
+    "sparse 200000 px": ("swir16", "is not the one its item gives it"),
     "one strip": ("blue", "blocks are 4096 x 4096 px"),
 }
 
@@ -119,3 +120,59 @@ def test_read_of_a_finer_cog_is_refused_before_it_allocates(tmp_path: Path) -> N
     with pytest.raises(CogMismatch):
         check_window(rasterio.windows.Window(0, 0, 1000, 1000), (10, 10))
     check_window(rasterio.windows.Window(0, 0, 42, 42), (40, 40))  # a 10 m band, padded
+
+
+@pytest.mark.parametrize("how", ["20 m pixels", "turned", "shifted by a pixel", "more rows"])
+def test_cog_on_another_grid_than_its_item_gives_is_refused(tmp_path: Path, how: str) -> None:
+    """A COG whose pixels are 20 m where its item's ``proj:transform`` says 10 m covers its
+    footprint (twice over) and was read, its reflectances stretched over the site; so was one
+    turned or shifted. Each is refused before a pixel is read; the item's own grid reads."""
+    grid = grid_for("EPSG:32630", 500_000, 1_000_000, (20, 20))
+    item_transform = (10.0, 0.0, 500_000.0, 0.0, -10.0, 1_000_000.0)
+    transform, rows = {
+        "20 m pixels": (Affine(20, 0, 500_000, 0, -20, 1_000_000), 20),
+        "turned": (Affine(10, 1, 500_000, 1, -10, 1_000_000), 20),
+        "shifted by a pixel": (Affine(10, 0, 499_990, 0, -10, 1_000_000), 20),
+        "more rows": (Affine(10, 0, 500_000, 0, -10, 1_000_000), 30),
+    }[how]
+    path = tmp_path / "band.tif"
+    with rasterio.open(path, "w", crs="EPSG:32630", dtype="uint16", width=20, height=rows,
+                       transform=transform, **TILED) as dst:
+        dst.write(np.full((rows, 20), 1000, "uint16"), 1)
+    asset = Asset("red", str(path), grid=((20, 20), item_transform))
+    with pytest.raises(CogMismatch, match=r"^red: the COG's grid \(.*\) is not the one its item"):
+        read_reflectance(asset, grid, "bilinear")
+    fine = tmp_path / "fine.tif"
+    with rasterio.open(fine, "w", crs="EPSG:32630", dtype="uint16", width=20, height=20,
+                       transform=Affine(*item_transform), **TILED) as dst:
+        dst.write(np.full((20, 20), 1000, "uint16"), 1)
+    assert np.isfinite(read_reflectance(Asset("red", str(fine), grid=asset.grid), grid,
+                                        "bilinear")).all()
+
+
+def test_asset_grid_is_read_from_the_asset_or_left_unchecked() -> None:
+    """``proj:shape`` and ``proj:transform`` of the asset; a grid given with other than
+    numbers is not checked, rather than the scene skipped."""
+    import pystac
+
+    from kpgeo.sources.stac_items import asset_grid
+
+    def item(asset_fields: dict[str, object], **props: object) -> pystac.Item:
+        doc = {"type": "Feature", "stac_version": "1.0.0", "id": "x", "geometry": None,
+               "properties": {"datetime": "2024-01-01T00:00:00Z", **props}, "links": [],
+               "assets": {"red": {"href": "red.tif", **asset_fields}}}
+        return pystac.Item.from_dict(doc)
+
+    t = [10, 0, 500000, 0, -10, 1000000]
+    assert asset_grid(item({"proj:shape": [5, 6], "proj:transform": t}), "red") == (
+        (5, 6), (10.0, 0.0, 500000.0, 0.0, -10.0, 1000000.0))
+    assert asset_grid(item({"proj:shape": [5, 6], "proj:transform": t + [0, 0, 1]}),
+                      "red") is not None
+    # an item's grid is not taken for its assets' (a 20 m SCL under a 10 m item grid)
+    assert asset_grid(item({}, **{"proj:shape": [5, 6], "proj:transform": t}), "red") is None
+    for bad in ({"proj:shape": [5], "proj:transform": t},
+                {"proj:shape": ["5", 6], "proj:transform": t},
+                {"proj:shape": [5, 6], "proj:transform": [*t[:5], "x"]},
+                {"proj:shape": [5, 6], "proj:transform": [*t[:5], float("nan")]},
+                {"proj:shape": [5, 6]}):
+        assert asset_grid(item(bad), "red") is None

@@ -6,6 +6,7 @@ its bytes to GDAL. Each ends in seconds: a one-line error, or the scene skipped 
 
 from __future__ import annotations
 
+import json
 import resource
 import time
 from pathlib import Path
@@ -95,3 +96,60 @@ def test_cog_dripping_its_bytes_is_cut_by_gdal_s_total_timeout(archive: Path,
     (skipped,) = manifest(out)["skipped_scenes"]
     assert skipped["scene_id"] == scene and skipped["reason"].startswith("red: ")
     assert "timed out" in skipped["reason"], skipped
+
+
+def _features(collection: Path, month: str) -> list[dict[str, object]]:
+    """The items of a kpgeo archive of one month, as an API's search answers them (asset
+    hrefs made absolute)."""
+    found = []
+    for path in sorted(collection.parent.glob("*/*.json")):
+        doc = json.loads(path.read_text())
+        if doc["properties"]["datetime"].startswith(month):
+            for asset in doc["assets"].values():
+                asset["href"] = str((path.parent / asset["href"]).resolve())
+            found.append(doc)
+    return found
+
+
+@pytest.mark.parametrize("loop", ["next is itself", "next leads back"])
+def test_api_whose_next_link_loops_is_read_once(small_archive, site, loop: str,
+                                                caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    """pystac-client follows ``next`` while pages hold features: an API whose next page is
+    one already read was read for ever (a run hung past 10 minutes). Each item is read once
+    and the search ends in seconds."""
+    features = _features(small_archive.collection, "2024-01")
+    assert len(features) >= 2
+    half = len(features) // 2
+    routes: dict[str, object]
+    if loop == "next is itself":
+        routes = {"/": api_landing(), "/search": {
+            "type": "FeatureCollection", "features": features,
+            "links": [{"rel": "next", "href": "{base}/search"}]}}
+    else:
+        routes = {"/": api_landing(), "/search": {
+            "type": "FeatureCollection", "features": features[:half],
+            "links": [{"rel": "next", "href": "{base}/page2"}]},
+            "/page2": {"type": "FeatureCollection", "features": features[half:],
+                       "links": [{"rel": "next", "href": "{base}/search"}]}}
+    with hostile_server(routes) as url:
+        source = StacSource(url + "/", read_attempts=1, http_timeout_s=2.0)
+        started = time.monotonic()
+        items = source.search(site, JAN)
+        elapsed = time.monotonic() - started
+    assert elapsed < 10, elapsed
+    assert sorted(i.id for i in items) == sorted(str(f["id"]) for f in features)
+    assert "'next' link loops" in caplog.text
+
+
+def test_api_paging_without_end_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                       site) -> None:  # type: ignore[no-untyped-def]
+    """Pages that keep bringing new items stop at MAX_SEARCH_ITEMS with one line."""
+    from kpgeo.sources import stac
+
+    monkeypatch.setattr(stac, "MAX_SEARCH_ITEMS", 5)
+    pages = ({"type": "FeatureCollection", "features": [{"id": f"item-{n}"}]}
+             for n in range(1_000_000))
+    with pytest.raises(SourceError) as caught:
+        stac._search_pages(pages, "http://127.0.0.1:9/")
+    message = str(caught.value)
+    assert "more than 5 items" in message and "\n" not in message

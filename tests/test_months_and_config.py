@@ -236,3 +236,33 @@ def test_every_number_of_a_pipeline_has_a_range_and_nan_inf_and_huge_values_are_
                 validate(_config_with(key, bad))
             shown = key if key != "workers" else "--workers"
             assert shown in str(caught.value), (key, bad, str(caught.value))
+
+
+def test_a_number_of_the_wrong_kind_in_a_pipeline_file_is_refused_with_its_range(
+        tmp_path: Path) -> None:
+    """``chunk_px = nan`` (TOML reads a float where a whole number goes) or ``ndvi_drop =
+    true`` is refused as of the wrong type, and the refusal gives the range as an out-of-range
+    value's does: every number of the file, under its table."""
+    from kpgeo.limits import limit_of, numbers
+
+    base = _config_with("workers", 0)
+    for key, value in numbers(base):
+        if key.startswith("sites[") or "[" in key:
+            continue  # windows and SCL lists: covered below
+        table, _, name = key.rpartition(".")
+        whole = isinstance(value, int)
+        bad = "nan" if whole else "true"
+        if isinstance(value, tuple):  # a ranged assumption: its high end
+            table, name, bad = key, "high", "true"
+        header = f"[{table}]\n" if table else ""
+        path = tmp_path / "p.toml"
+        path.write_text(f"{header}{name} = {bad}\n", encoding="utf-8")
+        with pytest.raises(ConfigError) as caught:
+            load_pipeline(path)
+        limit = limit_of(key)
+        assert limit is not None
+        assert f"give {limit.describe()}" in str(caught.value), (key, str(caught.value))
+    (tmp_path / "p.toml").write_text(
+        '[mask]\ninvalid_scl = [0, 1.5]\n[[sites]]\naoi = "x.geojson"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"invalid_scl\[1\] = 1.5 .* from 0 to 11"):
+        load_pipeline(tmp_path / "p.toml")

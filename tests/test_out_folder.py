@@ -160,7 +160,8 @@ def test_full_disk_ends_the_run_in_one_line_and_the_next_run_resumes(
 
 @pytest.mark.parametrize("size", ["1m", "2800k", "4400k"])
 def test_a_real_full_disk_leaves_whole_products(small_archive: SynthResult, clean_run: Path,
-                                                tmp_path: Path, size: str) -> None:
+                                                tmp_path: Path, size: str,
+                                                capfd: pytest.CaptureFixture[str]) -> None:
     """On a tmpfs too small for the run (3.5 MB, and about 5 MB while ``baseline.tif`` is made
     from its chunk tiles): full while a chunk tile is written (1 MB), or ``baseline.tif``, which
     GDAL leaves short without an error (the larger two; found by the check of every GeoTIFF
@@ -171,6 +172,9 @@ def test_a_real_full_disk_leaves_whole_products(small_archive: SynthResult, clea
         result = CliRunner().invoke(cli, _args(small_archive, tmp_path, out))
         assert result.exit_code == 1, result.output
         assert "the disk is full" in _one_error_line(result)
+        # Nothing past Python either: libtiff wrote "_tiffWriteProc: No space left on
+        # device." straight to the process's stderr for every tile it could not write.
+        assert "No space left" not in capfd.readouterr().err
         _assert_whole(out)
         subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)
         for manifest in (out / "runs").glob("*.json"):

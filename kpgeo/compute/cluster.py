@@ -53,10 +53,18 @@ def dask_context(scheduler: str = "", workers: int = 0, *,
     configured = dask.config.get("scheduler", None)
     scheduler = scheduler or (configured if configured in LOCAL_SCHEDULERS else "")
     cores = os.cpu_count() or 1
-    if workers > cores and not (scheduler and scheduler not in LOCAL_SCHEDULERS):
-        log.warning("--workers %d is more than this machine's %d cores: each worker gets a "
+    if workers > cores and scheduler in LOCAL_SCHEDULERS:
+        log.warning("--workers %d is more than this machine's %d cores: each thread gets a "
                     "share of a core and of the memory, and the run is slower; leave "
-                    "--workers out to size the cluster to the machine.", workers, cores)
+                    "--workers out to size the threads to the machine.", workers, cores)
+    elif workers > cores and not scheduler:
+        # Worker processes beyond the cores only compete: 64 on 2 cores made a run 10x
+        # slower, gave them more memory than the machine has (distributed's "auto" limit is a
+        # core's share each) and, too slow to stop, printed heartbeat tracebacks at shutdown.
+        log.warning("--workers %d is more than this machine's %d cores: starting %d workers, "
+                    "one a core (more only compete for the cores and the memory).",
+                    workers, cores, cores)
+        workers = cores
     try:
         if scheduler in LOCAL_SCHEDULERS:
             with dask.config.set(scheduler=scheduler, num_workers=workers or None):
@@ -115,9 +123,15 @@ def _local_cluster(workers: int) -> Iterator[Any]:
     # the scheduler, which shares this process's event loop. A remote cluster keeps the
     # default: its workers may not be reachable from here.
     with LocalCluster(
-            n_workers=workers or None, processes=True, dashboard_address=None,
+            # Port 0: the scheduler's HTTP server on a free port; its default 8787, taken by
+            # another cluster or run on the machine, gave a three-line warning.
+            n_workers=workers or None, processes=True, dashboard_address=":0",
             memory_limit="auto") as cluster, Client(cluster, direct_to_workers=True) as client:
         _set_up_workers(client)
+        from .worker_setup import QuietWorkerLogs
+
+        chatty = logging.getLogger("kpgeo").getEffectiveLevel() <= logging.DEBUG
+        client.register_plugin(QuietWorkerLogs(logging.INFO if chatty else logging.CRITICAL))
         yield client
 
 

@@ -23,3 +23,24 @@ class QuietWarnings(WorkerPlugin):
 
     def setup(self, worker: Any) -> None:
         quiet_uninformative_warnings()
+
+
+class QuietWorkerLogs(WorkerPlugin):
+    """A local cluster's workers log no task failure or lost heartbeat (unless at ``level``).
+
+    Their log goes to this run's stderr, past kpgeo's one line: a task failing on a full disk
+    printed distributed's "Compute Failed" record with the task's traceback, and workers too
+    slow to stop printed "Failed to communicate with scheduler during heartbeat" with theirs.
+    kpgeo says each failure of a task itself, in one line; at ``-v`` the workers log again.
+    A remote cluster's workers log to their own terminals and are left alone.
+    """
+
+    name = "kpgeo-quiet-worker-logs"
+
+    def __init__(self, level: int) -> None:
+        self.level = level
+
+    def setup(self, worker: Any) -> None:
+        import logging
+
+        logging.getLogger("distributed.worker").setLevel(self.level)

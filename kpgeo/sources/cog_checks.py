@@ -1,10 +1,12 @@
 """Whether a COG can be the band its STAC item describes, before any of its pixels is read
 (docs/product.md §10).
 
-A COG without a CRS, or lying elsewhere than its item's footprint (another CRS, another size),
-would add nothing to a month while its scene counted as used; a COG whose header declares one
-strip of 20 000 x 20 000 px (0.9 MB on disk) or pixels far finer than the site grid's would make a
-read of one chunk decode gigabytes. Each is refused as :class:`CogMismatch`, whose scene the
+A COG without a CRS, lying elsewhere than its item's footprint (another CRS, another size), or
+on another grid than its item gives it (``proj:shape``, ``proj:transform``: pixels of another
+size or turned, which covered the footprint and were read stretched over the site) would add
+nothing, or wrong reflectances, to a month while its scene counted as used; a COG whose header
+declares one strip of 20 000 x 20 000 px (0.9 MB on disk) or pixels far finer than the site
+grid's would make a read of one chunk decode gigabytes. Each is refused as :class:`CogMismatch`, whose scene the
 source skips at once with the reason (reading it again cannot help), so that what a read may
 allocate follows from the site's chunk, never from what a file declares:
 
@@ -44,18 +46,22 @@ class CogMismatch(rasterio.errors.RasterioIOError):
 
 
 def cog_problem(src: rasterio.DatasetReader,
-                footprint: tuple[float, float, float, float] | None) -> str | None:
+                footprint: tuple[float, float, float, float] | None,
+                grid: tuple[tuple[int, int], tuple[float, ...]] | None = None) -> str | None:
     """Why ``src`` cannot be read as its item's band (``footprint``: the item's geometry's
-    lon/lat bounds), or None."""
+    lon/lat bounds; ``grid``: the shape and transform the item gives the asset), or None."""
     if src.crs is None:
         return "the COG has no CRS"
     height, width = src.block_shapes[0] if src.block_shapes else (src.height, src.width)
     if height * width > MAX_BLOCK_PX:
         return (f"the COG's blocks are {width} x {height} px, over the {MAX_BLOCK_PX:,} px a "
                 "read may decode (a COG is tiled)")
-    if footprint is None:
-        return None
-    return _outside(src.crs.to_wkt(), tuple(src.bounds), src.width, src.height, footprint)
+    if footprint is not None:
+        outside = _outside(src.crs.to_wkt(), tuple(src.bounds), src.width, src.height,
+                           footprint)
+        if outside is not None:
+            return outside
+    return None if grid is None else _other_grid(src.shape, tuple(src.transform)[:6], grid)
 
 
 @functools.lru_cache(maxsize=256)
@@ -78,6 +84,31 @@ def _outside(crs_wkt: str, bounds: tuple[float, ...], width: int, height: int,
     return (f"the COG ({width} x {height} px, lon {west:.4f}..{east:.4f}, lat "
             f"{south:.4f}..{north:.4f}) does not cover its item's footprint (lon "
             f"{w:.4f}..{e:.4f}, lat {s:.4f}..{n:.4f}): another CRS or size than the scene's")
+
+
+def _other_grid(shape: tuple[int, int], transform: tuple[float, ...],
+                grid: tuple[tuple[int, int], tuple[float, ...]]) -> str | None:
+    """Why a COG's pixels are not on the grid its item gives it, or None.
+
+    A COG larger than its footprint still covers it: one whose pixels are 20 m where its item
+    says 10 m, or turned, covered the footprint and was read, its reflectances stretched or
+    turned over the site. Its size must be the item's, its pixel size and turn equal (to a
+    millionth), its corner within a hundredth of a pixel.
+    """
+    want_shape, want = grid
+    pixel = max(abs(want[0]), abs(want[4]), abs(want[1]), abs(want[3]), 1e-12)
+    same_scale = all(abs(transform[i] - want[i]) <= 1e-6 * pixel for i in (0, 1, 3, 4))
+    same_corner = all(abs(transform[i] - want[i]) <= 0.01 * pixel for i in (2, 5))
+    if tuple(shape) == tuple(want_shape) and same_scale and same_corner:
+        return None
+    return (f"the COG's grid ({_grid_text(shape, transform)}) is not the one its item gives "
+            f"it ({_grid_text(want_shape, want)}): another size or placement than the scene's")
+
+
+def _grid_text(shape: tuple[int, int], t: tuple[float, ...]) -> str:
+    turned = ", turned" if t[1] or t[3] else ""
+    return (f"{shape[1]} x {shape[0]} px of {abs(t[0]):g} x {abs(t[4]):g}{turned}, corner "
+            f"{t[2]:.2f}, {t[5]:.2f}")
 
 
 def check_window(window: rasterio.windows.Window, dst_shape: tuple[int, int]) -> None:

@@ -64,7 +64,9 @@ from .masking import valid_pixels
 @dataclass(frozen=True)
 class Asset:
     """One COG of a scene: ``reflectance = DN * scale + offset``; ``nodata`` DN is missing;
-    ``footprint``, the lon/lat bounds of its item's geometry, which the COG must cover."""
+    ``footprint``, the lon/lat bounds of its item's geometry, which the COG must cover;
+    ``grid``, the shape and transform its item gives it (``proj:shape``, ``proj:transform``),
+    which the COG must have."""
 
     key: str
     href: str
@@ -72,6 +74,7 @@ class Asset:
     offset: float = 0.0
     nodata: float | None = 0
     footprint: tuple[float, float, float, float] | None = None
+    grid: tuple[tuple[int, int], tuple[float, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -158,7 +161,7 @@ def read_pixels(asset: Asset, grid: GeoBox, resampling: str, out: np.ndarray,
     resampling met its nodata)."""
     try:
         cog = _open_cog(asset.href)
-        problem = cog.problem(asset.footprint)
+        problem = cog.problem(asset.footprint, asset.grid)
         if problem is not None:
             raise CogMismatch(problem)
         _read_into(cog.src, cog.key, grid, resampling, out, asset.nodata, fill)
@@ -182,13 +185,13 @@ class _OpenCog:
 
     src: rasterio.DatasetReader
     key: GridKey
-    problems: dict[tuple[float, float, float, float] | None, str | None] = field(
-        default_factory=dict)
+    problems: dict[tuple[Any, Any], str | None] = field(default_factory=dict)
 
-    def problem(self, footprint: tuple[float, float, float, float] | None) -> str | None:
-        if footprint not in self.problems:
-            self.problems[footprint] = cog_problem(self.src, footprint)
-        return self.problems[footprint]
+    def problem(self, footprint: tuple[float, float, float, float] | None,
+                grid: tuple[tuple[int, int], tuple[float, ...]] | None = None) -> str | None:
+        if (footprint, grid) not in self.problems:
+            self.problems[footprint, grid] = cog_problem(self.src, footprint, grid)
+        return self.problems[footprint, grid]
 
 
 class _OpenCogs(threading.local):

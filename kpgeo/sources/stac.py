@@ -50,6 +50,7 @@ from .http_bounds import BoundedStacIO, bounded_session, get_text
 from .reader import Asset, ReadOptions, Tile, read_overpass
 from .stac_items import (
     ItemProblem,
+    asset_grid,
     band_scaling,
     check_item,
     cloud_cover,
@@ -68,6 +69,8 @@ log = logging.getLogger(__name__)
 ITEM_SEARCH_CONFORMANCE = "https://api.stacspec.org/v1.0.0/item-search"
 #: Wait before reading a failed scene again, doubled after each attempt.
 RETRY_WAIT_S = 0.5
+#: Most items one search may return: years of a 70 km site's scenes are a few thousand.
+MAX_SEARCH_ITEMS = 50_000
 
 
 def is_url(text: str) -> bool:
@@ -271,13 +274,7 @@ class StacSource:
                 datetime=f"{start}/{end}",
             )
             items, unreadable = [], []
-            docs = []
-            for page in search.pages_as_dicts():
-                features = page.get("features") if isinstance(page, dict) else None
-                if not isinstance(features, list):
-                    raise TypeError(f"a page of results whose features are "
-                                    f"{str(features)[:40]!r}, not a list")
-                docs += features
+            docs = _search_pages(search.pages_as_dicts(), self.catalog)
             for doc in docs:
                 try:
                     items.append(parse_item(doc))
@@ -285,6 +282,8 @@ class StacSource:
                     unreadable.append(Unreadable(raw_id(doc, "an item without an id"),
                                                  raw_month(doc), str(exc)))
             return items, unreadable
+        except SourceError:
+            raise
         except pystac_client.exceptions.APIError as exc:
             # pystac-client wraps every failure of a request in APIError, an answer past the
             # bounds of .http_bounds too: "failed", not "refused".
@@ -420,15 +419,64 @@ class StacSource:
         return ChunkReads(times, ids, chunks)
 
 
+def _search_pages(pages: Iterable[Any], catalog: str) -> list[Any]:
+    """The features of a STAC API search's pages, each item once.
+
+    pystac-client follows each page's ``next`` link for as long as pages hold features: an API
+    whose ``next`` leads back to a page already read (itself, or a cycle) would be read for
+    ever. Paging stops at the first page that brings no item not seen before; a search that
+    keeps bringing new ones past :data:`MAX_SEARCH_ITEMS` is refused.
+
+    Raises
+    ------
+    TypeError
+        A page whose features are no list (the caller says the API is not a STAC API).
+    SourceError
+        More than :data:`MAX_SEARCH_ITEMS` items.
+    """
+    docs: list[Any] = []
+    seen: set[str] = set()
+    for number, page in enumerate(pages, start=1):
+        features = page.get("features") if isinstance(page, dict) else None
+        if not isinstance(features, list):
+            raise TypeError(f"a page of results whose features are "
+                            f"{str(features)[:40]!r}, not a list")
+        new = 0
+        for doc in features:
+            key = _feature_key(doc)
+            if key not in seen:
+                seen.add(key)
+                docs.append(doc)
+                new += 1
+        if features and not new:
+            log.warning("STAC API %s: page %d of the search repeats items already read (its "
+                        "'next' link loops); the search stops there.", catalog, number)
+            break
+        if len(docs) > MAX_SEARCH_ITEMS:
+            raise SourceError(
+                f"STAC API {catalog} search found more than {MAX_SEARCH_ITEMS:,} items (page "
+                f"{number}): the site or the months are far larger than a run can use, or the "
+                "API pages without end; search fewer months or a smaller site.")
+    return docs
+
+
+def _feature_key(doc: Any) -> str:
+    """An item's identity across pages: its id (and collection), else its whole text."""
+    if isinstance(doc, dict) and isinstance(doc.get("id"), str):
+        return f"{doc.get('collection')!s}/{doc['id']}"
+    return json.dumps(doc, sort_keys=True, default=str)
+
+
 def _tile(item: pystac.Item) -> Tile:
-    # Each COG must cover its item's footprint (kpgeo.sources.cog_checks).
+    # Each COG must cover its item's footprint and have the grid its item gives it
+    # (kpgeo.sources.cog_checks).
     footprint = tuple(shapely.geometry.shape(item.geometry).bounds) if item.geometry else None
 
     def asset(band: str) -> Asset:
         scaling = band_scaling(item, band)
         nodata = None if scaling.nodata is None else float(scaling.nodata)  # "nan" too
         return Asset(band, item.assets[band].get_absolute_href() or item.assets[band].href,
-                     scaling.scale, scaling.offset, nodata, footprint)
+                     scaling.scale, scaling.offset, nodata, footprint, asset_grid(item, band))
     return Tile(tuple(asset(b) for b in REFLECTANCE_BANDS), asset(SCL_BAND))
 
 

@@ -182,6 +182,27 @@ def cloud_cover(item: pystac.Item) -> float | None:
     return cover if math.isfinite(cover) else None
 
 
+def asset_grid(item: pystac.Item, band: str,
+               ) -> tuple[tuple[int, int], tuple[float, ...]] | None:
+    """``proj:shape`` (rows, columns) and the first six numbers of ``proj:transform`` of one
+    asset, or None when either is missing or not of numbers: a grid not given is not checked
+    (the footprint still is). The asset's own only: an item's grid stands for its assets in
+    the projection extension, but a catalog giving its 10 m grid there while its SCL is 20 m
+    would lose every scene."""
+    asset = item.assets.get(band)
+    fields = asset.extra_fields if asset is not None else {}
+    shape = fields.get("proj:shape")
+    transform = fields.get("proj:transform")
+    if not (isinstance(shape, list) and len(shape) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)):
+        return None
+    if not (isinstance(transform, list) and len(transform) in (6, 9) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in transform)):
+        return None
+    return (shape[0], shape[1]), tuple(float(v) for v in transform[:6])
+
+
 def item_epsg(item: pystac.Item) -> int | None:
     """The EPSG code of ``proj:epsg`` or ``proj:code`` (``"EPSG:32630"``), or None."""
     code = item.properties.get("proj:epsg") or item.properties.get("proj:code")
