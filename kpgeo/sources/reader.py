@@ -244,12 +244,6 @@ def _close_cog(href: str) -> None:
         cogs.pop(identity).src.close()
 
 
-def close_cogs() -> None:
-    """Close every COG this thread keeps open."""
-    while _OPEN.cogs:
-        _OPEN.cogs.popitem()[1].src.close()
-
-
 def _is_local(href: str) -> bool:
     return not ("://" in href or href.startswith("/vsi"))
 
