@@ -1,0 +1,111 @@
+"""Radar and optical evidence of new digging together, for the months clouds hide.
+
+From June to October northern Côte d'Ivoire is under cloud, and digging begun then would be
+dated only when the view returns. Sentinel-1 sees through cloud every 6-12 days; its evidence
+of new digging at a pixel (one code per acquisition, as optical evidence is one per overpass:
+:data:`~.detection.UNOBSERVED`, :data:`~.detection.NO_EVIDENCE`, :data:`~.detection.EVIDENCE`)
+is weighed here against the optical detection state (:class:`~.detection.DetectionState`):
+
+1. **Radar confirmation**, as RADD alerts confirm: a pixel's evidence on ``confirm_after``
+   acquisitions in a row, whichever month they fall in, makes it *radar-dated*
+   (:attr:`RadarState.since`, the month of the acquisition that completed the run); an
+   acquisition without evidence breaks the run. Speckle and a rain-wet day are one-off; a pit,
+   its spoil and the water in it last.
+2. **Months optical imagery cannot measure** (gap months) take the radar-dated pixels that are
+   eligible (not pre-existing, not outside the site) and not yet optically confirmed as their
+   new digging, through the same mapping unit as optical digging: :func:`radar_only`.
+3. **Optical review.** Once a measured month observes a radar-dated pixel without any optical
+   evidence of digging, the radar's finding is withdrawn (:meth:`RadarState.reviewed`:
+   :attr:`RadarState.since` becomes negative, never dated again, so that the next rains' flood
+   on the same ground is not counted twice); while optical imagery has not looked, or has
+   evidence there, the pixel stays radar-dated. A pixel the optical method confirms keeps the
+   month radar first saw it as its mapped month: digging begun in the rains is dated by radar.
+
+No files, Dask or sources here; :mod:`kpgeo.methods.radar` makes the codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..months import Month
+from .detection import EVIDENCE, NO_EVIDENCE, DetectionState, month_label
+
+#: Acquisitions in a row with evidence that confirm a radar change (RADD confirms on the
+#: following acquisitions too; three in a row is about a month at a 12-day revisit).
+CONFIRM_AFTER = 3
+
+
+@dataclass(frozen=True)
+class RadarState:
+    """Per pixel, carried from month to month alongside the optical state."""
+
+    streak: np.ndarray
+    """Acquisitions in a row with radar evidence (int16), up to the one that confirmed."""
+    since: np.ndarray
+    """Month radar confirmed new digging (YYYYMM, int32); 0 = not, negative = withdrawn by
+    optical imagery (``-YYYYMM`` of the month radar had dated)."""
+
+    @classmethod
+    def empty(cls, shape: tuple[int, int]) -> RadarState:
+        return cls(np.zeros(shape, "int16"), np.zeros(shape, "int32"))
+
+    @property
+    def dated(self) -> np.ndarray:
+        """Radar-dated and not withdrawn."""
+        return self.since > 0
+
+    def advance(self, codes: np.ndarray, month: Month | str,
+                exclude: np.ndarray | None = None,
+                confirm_after: int = CONFIRM_AFTER) -> RadarState:
+        """The state after the acquisitions ``codes`` ``(time, y, x)`` of ``month``, oldest
+        first; ``exclude`` marks pixels never eligible (pre-existing digging, outside)."""
+        if confirm_after < 1:
+            raise ValueError(f"confirm_after must be at least 1, not {confirm_after}")
+        label = np.int32(month_label(month))
+        streak = self.streak.copy()
+        since = self.since.copy()
+        open_ = since == 0  # neither dated nor withdrawn: the runs still count
+        if exclude is not None:
+            open_ &= ~exclude
+        for acquisition in codes:
+            hit = open_ & (acquisition == EVIDENCE)
+            miss = open_ & (acquisition == NO_EVIDENCE)
+            # copyto, not streak[mask] = ...: boolean indexing is several times slower
+            np.copyto(streak, streak + 1, where=hit)
+            np.copyto(streak, 0, where=miss)
+            done = hit & (streak >= confirm_after)
+            np.copyto(since, label, where=done)
+            open_ &= ~done
+        return RadarState(streak, since)
+
+    def reviewed(self, optical: DetectionState, observed: np.ndarray) -> RadarState:
+        """The state once a measured month's optical observations have been taken into
+        ``optical``: radar-dated pixels ``observed`` by optical imagery this month
+        (a valid observation) without any optical evidence are withdrawn."""
+        silent = (optical.first_detected == 0) & (optical.confirmed == 0)
+        withdrawn = self.dated & observed & silent
+        return RadarState(self.streak, np.where(withdrawn, -self.since, self.since)
+                          .astype("int32"))
+
+    def withdrawn_in(self, before: RadarState) -> np.ndarray:
+        """Pixels withdrawn since ``before`` (this month's review)."""
+        return (self.since < 0) & (before.since > 0)
+
+
+def radar_only(radar: RadarState, optical: DetectionState, exclude: np.ndarray) -> np.ndarray:
+    """Radar-dated pixels the optical method has not confirmed, eligible for new digging:
+    what a month optical imagery cannot measure adds to its new digging."""
+    return radar.dated & (optical.confirmed == 0) & ~exclude
+
+
+def unmapped(optical: DetectionState, withdrawn: np.ndarray) -> DetectionState:
+    """``optical`` with the pixels radar alone had mapped, now ``withdrawn``, no longer
+    mapped (an area's id is seeded from its mapped month: a withdrawn pixel must not keep
+    it)."""
+    assert optical.mapped_since is not None
+    radar_mapped = withdrawn & (optical.confirmed == 0)
+    since = np.where(radar_mapped, 0, optical.mapped_since).astype("int32")
+    return DetectionState(optical.first_detected, optical.confirmed, since, optical.dug_share)
