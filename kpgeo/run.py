@@ -43,7 +43,7 @@ from .compute.month_graph import MonthOutcome, Observing, SiteMonths
 from .config import PipelineConfig
 from .errors import ConfigError, KpgeoError
 from .methods.baseline_seasons import BaselineCoverage
-from .methods.composite import MonthQuality
+from .methods.composite import MEASURED, MonthQuality
 from .methods.polygons import (
     AreaPiece,
     DiggingArea,
@@ -250,7 +250,7 @@ class SiteRun:
         q = result.quality
         areas = result.areas
         found = (f", {areas['cumulative_new_ha']:.2f} ha new digging in all"
-                 if areas and q.status == "ok" else "")
+                 if areas and q.status in MEASURED else "")
         self.progress(f"{self.site.name} {result.month}: {what}{q.status}, {q.scenes} scenes, "
                       f"{q.valid_pct:.1f}% valid{found} ({result.seconds:.1f} s)")
 
@@ -442,7 +442,7 @@ class SiteRun:
                 break
             self._keep(month, saved)
             saved_state = self._saved.change(month)
-            if saved.status == "ok":
+            if saved.status in MEASURED:
                 last_ok = saved_state
             kept += 1
         todo = todo[kept:]
@@ -509,7 +509,7 @@ class SiteRun:
         """A measured month's digging areas: the baseline's pre-existing ones and the new ones
         the chunks' pieces make. A gap month's: those of the latest month measured, flagged
         as not re-measured (:mod:`kpgeo.products.measured`)."""
-        if result.quality.status == "ok":
+        if result.quality.status in MEASURED:
             new = merge_pieces(self.site.name, self.site.grid, pieces, "new")
             result.digging_areas = sorted([*self._preexisting_areas(), *new],
                                           key=lambda a: (a.status != "preexisting", a.id))

@@ -21,7 +21,7 @@ from typing import Any
 
 import rasterio
 
-from .methods.composite import MonthQuality
+from .methods.composite import MEASURED, MonthQuality
 from .months import Month
 from .products import checksums
 from .products.product_tags import AREAS_TAG, SIGNATURE_TAG, quality_from_tags
@@ -129,7 +129,7 @@ class SiteFolder:
                 saved = self.month(before[j])
                 if saved is None:
                     break  # a month in between must be computed: start before it
-                if saved.status == "ok":
+                if saved.status in MEASURED:
                     return i + 1, self.change(before[i]), self.change(before[j])
             else:
                 return i + 1, self.change(before[i]), None

@@ -61,7 +61,7 @@ from ..methods.chunkwise import (
     ring_of,
     summarize,
 )
-from ..methods.composite import COUNT_BAND, MonthQuality, MonthStatus
+from ..methods.composite import COUNT_BAND, MEASURED, MonthQuality, MonthStatus
 from ..methods.detection import DetectionState, min_area_px
 from ..methods.indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices
 from ..methods.polygons import AreaPiece
@@ -309,7 +309,7 @@ class SiteMonths:
         previous_edges = [s.previous_new_edges for s in summaries]
         finished = dask.persist(*[
             _delayed(_finished)(advanced[i], carries[i], month,
-                                quality.status == "ok", keep[i], numbers[i],
+                                quality.status in MEASURED, keep[i], numbers[i],
                                 {"new": ring_of(self.layout, i, new_edges),
                                  "previous_new": ring_of(self.layout, i, previous_edges)},
                                 params, pixel_m**2 / 1e4, writer, rows, cols, self._kept_in)

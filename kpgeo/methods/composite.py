@@ -18,7 +18,14 @@ import xarray as xr
 
 #: Reflectance bands kpgeo uses, in its own vocabulary (Earth Search asset keys).
 REFLECTANCE_BANDS: tuple[str, ...] = ("blue", "green", "red", "nir", "swir16", "swir22")
-MonthStatus = Literal["ok", "gap"]
+#: A month's status: ``ok``, measured by optical imagery; ``radar``, clouds hid it but Sentinel-1
+#: measured its new digging (:mod:`kpgeo.methods.fusion`); ``gap``, neither could.
+MonthStatus = Literal["ok", "radar", "gap"]
+#: The statuses of a month whose digging areas were measured.
+MEASURED: tuple[MonthStatus, ...] = ("ok", "radar")
+#: The areas a ``radar`` month measures: what only optical imagery sees (worked ground and pit
+#: water of the month, dug shares) stays unknown, and is left empty.
+RADAR_AREAS = ("preexisting_ha", "new_ha", "cumulative_new_ha")
 #: Band name of the valid-observation count in composite products.
 COUNT_BAND = "valid_count"
 

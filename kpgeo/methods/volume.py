@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..config import VolumeConfig
+from .composite import MEASURED
 
 PERCENTILES = (10, 50, 90)
 #: Columns of ``exports/volume-YYYY-MM.csv``: ``source_kind`` first, as in ``timeseries.csv``
@@ -65,7 +66,7 @@ def volume_rows(rows: Iterable[Mapping[str, Any]], config: VolumeConfig) -> list
         row: dict[str, Any] = {"source_kind": r.get("source_kind", "")}
         row.update({k: r[k] for k in ("site", "month", "status", "new_ha",
                                       "cumulative_new_ha")})
-        if r["status"] == "ok" and r["new_ha"] != "":
+        if r["status"] in MEASURED and r["new_ha"] != "":
             for prefix, column in (("new", "new_ha"), ("cumulative", "cumulative_new_ha")):
                 for key, value in quantiles(float(r[column]), *factors).items():
                     row[f"{prefix}_{key}"] = f"{value:.1f}"

@@ -23,6 +23,7 @@ from typing import Any
 import jinja2
 
 from .. import __version__
+from ..methods.composite import MEASURED
 from ..months import MonthRange, parse_month
 from . import timeseries
 from .htmlsafe import write_html
@@ -90,6 +91,12 @@ class MonthRow:
     measured_month: str | None = None
     """A month not measured: the latest month before it that was, whose digging areas its
     map and export show (docs/product.md §8)."""
+
+    @property
+    def measured(self) -> bool:
+        """Whether the month's digging areas were measured (by optical imagery, or by radar
+        where clouds hid it)."""
+        return self.status in MEASURED
 
 
 @dataclass(frozen=True)
@@ -181,7 +188,7 @@ def _site_section(out: Path, name: str, title: str, rows: list[dict[str, str]],
     measured: dict[str, str | None] = {}
     latest_ok = None
     for m in months:  # a gap month's map and export show the latest month measured before it
-        measured[m] = m if by_month.get(m, {}).get("status") == "ok" else latest_ok
+        measured[m] = m if by_month.get(m, {}).get("status") in MEASURED else latest_ok
         latest_ok = measured[m]
     table = [_month_row(out, name, by_month[m], volumes.get((name, m), {}), measured[m])
              for m in reversed(months) if m in by_month]
@@ -195,7 +202,7 @@ def _site_section(out: Path, name: str, title: str, rows: list[dict[str, str]],
                        span=(first, last or first, "baseline") if baseline else None,
                        title=f"Digging areas of {title} by month, hectares")
     latest = table[0]
-    last_ok = next((r for r in table if r.status == "ok"), None)
+    last_ok = next((r for r in table if r.measured), None)
     return {"name": name, "title": title, "latest": latest, "last_ok": last_ok,
             "rows": table, "chart": chart, "synthetic": synthetic, **seen}
 

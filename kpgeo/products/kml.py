@@ -243,7 +243,9 @@ def _site_status(site: Mapping[str, Any]) -> str:
     status = str(site.get("status", "")) or "unknown"
     scenes = site.get("scene_ids")
     text = status + (f", {len(scenes)} scenes" if isinstance(scenes, list) else "")
-    if status != "ok" and "measured_month" in site:
+    if status == "radar":
+        text += ", measured by Sentinel-1 radar alone (clouds)"
+    elif status != "ok" and "measured_month" in site:
         measured = site["measured_month"]
         text += (f", not measured this month: the areas as measured in {measured}" if measured
                  else ", not measured this month nor before")

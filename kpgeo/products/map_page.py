@@ -231,4 +231,7 @@ def status_text(status: Mapping[str, str]) -> tuple[str, str]:
             f"{float(status.get('valid_pct', 0) or 0):.0f}% of the site seen")
     if state == "gap":
         text += "; too little seen to measure this month"
+    elif state == "radar":
+        text += ("; clouds: new digging measured by Sentinel-1 radar alone, to be confirmed "
+                 "or withdrawn by the next clear month")
     return state, text

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..methods.composite import MEASURED
+
 #: Top-level ``status`` of a product over sites: every site measured this month, none, some.
 ALL_MEASURED, NONE_MEASURED, SOME_MEASURED = "ok", "gap", "partial"
 
@@ -39,7 +41,7 @@ def site_measured_month(doc: Mapping[str, Any], site: str) -> str | None:
     entry = (meta.get("sites") or {}).get(site) or {}
     if "measured_month" in entry:
         return None if entry["measured_month"] is None else str(entry["measured_month"])
-    return str(meta.get("month")) if entry.get("status") == "ok" else None
+    return str(meta.get("month")) if entry.get("status") in MEASURED else None
 
 
 def read_measured(path: Path, site: str) -> tuple[str | None, list[dict[str, Any]]] | None:
@@ -55,14 +57,15 @@ def status_member(sites: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """The top-level ``status`` and ``measured_month`` of a product over ``sites`` (each with
     its ``status`` and ``measured_month``).
 
-    ``status``: ``ok`` when every site was measured this month, ``gap`` when none was,
+    ``status``: ``ok`` when every site was measured this month (by optical imagery, or by
+    radar where clouds hid it: each site's own ``status`` says which), ``gap`` when none was,
     ``partial`` otherwise. ``measured_month``: the earliest month any site's areas were
     measured in (each site's is in ``sites``, each area's in its ``measured_month``); None
     when a site has no measurement yet.
     """
-    statuses = {str(s.get("status")) for s in sites.values()}
-    status = (ALL_MEASURED if statuses == {"ok"} else
-              NONE_MEASURED if "ok" not in statuses else SOME_MEASURED)
+    each = [s.get("status") in MEASURED for s in sites.values()]
+    status = (ALL_MEASURED if each and all(each) else
+              NONE_MEASURED if not any(each) else SOME_MEASURED)
     months = [s.get("measured_month") for s in sites.values()]
     measured = None if not months or None in months else min(str(m) for m in months)
     return {"status": status, "measured_month": measured}

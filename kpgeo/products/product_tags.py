@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..methods.composite import MonthQuality, MonthStatus
+from ..methods.composite import MEASURED, MonthQuality, MonthStatus
 from ..months import Month
 
 #: Tag of ``baseline.tif`` and ``change.tif`` that records what made them.
@@ -23,5 +23,6 @@ def grid_tags(site: str, month: Month | str, quality: MonthQuality) -> dict[str,
 
 def quality_from_tags(tags: Mapping[str, str]) -> MonthQuality:
     """The :class:`MonthQuality` a product's tags record (see :func:`grid_tags`)."""
-    status: MonthStatus = "ok" if tags.get("status") == "ok" else "gap"
+    found = tags.get("status")
+    status: MonthStatus = found if found in MEASURED else "gap"  # type: ignore[assignment]
     return MonthQuality(status, int(tags.get("scenes", 0)), float(tags.get("valid_pct", 0.0)))

@@ -1,7 +1,9 @@
 """``timeseries.csv`` (docs/product.md §8): one row per site and month, merged across runs.
 
 A gap month keeps its status, scene count and coverage but leaves every area empty: too little
-was seen to say, and an empty cell can never be mistaken for "no digging". The first column,
+was seen to say, and an empty cell can never be mistaken for "no digging". A ``radar`` month
+(clouds, but Sentinel-1 saw) gives the digging areas radar measures and leaves the others
+(worked ground and water of the month, dug shares: optical measures) empty. The first column,
 ``source_kind``, says what the row was measured from: ``synthetic`` for the scenes of a
 ``kpgeo synth`` archive (:mod:`kpgeo.products.synthetic_label`), else ``stac`` or
 ``sentinelhub``.
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..methods.composite import RADAR_AREAS
 from .export import write_csv
 
 #: Its name in the output folder.
@@ -26,11 +29,13 @@ AREA_COLUMNS = COLUMNS[COLUMNS.index("preexisting_ha"):]
 
 def row(site: str, month: str, status: str, scenes: int, valid_pct: float,
         areas: Mapping[str, float], source_kind: str = "") -> dict[str, Any]:
-    """One row; areas rounded to 0.01 ha and left empty for a gap."""
+    """One row; areas rounded to 0.01 ha, left empty for a gap, and those radar does not
+    measure left empty for a ``radar`` month."""
     out: dict[str, Any] = {"source_kind": source_kind, "site": site, "month": month, "status": status, "scenes": scenes,
                            "valid_pct": f"{valid_pct:.2f}"}
     for column in AREA_COLUMNS:
-        out[column] = "" if status != "ok" else f"{areas[column]:.2f}"
+        known = status == "ok" or (status == "radar" and column in RADAR_AREAS)
+        out[column] = f"{areas[column]:.2f}" if known else ""
     return out
 
 
