@@ -25,15 +25,19 @@ def test_three_acquisitions_in_a_row_confirm_a_one_off_drop_does_not() -> None:
         "2024-07")
     assert state.since.tolist() == [[202407, 0, 0, 0]]
     assert state.streak.tolist() == [[3, 1, 2, 1]]
+    assert state.first.tolist() == [[202407, 202407, 202407, 202407]]
 
 
-def test_a_run_carries_across_months_and_dates_the_month_it_completes() -> None:
+def test_a_run_carries_across_months_and_dates_its_first_evidence() -> None:
     state = RadarState.empty((1, 1)).advance(codes([N, H, H]), "2024-07")
     assert state.since.tolist() == [[0]]
     state = state.advance(codes([H, H]), "2024-08")
-    assert state.since.tolist() == [[202408]]
+    assert state.since.tolist() == [[202407]]
     # Dated once: later acquisitions change nothing.
-    assert state.advance(codes([N, N, H]), "2024-09").since.tolist() == [[202408]]
+    assert state.advance(codes([N, N, H]), "2024-09").since.tolist() == [[202407]]
+    # A broken run starts afresh, dated by its own first evidence.
+    broken = RadarState.empty((1, 1)).advance(codes([H, H, N]), "2024-07")
+    assert broken.advance(codes([H, H, H]), "2024-08").since.tolist() == [[202408]]
 
 
 def test_excluded_pixels_are_never_dated() -> None:
@@ -44,12 +48,15 @@ def test_excluded_pixels_are_never_dated() -> None:
 
 
 def test_review_withdraws_what_optical_saw_clear_and_keeps_the_rest() -> None:
-    radar = RadarState(np.full((1, 4), 3, "int16"), np.full((1, 4), 202408, "int32"))
+    radar = RadarState(np.full((1, 4), 3, "int16"), np.full((1, 4), 202408, "int32"),
+                       np.full((1, 4), 202408, "int32"))
     optical = DetectionState(
         first_detected=np.array([[0, 202411, 0, 202411]], "int32"),
         confirmed=np.array([[0, 0, 0, 202411]], "int32"))
     observed = np.array([[True, True, False, True]])
-    reviewed = radar.reviewed(optical, observed)
+    reviewed = radar.reviewed(optical, observed, "2024-11")
+    # The radar month's own clear views do not judge it: they may predate the digging.
+    assert radar.reviewed(optical, observed, "2024-08").since.tolist() == [[202408] * 4]
     # Seen clear without evidence: withdrawn. A candidate, unseen, or confirmed: kept.
     assert reviewed.since.tolist() == [[-202408, 202408, 202408, 202408]]
     assert reviewed.withdrawn_in(radar).tolist() == [[True, False, False, False]]
@@ -59,7 +66,7 @@ def test_review_withdraws_what_optical_saw_clear_and_keeps_the_rest() -> None:
 
 
 def test_radar_only_is_dated_unconfirmed_and_eligible() -> None:
-    radar = RadarState(np.zeros((1, 4), "int16"),
+    radar = RadarState(np.zeros((1, 4), "int16"), np.zeros((1, 4), "int32"),
                        np.array([[202408, 202408, 202408, -202408]], "int32"))
     optical = DetectionState(np.zeros((1, 4), "int32"),
                              np.array([[0, 202411, 0, 0]], "int32"))
@@ -78,3 +85,78 @@ def test_withdrawn_pixels_radar_alone_mapped_are_unmapped() -> None:
 def test_confirm_after_must_be_positive() -> None:
     with pytest.raises(ValueError, match="confirm_after must be at least 1"):
         RadarState.empty((1, 1)).advance(codes([H]), "2024-07", confirm_after=0)
+
+
+# ---- through a chunk's month (kpgeo.methods.chunkwise) ------------------------------------
+def _month(carry, optical: np.ndarray, radar: np.ndarray | None, month: str):
+    """A one-chunk site's month: ``optical`` evidence codes ``(overpass, y, x)`` (their
+    valid pixels are those observed), ``radar`` codes ``(acquisition, y, x)``."""
+    from kpgeo.config import DetectionConfig
+    from kpgeo.methods.chunkwise import (
+        ChunkBaseline, Observed, Ring, advance, finish, merge_labels, summarize)
+    from kpgeo.methods.chunkwise import Layout
+    from kpgeo.methods.reference import SeasonalReference
+    from kpgeo.sources.base import REFLECTANCE_BANDS
+    from odc.geo.geobox import GeoBox
+
+    shape = optical.shape[1:]
+    params = DetectionConfig(min_area_ha=0.05, footprint_share_min=0.0)  # 5 pixels
+    seen = np.any(optical != U, axis=0)
+    medians = np.full((len(REFLECTANCE_BANDS), *shape), np.nan, "float32")
+    medians[:, seen] = 0.1
+    baseline = ChunkBaseline(SeasonalReference.unseen(shape).layers(), np.ones(shape, bool),
+                             np.full(shape, 0.5, "float32"), np.zeros(shape, bool),
+                             np.zeros(shape, bool), np.ones(shape, bool))
+    observed = Observed(medians, seen.astype("int16"), optical, radar)
+    advanced, _ = advance(observed, carry, baseline, month, params)
+    summary = summarize(advanced, carry, baseline)
+    layout = Layout((slice(0, shape[0]),), (slice(0, shape[1]),))
+    keep, numbers = merge_labels(layout, [summary], 5)
+    grid = GeoBox.from_bbox((700000, 949800, 700200, 950000), "EPSG:32630", resolution=10)
+    ring = Ring.empty(shape)
+    done = finish(advanced, carry, baseline, month, True, keep[0], numbers[0],
+                  {"new": ring, "previous_new": ring}, params, 0.01, (grid, *layout.chunks()[0]))
+    return done, summary
+
+
+def test_digging_radar_finds_in_the_rains_is_mapped_then_confirmed_or_withdrawn() -> None:
+    from kpgeo.methods.chunkwise import Carry
+
+    shape = (20, 20)
+    carry = Carry(DetectionState.empty(shape), np.zeros(shape, bool))
+    # August, under cloud: no optical view; radar sees a 4 x 6 working on three
+    # acquisitions, and a one-off drop elsewhere.
+    radar = np.full((3, *shape), N, "int8")
+    radar[:, 4:8, 4:10] = H
+    radar[1, 15, 15] = H
+    august, summary = _month(carry, np.full((2, *shape), U, "int8"), radar, "2024-08")
+    assert summary.radar_seen == 400 and summary.valid == 0
+    dug = august.carry.state.mapped_since == 202408
+    assert dug.sum() == 24 and dug[4:8, 4:10].all()
+    assert august.sums["new_ha"] == pytest.approx(0.24)
+    # November, clear: optical sees the working's right half dug (twice: confirmed) and its
+    # left half clear without evidence: the left half was not digging (a flood, say).
+    optical = np.full((2, *shape), N, "int8")
+    optical[:, 4:8, 7:10] = H
+    november, _ = _month(august.carry, optical, np.full((3, *shape), N, "int8"), "2024-11")
+    state = november.carry.state
+    assert (state.mapped_since[4:8, 7:10] == 202408).all()  # dated by radar
+    assert (state.confirmed[4:8, 7:10] == 202411).all()
+    assert (state.mapped_since[4:8, 4:7] == 0).all()
+    assert (november.carry.radar.since[4:8, 4:7] == -202408).all()
+    assert november.sums["cumulative_new_ha"] == pytest.approx(0.12)
+
+
+def test_without_radar_a_month_is_what_it_was() -> None:
+    from kpgeo.methods.chunkwise import Carry
+
+    shape = (12, 12)
+    optical = np.full((2, *shape), N, "int8")
+    optical[:, 2:5, 2:5] = H
+    carry = Carry(DetectionState.empty(shape), np.zeros(shape, bool))
+    alone, _ = _month(carry, optical, None, "2024-11")
+    assert alone.carry.radar is None
+    quiet, _ = _month(carry, optical, np.full((2, *shape), N, "int8"), "2024-11")
+    for a, b in zip(alone.layers["change"], quiet.layers["change"], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert alone.sums == quiet.sums

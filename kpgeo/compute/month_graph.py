@@ -299,7 +299,8 @@ class SiteMonths:
         scene_ids, unread = self._used(observing)
         writer = self._writer(observing)
         quality = writer.quality(sum(s.valid for s in summaries),
-                                 sum(s.inside for s in summaries))
+                                 sum(s.inside for s in summaries),
+                                 sum(s.radar_seen for s in summaries))
         pixel_m = abs(self.site.grid.resolution.x)
         keep, numbers = merge_labels(self.layout, summaries,
                                      min_area_px(params.min_area_ha, pixel_m))
@@ -362,10 +363,14 @@ class ProductWriter:
         rows = self.chunks[0][0]
         return overview_factors(shape, block_px(*shape), rows.stop - rows.start)
 
-    def quality(self, valid: int, inside: int) -> MonthQuality:
-        """The month's quality from its valid and site pixels."""
+    def quality(self, valid: int, inside: int, radar_seen: int = 0) -> MonthQuality:
+        """The month's quality from its valid and site pixels: ``ok`` when optical imagery
+        saw enough of the site, else ``radar`` when radar saw as much (``radar_seen``
+        pixels: :mod:`kpgeo.methods.fusion`), else ``gap``."""
         pct = 100.0 * valid / inside if inside else 0.0
+        radar_pct = 100.0 * radar_seen / inside if inside else 0.0
         status: MonthStatus = ("ok" if self.scenes > 0 and pct >= self.min_valid_pct
+                               else "radar" if radar_seen and radar_pct >= self.min_valid_pct
                                else "gap")
         return MonthQuality(status, self.scenes, round(pct, 2))
 
@@ -517,7 +522,7 @@ def _advanced(observing: tuple[Observed, ChunkBaseline], carry: Carry | Kept, mo
     advanced, indices = advance(observed, before, baseline, month, params)
     summary = summarize(advanced, before, baseline)
     _write_composite(writer, rows, cols, observed, indices,
-                     writer.quality(summary.valid, summary.inside))
+                     writer.quality(summary.valid, summary.inside, summary.radar_seen))
     return keep((advanced, summary, baseline), site_folder, f"{month}-advanced", "chunk",
                 rows, cols), summary
 
@@ -530,7 +535,7 @@ def _finished(advanced: tuple[Kept | Any, Summary], carry: Carry | Kept, month: 
     done = finish(chunk, loaded(carry), baseline, month, ok, kept, numbers, rings, params,
                   pixel_ha, (writer.grid, rows, cols))
     writer.write("change", rows, cols, done.layers["change"],
-                 writer.quality(summary.valid, summary.inside), done.sums)
+                 writer.quality(summary.valid, summary.inside, summary.radar_seen), done.sums)
     # The next month reads the carry back: the run holds handles to it, not the arrays.
     return ChunkMonth(keep(done.carry, site_folder, f"{month}-carry", "chunk", rows, cols),
                       done.sums, done.pieces)

@@ -34,11 +34,13 @@ from .composite import REFLECTANCE_BANDS, composite_of_reads
 from .detection import (
     EIGHT,
     EVIDENCE,
+    UNOBSERVED,
     DetectionState,
     digging_signal,
     month_dug_share,
     observation_evidence,
 )
+from .fusion import RadarState, radar_only, unmapped
 from .indices import compute_indices
 from .polygons import AreaPiece, area_pieces, dug_ground
 from .reference import SeasonalReference
@@ -71,6 +73,8 @@ class Carry:
     state: DetectionState
     last_ok_new: np.ndarray
     """New digging of the latest month that was not a gap (its ``new_ha`` difference)."""
+    radar: RadarState | None = None
+    """Radar's findings (:mod:`~.fusion`); None: radar never looked."""
 
 
 @dataclass
@@ -80,6 +84,9 @@ class Observed:
     medians: np.ndarray
     count: np.ndarray
     evidence: np.ndarray | None
+    radar: np.ndarray | None = None
+    """Radar evidence codes ``(acquisition, y, x)`` of the month, oldest first
+    (:mod:`kpgeo.methods.radar`); None without radar."""
 
 
 @dataclass
@@ -101,6 +108,9 @@ class Advanced:
     """Worked ground and open water in the composite (:func:`~.detection.digging_signal`)."""
     valid: np.ndarray
     """Pixels with a valid observation."""
+    radar: RadarState | None = None
+    radar_seen: np.ndarray | None = None
+    """Pixels radar observed this month (None without radar)."""
 
     @classmethod
     def before_detection(cls, bands: Mapping[str, np.ndarray], params: DetectionConfig,
@@ -128,6 +138,8 @@ class Summary:
     valid: int
     """Pixels of the site with a valid observation."""
     inside: int
+    radar_seen: int = 0
+    """Pixels of the site radar observed this month."""
 
 
 @dataclass
@@ -179,13 +191,25 @@ def advance(observed: Observed, carry: Carry, baseline: ChunkBaseline, month: st
     dug = (state.confirmed > 0) & ~baseline.preexisting
     if params.footprint_share_min > 0:
         dug &= state.dug_share >= params.footprint_share_min  # type: ignore[operator]
+    radar, radar_seen = carry.radar, None
+    if radar is not None or observed.radar is not None:
+        radar = radar or RadarState.empty(observed.count.shape)
+        if observed.radar is not None:
+            radar = radar.advance(observed.radar, month, exclude=baseline.exclude)
+            radar_seen = np.any(observed.radar != UNOBSERVED, axis=0)
+        reviewed = radar.reviewed(state, observed.count > 0, month)
+        state = unmapped(state, reviewed.withdrawn_in(radar))
+        radar = reviewed
+        # Radar's findings count until optical imagery withdraws them; they have no dug
+        # share (optical measures it), so the footprint share does not apply to them.
+        dug |= radar_only(radar, state, baseline.exclude)
     labels, count = ndimage.label(dug, structure=EIGHT)
     hits = (np.zeros(observed.count.shape, "float32") if len(observed.evidence) == 0
             else np.sum(observed.evidence == EVIDENCE, axis=0, dtype="float32"))
     indices = compute_indices(bands)
     fresh, water = digging_signal(bands, params, indices, share_now)
     return Advanced(hits, state, labels, count, indices["ndvi"], fresh, water,
-                    observed.count > 0), indices
+                    observed.count > 0, radar, radar_seen), indices
 
 
 def summarize(advanced: Advanced, carry: Carry, baseline: ChunkBaseline) -> Summary:
@@ -194,7 +218,9 @@ def summarize(advanced: Advanced, carry: Carry, baseline: ChunkBaseline) -> Summ
     inside = baseline.inside
     return Summary(sizes, edges_of(advanced.labels), edges_of(carry.last_ok_new), edges_of(inside),
                    int(np.count_nonzero(advanced.valid & inside)),
-                   int(np.count_nonzero(inside)))
+                   int(np.count_nonzero(inside)),
+                   0 if advanced.radar_seen is None
+                   else int(np.count_nonzero(advanced.radar_seen & inside)))
 
 
 def finish(advanced: Advanced, carry: Carry, baseline: ChunkBaseline, month: str, ok: bool,
@@ -235,7 +261,7 @@ def finish(advanced: Advanced, carry: Carry, baseline: ChunkBaseline, month: str
     sums = {k: v * pixel_ha for k, v in sums.items()}
     pieces = area_pieces(np.where(new, numbers[advanced.labels], 0), *window, state,
                          increment=increment)
-    return Finished(Carry(state, new if ok else previous_new), sums, pieces,
+    return Finished(Carry(state, new if ok else previous_new, advanced.radar), sums, pieces,
                     layers={"change": change_layers(advanced.ndvi, advanced.hits, state, new,
                                                     baseline)})
 

@@ -8,14 +8,14 @@ is weighed here against the optical detection state (:class:`~.detection.Detecti
 
 1. **Radar confirmation**, as RADD alerts confirm: a pixel's evidence on ``confirm_after``
    acquisitions in a row, whichever month they fall in, makes it *radar-dated*
-   (:attr:`RadarState.since`, the month of the acquisition that completed the run); an
-   acquisition without evidence breaks the run. Speckle and a rain-wet day are one-off; a pit,
-   its spoil and the water in it last.
+   (:attr:`RadarState.since`, the month of the run's first evidence); an acquisition without
+   evidence breaks the run. Speckle and a rain-wet day are one-off; a pit, its spoil and the
+   water in it last.
 2. **Months optical imagery cannot measure** (gap months) take the radar-dated pixels that are
    eligible (not pre-existing, not outside the site) and not yet optically confirmed as their
    new digging, through the same mapping unit as optical digging: :func:`radar_only`.
-3. **Optical review.** Once a measured month observes a radar-dated pixel without any optical
-   evidence of digging, the radar's finding is withdrawn (:meth:`RadarState.reviewed`:
+3. **Optical review.** Once a later month observes a radar-dated pixel clear without any
+   optical evidence of digging, the radar's finding is withdrawn (:meth:`RadarState.reviewed`:
    :attr:`RadarState.since` becomes negative, never dated again, so that the next rains' flood
    on the same ground is not counted twice); while optical imagery has not looked, or has
    evidence there, the pixel stays radar-dated. A pixel the optical method confirms keeps the
@@ -44,13 +44,15 @@ class RadarState:
 
     streak: np.ndarray
     """Acquisitions in a row with radar evidence (int16), up to the one that confirmed."""
+    first: np.ndarray
+    """Month of the current run's first evidence (YYYYMM, int32); 0 = no run."""
     since: np.ndarray
-    """Month radar confirmed new digging (YYYYMM, int32); 0 = not, negative = withdrawn by
-    optical imagery (``-YYYYMM`` of the month radar had dated)."""
+    """Month of the first evidence of the run radar confirmed (YYYYMM, int32); 0 = none,
+    negative = withdrawn by optical imagery (``-YYYYMM`` of the month radar had dated)."""
 
     @classmethod
     def empty(cls, shape: tuple[int, int]) -> RadarState:
-        return cls(np.zeros(shape, "int16"), np.zeros(shape, "int32"))
+        return cls(np.zeros(shape, "int16"), np.zeros(shape, "int32"), np.zeros(shape, "int32"))
 
     @property
     def dated(self) -> np.ndarray:
@@ -66,6 +68,7 @@ class RadarState:
             raise ValueError(f"confirm_after must be at least 1, not {confirm_after}")
         label = np.int32(month_label(month))
         streak = self.streak.copy()
+        first = self.first.copy()
         since = self.since.copy()
         open_ = since == 0  # neither dated nor withdrawn: the runs still count
         if exclude is not None:
@@ -74,21 +77,26 @@ class RadarState:
             hit = open_ & (acquisition == EVIDENCE)
             miss = open_ & (acquisition == NO_EVIDENCE)
             # copyto, not streak[mask] = ...: boolean indexing is several times slower
+            np.copyto(first, label, where=hit & (streak == 0))
             np.copyto(streak, streak + 1, where=hit)
             np.copyto(streak, 0, where=miss)
+            np.copyto(first, 0, where=miss)
             done = hit & (streak >= confirm_after)
-            np.copyto(since, label, where=done)
+            np.copyto(since, first, where=done)
             open_ &= ~done
-        return RadarState(streak, since)
+        return RadarState(streak, first, since)
 
-    def reviewed(self, optical: DetectionState, observed: np.ndarray) -> RadarState:
-        """The state once a measured month's optical observations have been taken into
-        ``optical``: radar-dated pixels ``observed`` by optical imagery this month
-        (a valid observation) without any optical evidence are withdrawn."""
+    def reviewed(self, optical: DetectionState, observed: np.ndarray,
+                 month: Month | str) -> RadarState:
+        """The state once ``month``'s optical observations have been taken into ``optical``:
+        pixels radar dated before ``month`` that optical imagery ``observed`` in it (a
+        valid observation) without any optical evidence are withdrawn. A month's own
+        radar findings wait for a later month: its clear views may predate the digging."""
         silent = (optical.first_detected == 0) & (optical.confirmed == 0)
-        withdrawn = self.dated & observed & silent
-        return RadarState(self.streak, np.where(withdrawn, -self.since, self.since)
-                          .astype("int32"))
+        earlier = self.dated & (self.since < month_label(month))
+        withdrawn = earlier & observed & silent
+        return RadarState(self.streak, self.first,
+                          np.where(withdrawn, -self.since, self.since).astype("int32"))
 
     def withdrawn_in(self, before: RadarState) -> np.ndarray:
         """Pixels withdrawn since ``before`` (this month's review)."""
