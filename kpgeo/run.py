@@ -160,8 +160,9 @@ MONTHS_COMPLETING = 2
 #: Version of the detection method and of its saved state: a baseline or state saved by
 #: another version is recomputed (5: digging areas carry ``new_ha_this_month`` and
 #: ``measured_month``, and a gap month the areas as last measured; 6: ``baseline.tif`` keeps
-#: the seasons the baseline saw each pixel in, and the site's coverage).
-METHOD_VERSION = 6
+#: the seasons the baseline saw each pixel in, and the site's coverage; 7: ``change.tif``
+#: carries radar's state).
+METHOD_VERSION = 7
 
 
 def signature(site: Site, config: PipelineConfig) -> str:

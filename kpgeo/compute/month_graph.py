@@ -63,6 +63,7 @@ from ..methods.chunkwise import (
 )
 from ..methods.composite import COUNT_BAND, MEASURED, MonthQuality, MonthStatus
 from ..methods.detection import DetectionState, min_area_px
+from ..methods.fusion import RadarState
 from ..methods.indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices
 from ..methods.polygons import AreaPiece
 from ..methods.site_parts import SiteMedian, values_in_bins
@@ -562,6 +563,7 @@ def _read_carry(saved: Path | None, last_ok: Path | None, rows: slice,
     them), or empty."""
     shape = (rows.stop - rows.start, cols.stop - cols.start)
     window = rasterio.windows.Window(cols.start, rows.start, shape[1], shape[0])
+    radar = None
     if saved is None:
         state = DetectionState.empty(shape)
     else:
@@ -572,12 +574,18 @@ def _read_carry(saved: Path | None, last_ok: Path | None, rows: slice,
                                bands["confirmed"].astype("int32"),
                                bands["mapped_since"].astype("int32"),
                                bands["dug_share"].astype("float32"))
+        # Radar's state where radar has looked (else none: the month runs as optical alone).
+        if any(bands[b].any() for b in ("radar_streak", "radar_first", "radar_since")):
+            radar = RadarState(bands["radar_streak"].astype("int16"),
+                               bands["radar_first"].astype("int32"),
+                               bands["radar_since"].astype("int32"))
     last_ok_new = np.zeros(shape, dtype=bool)
     if last_ok is not None:
         with rasterio.open(last_ok) as src:
             digging = src.read(CHANGE_BANDS.index("digging") + 1, window=window)
         last_ok_new = digging == DIGGING_NEW
-    return keep(Carry(state, last_ok_new), site_folder, "initial-carry", "chunk", rows, cols)
+    return keep(Carry(state, last_ok_new, radar), site_folder, "initial-carry", "chunk", rows,
+                cols)
 
 
 def _baseline_change(writer: ProductWriter, rows: slice, cols: slice, quality: MonthQuality,

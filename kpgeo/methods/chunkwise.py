@@ -263,7 +263,7 @@ def finish(advanced: Advanced, carry: Carry, baseline: ChunkBaseline, month: str
                          increment=increment)
     return Finished(Carry(state, new if ok else previous_new, advanced.radar), sums, pieces,
                     layers={"change": change_layers(advanced.ndvi, advanced.hits, state, new,
-                                                    baseline)})
+                                                    baseline, advanced.radar)})
 
 
 def _near(ring: Ring, footprint: np.ndarray) -> np.ndarray:
@@ -272,7 +272,8 @@ def _near(ring: Ring, footprint: np.ndarray) -> np.ndarray:
 
 
 def change_layers(month_ndvi: np.ndarray, hits: np.ndarray, state: DetectionState,
-                  new: np.ndarray, baseline: ChunkBaseline) -> list[np.ndarray]:
+                  new: np.ndarray, baseline: ChunkBaseline,
+                  radar: RadarState | None = None) -> list[np.ndarray]:
     """The bands of ``change.tif`` (:data:`~.change_bands.CHANGE_BANDS`), float32."""
     from .change_bands import DIGGING_CANDIDATE, DIGGING_NEW, DIGGING_NONE, DIGGING_PREEXISTING
 
@@ -286,9 +287,12 @@ def change_layers(month_ndvi: np.ndarray, hits: np.ndarray, state: DetectionStat
                          (baseline.preexisting, DIGGING_PREEXISTING)):
         np.copyto(digging, np.float32(value), where=where)
     assert state.mapped_since is not None and state.dug_share is not None
+    radar = radar or RadarState.empty(score.shape)
     return [score.astype("float32", copy=False), hits.astype("float32", copy=False),
             state.first_detected.astype("float32"), state.confirmed.astype("float32"),
-            state.mapped_since.astype("float32"), digging, state.dug_share.astype("float32")]
+            state.mapped_since.astype("float32"), digging, state.dug_share.astype("float32"),
+            radar.streak.astype("float32"), radar.first.astype("float32"),
+            radar.since.astype("float32")]
 
 
 # ---- deciding for the whole site, from the chunks' summaries --------------------------------
