@@ -10,6 +10,9 @@ The truth lies in ``truth/`` on the site grid: each dug pixel's first month (a p
 when at least half of it is), the share of each pixel dug, the pre-existing digging, fields,
 burns, riverbeds, roads, and the true area series. Each scene's misregistration is in its
 item's ``kpgeo:shift_px``.
+
+With ``radar``, a Sentinel-1 RTC collection of the same world lies beside it in
+``sentinel-1-rtc/`` (:mod:`.radar_archive`); the optical files are the same with or without it.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from ..errors import InputError
 from ..months import MonthRange
 from ..products.export import write_cog
 from .ground import Ground
+from .radar_archive import RADAR_COLLECTION, RADAR_VERSION, write_radar
 from .scenes import NODATA, OFFSET, SCALE, Acquisition, SceneArrays, render, schedule
 from .truth import write_truth
 from .world import build_world
@@ -75,6 +79,10 @@ class SynthResult:
     """Folder of truth rasters and the true area series."""
     cached: bool
     """True when a matching archive was already there and nothing was written."""
+    radar: Path | None = None
+    """The Sentinel-1 RTC ``collection.json``, when the archive has one."""
+    radar_scenes: int = 0
+    """Number of radar scenes (items)."""
 
 
 #: Version of the generator and its truth; an archive of another version is rebuilt, not reused.
@@ -103,7 +111,7 @@ def synth_parameters(site: Site, months: MonthRange, seed: int,
 
 def write_archive(site: Site, months: MonthRange, out: str | Path, *, seed: int = 7,
                   cloudiness: float = 1.0, ground: Ground | None = None, workers: int = 2,
-                  replace_stale: bool = False) -> SynthResult:
+                  replace_stale: bool = False, radar: bool = False) -> SynthResult:
     """Write the synthetic archive of ``site`` over ``months`` to the folder ``out``.
 
     An existing archive with the same parameters is reused (the build is deterministic); a
@@ -113,7 +121,9 @@ def write_archive(site: Site, months: MonthRange, out: str | Path, *, seed: int 
     sites; 2 = an unusually cloudy year). ``ground``: the hardships of real ground (default:
     all of them, :class:`~.ground.Ground`; ``Ground.simple()`` for the clean world).
     ``replace_stale`` lets a cache replace a kpgeo archive
-    made with other parameters or an older generator.
+    made with other parameters or an older generator. ``radar`` adds the Sentinel-1 RTC
+    collection (:mod:`.radar_archive`), also to an archive already there without it; off by
+    default, as most uses (tests among them) read only the optical scenes.
 
     Raises
     ------
@@ -125,7 +135,11 @@ def write_archive(site: Site, months: MonthRange, out: str | Path, *, seed: int 
     params = synth_parameters(site, months, seed, cloudiness, ground)
     existing = _existing_parameters(out)
     if existing == params:
-        return SynthResult(out / "collection.json", _count_items(out), out / "truth", True)
+        cached = True
+        if radar and _radar_parameters(out) != _radar_marker(params):
+            _add_radar(out, site, months, seed, ground, params, workers)
+            cached = False
+        return _result(out, _count_items(out), cached)
     if existing is not None and replace_stale:
         shutil.rmtree(out)  # a cache of an older generator or other parameters
     elif out.exists() and (existing is not None or any(out.iterdir())):
@@ -162,6 +176,10 @@ def write_archive(site: Site, months: MonthRange, out: str | Path, *, seed: int 
             item.make_asset_hrefs_relative()
         collection.save(pystac.CatalogType.SELF_CONTAINED)
         write_truth(tmp / "truth", world, site, months)
+        if radar:
+            write_radar(tmp / RADAR_COLLECTION, world, months, seed=seed, stream=stream,
+                        title=site.title, bbox=list(site.geometry.boundingbox),
+                        marker={SYNTH_KEY: _radar_marker(params)}, workers=workers)
         if out.exists():
             out.rmdir()  # empty, checked above
         tmp.chmod(0o755)  # mkdtemp made it private; an archive is meant to be shared
@@ -169,7 +187,44 @@ def write_archive(site: Site, months: MonthRange, out: str | Path, *, seed: int 
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return SynthResult(out / "collection.json", len(acquisitions), out / "truth", False)
+    return _result(out, len(acquisitions), False)
+
+
+def _result(out: Path, scenes: int, cached: bool) -> SynthResult:
+    radar = out / RADAR_COLLECTION / "collection.json"
+    if not radar.is_file():
+        return SynthResult(out / "collection.json", scenes, out / "truth", cached)
+    return SynthResult(out / "collection.json", scenes, out / "truth", cached, radar,
+                       _count_items(radar.parent))
+
+
+def _radar_marker(params: dict[str, Any]) -> dict[str, Any]:
+    """What the radar collection records of what made it: the archive's parameters and the
+    radar generator's version."""
+    return {**params, "radar_version": RADAR_VERSION}
+
+
+def _radar_parameters(out: Path) -> dict[str, Any] | None:
+    return _existing_parameters(out / RADAR_COLLECTION)
+
+
+def _add_radar(out: Path, site: Site, months: MonthRange, seed: int, ground: Ground,
+               params: dict[str, Any], workers: int) -> None:
+    """Give an optical archive its radar (or new radar, of this generator): the same world
+    drawn again (it is deterministic), its passes written beside it and moved into place."""
+    tmp = Path(tempfile.mkdtemp(prefix="kpgeo-synth-tmp-", dir=out)).resolve()
+    try:
+        stream = site_stream(site)
+        world = build_world(_world_grid(site.grid), months, seed, stream, ground)
+        write_radar(tmp / RADAR_COLLECTION, world, months, seed=seed, stream=stream,
+                    title=site.title, bbox=list(site.geometry.boundingbox),
+                    marker={SYNTH_KEY: _radar_marker(params)}, workers=workers)
+        (tmp / RADAR_COLLECTION).chmod(0o755)
+        if (out / RADAR_COLLECTION).exists():
+            shutil.rmtree(out / RADAR_COLLECTION)  # of an older generator
+        (tmp / RADAR_COLLECTION).rename(out / RADAR_COLLECTION)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _existing_parameters(out: Path) -> dict[str, Any] | None:
