@@ -3,6 +3,7 @@ archive's) read on the site grid, and the ``[radar]`` table of a pipeline."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import dask
@@ -21,7 +22,7 @@ from kpgeo.sources.radar_reader import to_power
 from kpgeo.sources.stac_radar import StacRadarSource
 from kpgeo.synth import SynthResult, write_archive
 
-from .conftest import TORTIYA
+from .conftest import REPO, TORTIYA
 
 MONTHS = "2024-08..2024-09"
 
@@ -57,6 +58,7 @@ def test_static_rtc_collection_is_read_on_the_site_grid_pass_by_pass(
     assert len(set(reads.relative_orbits)) == 2
     assert len(reads.chunks) == 4  # 200 px in chunks of 128
     y, x, crop, parts = reads.chunks[0]
+    assert crop == (slice(0, y.stop - y.start), slice(0, x.stop - x.start))
     part = dask.compute(parts[0])[0]
     assert part.shape == (2, y.stop - y.start + 1, x.stop - x.start + 1)  # padded inside
     gamma0 = _compute(reads, 0)
@@ -117,3 +119,42 @@ def test_planetary_computer_is_the_default_radar_of_the_stac_source() -> None:
     assert source.catalog.catalog == "https://planetarycomputer.microsoft.com/api/stac/v1"
     assert source.catalog.collection == "sentinel-1-rtc"
     assert SourceConfig().kind == "synthetic"
+
+
+def test_planetary_computer_search_signing_and_reads_through_loopback(
+        radar_archive: SynthResult, small_site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The STAC API, the SAS token endpoint and the blob storage on 127.0.0.1: the assets
+    read only with the package's signature, and are the archive's pixels."""
+    import planetary_computer
+    from planetary_computer.settings import Settings
+
+    from .planetary_server import planetary_server
+
+    assert radar_archive.radar is not None
+    september = parse_month_range("2024-09..2024-09")
+    local = StacRadarSource.from_config(RadarConfig(catalog=str(radar_archive.radar)))
+    expected = _compute(local.read_chunks(local.search(small_site, september), small_site), 0)
+    with planetary_server(radar_archive.radar.parent) as pc:
+        monkeypatch.setenv("GDAL_HTTP_PROXY", pc.proxy)  # the blob storage's host, on loopback
+        monkeypatch.setattr(Settings.get(), "sas_url", pc.url + "/api/sas/v1/token")
+        monkeypatch.setattr(planetary_computer.sas, "TOKEN_CACHE", {})
+        config = RadarConfig(catalog=pc.url + "/api/stac/v1/", sign="planetary-computer")
+        source = StacRadarSource.from_config(config, chunk_px=128, http_timeout_s=10)
+        items = source.search(small_site, september)
+        assert [i.id for i in items] == [i.id for i in local.search(small_site, september)]
+        assert all("blob.core.windows.net" in i.assets["vv"].href for i in items)
+        gamma0 = _compute(source.read_chunks(items, small_site), 0)
+        assert pc.tokens and pc.signed and not pc.refused
+        np.testing.assert_allclose(gamma0, expected, rtol=1e-6)
+        unsigned = StacRadarSource.from_config(RadarConfig(catalog=config.catalog),
+                                               http_timeout_s=10)
+        with pytest.raises(rasterio.errors.RasterioIOError):
+            _compute(unsigned.read_chunks(items[:1], small_site), 0)
+        assert pc.refused
+
+
+def test_radar_through_sentinelhub_is_refused_until_s1grd_is_read(tmp_path: Path) -> None:
+    config = dataclasses.replace(load_pipeline(REPO / "pipelines" / "monthly.toml"),
+                                 source=SourceConfig(kind="sentinelhub"))
+    with pytest.raises(ConfigError, match="S1GRD"):
+        open_radar_source(config, None)  # type: ignore[arg-type]

@@ -76,8 +76,12 @@ def open_radar_source(config: PipelineConfig, scenes: SceneSource) -> RadarSourc
     beside its optical source ``scenes`` (:func:`open_source`).
 
     ``stac`` reads ``radar.catalog`` (Planetary Computer's API by default); a synthetic
-    archive its own radar collection (``sentinel-1-rtc/`` beside the optical one);
-    ``sentinelhub`` the Process API's S1GRD with the optical source's client and cache.
+    archive its own radar collection (``sentinel-1-rtc/`` beside the optical one).
+
+    Raises
+    ------
+    ConfigError
+        For ``sentinelhub``, whose S1GRD is not read yet.
     """
     radar = config.radar
     if radar is None:
@@ -97,10 +101,9 @@ def open_radar_source(config: PipelineConfig, scenes: SceneSource) -> RadarSourc
     if config.source.kind == "stac":
         return StacRadarSource.from_config(radar, chunk_px=chunk_px, **settings)
     if config.source.kind == "sentinelhub":
-        from .sentinelhub import SentinelHubSource
-        from .sh_radar import SentinelHubRadar
-
-        assert isinstance(scenes, SentinelHubSource)
-        return SentinelHubRadar(scenes, chunk_px=chunk_px)
+        raise ConfigError(
+            "[radar] with source sentinelhub: kpgeo does not read Sentinel Hub's S1GRD yet; "
+            "read radar with source stac (Planetary Computer's sentinel-1-rtc) or leave out "
+            "[radar].")
     raise ConfigError(f"source {config.source.kind!r} has no radar; use synthetic, stac or "
                       "sentinelhub.")
