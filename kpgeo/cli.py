@@ -90,9 +90,12 @@ def aoi_check(file: Path) -> None:
 @click.option("--clean", is_flag=True,
               help="The clean world: whole dug pixels, narrow rivers, registered scenes, no "
                    "roads, the same seasons every year.")
+@click.option("--no-radar", "no_radar", is_flag=True,
+              help="Leave out the Sentinel-1 RTC collection (sentinel-1-rtc/).")
 def synth(aoi_file: Path, months_text: str, out: Path, seed: int, long_rains: tuple[str, ...],
-          clean: bool) -> None:
-    """Write a synthetic Sentinel-2 archive (static STAC collection of COGs) and its truth.
+          clean: bool, no_radar: bool) -> None:
+    """Write a synthetic Sentinel-2 archive (static STAC collection of COGs) and its truth,
+    with a Sentinel-1 RTC collection of the same world beside it (sentinel-1-rtc/).
 
     Real ground's hardships are on unless --clean: partly dug pixels, riverbeds with
     dry-season bars, scenes misregistered by up to half a pixel, tracks, years that differ.
@@ -115,9 +118,11 @@ def synth(aoi_file: Path, months_text: str, out: Path, seed: int, long_rains: tu
     ground = dataclasses.replace(Ground.simple() if clean else Ground(),
                                  long_rains=tuple(long_rains))
     check_writable(out)
-    result = write_archive(site, months, out, seed=seed, ground=ground)
+    result = write_archive(site, months, out, seed=seed, ground=ground, radar=not no_radar)
     verb = "reused" if result.cached else "wrote"
     click.echo(f"{verb} {result.scenes} scenes: {result.collection}")
+    if result.radar is not None:
+        click.echo(f"radar: {result.radar_scenes} scenes: {result.radar}")
     click.echo(f"truth: {result.truth}")
 
 

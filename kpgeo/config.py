@@ -29,6 +29,14 @@ LOCAL_SCHEDULERS = ("threads", "synchronous")
 #: Element 84 Earth Search v1: free, no credentials, Collection-1 L2A COGs.
 EARTH_SEARCH_URL = "https://earth-search.aws.element84.com/v1"
 EARTH_SEARCH_COLLECTION = "sentinel-2-c1-l2a"
+#: Microsoft Planetary Computer's STAC API and its Sentinel-1 RTC collection (gamma0, linear
+#: power; assets signed with SAS tokens by the planetary-computer package).
+PLANETARY_COMPUTER_URL = "https://planetarycomputer.microsoft.com/api/stac/v1"
+PLANETARY_COMPUTER_RADAR = "sentinel-1-rtc"
+#: How a radar collection stores backscatter: linear power, amplitude (its square root), dB.
+RADAR_UNITS = ("power", "amplitude", "db")
+#: URL signing a radar collection may need.
+RADAR_SIGNING = ("", "planetary-computer")
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,36 @@ class SourceConfig:
     """``sentinelhub``: timeout of one HTTP attempt, in seconds."""
     sh_threads: int = 4
     """``sentinelhub``: requests in flight at once."""
+
+
+@dataclass(frozen=True)
+class RadarConfig:
+    """Sentinel-1 radar read beside the optical scenes (a ``[radar]`` table turns it on).
+
+    ``stac`` reads a collection of radiometrically terrain-corrected gamma0 (Planetary
+    Computer's ``sentinel-1-rtc`` by default); ``sentinelhub`` asks the Process API for
+    ``S1GRD`` as terrain-flattened gamma0 and ignores the collection fields here; a
+    ``synthetic`` archive carries its own (``sentinel-1-rtc/`` beside the optical one).
+    """
+
+    catalog: str = ""
+    """STAC API URL, or path/URL of a static collection; empty = Planetary Computer's API
+    (``stac``) or the synthetic archive's radar collection (``synthetic``)."""
+    collection: str = PLANETARY_COMPUTER_RADAR
+    """Collection to search on a STAC API."""
+    vv_asset: str = "vv"
+    """Asset key of VV backscatter."""
+    vh_asset: str = "vh"
+    """Asset key of VH backscatter."""
+    units: str = "power"
+    """How the assets store backscatter: ``power`` (linear, Planetary Computer's),
+    ``amplitude`` or ``db``; kpgeo works in linear power."""
+    backscatter: str = "gamma0"
+    """The backscatter convention, which must be ``gamma0`` (terrain-flattened): the baseline
+    compares passes of two orbits over sloping ground."""
+    sign: str = ""
+    """``planetary-computer``: sign asset URLs with the planetary-computer package's SAS
+    tokens (no key needed); empty: read the URLs as they are."""
 
 
 @dataclass(frozen=True)
@@ -294,6 +332,8 @@ class PipelineConfig:
     composite: CompositeConfig = field(default_factory=CompositeConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     volume: VolumeConfig = field(default_factory=VolumeConfig)
+    radar: RadarConfig | None = None
+    """Sentinel-1 radar, when the pipeline has a ``[radar]`` table."""
     out: str = ""
     """Output folder; empty = ``outputs/<name>``."""
     scheduler: str = ""
@@ -369,8 +409,12 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
         source = dataclasses.replace(source, catalog=str(_resolve(base, source.catalog)))
     if source.sh_cache:
         source = dataclasses.replace(source, sh_cache=str(_resolve(base, source.sh_cache)))
+    radar = config.radar
+    if radar is not None and radar.catalog and "://" not in radar.catalog:
+        radar = dataclasses.replace(radar, catalog=str(_resolve(base, radar.catalog)))
     return dataclasses.replace(
         config,
+        radar=radar,
         sites=sites,
         synthetic=synthetic,
         source=source,
@@ -500,7 +544,36 @@ def validate(config: PipelineConfig, *, today: Any = None) -> PipelineConfig:
                 "low <= high."
             )
     _check_shares(config.detection)
+    if config.radar is not None:
+        check_radar(config.radar)
     return config
+
+
+def check_radar(radar: RadarConfig) -> None:
+    """Refuse a ``[radar]`` table kpgeo cannot read.
+
+    Raises
+    ------
+    ConfigError
+        Naming the value and what to give instead.
+    """
+    if radar.units not in RADAR_UNITS:
+        raise ConfigError(
+            f"radar.units = {radar.units!r} is not a unit kpgeo reads; give \"power\" (linear "
+            "power, as Planetary Computer's sentinel-1-rtc stores it), \"amplitude\" or \"db\".")
+    if radar.backscatter != "gamma0":
+        raise ConfigError(
+            f"radar.backscatter = {radar.backscatter!r}: kpgeo compares passes of two orbits, "
+            "which needs terrain-flattened gamma0; give backscatter = \"gamma0\" and a gamma0 "
+            "collection (Planetary Computer's sentinel-1-rtc; --source sentinelhub asks for it).")
+    if radar.sign not in RADAR_SIGNING:
+        raise ConfigError(
+            f"radar.sign = {radar.sign!r} is not a signing kpgeo knows; give "
+            "\"planetary-computer\" (SAS tokens for Planetary Computer's assets) or leave it out.")
+    for key in ("collection", "vv_asset", "vh_asset"):
+        if not getattr(radar, key).strip():
+            raise ConfigError(f"radar.{key} is empty; give the {key.replace('_', ' ')} "
+                              "(Planetary Computer's are sentinel-1-rtc, vv and vh).")
 
 
 def _check_shares(detection: DetectionConfig) -> None:

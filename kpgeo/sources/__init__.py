@@ -13,12 +13,14 @@ from pathlib import Path
 
 from ..config import PipelineConfig
 from ..errors import ConfigError
-from .base import READ_ERRORS, REFLECTANCE_BANDS, SCL_BAND, SceneSource
+from ..synth.radar_archive import RADAR_COLLECTION
+from .base import READ_ERRORS, REFLECTANCE_BANDS, SCL_BAND, RadarSource, SceneSource
 from .stac import StacSource
+from .stac_radar import StacRadarSource
 from .synthetic import DEFAULT_CACHE, SyntheticSource
 
-__all__ = ["READ_ERRORS", "REFLECTANCE_BANDS", "SCL_BAND", "SceneSource", "StacSource",
-           "SyntheticSource", "open_source"]
+__all__ = ["READ_ERRORS", "REFLECTANCE_BANDS", "SCL_BAND", "RadarSource", "SceneSource",
+           "StacSource", "SyntheticSource", "open_radar_source", "open_source"]
 
 
 def open_source(config: PipelineConfig) -> SceneSource:
@@ -57,7 +59,7 @@ def open_source(config: PipelineConfig) -> SceneSource:
         root = Path(config.synthetic.archive) if config.synthetic.archive else DEFAULT_CACHE
         return SyntheticSource(span, seed=config.synthetic.seed, root=root, mask=config.mask,
                                chunk_px=config.composite.chunk_px,
-                               read_attempts=config.source.read_attempts)
+                               read_attempts=config.source.read_attempts, radar=config.radar)
     if kind == "sentinelhub":
         # ^ imported here: sentinelhub-py is only needed by those who use it
         from .sentinelhub import SentinelHubSource
@@ -67,3 +69,41 @@ def open_source(config: PipelineConfig) -> SceneSource:
     raise ConfigError(
         f"source {kind!r} is unknown; use synthetic, stac or sentinelhub."
     )
+
+
+def open_radar_source(config: PipelineConfig, scenes: SceneSource) -> RadarSource | None:
+    """The Sentinel-1 source of a configuration with a ``[radar]`` table (None without one),
+    beside its optical source ``scenes`` (:func:`open_source`).
+
+    ``stac`` reads ``radar.catalog`` (Planetary Computer's API by default); a synthetic
+    archive its own radar collection (``sentinel-1-rtc/`` beside the optical one).
+
+    Raises
+    ------
+    ConfigError
+        For ``sentinelhub``, whose S1GRD is not read yet.
+    """
+    radar = config.radar
+    if radar is None:
+        return None
+    settings = {"read_attempts": config.source.read_attempts,
+                "http_timeout_s": config.source.http_timeout_s,
+                "http_retries": config.source.http_retries,
+                "resampling": config.source.resampling}
+    chunk_px = config.composite.chunk_px
+    if isinstance(scenes, SyntheticSource):
+        return scenes.radar_source()
+    if config.source.kind == "synthetic":
+        # An archive given as a catalog: its radar lies beside its collection.
+        beside = Path(config.source.catalog).parent / RADAR_COLLECTION / "collection.json"
+        return StacRadarSource.from_config(radar, catalog=str(beside), chunk_px=chunk_px,
+                                           **settings)
+    if config.source.kind == "stac":
+        return StacRadarSource.from_config(radar, chunk_px=chunk_px, **settings)
+    if config.source.kind == "sentinelhub":
+        raise ConfigError(
+            "[radar] with source sentinelhub: kpgeo does not read Sentinel Hub's S1GRD yet; "
+            "read radar with source stac (Planetary Computer's sentinel-1-rtc) or leave out "
+            "[radar].")
+    raise ConfigError(f"source {config.source.kind!r} has no radar; use synthetic, stac or "
+                      "sentinelhub.")

@@ -118,3 +118,37 @@ def chunk_reads_of_dataset(scenes: xr.Dataset, chunks: list[tuple[slice, slice]]
     ids = ([str(s) for s in scenes["scene_id"].values] if "scene_id" in scenes.coords
            else [])
     return ChunkReads(scenes["time"].values, ids, out)
+
+
+@dataclass(frozen=True)
+class RadarReads:
+    """Sentinel-1 passes on a site grid as lazy reads, one per pass and chunk.
+
+    Each read is a ``dask.delayed`` ``(2, y, x)`` float32 array of gamma0 (VV, VH; linear
+    power, NaN without data) on its chunk grown by :attr:`pad_px` within the site grid, so
+    that a spatial speckle filter sees across the chunk's edges; ``crop`` cuts the chunk out.
+    """
+
+    times: np.ndarray
+    """Time of each pass (datetime64[ns])."""
+    scene_ids: list[str]
+    """Scene id of each pass (``+``-joined when several frames make one)."""
+    orbit_states: list[str]
+    """``ascending`` or ``descending`` (``sat:orbit_state``; empty when not told)."""
+    relative_orbits: list[int]
+    """``sat:relative_orbit`` of each pass (-1 when not told)."""
+    pad_px: int
+    chunks: list[tuple[slice, slice, tuple[slice, slice], list[Delayed]]]
+    """Rows and columns of each chunk, where it lies in its padded reads, and the reads."""
+
+
+class RadarSource(Protocol):
+    """Search Sentinel-1 passes, then read them on a site grid chunk by chunk."""
+
+    def search(self, site: Site, months: MonthRange) -> list[pystac.Item]:
+        """Radar scenes intersecting ``site`` within ``months``, oldest first."""
+        ...
+
+    def read_chunks(self, items: list[pystac.Item], site: Site) -> RadarReads:
+        """Lazy reads of ``items`` on ``site.grid``, pass by pass and chunk by chunk."""
+        ...

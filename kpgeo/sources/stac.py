@@ -114,6 +114,8 @@ class StacSource:
     read_attempts: int = 3
     http_timeout_s: float = 60.0
     http_retries: int = 3
+    option: str = "--catalog"
+    """How the user gave :attr:`catalog`, for messages (``radar.catalog`` for radar)."""
     skipped: list[dict[str, Any]] = field(default_factory=list)
     retries: list[dict[str, Any]] = field(default_factory=list)
     _after_fault: bool = field(default=False, init=False, repr=False)
@@ -135,14 +137,14 @@ class StacSource:
                         break
                 else:
                     raise InputError(
-                        f"--catalog {self.catalog!r} is a folder without a catalog (no "
+                        f"{self.option} {self.catalog!r} is a folder without a catalog (no "
                         "collection.json or catalog.json in it); give a STAC API URL or the "
                         "path of a static collection.json or catalog.json (e.g. one written by "
                         "kpgeo synth)."
                     )
             if not path.is_file():
                 raise InputError(
-                    f"--catalog {self.catalog!r} does not exist; give a STAC API URL or the path "
+                    f"{self.option} {self.catalog!r} does not exist; give a STAC API URL or the path "
                     "of a static collection.json or catalog.json (e.g. one written by kpgeo synth)."
                 )
             self.catalog = str(path)
@@ -157,23 +159,34 @@ class StacSource:
         SourceError
             If the catalog cannot be read or searched.
         """
+        usable = []
+        for item in self.find(site, months):
+            try:
+                check_item(item, (*REFLECTANCE_BANDS, SCL_BAND), REFLECTANCE_BANDS)
+            except ItemProblem as exc:
+                self.record_skip(site, item, str(exc), 0)
+                continue
+            cover = cloud_cover(item)  # unknown: kept, SCL masks the clouds anyway
+            if cover is None or cover <= self.max_scene_cloud_pct:
+                usable.append(item)
+        return sorted(usable, key=lambda i: (i.datetime, i.id))
+
+    def find(self, site: Site, months: MonthRange) -> list[pystac.Item]:
+        """Every item of the catalog (or of the API's collection) over the site in ``months``,
+        unchecked; those that could not be read at all are recorded in :attr:`skipped`.
+
+        Raises
+        ------
+        SourceError
+            If the catalog cannot be read or searched.
+        """
         if self.is_api:
             items, unreadable = self._search_api(site, months)
         else:
             items, unreadable = self._search_static(site, months)
         for record in unreadable:
             self._record_unreadable(site, record)
-        usable = []
-        for item in items:
-            try:
-                check_item(item, (*REFLECTANCE_BANDS, SCL_BAND), REFLECTANCE_BANDS)
-            except ItemProblem as exc:
-                self._record_skip(site, item, str(exc), 0)
-                continue
-            cover = cloud_cover(item)  # unknown: kept, SCL masks the clouds anyway
-            if cover is None or cover <= self.max_scene_cloud_pct:
-                usable.append(item)
-        return sorted(usable, key=lambda i: (i.datetime, i.id))
+        return items
 
     # ---- faults -------------------------------------------------------------------------
     def screen(self, items: list[pystac.Item], site: Site) -> list[pystac.Item]:
@@ -194,7 +207,7 @@ class StacSource:
                     readable.append(item)
                     break
                 if lasting or attempt == self.read_attempts:
-                    self._record_skip(site, item, failure, attempt)
+                    self.record_skip(site, item, failure, attempt)
                     log.warning("%s: scene %s skipped after %d attempts: %s", site.name,
                                 item.id, attempt, failure)
                     break
@@ -212,7 +225,7 @@ class StacSource:
             return str(exc), isinstance(exc, CogMismatch)  # the reader names the asset first
         return None, False
 
-    def _record_skip(self, site: Site, item: pystac.Item, reason: str, attempts: int) -> None:
+    def record_skip(self, site: Site, item: pystac.Item, reason: str, attempts: int) -> None:
         try:
             when: dt.datetime | None = utc_datetime(item)
         except ItemProblem:

@@ -22,12 +22,13 @@ import pystac
 import xarray as xr
 
 from ..aoi import Site
-from ..config import MaskConfig
+from ..config import MaskConfig, RadarConfig
 from ..months import MonthRange
 from ..synth import write_archive
 from ..synth.archive import SYNTH_KEY
-from .base import ChunkReads
+from .base import ChunkReads, RadarReads
 from .stac import StacSource
+from .stac_radar import StacRadarSource
 
 #: Held while a source looks up or builds a site's archive.
 _BUILDING = threading.Lock()
@@ -75,10 +76,13 @@ class SyntheticSource:
     mask: MaskConfig = field(default_factory=MaskConfig)
     chunk_px: int = 1024
     read_attempts: int = 3
+    radar: RadarConfig | None = None
+    """With a ``[radar]`` table, the archives carry Sentinel-1 (:meth:`radar_source`)."""
     skipped: list[dict[str, Any]] = field(default_factory=list, init=False)
     """Scenes left out, of every site's archive (see :class:`~.stac.StacSource`)."""
     retries: list[dict[str, Any]] = field(default_factory=list, init=False)
     _sources: dict[str, StacSource] = field(default_factory=dict, init=False, repr=False)
+    _radar: dict[str, StacRadarSource] = field(default_factory=dict, init=False, repr=False)
 
     def source_for(self, site: Site) -> StacSource:
         """The STAC source over this site's archive, writing the archive if needed (once:
@@ -88,7 +92,11 @@ class SyntheticSource:
             if site.name not in self._sources:
                 folder = archive_folder(self.root, site, self.months, self.seed)
                 result = write_archive(site, self.months, folder, seed=self.seed,
-                                       replace_stale=True)
+                                       replace_stale=True, radar=self.radar is not None)
+                if self.radar is not None and result.radar is not None:
+                    self._radar[site.name] = StacRadarSource.from_config(
+                        self.radar, catalog=str(result.radar), chunk_px=self.chunk_px,
+                        read_attempts=self.read_attempts)
                 self._sources[site.name] = StacSource(
                     str(result.collection), mask=self.mask, chunk_px=self.chunk_px,
                     read_attempts=self.read_attempts, skipped=self.skipped,
@@ -107,3 +115,24 @@ class SyntheticSource:
 
     def screen(self, items: list[pystac.Item], site: Site) -> list[pystac.Item]:
         return self.source_for(site).screen(items, site)
+
+    def radar_source(self) -> SyntheticRadar:
+        """The radar of the sites' archives (built with them)."""
+        return SyntheticRadar(self)
+
+
+@dataclass
+class SyntheticRadar:
+    """Sentinel-1 of a :class:`SyntheticSource`'s archives, site by site."""
+
+    owner: SyntheticSource
+
+    def _for(self, site: Site) -> StacRadarSource:
+        self.owner.source_for(site)
+        return self.owner._radar[site.name]
+
+    def search(self, site: Site, months: MonthRange) -> list[pystac.Item]:
+        return self._for(site).search(site, months)
+
+    def read_chunks(self, items: list[pystac.Item], site: Site) -> RadarReads:
+        return self._for(site).read_chunks(items, site)

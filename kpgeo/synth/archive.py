@@ -10,6 +10,9 @@ The truth lies in ``truth/`` on the site grid: each dug pixel's first month (a p
 when at least half of it is), the share of each pixel dug, the pre-existing digging, fields,
 burns, riverbeds, roads, and the true area series. Each scene's misregistration is in its
 item's ``kpgeo:shift_px``.
+
+With ``radar``, a Sentinel-1 RTC collection of the same world lies beside it in
+``sentinel-1-rtc/`` (:mod:`.radar_archive`); the optical files are the same with or without it.
 """
 
 from __future__ import annotations
@@ -35,10 +38,12 @@ from .. import __version__
 from ..aoi import Site
 from ..errors import InputError
 from ..months import MonthRange
-from ..products.export import write_cog, write_csv
+from ..products.export import write_cog
 from .ground import Ground
+from .radar_archive import RADAR_COLLECTION, RADAR_VERSION, write_radar
 from .scenes import NODATA, OFFSET, SCALE, Acquisition, SceneArrays, render, schedule
-from .world import World, build_world
+from .truth import write_truth
+from .world import build_world
 
 #: Sites closer than this to a UTM zone boundary also get scenes on the neighbour's grid.
 NEIGHBOUR_ZONE_KM = 150.0
@@ -74,6 +79,10 @@ class SynthResult:
     """Folder of truth rasters and the true area series."""
     cached: bool
     """True when a matching archive was already there and nothing was written."""
+    radar: Path | None = None
+    """The Sentinel-1 RTC ``collection.json``, when the archive has one."""
+    radar_scenes: int = 0
+    """Number of radar scenes (items)."""
 
 
 #: Version of the generator and its truth; an archive of another version is rebuilt, not reused.
@@ -102,7 +111,7 @@ def synth_parameters(site: Site, months: MonthRange, seed: int,
 
 def write_archive(site: Site, months: MonthRange, out: str | Path, *, seed: int = 7,
                   cloudiness: float = 1.0, ground: Ground | None = None, workers: int = 2,
-                  replace_stale: bool = False) -> SynthResult:
+                  replace_stale: bool = False, radar: bool = False) -> SynthResult:
     """Write the synthetic archive of ``site`` over ``months`` to the folder ``out``.
 
     An existing archive with the same parameters is reused (the build is deterministic); a
@@ -112,7 +121,9 @@ def write_archive(site: Site, months: MonthRange, out: str | Path, *, seed: int 
     sites; 2 = an unusually cloudy year). ``ground``: the hardships of real ground (default:
     all of them, :class:`~.ground.Ground`; ``Ground.simple()`` for the clean world).
     ``replace_stale`` lets a cache replace a kpgeo archive
-    made with other parameters or an older generator.
+    made with other parameters or an older generator. ``radar`` adds the Sentinel-1 RTC
+    collection (:mod:`.radar_archive`), also to an archive already there without it; off by
+    default, as most uses (tests among them) read only the optical scenes.
 
     Raises
     ------
@@ -124,7 +135,11 @@ def write_archive(site: Site, months: MonthRange, out: str | Path, *, seed: int 
     params = synth_parameters(site, months, seed, cloudiness, ground)
     existing = _existing_parameters(out)
     if existing == params:
-        return SynthResult(out / "collection.json", _count_items(out), out / "truth", True)
+        cached = True
+        if radar and _radar_parameters(out) != _radar_marker(params):
+            _add_radar(out, site, months, seed, ground, params, workers)
+            cached = False
+        return _result(out, _count_items(out), cached)
     if existing is not None and replace_stale:
         shutil.rmtree(out)  # a cache of an older generator or other parameters
     elif out.exists() and (existing is not None or any(out.iterdir())):
@@ -160,7 +175,11 @@ def write_archive(site: Site, months: MonthRange, out: str | Path, *, seed: int 
         for item in items:
             item.make_asset_hrefs_relative()
         collection.save(pystac.CatalogType.SELF_CONTAINED)
-        _write_truth(tmp / "truth", world, site, months)
+        write_truth(tmp / "truth", world, site, months)
+        if radar:
+            write_radar(tmp / RADAR_COLLECTION, world, months, seed=seed, stream=stream,
+                        title=site.title, bbox=list(site.geometry.boundingbox),
+                        marker={SYNTH_KEY: _radar_marker(params)}, workers=workers)
         if out.exists():
             out.rmdir()  # empty, checked above
         tmp.chmod(0o755)  # mkdtemp made it private; an archive is meant to be shared
@@ -168,7 +187,44 @@ def write_archive(site: Site, months: MonthRange, out: str | Path, *, seed: int 
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return SynthResult(out / "collection.json", len(acquisitions), out / "truth", False)
+    return _result(out, len(acquisitions), False)
+
+
+def _result(out: Path, scenes: int, cached: bool) -> SynthResult:
+    radar = out / RADAR_COLLECTION / "collection.json"
+    if not radar.is_file():
+        return SynthResult(out / "collection.json", scenes, out / "truth", cached)
+    return SynthResult(out / "collection.json", scenes, out / "truth", cached, radar,
+                       _count_items(radar.parent))
+
+
+def _radar_marker(params: dict[str, Any]) -> dict[str, Any]:
+    """What the radar collection records of what made it: the archive's parameters and the
+    radar generator's version."""
+    return {**params, "radar_version": RADAR_VERSION}
+
+
+def _radar_parameters(out: Path) -> dict[str, Any] | None:
+    return _existing_parameters(out / RADAR_COLLECTION)
+
+
+def _add_radar(out: Path, site: Site, months: MonthRange, seed: int, ground: Ground,
+               params: dict[str, Any], workers: int) -> None:
+    """Give an optical archive its radar (or new radar, of this generator): the same world
+    drawn again (it is deterministic), its passes written beside it and moved into place."""
+    tmp = Path(tempfile.mkdtemp(prefix="kpgeo-synth-tmp-", dir=out)).resolve()
+    try:
+        stream = site_stream(site)
+        world = build_world(_world_grid(site.grid), months, seed, stream, ground)
+        write_radar(tmp / RADAR_COLLECTION, world, months, seed=seed, stream=stream,
+                    title=site.title, bbox=list(site.geometry.boundingbox),
+                    marker={SYNTH_KEY: _radar_marker(params)}, workers=workers)
+        (tmp / RADAR_COLLECTION).chmod(0o755)
+        if (out / RADAR_COLLECTION).exists():
+            shutil.rmtree(out / RADAR_COLLECTION)  # of an older generator
+        (tmp / RADAR_COLLECTION).rename(out / RADAR_COLLECTION)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _existing_parameters(out: Path) -> dict[str, Any] | None:
@@ -326,95 +382,3 @@ def _collection(site: Site, months: MonthRange, params: dict[str, Any]) -> pysta
         stac_extensions=list(_STAC_EXTENSIONS),
     )
     return collection
-
-
-def _write_truth(folder: Path, world: World, site: Site, months: MonthRange) -> None:
-    """Truth on the site grid: rasters and the true area series."""
-    grid = site.grid
-    world_grid = world.grid
-    col0 = round((grid.affine.c - world_grid.affine.c) / 10)
-    row0 = round((world_grid.affine.f - grid.affine.f) / 10)
-    crop = (slice(row0, row0 + grid.shape.y), slice(col0, col0 + grid.shape.x))
-    inside = site.pixel_mask()
-    start_day = float(np.datetime64(months.first, "D").astype("int64"))
-    end_day = float(np.datetime64(months.last + 1, "D").astype("int64"))
-    dig_day = world.dig_day[crop]
-    share = world.dig_share[crop]
-    reached = (dig_day < end_day) & inside  # sites keep growing after the archive ends
-    dug = reached & (share >= 0.5)  # a pixel is dug when at least half of it is
-    first_month = np.zeros(grid.shape.yx, dtype="int32")
-    as_month = np.where(dug, dig_day, 0).astype("int64").astype("datetime64[D]").astype(
-        "datetime64[M]")
-    yyyymm = (as_month.astype("datetime64[Y]").astype(int) + 1970) * 100 + (
-        as_month.astype(int) % 12 + 1)
-    preexisting = dug & (dig_day < start_day)
-    first_month[dug & ~preexisting] = yyyymm[dug & ~preexisting]
-    burns = np.zeros(grid.shape.yx, dtype="int32")
-    for burn in sorted(world.burns, key=lambda b: b.day):
-        month = np.datetime64(int(burn.day), "D").astype("datetime64[M]")
-        mask = burn.full_mask(world.shape)[crop] & inside
-        burns[mask] = int(str(month).replace("-", ""))
-    write_cog(folder / "first_month.tif", first_month, grid, nodata=None, resampling="nearest",
-              descriptions=["first month dug (YYYYMM), 0 = not dug within the archive"])
-    write_cog(folder / "preexisting.tif", preexisting.astype("uint8"), grid, nodata=None,
-              resampling="nearest", descriptions=["dug before the archive's first month"])
-    reached_month = np.zeros(grid.shape.yx, dtype="int32")
-    as_month = np.where(reached, dig_day, 0).astype("int64").astype("datetime64[D]").astype(
-        "datetime64[M]")
-    reached_month[reached] = ((as_month.astype("datetime64[Y]").astype(int) + 1970) * 100
-                              + (as_month.astype(int) % 12 + 1))[reached]
-    write_cog(folder / "reached_month.tif", reached_month, grid, nodata=None,
-              resampling="nearest",
-              descriptions=["month digging reached the pixel (YYYYMM), any share; 0 = never"])
-    write_cog(folder / "site_id.tif", np.where(reached, world.dig_site[crop], -1).astype("int32"),
-              grid, nodata=None, resampling="nearest",
-              descriptions=["digging site (working) of the pixel, -1 = none"])
-    write_cog(folder / "dug_share.tif", np.where(reached, share, 0).astype("float32"), grid,
-              nodata=None, resampling="nearest",
-              descriptions=["share of the pixel dug by the archive's end (0-1); dug when >= 0.5"])
-    write_cog(folder / "riverbed.tif", (world.riverbed[crop] & inside).astype("uint8"), grid,
-              nodata=None, resampling="nearest",
-              descriptions=["riverbed outside the low-water river: bars in the dry season"])
-    write_cog(folder / "roads.tif", (world.road[crop] & inside).astype("uint8"), grid,
-              nodata=None, resampling="nearest", descriptions=["laterite road"])
-    write_cog(folder / "fields.tif", (world.field[crop] & inside).astype("uint8"), grid,
-              nodata=None, resampling="nearest", descriptions=["dry-season field"])
-    write_cog(folder / "burns.tif", burns, grid, nodata=None, resampling="nearest",
-              descriptions=["month of the last burn (YYYYMM), 0 = not burned"])
-    # Ground of abandoned sites regrows; once regrown it looks like the savanna around it (its
-    # pits keep their water). Benchmarks use this to tell visible from past digging.
-    ends = np.array([s.end_day + s.regrow_days for s in world.sites] + [np.inf])
-    regrown_day = np.where(np.isfinite(dig_day), ends[world.dig_site[crop]], np.inf)
-    regrown = np.isfinite(regrown_day) & (regrown_day < end_day) & dug
-    regrown_month = np.zeros(grid.shape.yx, dtype="int32")
-    if regrown.any():
-        as_month = regrown_day[regrown].astype("int64").astype("datetime64[D]").astype(
-            "datetime64[M]")
-        regrown_month[regrown] = [int(str(m).replace("-", "")) for m in as_month]
-    write_cog(folder / "regrown_month.tif", regrown_month, grid, nodata=None, resampling="nearest",
-              descriptions=[("month the dug ground had regrown (YYYYMM), 0 = not by the "
-                            "archive's end")])
-    write_cog(folder / "pits.tif", (world.pit[crop] & dug).astype("uint8"), grid, nodata=None,
-              resampling="nearest", descriptions=["pit that holds water once dug"])
-    write_cog(folder / "water.tif", (world.channel[crop] & inside).astype("uint8"), grid,
-              nodata=None, resampling="nearest", descriptions=["river channel"])
-    pixel_ha = (grid.resolution.x ** 2) / 1e4
-    rows = []
-    for month in months.months():
-        end_day = float(np.datetime64(month + 1, "D").astype("int64")) - 1e-3
-        label = int(str(month).replace("-", ""))
-        rows.append({
-            "month": str(month),
-            "preexisting_ha": round(preexisting.sum() * pixel_ha, 2),
-            "new_ha": round((first_month == label).sum() * pixel_ha, 2),
-            "cumulative_new_ha": round(((first_month > 0) & (first_month <= label)).sum()
-                                       * pixel_ha, 2),
-            "active_ha": round((world.active_by(end_day)[crop] & inside).sum() * pixel_ha, 2),
-            "pit_water_ha": round((world.pit_water_by(end_day)[crop] & inside).sum()
-                                  * pixel_ha, 2),
-            # The dug ground itself: the shares of every pixel reached since the archive began.
-            "cumulative_new_dug_ha": round(float(share[inside & (dig_day >= start_day)
-                                                       & (dig_day <= end_day)].sum())
-                                           * pixel_ha, 2),
-        })
-    write_csv(folder / "area_series.csv", rows, list(rows[0]))

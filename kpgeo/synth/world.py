@@ -216,24 +216,46 @@ class World:
         river = spectra.CLEAR_WATER + river_turbidity * (
             spectra.TURBID_WATER - spectra.CLEAR_WATER
         )
-        distance = self.river_dist_m[r0:r1]
-        if self.bed_m is None:
-            level: np.ndarray | np.float32 = np.float32(12.0 + 60.0 * flood)
-        else:
-            # The rising river fills its bed first (June-July), then spreads over the
-            # floodplain at the height of the rains, further in some years than others.
-            bed = self.bed_m[r0:r1]
-            fill = np.float32(min(1.0, 2.5 * flood))
-            beyond = np.float32(max(0.0, flood - 0.4) / 0.6 * FLOODPLAIN_M
-                                * self.years.reach(day))
-            level = LOW_WATER_M + fill * (bed - LOW_WATER_M) + beyond
-            bars = (distance <= bed) & (distance >= level)
-            if bars.any():
-                tint = self.gravel_tint[r0:r1][bars]
-                out[:, bars] = spectra.SAND_BAR[:, None] * tint[None]
-        wet = self.channel[r0:r1] | ((distance < level) & ~(self.dig_day[r0:r1] <= day))
-        out[:, wet] = river[:, None]
+        level = self._water_level_m(day, r0, r1, flood)
+        bars = self._bars(level, r0, r1)
+        if bars.any():
+            tint = self.gravel_tint[r0:r1][bars]
+            out[:, bars] = spectra.SAND_BAR[:, None] * tint[None]
+        out[:, self._open_water(level, day, r0, r1)] = river[:, None]
         return out.astype("float32", copy=False)
+
+    def water(self, day: float, rows: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        """Open water (the river and its flooded floodplain; dug ground holds its own pits)
+        and the dry sand and gravel bars of the riverbeds on ``day``, on ``rows``: what the
+        optical scenes show, for the radar to show the same."""
+        r0, r1, _ = rows.indices(self.shape[0])
+        flood = _interp_month_table(FLOOD_BY_MONTH, day - self.years.shift(day))
+        level = self._water_level_m(day, r0, r1, flood)
+        return self._open_water(level, day, r0, r1), self._bars(level, r0, r1)
+
+    def _water_level_m(self, day: float, r0: int, r1: int,
+                       flood: float) -> np.ndarray | np.float32:
+        """How far from a river's centre line its water reaches, in metres."""
+        if self.bed_m is None:
+            return np.float32(12.0 + 60.0 * flood)
+        # The rising river fills its bed first (June-July), then spreads over the
+        # floodplain at the height of the rains, further in some years than others.
+        bed = self.bed_m[r0:r1]
+        fill = np.float32(min(1.0, 2.5 * flood))
+        beyond = np.float32(max(0.0, flood - 0.4) / 0.6 * FLOODPLAIN_M
+                            * self.years.reach(day))
+        return LOW_WATER_M + fill * (bed - LOW_WATER_M) + beyond
+
+    def _bars(self, level: np.ndarray | np.float32, r0: int, r1: int) -> np.ndarray:
+        if self.bed_m is None:
+            return np.zeros((r1 - r0, self.shape[1]), dtype=bool)
+        distance = self.river_dist_m[r0:r1]
+        return (distance <= self.bed_m[r0:r1]) & (distance >= level)
+
+    def _open_water(self, level: np.ndarray | np.float32, day: float, r0: int,
+                    r1: int) -> np.ndarray:
+        distance = self.river_dist_m[r0:r1]
+        return self.channel[r0:r1] | ((distance < level) & ~(self.dig_day[r0:r1] <= day))
 
     def _digging(self, out: np.ndarray, savanna: np.ndarray, day: float, r0: int,
                  r1: int, season: float) -> None:
