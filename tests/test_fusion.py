@@ -16,33 +16,33 @@ def codes(*per_pixel: list[int]) -> np.ndarray:
     return np.array(per_pixel, dtype="int8").T[:, None, :]
 
 
-def test_three_acquisitions_in_a_row_confirm_a_one_off_drop_does_not() -> None:
+def test_two_acquisitions_in_a_row_confirm_a_one_off_drop_does_not() -> None:
     state = RadarState.empty((1, 4)).advance(codes(
-        [H, H, H],      # a lasting drop: dated
+        [H, H, N],      # a lasting drop: dated (what follows no longer counts)
         [H, N, H],      # speckle or a wet day: the run breaks
         [H, U, H],      # an acquisition that missed the pixel does not break the run
         [N, N, H]),     # begun on the last acquisition: waiting
         "2024-07")
-    assert state.since.tolist() == [[202407, 0, 0, 0]]
-    assert state.streak.tolist() == [[3, 1, 2, 1]]
-    assert state.first.tolist() == [[202407, 202407, 202407, 202407]]
+    assert state.since.tolist() == [[202407, 0, 202407, 0]]
+    assert state.streak.tolist() == [[2, 1, 2, 1]]
+    assert state.first.tolist() == [[202407] * 4]
 
 
 def test_a_run_carries_across_months_and_dates_its_first_evidence() -> None:
-    state = RadarState.empty((1, 1)).advance(codes([N, H, H]), "2024-07")
+    state = RadarState.empty((1, 1)).advance(codes([N, N, H]), "2024-07")
     assert state.since.tolist() == [[0]]
-    state = state.advance(codes([H, H]), "2024-08")
+    state = state.advance(codes([H, N]), "2024-08")
     assert state.since.tolist() == [[202407]]
     # Dated once: later acquisitions change nothing.
     assert state.advance(codes([N, N, H]), "2024-09").since.tolist() == [[202407]]
     # A broken run starts afresh, dated by its own first evidence.
-    broken = RadarState.empty((1, 1)).advance(codes([H, H, N]), "2024-07")
-    assert broken.advance(codes([H, H, H]), "2024-08").since.tolist() == [[202408]]
+    broken = RadarState.empty((1, 1)).advance(codes([H, N]), "2024-07")
+    assert broken.advance(codes([H, H]), "2024-08").since.tolist() == [[202408]]
 
 
 def test_excluded_pixels_are_never_dated() -> None:
     exclude = np.array([[True, False]])
-    state = RadarState.empty((1, 2)).advance(codes([H, H, H], [H, H, H]), "2024-07",
+    state = RadarState.empty((1, 2)).advance(codes([H, H], [H, H]), "2024-07",
                                              exclude=exclude)
     assert state.since.tolist() == [[0, 202407]]
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from kpgeo.methods.fusion import RadarState
 from kpgeo.methods.radar import (
-    RadarState,
     RadarThresholds,
-    confirm,
+    acquisition_codes,
     despeckle,
     evidence,
     season_baseline,
@@ -77,19 +77,17 @@ def test_the_baselines_own_wet_season_flood_is_no_evidence_but_a_working_is() ->
     vv, vh, months = _baseline_year(rng)
     september = season_baseline(vv, vh, months, 9)
     assert september.water[FLOOD_INSIDE].all() and not september.water[WORKING].any()
-    state = RadarState.empty(SHAPE)
-    days = [600.0, 612.0, 624.0]
-    for day in days:  # September of the monitored year: flooded again, the working opened
+    codes = []
+    for _ in range(3):  # September of the monitored year: flooded again, the working opened
         vv_now, vh_now = _scene(rng, 9, working=True)
         worked, water = evidence(vv_now, vh_now, september)
         assert not water[FLOOD].any() and not worked[FLOOD].any()
-        state = confirm(state, worked | water, np.isfinite(vh_now), day)
-    confirmed = np.isfinite(state.confirmed_day)
+        codes.append(acquisition_codes(worked | water, np.isfinite(vh_now)))
+    state = RadarState.empty(SHAPE).advance(np.stack(codes), "2024-09")
+    confirmed = state.since > 0
     assert confirmed[WORKING_INSIDE].all() and confirmed[WORKING].mean() > 0.6
     assert not confirmed[FLOOD].any()
     assert confirmed.sum() - confirmed[WORKING].sum() <= 2  # speckle alone: almost nothing
-    first = state.first_day[WORKING][confirmed[WORKING]]
-    assert (first == days[0]).mean() > 0.6  # dated by its first evidence
 
 
 def test_a_drop_on_one_acquisition_is_flagged_then_withdrawn() -> None:
@@ -97,14 +95,15 @@ def test_a_drop_on_one_acquisition_is_flagged_then_withdrawn() -> None:
     vv, vh, months = _baseline_year(rng)
     base = season_baseline(vv, vh, months, 9)
     state = RadarState.empty(SHAPE)
-    for day, working in ((600.0, True), (612.0, False), (624.0, False)):
+    for working in (True, False, False):
         vv_now, vh_now = _scene(rng, 9, working=working)
         worked, water = evidence(vv_now, vh_now, base)
-        state = confirm(state, worked | water, np.isfinite(vh_now), day)
-        if day == 600.0:
+        codes = acquisition_codes(worked | water, np.isfinite(vh_now))
+        state = state.advance(codes[None], "2024-09")
+        if working:
             assert (state.streak[WORKING_INSIDE] == 1).all()  # flagged
-    assert not np.isfinite(state.confirmed_day).any()
-    assert (state.streak[WORKING] == 0).all() and np.isnan(state.first_day[WORKING]).all()
+    assert not (state.since > 0).any()
+    assert (state.streak[WORKING] == 0).all() and (state.first[WORKING] == 0).all()
 
 
 def test_new_open_water_counts_where_the_season_never_had_water() -> None:

@@ -32,12 +32,8 @@ The margins (:class:`RadarThresholds`) were set on simulated stacks of Sentinel-
 on one acquisition 1.2 % of undisturbed grass pixels show evidence and a working that darkens
 VH by 4.5 dB shows it two times in three; a new flood, both polarisations dark, does not.
 
-**Confirmation** (:func:`confirm`), as RADD confirms its alerts: a pixel's first evidence
-flags it; it is confirmed once evidence repeats on its next ``confirm_n - 1`` acquisitions
-with data in a row (either orbit direction), and the flag is withdrawn by an acquisition
-without evidence before then. The change is dated by its first evidence. Two in a row leave
-about one grass pixel in 7,000 per pair of acquisitions, isolated pixels that the minimum
-mapping unit removes; three leave almost none, at the cost of a week or two of delay.
+**Codes** (:func:`acquisition_codes`): each acquisition's evidence as the optical method's
+codes, for :mod:`kpgeo.methods.fusion`, which confirms it as RADD confirms its alerts.
 """
 
 from __future__ import annotations
@@ -47,6 +43,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+
+from .detection import EVIDENCE, NO_EVIDENCE, UNOBSERVED
 
 #: Side of the speckle filter's window, in pixels.
 SPECKLE_WINDOW_PX = 3
@@ -82,8 +80,6 @@ class RadarThresholds:
     water_buffer_px: int = 2
     """New water within this many pixels of the season's baseline water is that water
     spreading further (a wetter year's flood), not a pit."""
-    confirm_n: int = 2
-    """Acquisitions with evidence in a row that confirm a change."""
 
 
 @dataclass(frozen=True)
@@ -100,24 +96,6 @@ class SeasonBaseline:
     """Open water on at least one of the season's baseline acquisitions."""
     count: np.ndarray
     """Baseline acquisitions with data."""
-
-
-@dataclass(frozen=True)
-class RadarState:
-    """Each pixel's change so far, carried from acquisition to acquisition (days since
-    1970-01-01; NaN: none)."""
-
-    first_day: np.ndarray
-    """Day of the first evidence of the current run (of the confirmed change once confirmed)."""
-    streak: np.ndarray
-    """Acquisitions with evidence in a row, up to ``confirm_n``."""
-    confirmed_day: np.ndarray
-    """Day the change was confirmed."""
-
-    @classmethod
-    def empty(cls, shape: tuple[int, int]) -> RadarState:
-        return cls(np.full(shape, np.nan, dtype="float64"), np.zeros(shape, dtype="int8"),
-                   np.full(shape, np.nan, dtype="float64"))
 
 
 def despeckle(power: np.ndarray, window_px: int = SPECKLE_WINDOW_PX) -> np.ndarray:
@@ -209,27 +187,14 @@ def evidence(vv_db: np.ndarray, vh_db: np.ndarray, base: SeasonBaseline,
     return worked, water
 
 
-def confirm(state: RadarState, found: np.ndarray, valid: np.ndarray, day: float,
-            confirm_n: int = RadarThresholds.confirm_n) -> RadarState:
-    """``state`` after one acquisition on ``day``: ``found`` evidence where ``valid`` (the
-    acquisition has data and the pixel a baseline). A confirmed change stays confirmed.
-
-    Examples
-    --------
-    >>> state = confirm(RadarState.empty((20, 20)), worked | water, valid, day)  # doctest: +SKIP
-    """
-    done = np.isfinite(state.confirmed_day)
-    hit = valid & found & ~done
-    miss = valid & ~found & ~done
-    streak = state.streak.copy()
-    first_day = state.first_day.copy()
-    confirmed_day = state.confirmed_day.copy()
-    first_day[hit & (streak == 0)] = day
-    np.add(streak, 1, out=streak, where=hit)
-    streak[miss] = 0
-    first_day[miss] = np.nan
-    confirmed_day[hit & (streak >= confirm_n)] = day
-    return RadarState(first_day, streak, confirmed_day)
+def acquisition_codes(found: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """One acquisition's codes ``(y, x)``: :data:`~.detection.EVIDENCE` where ``found``,
+    :data:`~.detection.NO_EVIDENCE` where ``valid`` (data and a baseline) without it,
+    :data:`~.detection.UNOBSERVED` elsewhere."""
+    codes = np.full(found.shape, UNOBSERVED, dtype="int8")
+    np.copyto(codes, np.int8(NO_EVIDENCE), where=valid)
+    np.copyto(codes, np.int8(EVIDENCE), where=valid & found)
+    return codes
 
 
 def _robust_sd(values: np.ndarray) -> np.ndarray:
