@@ -91,13 +91,21 @@ def test_confirm_after_must_be_positive() -> None:
 def _month(carry, optical: np.ndarray, radar: np.ndarray | None, month: str):
     """A one-chunk site's month: ``optical`` evidence codes ``(overpass, y, x)`` (their
     valid pixels are those observed), ``radar`` codes ``(acquisition, y, x)``."""
+    from odc.geo.geobox import GeoBox
+
     from kpgeo.config import DetectionConfig
     from kpgeo.methods.chunkwise import (
-        ChunkBaseline, Observed, Ring, advance, finish, merge_labels, summarize)
-    from kpgeo.methods.chunkwise import Layout
+        ChunkBaseline,
+        Layout,
+        Observed,
+        Ring,
+        advance,
+        finish,
+        merge_labels,
+        summarize,
+    )
     from kpgeo.methods.reference import SeasonalReference
     from kpgeo.sources.base import REFLECTANCE_BANDS
-    from odc.geo.geobox import GeoBox
 
     shape = optical.shape[1:]
     params = DetectionConfig(min_area_ha=0.05, footprint_share_min=0.0)  # 5 pixels
