@@ -67,7 +67,13 @@ from .products.product_tags import SIGNATURE_TAG, quality_from_tags
 from .products.synthetic_label import collection_name, source_kind
 from .products.tiles import TILES_FOLDER, remove_tiles
 from .saved import MONTH_PRODUCTS, SavedMonth, SiteFolder
-from .sources import REFLECTANCE_BANDS, SceneSource, open_source
+from .sources import (
+    REFLECTANCE_BANDS,
+    RadarSource,
+    SceneSource,
+    open_radar_source,
+    open_source,
+)
 from .sources.synthetic import reads_synthetic
 
 log = logging.getLogger(__name__)
@@ -179,6 +185,9 @@ def signature(site: Site, config: PipelineConfig) -> str:
         "source": [config.source.kind, config.source.catalog, config.source.collection,
                    config.source.sh_base_url, config.source.sh_use_clm],
         "detection": dataclasses.asdict(config.detection),
+        # Radar's findings are part of the state (change.tif): another radar, or none,
+        # recomputes it.
+        "radar": None if config.radar is None else dataclasses.asdict(config.radar),
         "mask": {k: list(v) if isinstance(v, tuple) else v
                  for k, v in dataclasses.asdict(config.mask).items()},
         "min_valid_pct": config.composite.min_valid_pct,
@@ -221,6 +230,8 @@ class SiteRun:
     site: Site
     config: PipelineConfig
     progress: Callable[[str], None]
+    radar: RadarSource | None = None
+    """Sentinel-1 read beside the optical scenes (a ``[radar]`` table), or None."""
     results: list[SiteMonth] = field(default_factory=list)
     _from_scratch: bool = False
     """The baseline was (re)built by this run: no saved state after it is reused."""
@@ -296,7 +307,7 @@ class SiteRun:
     def _months(self) -> SiteMonths:
         # An absolute folder: the workers may run in another working directory.
         return SiteMonths(self.source, self.site, self.config, self.folder.absolute(),
-                          signature(self.site, self.config))
+                          signature(self.site, self.config), self.radar)
 
     def _hand_over(self, month: Month | str, complete: Callable[[], None]) -> None:
         """Have the month completed in the background (its COGs made from its tiles, its
@@ -676,8 +687,9 @@ def run(config: PipelineConfig, *, site_names: tuple[str, ...] = (),
     out_dir = config.out_dir
     check_out_folder(out_dir, overwrite=config.overwrite)  # before anything is written
     source = open_source(config)
+    radar = open_radar_source(config, source)
     try:
-        return _run_sites(config, sites, all_sites, source, progress, progress_bar)
+        return _run_sites(config, sites, all_sites, source, progress, progress_bar, radar)
     except KpgeoError:
         raise
     except OSError as exc:  # a full disk, a folder made read-only meanwhile: one line, exit 1
@@ -686,7 +698,7 @@ def run(config: PipelineConfig, *, site_names: tuple[str, ...] = (),
 
 def _run_sites(config: PipelineConfig, sites: list[Site], all_sites: list[Site],
                source: SceneSource, progress: Callable[[str], None],
-               progress_bar: bool) -> list[SiteMonth]:
+               progress_bar: bool, radar: RadarSource | None = None) -> list[SiteMonth]:
     """:func:`run` once the output folder and the source are checked."""
     out_dir = config.out_dir
     all_names = [s.name for s in all_sites]
@@ -701,7 +713,7 @@ def _run_sites(config: PipelineConfig, sites: list[Site], all_sites: list[Site],
                 check_workers_see(out_dir, out_dir / LOCK_NAME)
                 progress(f"computing on the {where}")
                 for site in sites:
-                    site_results = SiteRun(source, site, config, progress).run()
+                    site_results = SiteRun(source, site, config, progress, radar).run()
                     covered += site_results
                     computed = [r for r in site_results if not r.kept]
                     results += computed

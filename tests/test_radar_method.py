@@ -147,3 +147,20 @@ def test_a_pixel_without_enough_baseline_is_not_judged() -> None:
     worked, water = evidence(vv_now, vh_now, base, RadarThresholds(water_buffer_px=0))
     assert not worked[:2, :2].any() and not water[:2, :2].any()
     assert np.isnan(base.vh_low_db[:2, :2]).all() and (base.count[:2, :2] == 0).all()
+
+
+def test_the_baselines_percentile_is_numpys_on_stacks_with_gaps() -> None:
+    import warnings
+
+    from kpgeo.methods.radar import _nan_percentile
+
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=(9, 30, 30)).astype("float32")
+    values[rng.random(values.shape) < 0.3] = np.nan
+    values[:, 0, 0] = np.nan  # never seen
+    values[1:, 0, 1] = np.nan  # seen once
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the all-NaN pixel
+        expected = np.nanpercentile(values, 10, axis=0)
+    np.testing.assert_allclose(_nan_percentile(values, 10), expected, atol=1e-6)
+    assert np.isnan(_nan_percentile(values, 10)[0, 0])

@@ -19,7 +19,7 @@ from kpgeo.errors import ConfigError
 from kpgeo.months import parse_month_range
 from kpgeo.sources import open_radar_source, open_source
 from kpgeo.sources.radar_reader import to_power
-from kpgeo.sources.stac_radar import StacRadarSource
+from kpgeo.sources.stac_radar import RADAR_PAD_PX, StacRadarSource
 from kpgeo.synth import SynthResult, write_archive
 
 from .conftest import REPO, TORTIYA
@@ -53,14 +53,14 @@ def test_static_rtc_collection_is_read_on_the_site_grid_pass_by_pass(
     assert len(items) == radar_archive.radar_scenes - len(
         source.search(small_site, parse_month_range("2024-08..2024-08")))
     reads = source.read_chunks(items, small_site)
-    assert len(reads.times) == len(items) and reads.pad_px == 1
+    assert len(reads.times) == len(items) and reads.pad_px == RADAR_PAD_PX == 3
     assert set(reads.orbit_states) == {"ascending", "descending"}
     assert len(set(reads.relative_orbits)) == 2
     assert len(reads.chunks) == 4  # 200 px in chunks of 128
     y, x, crop, parts = reads.chunks[0]
     assert crop == (slice(0, y.stop - y.start), slice(0, x.stop - x.start))
     part = dask.compute(parts[0])[0]
-    assert part.shape == (2, y.stop - y.start + 1, x.stop - x.start + 1)  # padded inside
+    assert part.shape == (2, y.stop - y.start + 3, x.stop - x.start + 3)  # padded inside
     gamma0 = _compute(reads, 0)
     assert gamma0.shape == (2, *small_site.grid.shape.yx)
     assert np.isfinite(gamma0).all() and (gamma0 > 0).all()

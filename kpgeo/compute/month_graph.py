@@ -66,6 +66,7 @@ from ..methods.detection import DetectionState, min_area_px
 from ..methods.fusion import RadarState
 from ..methods.indices import INDEX_DESCRIPTIONS, INDEX_NAMES, compute_indices
 from ..methods.polygons import AreaPiece
+from ..methods.radar import month_codes, season_months
 from ..methods.site_parts import SiteMedian, values_in_bins
 from ..months import Month, MonthRange
 from ..products.encoding import COUNT, INDEX, REFLECTANCE, read_values
@@ -79,7 +80,13 @@ from ..products.export import (
 from ..products.product_tags import AREAS_TAG, SIGNATURE_TAG, grid_tags
 from ..products.tiles import assemble_cog, overview_factors, write_tile
 from ..sources import READ_ERRORS, REFLECTANCE_BANDS, SceneSource
-from ..sources.base import ChunkedSource, ChunkReads, chunk_reads_of_dataset
+from ..sources.base import (
+    ChunkedSource,
+    ChunkReads,
+    RadarSource,
+    chunk_reads_of_dataset,
+    utc,
+)
 from .baseline_graph import clear_counts
 from .chunk_baseline import inside_pixels, read_chunk_baseline
 from .cluster import compute, on_cluster
@@ -127,7 +134,11 @@ class SiteMonths:
     folder: Path
     """The site's output folder."""
     signature: str
+    radar: RadarSource | None = None
+    """Sentinel-1 passes read beside the optical scenes after the baseline
+    (:mod:`kpgeo.methods.fusion`), or None."""
     layout: Layout = dataclasses.field(init=False)
+    _radar_baseline: list[pystac.Item] | None = dataclasses.field(default=None, init=False)
 
     def __post_init__(self) -> None:
         size = self.config.composite.chunk_px
@@ -148,10 +159,11 @@ class SiteMonths:
         params = self.config.detection
         season = int(str(month)[5:7])
         outline = self._outline()
+        radar = self._radar_reads(month) if baseline is not None else None
         observed = [_observe_task(parts, (rows, cols), None if baseline is None else
                                   (baseline, self.site.grid, rows, cols, season, outline),
-                                  params)
-                    for rows, cols, parts in reads.chunks]
+                                  params, None if radar is None else radar[i])
+                    for i, (rows, cols, parts) in enumerate(reads.chunks)]
         # A site of one chunk on a cluster starts computing now (persisted: the result stays
         # on its worker), months ahead; a larger site's chunks are observed when the month is
         # finished, each just before it advances, so that no worker holds a month's reads of
@@ -160,6 +172,29 @@ class SiteMonths:
         if on_cluster() and len(self.layout.chunks()) == 1:
             observed = list(dask.persist(*observed))
         return Observing(month, items, observed, baseline)
+
+    def _radar_reads(self, month: Month) -> list[RadarChunk] | None:
+        """Per chunk, the month's radar passes and those of the baseline in its season
+        (:func:`~kpgeo.methods.radar.month_codes`); None without radar, or when either has
+        none (radar then sees nothing this month)."""
+        if self.radar is None or self.config.baseline is None:
+            return None
+        if self._radar_baseline is None:
+            self._radar_baseline = self.radar.search(self.site, self.config.baseline)
+        calendar = int(str(month)[5:7])
+        season = season_months(calendar)
+        base_items = [i for i in self._radar_baseline
+                      if utc(i).month in season]
+        items = self.radar.search(self.site, MonthRange.single(month))
+        if not items or not base_items:
+            return None
+        now, base = (self.radar.read_chunks(items, self.site),
+                     self.radar.read_chunks(base_items, self.site))
+        base_months = [int(str(t)[5:7]) for t in base.times.astype("datetime64[M]")]
+        return [RadarChunk(parts, now.orbit_states, base_parts, base.orbit_states,
+                           base_months, calendar, crop)
+                for (_, _, crop, parts), (_, _, _, base_parts)
+                in zip(now.chunks, base.chunks, strict=True)]
 
     def _reads(self, items: list[pystac.Item]) -> ChunkReads:
         if isinstance(self.source, ChunkedSource):
@@ -456,35 +491,67 @@ def _after(done: Sequence[Any], function: Callable[..., Any], *args: Any,
     return function(*args, **kwargs)
 
 
+@dataclass(frozen=True)
+class RadarChunk:
+    """A chunk's radar in a month: its passes and the baseline's passes of the month's
+    season (lazy reads of the chunk grown by the method's margin, ``crop`` the chunk), with
+    their orbit directions, and the baseline passes' calendar months."""
+
+    passes: list[Delayed]
+    orbits: list[str]
+    baseline: list[Delayed]
+    baseline_orbits: list[str]
+    baseline_months: list[int]
+    calendar_month: int
+    crop: tuple[slice, slice]
+
+
 def _observe_task(parts: list[Delayed], window: tuple[slice, slice],
-                  baseline: tuple[Any, ...] | None, params: Any) -> Delayed:
+                  baseline: tuple[Any, ...] | None, params: Any,
+                  radar: RadarChunk | None = None) -> Delayed:
     """``observe`` of a chunk's reads as one task, which also reads the chunk's baseline
-    (``baseline``: the arguments of :func:`~.chunk_baseline.read_chunk_baseline`); reads of
-    one task each run within it (the stac and synthetic sources'), others as its
-    dependencies. Everything a chunk's month needs then starts on one worker."""
+    (``baseline``: the arguments of :func:`~.chunk_baseline.read_chunk_baseline`) and makes
+    its radar codes (``radar``); reads of one task each run within it (the stac and
+    synthetic sources'), others as its dependencies. Everything a chunk's month needs then
+    starts on one worker."""
     key = f"observe-{uuid.uuid4().hex}"
     graph: dict[str, Any] = {}
-    nested = all(len(part.dask) == 1 for part in parts)
-    if nested:
-        reads = List(*(part.dask[part.key] for part in parts))
-    else:
+
+    def within(parts: list[Delayed]) -> List:
+        if all(len(part.dask) == 1 for part in parts):
+            return List(*(part.dask[part.key] for part in parts))
         for part in parts:
             graph.update(part.dask)
-        reads = List(*(TaskRef(part.key) for part in parts))
+        return List(*(TaskRef(part.key) for part in parts))
+
     shape = (window[0].stop - window[0].start, window[1].stop - window[1].start)
-    graph[key] = Task(key, _observed, reads, shape, DataNode(None, baseline), params)
+    radar_args: Any = DataNode(None, None)
+    if radar is not None:
+        radar_args = List(within(radar.passes), DataNode(None, radar.orbits),
+                          within(radar.baseline),
+                          DataNode(None, (radar.baseline_orbits, radar.baseline_months,
+                                          radar.calendar_month, radar.crop)))
+    graph[key] = Task(key, _observed, within(parts), shape, DataNode(None, baseline), params,
+                      radar_args)
     return Delayed(key, graph)
 
 
 def _observed(reads: Sequence[np.ndarray], shape: tuple[int, int],
               baseline_args: tuple[Any, ...] | None, params: Any,
+              radar_args: Sequence[Any] | None = None,
               ) -> tuple[Observed, ChunkBaseline | None]:
     baseline = None if baseline_args is None else read_chunk_baseline(*baseline_args)
+    codes = None
+    if radar_args is not None:
+        passes, orbits, base, (base_orbits, base_months, calendar, crop) = radar_args
+        codes = month_codes(passes, orbits, base, base_orbits, base_months, calendar, crop)
     if not reads:  # no scene this month: nothing observed
         empty = np.full((len(REFLECTANCE_BANDS), *shape), np.nan, dtype="float32")
         evidence = None if baseline is None else np.zeros((0, *shape), "int8")
-        return Observed(empty, np.zeros(shape, "int16"), evidence), baseline
-    return observe(reads, baseline, params), baseline
+        return Observed(empty, np.zeros(shape, "int16"), evidence, codes), baseline
+    observed = observe(reads, baseline, params)
+    observed.radar = codes
+    return observed, baseline
 
 
 def _composite_tiles(observing: tuple[Observed, None], writer: ProductWriter, rows: slice,

@@ -29,6 +29,7 @@ from dask.task_spec import Task
 from ..aoi import Site
 from ..config import PLANETARY_COMPUTER_URL, RadarConfig
 from ..methods.blocks import chunk_slices
+from ..methods.radar import PAD_PX
 from ..months import MonthRange
 from .base import RadarReads, utc
 from .gdal_env import gdal_options, is_remote
@@ -37,9 +38,9 @@ from .reader import Asset
 from .stac import StacSource
 from .stac_items import ItemProblem, asset_grid, band_scaling, check_item
 
-#: Pixels read around each chunk: the half window of the speckle filter
-#: (:data:`kpgeo.methods.radar.SPECKLE_WINDOW_PX`).
-RADAR_PAD_PX = 1
+#: Pixels read around each chunk: what the radar method needs beyond the chunk's own (its
+#: speckle filter's half window and water buffer).
+RADAR_PAD_PX = PAD_PX
 
 
 @dataclass
