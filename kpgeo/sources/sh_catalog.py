@@ -31,7 +31,7 @@ CATALOG_SETTLE = dt.timedelta(days=5)
 
 
 def search_features(collection: DataCollection, site: Site, months: MonthRange, *,
-                    sh_config: SHConfig, client: BoundedClient, cache: ResponseCache,
+                    sh_config: SHConfig | None, client: BoundedClient, cache: ResponseCache,
                     limit: int, filter_text: str | None = None) -> list[dict[str, Any]]:
     """Catalog features of ``collection`` intersecting ``site`` within ``months``.
 
