@@ -114,7 +114,7 @@ class StacRadarSource:
         return RadarReads(
             times, ["+".join(sorted(i.id for i in g)) for g in groups],
             [str(g[0].properties.get("sat:orbit_state", "")) for g in groups],
-            [_relative_orbit(g[0]) for g in groups], pad, chunks)
+            [relative_orbit(g[0]) for g in groups], pad, chunks)
 
     def _tile(self, item: pystac.Item) -> RadarTile:
         footprint = (tuple(shapely.geometry.shape(item.geometry).bounds) if item.geometry
@@ -172,11 +172,12 @@ def passes(items: Iterable[pystac.Item]) -> list[list[pystac.Item]]:
     for item in items:
         when = utc(item)
         groups[(when.date(), str(item.properties.get("sat:orbit_state", "")),
-                _relative_orbit(item))].append(item)
+                relative_orbit(item))].append(item)
     return [sorted(g, key=lambda i: (utc(i), i.id))
             for g in sorted(groups.values(), key=lambda g: min(utc(i) for i in g))]
 
 
-def _relative_orbit(item: pystac.Item) -> int:
+def relative_orbit(item: pystac.Item) -> int:
+    """``sat:relative_orbit`` of an item, -1 when not told."""
     value = item.properties.get("sat:relative_orbit")
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else -1
