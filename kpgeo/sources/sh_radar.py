@@ -14,7 +14,8 @@ the pass's time range and orbit direction. The processing options, and why:
   makes comparable.
 - ``orthorectify: true`` with ``demInstance: COPERNICUS_30``: without orthorectification the
   service places pixels on the ellipsoid and relief shifts them by tens of metres, more than a
-  digging site; the 30 m Copernicus DEM is the one the RTC product is made with.
+  digging site; the 30 m Copernicus DEM (GLO-30) is the finest the service offers, and the
+  same DEM serves the terrain flattening.
 - ``speckleFilter: NONE``: kpgeo's radar method filters speckle itself, 3 x 3 in linear power
   across chunk edges (the pad); a provider filter first would smooth twice and change the
   speckle statistics the method's thresholds assume.
