@@ -15,6 +15,14 @@ source without a network (docs/product.md §6 "Tests reach nothing beyond loopba
   have data; ``CLM`` is 0 unless a callable provides it. Width or height above 2500 is a 400,
   as on the service.
 
+Sentinel-1 (``sentinel-1-grd``), when a radar collection is given: the Catalog serves its items
+with the CDSE properties (``sar:instrument_mode``, ``s1:polarization`` DV, ``s1:resolution``,
+``sat:orbit_state``, ``sat:relative_orbit``) and honours ``prop='value'`` CQL2 clauses on them; the
+Process API checks the request's ``dataFilter`` (IW, DV) and answers the evalscript's outputs
+from ``gamma0(items, geobox)``: VV and VH float32 linear power, NaN without data (by default
+:func:`plane_gamma0`, a known function of map coordinates). ``dataMask`` is 0 where it is NaN, and
+the samples there are 0, as on the service, unless the evalscript maps ``dataMask`` to NaN.
+
 Faults are scripted per endpoint (429 with Retry-After, 5xx, dropped connections, an error that
 echoes the request's headers and body, as a careless proxy does), and every request is recorded
 for tests to inspect. Nothing here reaches beyond 127.0.0.1.
@@ -51,6 +59,7 @@ TOKEN_PATH = "/auth/realms/CDSE/protocol/openid-connect/token"
 CATALOG_PATH = "/api/v1/catalog/1.0.0/search"
 PROCESS_PATH = "/api/v1/process"
 S2L2A = "sentinel-2-l2a"
+S1GRD = "sentinel-1-grd"
 MAX_PX = 2500
 #: Sentinel Hub band names -> asset keys of a kpgeo (Earth Search-style) archive.
 ASSETS = {"B02": "blue", "B03": "green", "B04": "red", "B08": "nir", "B11": "swir16",
@@ -100,6 +109,12 @@ class SentinelHubTestServer:
         False answers 400 to evalscripts that ask for the s2cloudless mask ``CLM``.
     clm
         ``clm(items, geobox) -> uint8 (y, x)`` s2cloudless mask of a request; zeros by default.
+    radar
+        A Sentinel-1 ``collection.json`` (or its folder) whose items' metadata back
+        ``sentinel-1-grd``; its pixels are not read.
+    gamma0
+        ``gamma0(items, geobox) -> float32 (2, y, x)`` VV, VH of a pass, NaN without data;
+        :func:`plane_gamma0` by default.
 
     Examples
     --------
@@ -111,13 +126,17 @@ class SentinelHubTestServer:
     def __init__(self, archive: str | Path | None = None, *, client_id: str = "kpgeo-test",
                  client_secret: str = "kpgeo-test-secret", token_prefix: str = "token-",
                  offer_clm: bool = True,
-                 clm: Callable[[list[pystac.Item], GeoBox], np.ndarray] | None = None) -> None:
+                 clm: Callable[[list[pystac.Item], GeoBox], np.ndarray] | None = None,
+                 radar: str | Path | None = None,
+                 gamma0: Callable[[list[pystac.Item], GeoBox], np.ndarray] | None = None) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
         self.token_prefix = token_prefix
         self.offer_clm = offer_clm
         self.clm = clm
         self.items = _read_items(archive) if archive is not None else []
+        self.radar_items = _read_items(radar) if radar is not None else []
+        self.gamma0 = gamma0 or plane_gamma0
         self.faults: list[Fault] = []
         self.requests: list[Recorded] = []
         self.tokens: set[str] = set()
@@ -188,6 +207,8 @@ class SentinelHubTestServer:
         return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 600}
 
     def search(self, body: dict[str, Any]) -> tuple[int, Any]:
+        if body.get("collections") == [S1GRD]:
+            return self._search_s1(body)
         if body.get("collections") != [S2L2A]:
             return 400, _sh_error(400, f"unknown collections {body.get('collections')}")
         start, end = (_parse_time(t) for t in str(body["datetime"]).split("/"))
@@ -210,6 +231,63 @@ class SentinelHubTestServer:
         return 200, {"type": "FeatureCollection", "features": [_feature(i) for i in page],
                      "links": [], "context": context}
 
+    def _search_s1(self, body: dict[str, Any]) -> tuple[int, Any]:
+        """``sentinel-1-grd`` search: time, area and the ``prop='value'`` clauses."""
+        start, end = (_parse_time(t) for t in str(body["datetime"]).split("/"))
+        area = shapely.geometry.shape(body["intersects"])
+        clauses = re.findall(r"([\w:]+)\s*=\s*'([^']*)'", body.get("filter") or "")
+        features = [_s1_feature(i) for i in self.radar_items
+                    if start <= _when(i) <= end
+                    and shapely.geometry.shape(i.geometry).intersects(area)]
+        for prop, _ in clauses:
+            if features and prop not in features[0]["properties"]:
+                return 400, _sh_error(400, f"unknown queryable {prop}")
+        found = [f for f in features
+                 if all(str(f["properties"].get(p)) == v for p, v in clauses)]
+        found.sort(key=lambda f: (f["properties"]["datetime"], f["id"]))
+        offset = int(body.get("next") or 0)
+        limit = int(body.get("limit", 10))
+        context: dict[str, Any] = {"limit": limit, "returned": len(found[offset:offset + limit])}
+        if offset + limit < len(found):
+            context["next"] = offset + limit
+        return 200, {"type": "FeatureCollection", "features": found[offset:offset + limit],
+                     "links": [], "context": context}
+
+    def _process_s1(self, request: _ProcessRequest, script: _Evalscript
+                    ) -> tuple[int, Any, str]:
+        """S1GRD on the requested grid: the pass's ``gamma0``, as the evalscript asks."""
+        wanted = {"acquisitionMode": "IW", "polarization": "DV"}
+        for key, value in wanted.items():
+            if request.data_filter.get(key) != value:
+                return 400, _sh_error(400, f"this stand-in serves dataFilter.{key} = {value}, "
+                                           f"not {request.data_filter.get(key)!r}"), \
+                    "application/json"
+        direction = str(request.data_filter.get("orbitDirection", "")).lower()
+        grid = request.geobox
+        area = shapely.geometry.box(*grid.extent.to_crs("EPSG:4326").boundingbox)
+        items = [i for i in self.radar_items if request.start <= _when(i) <= request.end
+                 and (not direction or i.properties.get("sat:orbit_state") == direction)
+                 and shapely.geometry.shape(i.geometry).intersects(area)]
+        values = (self.gamma0(items, grid).astype("float32") if items
+                  else np.full((2, *grid.shape.yx), np.nan, "float32"))
+        has = np.isfinite(values).all(axis=0)
+        samples = {"VV": np.where(has, values[0], 0), "VH": np.where(has, values[1], 0),
+                   "dataMask": has.astype("uint8")}
+        files = {}
+        for ident in request.responses:
+            count, sample_type = script.outputs[ident]
+            names = script.returns[ident]
+            if len(names) != count:
+                return 400, _sh_error(400, f"output {ident} returns {len(names)} values for "
+                                           f"{count} bands"), "application/json"
+            arr = np.stack([samples[n] for n in names], axis=-1).astype(DTYPES[sample_type])
+            if ident in script.masked:
+                arr[~has] = np.nan
+            files[f"{ident}.tif"] = _tiff(arr)
+        if len(files) == 1:
+            return 200, next(iter(files.values())), "image/tiff"
+        return 200, _tar(files), "application/x-tar"
+
     def process(self, body: dict[str, Any]) -> tuple[int, Any, str]:
         try:
             request = _ProcessRequest.parse(body)
@@ -219,13 +297,15 @@ class SentinelHubTestServer:
             return 400, _sh_error(400, "Output width and height must be integers between 1 "
                                        f"and {MAX_PX}."), "application/json"
         script = _Evalscript.parse(request.evalscript)
-        if "CLM" in script.inputs and not self.offer_clm:
-            return 400, _sh_error(400, "Dataset sentinel-2-l2a has no band CLM."), \
-                "application/json"
         unknown = [r for r in request.responses if r not in script.outputs]
         if unknown:
             return 400, _sh_error(400, f"responses {unknown} are not outputs of the "
                                        "evalscript"), "application/json"
+        if request.data_type == S1GRD:
+            return self._process_s1(request, script)
+        if "CLM" in script.inputs and not self.offer_clm:
+            return 400, _sh_error(400, "Dataset sentinel-2-l2a has no band CLM."), \
+                "application/json"
         samples = self._samples(request, script.inputs)
         files = {}
         for ident in request.responses:
@@ -285,6 +365,9 @@ class _ProcessRequest:
     harmonize: bool
     evalscript: str
     responses: list[str]
+    data_type: str = S2L2A
+    data_filter: dict[str, Any] = field(default_factory=dict)
+    processing: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, body: dict[str, Any]) -> _ProcessRequest:
@@ -293,7 +376,7 @@ class _ProcessRequest:
         epsg = 4326 if crs.endswith("CRS84") else int(crs.rsplit("/", 1)[-1])
         x0, y0, x1, y1 = (float(v) for v in bounds["bbox"])
         (data,) = body["input"]["data"]
-        if data["type"] != S2L2A:
+        if data["type"] not in (S2L2A, S1GRD):
             raise ValueError(f"unknown data type {data['type']!r}")
         time_range = data["dataFilter"]["timeRange"]
         processing = data.get("processing", {})
@@ -306,7 +389,8 @@ class _ProcessRequest:
                    _parse_time(time_range["to"]),
                    str(processing.get("upsampling", "NEAREST")).lower(),
                    bool(processing.get("harmonizeValues", True)), body["evalscript"],
-                   [r["identifier"] for r in output["responses"]])
+                   [r["identifier"] for r in output["responses"]], data["type"],
+                   dict(data["dataFilter"]), dict(processing))
 
 
 @dataclass(frozen=True)
@@ -314,6 +398,8 @@ class _Evalscript:
     inputs: list[str]
     outputs: dict[str, tuple[int, str]]
     returns: dict[str, list[str]]
+    masked: set[str] = field(default_factory=set)
+    """Outputs whose evalscript returns NaN where ``dataMask`` is 0."""
 
     @classmethod
     def parse(cls, text: str) -> _Evalscript:
@@ -327,10 +413,37 @@ class _Evalscript:
         if inputs is None or body is None or not outputs:
             raise ValueError("evalscript has no input bands, outputs or evaluatePixel return")
         sample = body.group(1)
+        # ``id: [s.A, s.B]``, or ``id: s.dataMask == 1 ? [s.A, s.B] : [NaN, NaN]``
+        found = re.findall(rf"(\w+):\s*({sample}\.dataMask\s*==\s*1\s*\?\s*)?\[([^\]]*)\]",
+                           body.group(2))
         returns = {ident: re.findall(rf"{sample}\.(\w+)", values)
-                   for ident, values in re.findall(r"(\w+):\s*\[([^\]]*)\]", body.group(2))}
+                   for ident, _, values in found}
         return cls(re.findall(r'"(\w+)"', inputs.group(1)),
-                   {i: (int(n), t) for i, n, t in outputs}, returns)
+                   {i: (int(n), t) for i, n, t in outputs}, returns,
+                   {ident for ident, masked, _ in found if masked})
+
+
+def plane_gamma0(items: list[pystac.Item], grid: GeoBox) -> np.ndarray:
+    """VV, VH gamma0 (linear power) of a pass on ``grid``, a known function of the map
+    coordinates of pixel centres, so a test can tell which grid was asked for: VV rises 1e-5
+    a metre east within each kilometre and 1e-6 a metre north, times a factor of the pass's
+    day; VH is a fifth of VV."""
+    rows, cols = np.mgrid[0:grid.shape.y, 0:grid.shape.x] + 0.5
+    a = grid.affine
+    x, y = a.c + a.a * cols, a.f + a.e * rows
+    day = _when(items[0]).timetuple().tm_yday if items else 0
+    vv = (0.01 + 1e-5 * (x % 1000) + 1e-6 * (y % 1000)) * (1 + day / 100)
+    return np.stack([vv, vv / 5]).astype("float32")
+
+
+def _s1_feature(item: pystac.Item) -> dict[str, Any]:
+    """A radar archive item as CDSE's Catalog serves ``sentinel-1-grd``."""
+    doc = _feature(item)
+    props = doc["properties"]
+    dual = {"VV", "VH"} <= set(props.get("sar:polarizations", []))
+    props.update({"s1:polarization": "DV" if dual else "SV", "s1:resolution": "HIGH",
+                  "s1:timeliness": "Fast24h", "sar:product_type": "GRD"})
+    return doc
 
 
 def _cloud_filter(text: str | None) -> float:

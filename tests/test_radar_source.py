@@ -3,7 +3,6 @@ archive's) read on the site grid, and the ``[radar]`` table of a pipeline."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import dask
@@ -22,7 +21,7 @@ from kpgeo.sources.radar_reader import to_power
 from kpgeo.sources.stac_radar import RADAR_PAD_PX, StacRadarSource
 from kpgeo.synth import SynthResult, write_archive
 
-from .conftest import REPO, TORTIYA
+from .conftest import TORTIYA
 
 MONTHS = "2024-08..2024-09"
 
@@ -152,9 +151,3 @@ def test_planetary_computer_search_signing_and_reads_through_loopback(
             _compute(unsigned.read_chunks(items[:1], small_site), 0)
         assert pc.refused
 
-
-def test_radar_through_sentinelhub_is_refused_until_s1grd_is_read(tmp_path: Path) -> None:
-    config = dataclasses.replace(load_pipeline(REPO / "pipelines" / "monthly.toml"),
-                                 source=SourceConfig(kind="sentinelhub"))
-    with pytest.raises(ConfigError, match="S1GRD"):
-        open_radar_source(config, None)  # type: ignore[arg-type]

@@ -64,6 +64,11 @@ def open_source(config: PipelineConfig) -> SceneSource:
         # ^ imported here: sentinelhub-py is only needed by those who use it
         from .sentinelhub import SentinelHubSource
 
+        if config.radar is not None:
+            from .sh_radar import check_radar_chunks
+
+            # ^ here, before any request or write, not when the radar is first read
+            check_radar_chunks(config.source, config.composite.chunk_px)
         return SentinelHubSource(config.source, mask=config.mask,
                                  chunk_px=config.composite.chunk_px)
     raise ConfigError(
@@ -76,12 +81,16 @@ def open_radar_source(config: PipelineConfig, scenes: SceneSource) -> RadarSourc
     beside its optical source ``scenes`` (:func:`open_source`).
 
     ``stac`` reads ``radar.catalog`` (Planetary Computer's API by default); a synthetic
-    archive its own radar collection (``sentinel-1-rtc/`` beside the optical one).
+    archive its own radar collection (``sentinel-1-rtc/`` beside the optical one);
+    ``sentinelhub`` asks the Process API for S1GRD gamma0 with the optical source's
+    credentials, cache and retry bounds (:mod:`.sh_radar`).
 
     Raises
     ------
     ConfigError
-        For ``sentinelhub``, whose S1GRD is not read yet.
+        For ``sentinelhub``, chunks too wide for one Process request with their border.
+    CredentialsError
+        For ``sentinelhub`` without ``SH_CLIENT_ID``/``SH_CLIENT_SECRET``.
     """
     radar = config.radar
     if radar is None:
@@ -101,9 +110,12 @@ def open_radar_source(config: PipelineConfig, scenes: SceneSource) -> RadarSourc
     if config.source.kind == "stac":
         return StacRadarSource.from_config(radar, chunk_px=chunk_px, **settings)
     if config.source.kind == "sentinelhub":
-        raise ConfigError(
-            "[radar] with source sentinelhub: kpgeo does not read Sentinel Hub's S1GRD yet; "
-            "read radar with source stac (Planetary Computer's sentinel-1-rtc) or leave out "
-            "[radar].")
+        from .sentinelhub import SentinelHubSource
+        from .sh_radar import SentinelHubRadarSource
+
+        # The optical source's credentials, read once; [radar]'s catalog, collection, assets,
+        # units and signing describe a STAC collection and have no part in an S1GRD request.
+        sh_config = scenes.sh_config if isinstance(scenes, SentinelHubSource) else None
+        return SentinelHubRadarSource(config.source, chunk_px=chunk_px, sh_config=sh_config)
     raise ConfigError(f"source {config.source.kind!r} has no radar; use synthetic, stac or "
                       "sentinelhub.")

@@ -19,9 +19,7 @@ Credentials come only from ``SH_CLIENT_ID`` and ``SH_CLIENT_SECRET``; they live 
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import json
 import logging
 import os
 from collections.abc import Mapping
@@ -34,18 +32,15 @@ import dask
 import dask.array as da
 import numpy as np
 import pystac
-import shapely.geometry
 import xarray as xr
 from odc.geo.xr import xr_coords
 from sentinelhub import (
     CRS,
     BBox,
     DataCollection,
-    Geometry,
     MimeType,
     MosaickingOrder,
     ResamplingType,
-    SentinelHubCatalog,
     SentinelHubRequest,
     SHConfig,
 )
@@ -53,11 +48,12 @@ from sentinelhub.download.models import DownloadRequest
 
 from ..aoi import Site
 from ..config import MaskConfig, SourceConfig
-from ..errors import ConfigError, CredentialsError, SourceError
-from ..months import MonthRange, month_bounds_iso
+from ..errors import ConfigError, CredentialsError
+from ..months import MonthRange
 from .base import REFLECTANCE_BANDS, utc
 from .masking import valid_from_scl
 from .sh_cache import DEFAULT_SH_CACHE, ResponseCache, request_key
+from .sh_catalog import search_features, to_item
 from .sh_client import BoundedClient, RequestFailed, RetryPolicy
 from .sh_process import (
     ACQUISITION_PAD,
@@ -88,9 +84,6 @@ ENV_CLIENT_SECRET = "SH_CLIENT_SECRET"
 CLM_CLOUD = 1
 #: Catalog results per page.
 CATALOG_PAGE = 100
-#: A catalog search whose interval ended this long before it ran is final and served from the
-#: cache; a younger one (scenes may still arrive) is refreshed when the service answers.
-CATALOG_SETTLE = dt.timedelta(days=5)
 
 
 def credentials_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
@@ -190,7 +183,7 @@ class SentinelHubSource:
     _use_clm: bool = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        _check(self.source)
+        check_sh_settings(self.source)
         if self.sh_config is None:
             self.sh_config = sh_config_for(self.source, *credentials_from_env())
         policy = RetryPolicy(max_attempts=self.source.sh_max_attempts,
@@ -217,40 +210,12 @@ class SentinelHubSource:
             If the catalog cannot be searched within the retry bounds and no earlier answer
             to the same search is cached.
         """
-        start, _ = month_bounds_iso(months.first)
-        _, end = month_bounds_iso(months.last)
-        catalog = SentinelHubCatalog(config=self.sh_config)
-        catalog.client = self._client
         max_cc = self.source.max_scene_cloud_pct
-        search = catalog.search(
-            self._collection, time=(start, end),
-            geometry=Geometry(site.geometry.geom, CRS.WGS84),
-            filter=f"eo:cloud_cover <= {max_cc:g}" if max_cc < 100 else None,
-            limit=CATALOG_PAGE,
-        )
-        key = request_key(search.url, search.params)
-        cached = self._cache.get(key)
-        if cached is not None and cached.meta.get("final"):
-            features = json.loads(cached.body)
-        else:
-            try:
-                features = list(search)
-            except RequestFailed as exc:
-                if cached is None:
-                    raise SourceError(
-                        f"Sentinel Hub catalog {search.url} could not be searched for "
-                        f"{site.name} {months}: {exc.reason}. Check the connection and "
-                        "source.sh_base_url, then rerun; finished months are kept."
-                    ) from None
-                log.warning("catalog search failed (%s); using the cached answer of %s",
-                            exc.reason, cached.meta.get("saved"))
-                features = json.loads(cached.body)
-            else:
-                ended = dt.datetime.fromisoformat(end)
-                final = dt.datetime.now(dt.UTC) - ended > CATALOG_SETTLE
-                self._cache.put(search.url, search.params, json.dumps(features).encode(),
-                                "application/geo+json", extra={"final": final})
-        items = [_to_item(f) for f in features]
+        features = search_features(
+            self._collection, site, months, sh_config=self.sh_config, client=self._client,
+            cache=self._cache, limit=CATALOG_PAGE,
+            filter_text=f"eo:cloud_cover <= {max_cc:g}" if max_cc < 100 else None)
+        items = [to_item(f) for f in features]
         # An unknown cloud cover (null, text) keeps the scene: SCL masks the clouds anyway.
         items = [i for i in items if i.datetime is not None
                  and (cloud_cover(i) or 0.0) <= max_cc]
@@ -408,19 +373,7 @@ def _clm_refused(failure: RequestFailed) -> bool:
     return failure.status == 400 and OUT_CLM in failure.reason
 
 
-def _to_item(feature: dict[str, Any]) -> pystac.Item:
-    """A Catalog API feature as a pystac Item (links dropped: nothing is resolved from them)."""
-    doc = dict(feature)
-    doc.setdefault("type", "Feature")
-    doc.setdefault("stac_version", "1.0.0")
-    doc.setdefault("assets", {})
-    doc["links"] = []
-    if doc.get("bbox") is None and doc.get("geometry"):
-        doc["bbox"] = list(shapely.geometry.shape(doc["geometry"]).bounds)
-    return pystac.Item.from_dict(doc, migrate=False)
-
-
-def _check(source: SourceConfig) -> None:
+def check_sh_settings(source: SourceConfig) -> None:
     """Refuse ``sh_*`` values out of range before anything runs."""
     if not 1 <= source.sh_tile_px <= MAX_TILE_PX:
         raise ConfigError(f"source.sh_tile_px = {source.sh_tile_px}; give 1 to {MAX_TILE_PX} "

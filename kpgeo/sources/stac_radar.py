@@ -107,20 +107,15 @@ class StacRadarSource:
             return Delayed(key, {key: Task(key, read_radar_pass, tiles[t], grid[rows, cols],
                                            options)})
 
-        chunks = []
-        for y in chunk_slices(grid.shape.y, self.chunk_px):
-            for x in chunk_slices(grid.shape.x, self.chunk_px):
-                sy = slice(max(y.start - pad, 0), min(y.stop + pad, grid.shape.y))
-                sx = slice(max(x.start - pad, 0), min(x.stop + pad, grid.shape.x))
-                crop = (slice(y.start - sy.start, y.stop - sy.start),
-                        slice(x.start - sx.start, x.stop - sx.start))
-                chunks.append((y, x, crop, [read(t, sy, sx) for t in range(len(tiles))]))
+        chunks = [(c.rows, c.cols, c.crop, [read(t, c.padded_rows, c.padded_cols)
+                                            for t in range(len(tiles))])
+                  for c in padded_chunks(grid.shape.yx, self.chunk_px, pad)]
         times = np.array([min(utc(i) for i in g).replace(tzinfo=None) for g in groups],
                          dtype="datetime64[ns]")
         return RadarReads(
             times, ["+".join(sorted(i.id for i in g)) for g in groups],
             [str(g[0].properties.get("sat:orbit_state", "")) for g in groups],
-            [_relative_orbit(g[0]) for g in groups], pad, chunks)
+            [relative_orbit(g[0]) for g in groups], pad, chunks)
 
     def _tile(self, item: pystac.Item) -> RadarTile:
         footprint = (tuple(shapely.geometry.shape(item.geometry).bounds) if item.geometry
@@ -145,6 +140,32 @@ class StacRadarSource:
         return self._sign(href)
 
 
+@dataclass(frozen=True)
+class PaddedChunk:
+    """A chunk of a site grid, the rows and columns read for it (grown by the pad within the
+    grid) and where the chunk lies in what is read."""
+
+    rows: slice
+    cols: slice
+    padded_rows: slice
+    padded_cols: slice
+
+    @property
+    def crop(self) -> tuple[slice, slice]:
+        return (slice(self.rows.start - self.padded_rows.start,
+                      self.rows.stop - self.padded_rows.start),
+                slice(self.cols.start - self.padded_cols.start,
+                      self.cols.stop - self.padded_cols.start))
+
+
+def padded_chunks(shape_yx: tuple[int, int], chunk_px: int, pad_px: int) -> list[PaddedChunk]:
+    """The chunks of a grid of ``shape_yx``, row by row, each grown by ``pad_px`` within it."""
+    height, width = shape_yx
+    return [PaddedChunk(y, x, slice(max(y.start - pad_px, 0), min(y.stop + pad_px, height)),
+                        slice(max(x.start - pad_px, 0), min(x.stop + pad_px, width)))
+            for y in chunk_slices(height, chunk_px) for x in chunk_slices(width, chunk_px)]
+
+
 def passes(items: Iterable[pystac.Item]) -> list[list[pystac.Item]]:
     """Items grouped by pass (frames of one UTC day, orbit direction and relative orbit),
     oldest first; within a pass, in order of time."""
@@ -152,11 +173,12 @@ def passes(items: Iterable[pystac.Item]) -> list[list[pystac.Item]]:
     for item in items:
         when = utc(item)
         groups[(when.date(), str(item.properties.get("sat:orbit_state", "")),
-                _relative_orbit(item))].append(item)
+                relative_orbit(item))].append(item)
     return [sorted(g, key=lambda i: (utc(i), i.id))
             for g in sorted(groups.values(), key=lambda g: min(utc(i) for i in g))]
 
 
-def _relative_orbit(item: pystac.Item) -> int:
+def relative_orbit(item: pystac.Item) -> int:
+    """``sat:relative_orbit`` of an item, -1 when not told."""
     value = item.properties.get("sat:relative_orbit")
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else -1
