@@ -373,14 +373,14 @@ CASES: dict[str, list[Case]] = {
              ("SH_CLIENT_ID and SH_CLIENT_SECRET are not set",),
              _pipeline('[source]\nkind = "sentinelhub"\n')),
     ],
-    "`[radar]` with `--source sentinelhub` and `composite.chunk_px` over `sh_tile_px` − 2": [
+    "`[radar]` with `--source sentinelhub` and `composite.chunk_px` over `sh_tile_px` − 6": [
         Case("sentinelhub-radar-chunk", _run_pipeline(),
-             ("composite.chunk_px = 2500", "2502 px", "composite.chunk_px <= 2498"),
+             ("composite.chunk_px = 2500", "2506 px", "composite.chunk_px <= 2494"),
              _pipeline('[source]\nkind = "sentinelhub"\n[composite]\nchunk_px = 2500\n'
                        "[radar]\n")),
         Case("sentinelhub-radar-tile", _run_pipeline(),
              ("composite.chunk_px = 1024", "source.sh_tile_px = 1000",
-              "composite.chunk_px <= 998"),
+              "composite.chunk_px <= 994"),
              _pipeline('[source]\nkind = "sentinelhub"\nsh_tile_px = 1000\n[radar]\n'),
              env={"SH_CLIENT_ID": "someone", "SH_CLIENT_SECRET": "secret-value"}),
     ],

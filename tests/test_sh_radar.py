@@ -26,7 +26,7 @@ from kpgeo.months import parse_month_range
 from kpgeo.sources import open_radar_source, open_source
 from kpgeo.sources.sentinelhub import SentinelHubSource
 from kpgeo.sources.sh_radar import S1_PROCESSING, SentinelHubRadarSource
-from kpgeo.sources.stac_radar import padded_chunks
+from kpgeo.sources.stac_radar import RADAR_PAD_PX, padded_chunks
 
 from .conftest import REPO, TORTIYA
 from .sentinelhub_server import SentinelHubTestServer, plane_gamma0
@@ -128,7 +128,7 @@ def test_search_asks_for_iw_dual_polarisation_and_groups_passes(
                                "S1A_IW_0815_D"]
     assert reads.orbit_states == [DESC, ASC, DESC] and reads.relative_orbits == [124, 147, 124]
     assert reads.times[0] == np.datetime64("2024-08-03T06:10:05")
-    assert reads.pad_px == 1 and len(reads.chunks) == 4  # 201 px in chunks of 128
+    assert reads.pad_px == RADAR_PAD_PX and len(reads.chunks) == 4  # 201 px in chunks of 128
 
 
 # ---- the Process request ---------------------------------------------------------------------
@@ -141,7 +141,7 @@ def test_process_body_asks_terrain_flattened_float32_gamma0_on_the_padded_chunk(
     assert len(calls) == 3 * 4 and all(c.authorized and c.answered == 200 for c in calls)
     grid = small_site.grid
     expected = set()
-    for chunk in padded_chunks(grid.shape.yx, 128, 1):
+    for chunk in padded_chunks(grid.shape.yx, 128, RADAR_PAD_PX):
         box = grid[chunk.padded_rows, chunk.padded_cols]
         expected.add((tuple(round(v, 6) for v in box.boundingbox), box.shape.x, box.shape.y))
     first_pass = [c.body for c in calls if "2024-08-03" in json.dumps(c.body)]
@@ -149,8 +149,8 @@ def test_process_body_asks_terrain_flattened_float32_gamma0_on_the_padded_chunk(
     got = {(tuple(round(v, 6) for v in b["input"]["bounds"]["bbox"]), b["output"]["width"],
             b["output"]["height"]) for b in first_pass}
     assert got == expected
-    # 201 px in chunks of 128, each grown by 1 px within the grid
-    assert {(w, h) for _, w, h in got} == {(129, 129), (74, 129), (129, 74), (74, 74)}
+    # 201 px in chunks of 128, each grown by 3 px within the grid
+    assert {(w, h) for _, w, h in got} == {(131, 131), (76, 131), (131, 76), (76, 76)}
     body = first_pass[0]
     assert body["input"]["bounds"]["properties"]["crs"] == (
         f"http://www.opengis.net/def/crs/EPSG/0/{grid.crs.epsg}")
@@ -181,7 +181,7 @@ def test_reads_are_linear_power_on_the_padded_chunk_grid(server, small_site: Sit
     reads = source.read_chunks(items, small_site)
     grid = small_site.grid
     for (rows, cols, crop, parts), chunk in zip(reads.chunks, padded_chunks(
-            grid.shape.yx, 128, 1), strict=True):
+            grid.shape.yx, 128, RADAR_PAD_PX), strict=True):
         (part,) = dask.compute(parts[2])
         padded = grid[chunk.padded_rows, chunk.padded_cols]
         assert part.dtype == np.float32 and part.shape == (2, *padded.shape.yx)
@@ -306,7 +306,7 @@ def test_chunks_too_wide_for_one_request_exit_2_naming_the_value_and_the_fix(
     result = CliRunner().invoke(cli, ["run", str(pipeline), "--out", str(tmp_path / "OUT")])
     assert result.exit_code == 2, result.output
     assert "composite.chunk_px = 2500" in result.output
-    assert "2502 px" in result.output and "composite.chunk_px <= 2498" in result.output
+    assert "2506 px" in result.output and "composite.chunk_px <= 2494" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "OUT").exists()
     with pytest.raises(ConfigError, match=r"source\.sh_tile_px = 1000"):
         SentinelHubRadarSource(SourceConfig(kind="sentinelhub", sh_tile_px=1000),
