@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, MonthError
 from .limits import check_limits, limit_of
 from .months import MonthRange, check_observable, parse_month_range
 
@@ -131,6 +131,9 @@ class SyntheticConfig:
     """Seed of the synthetic world and its scenes."""
     archive: str = ""
     """Folder of the archive; empty = a cache folder keyed by sites, months and seed."""
+    long_rains: tuple[str, ...] = ()
+    """Month ranges (``YYYY-MM..YYYY-MM``) of long rains: almost no clear optical view, as in
+    a wet year's June to October (Sentinel-1 sees through them)."""
 
 
 @dataclass(frozen=True)
@@ -544,6 +547,12 @@ def validate(config: PipelineConfig, *, today: Any = None) -> PipelineConfig:
                 "low <= high."
             )
     _check_shares(config.detection)
+    for text in config.synthetic.long_rains:
+        try:
+            parse_month_range(text)
+        except MonthError as exc:
+            raise ConfigError(f"synthetic.long_rains {text!r}: {exc}; give month ranges "
+                              'like long_rains = ["2024-07..2024-10"].') from None
     if config.radar is not None:
         check_radar(config.radar)
     return config

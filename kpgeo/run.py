@@ -188,6 +188,9 @@ def signature(site: Site, config: PipelineConfig) -> str:
         # Radar's findings are part of the state (change.tif): another radar, or none,
         # recomputes it.
         "radar": None if config.radar is None else dataclasses.asdict(config.radar),
+        # A synthetic archive's scenes depend on its seed and rains, not only its catalog.
+        "synthetic": ([config.synthetic.seed, list(config.synthetic.long_rains)]
+                      if config.source.kind == "synthetic" else None),
         "mask": {k: list(v) if isinstance(v, tuple) else v
                  for k, v in dataclasses.asdict(config.mask).items()},
         "min_valid_pct": config.composite.min_valid_pct,

@@ -168,3 +168,19 @@ def test_without_radar_a_month_is_what_it_was() -> None:
     for a, b in zip(alone.layers["change"], quiet.layers["change"], strict=True):
         np.testing.assert_array_equal(a, b)
     assert alone.sums == quiet.sums
+
+
+def test_long_rains_of_a_synthetic_archive_must_be_month_ranges(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from kpgeo.cli import cli
+
+    pipeline = tmp_path / "p.toml"
+    pipeline.write_text('baseline = "2024-01..2024-03"\nmonths = "2024-01..2024-06"\n'
+                        '[synthetic]\nlong_rains = ["2024-13..2024-14"]\n[[sites]]\n'
+                        'aoi = "aoi/tortiya.geojson"\n')
+    result = CliRunner().invoke(cli, ["run", str(pipeline), "--out", str(tmp_path / "OUT")])
+    assert result.exit_code == 2, result.output
+    assert "synthetic.long_rains '2024-13..2024-14'" in result.output
+    assert 'long_rains = ["2024-07..2024-10"]' in result.output
+    assert not (tmp_path / "OUT").exists()

@@ -58,6 +58,7 @@ def open_source(config: PipelineConfig) -> SceneSource:
                           max(config.months.last, config.baseline.last))
         root = Path(config.synthetic.archive) if config.synthetic.archive else DEFAULT_CACHE
         return SyntheticSource(span, seed=config.synthetic.seed, root=root, mask=config.mask,
+                               long_rains=config.synthetic.long_rains,
                                chunk_px=config.composite.chunk_px,
                                read_attempts=config.source.read_attempts, radar=config.radar)
     if kind == "sentinelhub":

@@ -26,6 +26,7 @@ from ..config import MaskConfig, RadarConfig
 from ..months import MonthRange
 from ..synth import write_archive
 from ..synth.archive import SYNTH_KEY
+from ..synth.ground import Ground
 from .base import ChunkReads, RadarReads
 from .stac import StacSource
 from .stac_radar import StacRadarSource
@@ -60,9 +61,11 @@ def _written_by_synth(catalog: str) -> bool:
     return isinstance(doc, dict) and SYNTH_KEY in doc
 
 
-def archive_folder(root: Path, site: Site, months: MonthRange, seed: int) -> Path:
+def archive_folder(root: Path, site: Site, months: MonthRange, seed: int,
+                   long_rains: tuple[str, ...] = ()) -> Path:
     """Folder of the cached archive of one site."""
-    key = hashlib.sha1(f"{site.geometry.wkt}|{months}|{seed}".encode()).hexdigest()[:10]
+    rains = f"|{','.join(long_rains)}" if long_rains else ""
+    key = hashlib.sha1(f"{site.geometry.wkt}|{months}|{seed}{rains}".encode()).hexdigest()[:10]
     return root / f"{site.name}-{months.first}-{months.last}-seed{seed}-{key}"
 
 
@@ -78,6 +81,8 @@ class SyntheticSource:
     read_attempts: int = 3
     radar: RadarConfig | None = None
     """With a ``[radar]`` table, the archives carry Sentinel-1 (:meth:`radar_source`)."""
+    long_rains: tuple[str, ...] = ()
+    """Month ranges with almost no clear optical view (:class:`~kpgeo.synth.ground.Ground`)."""
     skipped: list[dict[str, Any]] = field(default_factory=list, init=False)
     """Scenes left out, of every site's archive (see :class:`~.stac.StacSource`)."""
     retries: list[dict[str, Any]] = field(default_factory=list, init=False)
@@ -90,8 +95,10 @@ class SyntheticSource:
         collided when renaming it into place)."""
         with _BUILDING:
             if site.name not in self._sources:
-                folder = archive_folder(self.root, site, self.months, self.seed)
+                folder = archive_folder(self.root, site, self.months, self.seed,
+                                        self.long_rains)
                 result = write_archive(site, self.months, folder, seed=self.seed,
+                                       ground=Ground(long_rains=self.long_rains),
                                        replace_stale=True, radar=self.radar is not None)
                 if self.radar is not None and result.radar is not None:
                     self._radar[site.name] = StacRadarSource.from_config(
