@@ -164,3 +164,47 @@ def test_the_baselines_percentile_is_numpys_on_stacks_with_gaps() -> None:
         expected = np.nanpercentile(values, 10, axis=0)
     np.testing.assert_allclose(_nan_percentile(values, 10), expected, atol=1e-6)
     assert np.isnan(_nan_percentile(values, 10)[0, 0])
+
+
+def _power(rng: np.random.Generator, month: int, working: bool = False,
+           new_pond: bool = False) -> np.ndarray:
+    """Raw gamma0 ``(2, y, x)`` in linear power (speckled, not filtered) of one acquisition."""
+    wet = 5 <= month <= 10
+    vv = np.full(SHAPE, (GRASS_WET if wet else GRASS_DRY)[0])
+    vh = np.full(SHAPE, (GRASS_WET if wet else GRASS_DRY)[1])
+    if 8 <= month <= 10:
+        vv[FLOOD], vh[FLOOD] = WATER
+    if working:
+        vv[WORKING], vh[WORKING] = SPOIL
+    if new_pond:
+        vv[2:6, 12:18], vh[2:6, 12:18] = WATER
+    speckle = rng.gamma(LOOKS, 1 / LOOKS, size=(2, *SHAPE))
+    return (10 ** (np.stack([vv, vh]) / 10) * speckle).astype("float32")
+
+
+def test_a_chunks_codes_are_the_whole_grids_and_new_water_counts_only_where_possible() -> None:
+    from kpgeo.methods.detection import EVIDENCE
+    from kpgeo.methods.radar import PAD_PX, month_codes
+
+    rng = np.random.default_rng(5)
+    months = [m for m in range(7, 12) for _ in range(2)]
+    base = [_power(rng, m) for m in months]
+    orbits = ["ascending"] * len(base)
+    now = [_power(rng, 9, working=True, new_pond=True) for _ in range(3)]
+    whole = month_codes(now, ["ascending"] * 3, base, orbits, months, 9,
+                        (slice(0, 20), slice(0, 20)))
+    assert (whole[:, 9:13, 11:15] == EVIDENCE).all()  # the working
+    assert (whole[:, 3:5, 13:17] == EVIDENCE).all()  # the new pond
+    # The chunk of rows 0-9 and columns 10-19, read with the method's margin.
+    rows, cols = slice(0, 10 + PAD_PX), slice(10 - PAD_PX, 20)
+    crop = (slice(0, 10), slice(PAD_PX, PAD_PX + 10))
+    part = month_codes([p[:, rows, cols] for p in now], ["ascending"] * 3,
+                       [p[:, rows, cols] for p in base], orbits, months, 9, crop)
+    np.testing.assert_array_equal(part, whole[:, 0:10, 10:20])
+    # Where the optical baseline says new water would be a flood, it is no evidence.
+    possible = np.ones(SHAPE, bool)
+    possible[0:8, 10:20] = False
+    judged = month_codes(now, ["ascending"] * 3, base, orbits, months, 9,
+                         (slice(0, 20), slice(0, 20)), water_possible=possible)
+    assert not (judged[:, 3:5, 13:17] == EVIDENCE).any()
+    assert (judged[:, 9:13, 11:15] == EVIDENCE).all()

@@ -544,7 +544,8 @@ def _observed(reads: Sequence[np.ndarray], shape: tuple[int, int],
     codes = None
     if radar_args is not None:
         passes, orbits, base, (base_orbits, base_months, calendar, crop) = radar_args
-        codes = month_codes(passes, orbits, base, base_orbits, base_months, calendar, crop)
+        codes = month_codes(passes, orbits, base, base_orbits, base_months, calendar, crop,
+                            None if baseline is None else baseline.possible)
     if not reads:  # no scene this month: nothing observed
         empty = np.full((len(REFLECTANCE_BANDS), *shape), np.nan, dtype="float32")
         evidence = None if baseline is None else np.zeros((0, *shape), "int8")

@@ -207,7 +207,7 @@ def acquisition_codes(found: np.ndarray, valid: np.ndarray) -> np.ndarray:
 def month_codes(passes: Sequence[np.ndarray], orbits: Sequence[str],
                 baseline: Sequence[np.ndarray], baseline_orbits: Sequence[str],
                 baseline_months: Sequence[int], calendar_month: int,
-                crop: tuple[slice, slice],
+                crop: tuple[slice, slice], water_possible: np.ndarray | None = None,
                 thresholds: RadarThresholds = RadarThresholds()) -> np.ndarray:
     """Evidence codes ``(pass, y, x)`` of a month's ``passes`` on a chunk.
 
@@ -218,7 +218,9 @@ def month_codes(passes: Sequence[np.ndarray], orbits: Sequence[str],
     judged against its own orbit direction's baseline; a pass of a direction the baseline
     never saw is unobserved. Everything is computed on the grown chunk and cut at the end,
     so that a chunk's codes are the whole grid's (the filter and the water buffer see across
-    its edges).
+    its edges). ``water_possible`` (the chunk's): where the optical baseline says new water
+    can be a pit rather than a flood (:meth:`~.detection.Baseline.new_water_possible`); new
+    water elsewhere is no evidence, as for optical imagery.
     """
     def decibels(read: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         filtered = despeckle(read)
@@ -243,7 +245,9 @@ def month_codes(passes: Sequence[np.ndarray], orbits: Sequence[str],
         vv, vh = decibels(read)
         worked, water = evidence(vv, vh, base, thresholds)
         valid = np.isfinite(vv) & np.isfinite(vh) & np.isfinite(base.vh_low_db)
-        codes[t] = acquisition_codes(worked | water, valid)[crop]
+        found = worked[crop] | (water[crop] if water_possible is None
+                                else water[crop] & water_possible)
+        codes[t] = acquisition_codes(found, valid[crop])
     return codes
 
 
