@@ -185,8 +185,14 @@ class SiteMonths:
         season = season_months(calendar)
         base_items = [i for i in self._radar_baseline
                       if utc(i).month in season]
+        # Radar judges a month only against a baseline that saw its own calendar month: its
+        # neighbours alone (a baseline of June to September, judging October) let the turn
+        # of the season look like change (radar, unlike optical imagery, always sees: a
+        # baseline without the month is one too short, not a cloudy one).
+        if not any(utc(i).month == calendar for i in base_items):
+            return None
         items = self.radar.search(self.site, MonthRange.single(month))
-        if not items or not base_items:
+        if not items:
             return None
         now, base = (self.radar.read_chunks(items, self.site),
                      self.radar.read_chunks(base_items, self.site))
