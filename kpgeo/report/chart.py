@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from matplotlib.figure import Figure
 
+from ..methods.composite import MEASURED
 from ..products.index_page import CHART_SERIES
 
 #: Chart size, inches (the width of an A4 page's text).
@@ -49,7 +50,7 @@ def trend_chart(months: Sequence[str], rows: Mapping[str, Mapping[str, str]],
     axes.axvspan(first - 0.5, last + 0.5, color=PERIOD_SHADE, zorder=0, label="report period")
     gap_label = "not measured (gap)"
     for m in months:
-        if rows[m]["status"] not in ("ok", "radar"):
+        if rows[m]["status"] not in MEASURED:
             axes.axvspan(index[m] - 0.5, index[m] + 0.5, color=GAP_SHADE, zorder=0.5,
                          label=gap_label)
             gap_label = "_"

@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-#: Statuses of a month measured with optical imagery; ``radar``: with radar only.
-MEASURED = ("ok", "radar")
+from ..methods.composite import MEASURED
+
 #: Volume columns summed over the period: gravel m³ and carats, P10, P50, P90.
 VOLUME_COLUMNS = tuple(f"new_{what}_{q}" for what in ("gravel_m3", "carats")
                        for q in ("p10", "p50", "p90"))
