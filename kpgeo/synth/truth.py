@@ -124,8 +124,8 @@ def _flooded_month(world: World, months: MonthRange) -> np.ndarray:
     digging nor the river's own channel explains."""
     flooded = np.zeros(world.shape, dtype="int32")
     for month in months.months():
-        first = int(np.datetime64(month, "D").astype("int64"))
-        end = int(np.datetime64(month + 1, "D").astype("int64"))
+        first = int(month.astype("datetime64[D]").astype("int64"))
+        end = int((month + 1).astype("datetime64[D]").astype("int64"))
         wet = np.zeros(world.shape, dtype=bool)
         for day in range(first, end, FLOOD_SAMPLE_DAYS):
             wet |= world.water(float(day))[0]
