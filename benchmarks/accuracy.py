@@ -27,6 +27,10 @@ Scores (truth: a pixel is dug when at least half of it is):
   and the median delay per found site (its first confirmation minus the month its digging
   began).
 
+- **rains**: the hard family's ground with four to six months in a row without a clear
+  optical view in the monitored year, written with Sentinel-1 and run twice, with radar and
+  optical only (scores in ``benchmarks/rains.py``).
+
 And on real ground: kpgeo's dug share on the Twifo Praso galamsey and forest patches (Ghana).
 
 The same figures are computed for a plain method, the usual first notebook: monthly median
@@ -34,9 +38,10 @@ composites, NDVI at least 0.2 below the baseline's median NDVI in two consecutiv
 
 Usage::
 
-    python benchmarks/accuracy.py                 # both families, writes benchmarks/RESULTS.md
+    python benchmarks/accuracy.py                 # every family, writes benchmarks/RESULTS.md
     python benchmarks/accuracy.py --quick         # one small archive of each family, prints only
     python benchmarks/accuracy.py --family hard   # one family, prints only
+    python benchmarks/accuracy.py --family rains  # radar and optical only, writes its section
 """
 
 from __future__ import annotations
@@ -58,10 +63,11 @@ import rasterio
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from rains import rains_markdown, score_rains  # benchmarks/rains.py
 from results import machine, replace_section  # benchmarks/results.py
 
 from kpgeo.aoi import load_site
-from kpgeo.config import PipelineConfig, SiteConfig, SourceConfig, Window, validate
+from kpgeo.config import PipelineConfig, RadarConfig, SiteConfig, SourceConfig, Window, validate
 from kpgeo.methods.change_bands import CHANGE_BANDS, DIGGING_NEW, DIGGING_PREEXISTING
 from kpgeo.methods.detection import month_label, remove_small
 from kpgeo.methods.indices import ndvi
@@ -69,6 +75,7 @@ from kpgeo.months import parse_month_range
 from kpgeo.run import read_composite, run
 from kpgeo.synth import write_archive
 from kpgeo.synth.ground import Ground
+from kpgeo.synth.radar_archive import RADAR_COLLECTION
 
 BASELINE = "2023-01..2023-12"
 MONTHS = "2023-01..2024-12"
@@ -111,7 +118,14 @@ FAMILIES = {
     "hard": [Case("bobi-dykes", 11, 1.0, ("2024-06..2024-10",), True),
              Case("seguela-south", 12, 1.0, ("2024-05..2024-10",), True),
              Case("tortiya-east", 13, 1.2, ("2023-07..2023-10", "2024-06..2024-10"), True)],
+    # Long rains in the monitored year only (four to six months), the archives written with
+    # Sentinel-1: each run with radar and optical only (run_rains_case).
+    "rains": [Case("bobi-dykes", 21, 1.0, ("2024-06..2024-10",), True),
+              Case("tortiya-east", 22, 1.0, ("2024-05..2024-10",), True),
+              Case("seguela-south", 23, 1.0, ("2024-07..2024-10",), True)],
 }
+#: Families run with and without radar, scored by benchmarks/rains.py, in their own section.
+RADAR_FAMILIES = {"rains"}
 PLAIN_NDVI_DROP = 0.2
 #: Confounders whose false positives are scored, and their truth rasters.
 CONFOUNDERS = {"fields": "fields", "burns": "burns", "riverbeds": "riverbed", "roads": "roads"}
@@ -310,6 +324,50 @@ def run_case(case: Case, workdir: Path, size_km: float) -> dict[str, object]:
             "kpgeo": dataclasses.asdict(ours), "plain": dataclasses.asdict(plain)}
 
 
+def run_rains_case(case: Case, workdir: Path, size_km: float) -> dict[str, object]:
+    """An archive written with Sentinel-1, run with radar and optical only, scored by
+    :func:`rains.score_rains`."""
+    aoi, lon, lat = WINDOWS[case.window]
+    site = load_site(ROOT / aoi).window(lon, lat, size_km)
+    months = parse_month_range(MONTHS)
+    name = case.name(size_km)
+    started = time.perf_counter()
+    archive = write_archive(site, months, workdir / "archives" / name, seed=case.seed,
+                            cloudiness=case.cloudiness, ground=case.ground, replace_stale=True,
+                            radar=True)
+    row: dict[str, object] = {"case": name, "seed": case.seed, "scenes": archive.scenes,
+                              "radar_scenes": archive.radar_scenes,
+                              "synth_s": round(time.perf_counter() - started, 1)}
+    month_names = [str(m) for m in months.months()]
+    baseline_end = month_label(str(parse_month_range(BASELINE).last))
+    truth = {p.stem: _read(p) for p in archive.truth.glob("*.tif")}
+    rain_months = [str(m) for m in sorted(case.ground.long_rain_months())]
+    assert archive.radar is not None
+    for mode, radar in (("radar", RadarConfig(catalog=str(archive.radar),
+                                              collection=RADAR_COLLECTION)),
+                        ("optical", None)):
+        out = workdir / "runs" / f"{name}-{mode}"
+        config = validate(PipelineConfig(
+            name=f"{name}-{mode}",
+            source=SourceConfig(kind="stac", catalog=str(archive.collection)),
+            sites=(SiteConfig(aoi=str(ROOT / aoi), window=Window(lon, lat, size_km)),),
+            baseline=parse_month_range(BASELINE), months=months, out=str(out), overwrite=True,
+            radar=radar,
+        ))
+        started = time.perf_counter()
+        results = run(config, progress=lambda _: None)
+        row[f"{mode}_run_s"] = round(time.perf_counter() - started, 1)
+        site_dir = out / site.name
+        new_by_month = {m: _read(site_dir / m / "change.tif", CHANGE_BANDS.index("digging") + 1)
+                        == DIGGING_NEW for m in month_names if month_label(m) > baseline_end}
+        mapped_since = _read(site_dir / month_names[-1] / "change.tif",
+                             CHANGE_BANDS.index("mapped_since") + 1).astype("int32")
+        statuses = {r.month: r.quality.status for r in results}
+        row[mode] = dataclasses.asdict(score_rains(new_by_month, mapped_since, truth, statuses,
+                                                   baseline_end, month_names, rain_months))
+    return row
+
+
 def _fmt(value: float | None, digits: int = 1, sign: bool = False) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "—"
@@ -476,33 +534,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="one 3 km archive of each family, no file written")
     parser.add_argument("--family", choices=sorted(FAMILIES), action="append", default=[],
-                        help="only this family (repeatable); no file written")
+                        help=("only this family (repeatable); only the rains family's own "
+                              "section is written"))
     parser.add_argument("--case", type=int, action="append", default=[],
                         help="only this case of each family (index, repeatable); no file written")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     args = parser.parse_args(argv)
     families = args.family or list(FAMILIES)
-    partial = args.quick or bool(args.case) or bool(args.family)
+    partial = args.quick or bool(args.case)
     size = 3.0 if args.quick else args.size_km
-    started = time.perf_counter()
     by_family: dict[str, list[dict[str, object]]] = {}
+    seconds_by_family: dict[str, float] = {}
     for family in families:
+        family_started = time.perf_counter()
         cases = FAMILIES[family]
         if args.quick:
             cases = cases[1:2]
         elif args.case:
             cases = [cases[i] for i in args.case if i < len(cases)]
         for case in cases:
-            row = run_case(case, args.workdir, size)
+            row = (run_rains_case if family in RADAR_FAMILIES else run_case)(
+                case, args.workdir, size)
             print(json.dumps(row), flush=True)
             by_family.setdefault(family, []).append(row)
-    seconds = time.perf_counter() - started
+        seconds_by_family[family] = time.perf_counter() - family_started
     command = "python benchmarks/accuracy.py" + (" --quick" if args.quick else "")
-    section = markdown(by_family, command, seconds)
-    print(section)
-    if not partial:
-        replace_section(args.results, "accuracy", section)
-        (args.workdir / "accuracy.json").write_text(json.dumps(by_family, indent=1))
+    optical = {f: rows for f, rows in by_family.items() if f not in RADAR_FAMILIES}
+    if optical:
+        section = markdown(optical, command, sum(seconds_by_family[f] for f in optical))
+        print(section)
+        if not partial and not args.family:
+            replace_section(args.results, "accuracy", section)
+            (args.workdir / "accuracy.json").write_text(json.dumps(optical, indent=1))
+    for family in RADAR_FAMILIES & set(by_family):
+        section = rains_markdown(
+            by_family[family], command + ("" if args.quick else f" --family {family}"),
+            seconds_by_family[family], machine(), BASELINE, MONTHS)
+        print(section)
+        if not partial:
+            replace_section(args.results, f"accuracy-{family}", section)
+            (args.workdir / f"accuracy-{family}.json").write_text(
+                json.dumps(by_family[family], indent=1))
     return 0
 
 

@@ -47,7 +47,7 @@ def test_cli_archive_reads_with_pystac_loads_with_odc_stac_and_cogs_validate(
     # Five-day revisit: 18 passes in January to March 2024.
     assert len(items) == len(schedule(parse_month_range("2024-01..2024-03"))) == 18
     tifs = sorted(cli_archive.rglob("*.tif"))
-    assert len(tifs) == 18 * 7 + 12  # 7 assets per scene, 12 truth rasters
+    assert len(tifs) == 18 * 7 + 13  # 7 assets per scene, 13 truth rasters
     for tif in tifs:
         valid, errors, _ = cog_validate(str(tif), quiet=True)
         assert valid, (tif, errors)

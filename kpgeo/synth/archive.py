@@ -8,7 +8,8 @@ neighbouring zone's grid, as the overlapping MGRS tiles of real Sentinel-2 do.
 
 The truth lies in ``truth/`` on the site grid: each dug pixel's first month (a pixel is dug
 when at least half of it is), the share of each pixel dug, the pre-existing digging, fields,
-burns, riverbeds, roads, and the true area series. Each scene's misregistration is in its
+burns, riverbeds, roads, the river's flood water outside its channel, and the true area
+series. Each scene's misregistration is in its
 item's ``kpgeo:shift_px``.
 
 With ``radar``, a Sentinel-1 RTC collection of the same world lies beside it in
@@ -86,7 +87,7 @@ class SynthResult:
 
 
 #: Version of the generator and its truth; an archive of another version is rebuilt, not reused.
-SYNTH_VERSION = 6
+SYNTH_VERSION = 7
 
 
 def site_stream(site: Site) -> int:

@@ -2,7 +2,8 @@
 
 What the scenes were drawn from, for tests and benchmarks to score against: each dug pixel's
 first month (a pixel is dug when at least half of it is), the share of each pixel dug, the
-pre-existing digging, fields, burns, riverbeds, roads, pits, water, and the true area series.
+pre-existing digging, fields, burns, riverbeds, roads, pits, water, the river's flood water
+outside its channel by month, and the true area series.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from ..aoi import Site
 from ..months import MonthRange
 from ..products.export import write_cog, write_csv
 from .world import World
+
+#: Days between the samples of the river's water within a month: floods rise and fall over
+#: weeks, so a pixel flooded for a few days is still caught.
+FLOOD_SAMPLE_DAYS = 2
 
 
 def write_truth(folder: Path, world: World, site: Site, months: MonthRange) -> None:
@@ -87,6 +92,10 @@ def write_truth(folder: Path, world: World, site: Site, months: MonthRange) -> N
               resampling="nearest", descriptions=["pit that holds water once dug"])
     write_cog(folder / "water.tif", (world.channel[crop] & inside).astype("uint8"), grid,
               nodata=None, resampling="nearest", descriptions=["river channel"])
+    flooded = np.where(inside, _flooded_month(world, months)[crop], 0).astype("int32")
+    write_cog(folder / "flooded_month.tif", flooded, grid, nodata=None, resampling="nearest",
+              descriptions=[("last month (YYYYMM) the river's water covered the pixel outside "
+                             "its low-water channel (flooded riverbed and floodplain), 0 = never")])
     pixel_ha = (grid.resolution.x ** 2) / 1e4
     rows = []
     for month in months.months():
@@ -107,3 +116,18 @@ def write_truth(folder: Path, world: World, site: Site, months: MonthRange) -> N
                                            * pixel_ha, 2),
         })
     write_csv(folder / "area_series.csv", rows, list(rows[0]))
+
+
+def _flooded_month(world: World, months: MonthRange) -> np.ndarray:
+    """Per pixel of the world, the last month (YYYYMM) of ``months`` in which the river's water
+    reached it outside the low-water channel (0 = never): what the rains flood, that neither
+    digging nor the river's own channel explains."""
+    flooded = np.zeros(world.shape, dtype="int32")
+    for month in months.months():
+        first = int(month.astype("datetime64[D]").astype("int64"))
+        end = int((month + 1).astype("datetime64[D]").astype("int64"))
+        wet = np.zeros(world.shape, dtype=bool)
+        for day in range(first, end, FLOOD_SAMPLE_DAYS):
+            wet |= world.water(float(day))[0]
+        flooded[wet & ~world.channel] = int(str(month).replace("-", ""))
+    return flooded
