@@ -127,12 +127,14 @@ def test_each_orbit_direction_is_judged_against_its_own_baseline() -> None:
     vv_d, vh_d, _ = _baseline_year(rng, offset_db=2.0)
     ascending = season_baseline(vv_a, vh_a, months, 2)
     descending = season_baseline(vv_d, vh_d, months, 2)
-    vv_now, vh_now = _scene(rng, 2, offset_db=2.0)
-    assert evidence(vv_now, vh_now, descending)[0].mean() < 0.03  # speckle alone, no drop
+    # Speckle alone, no drop: a few percent of passes (averaged over five: one pass of
+    # 400 px varies by a factor two).
+    flagged = [evidence(*_scene(rng, 2, offset_db=2.0), descending)[0].mean() for _ in range(5)]
+    assert np.mean(flagged) < 0.03
     pooled = season_baseline(np.concatenate([vv_a, vv_d]), np.concatenate([vh_a, vh_d]),
                              np.concatenate([months, months]), 2)
-    vv_asc, vh_asc = _scene(rng, 2)
-    assert evidence(vv_asc, vh_asc, ascending)[0].mean() < 0.03
+    flagged = [evidence(*_scene(rng, 2), ascending)[0].mean() for _ in range(5)]
+    assert np.mean(flagged) < 0.03
     # Pooled, the orbits' levels spread the baseline: a 2 dB drop hides in it.
     assert np.nanmedian(pooled.vh_spread_db) > np.nanmedian(ascending.vh_spread_db)
 
@@ -146,24 +148,7 @@ def test_a_pixel_without_enough_baseline_is_not_judged() -> None:
     vv_now[:2, :2], vh_now[:2, :2] = WATER
     worked, water = evidence(vv_now, vh_now, base, RadarThresholds(water_buffer_px=0))
     assert not worked[:2, :2].any() and not water[:2, :2].any()
-    assert np.isnan(base.vh_low_db[:2, :2]).all() and (base.count[:2, :2] == 0).all()
-
-
-def test_the_baselines_percentile_is_numpys_on_stacks_with_gaps() -> None:
-    import warnings
-
-    from kpgeo.methods.radar import _nan_percentile
-
-    rng = np.random.default_rng(1)
-    values = rng.normal(size=(9, 30, 30)).astype("float32")
-    values[rng.random(values.shape) < 0.3] = np.nan
-    values[:, 0, 0] = np.nan  # never seen
-    values[1:, 0, 1] = np.nan  # seen once
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # the all-NaN pixel
-        expected = np.nanpercentile(values, 10, axis=0)
-    np.testing.assert_allclose(_nan_percentile(values, 10), expected, atol=1e-6)
-    assert np.isnan(_nan_percentile(values, 10)[0, 0])
+    assert np.isnan(base.vh_median_db[:2, :2]).all() and (base.count[:2, :2] == 0).all()
 
 
 def _power(rng: np.random.Generator, month: int, working: bool = False,

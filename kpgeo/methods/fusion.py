@@ -11,9 +11,11 @@ is weighed here against the optical detection state (:class:`~.detection.Detecti
    (:attr:`RadarState.since`, the month of the run's first evidence); an acquisition without
    evidence breaks the run. Speckle and a rain-wet day are one-off; a pit, its spoil and the
    water in it last.
-2. **Months optical imagery cannot measure** (gap months) take the radar-dated pixels that are
-   eligible (not pre-existing, not outside the site) and not yet optically confirmed as their
-   new digging, through the same mapping unit as optical digging: :func:`radar_only`.
+2. **Radar-only digging.** Radar-dated pixels that are eligible (not pre-existing, not
+   outside the site) and not optically confirmed count as new digging, through the same
+   mapping unit as optical digging (:func:`radar_only`), in every month until optical imagery
+   reviews them; in a month optical imagery cannot measure they are all the month measures
+   (its status is ``radar``).
 3. **Optical review.** Once a later month observes a radar-dated pixel clear without any
    optical evidence of digging, the radar's finding is withdrawn (:meth:`RadarState.reviewed`:
    :attr:`RadarState.since` becomes negative, never dated again, so that the next rains' flood

@@ -14,23 +14,27 @@ and unbiased there; a mean in dB is biased low).
 **Baseline** (:func:`season_baseline`): per pixel, per orbit direction (ascending and
 descending passes see the ground at different incidences, so their levels differ), and per
 season (a calendar month and its two neighbours, as the optical baseline's seasons), from the
-baseline period's despeckled acquisitions in dB: the low of VH and of the VH/VV ratio (their
-:data:`LOW_PERCENTILE`), their spread (a robust standard deviation), and whether the pixel was
-open water in that season. The rains' own wet soil, green-up and floods are thus in the
+baseline period's despeckled acquisitions in dB: the level of VH and of the VH/VV ratio (their
+median), their spread (a robust standard deviation), and whether the pixel was open water in
+that season. The rains' own wet soil, green-up and floods are thus in the
 season's baseline: a floodplain that floods every September is no news in September.
 
 **Evidence** (:func:`evidence`) on one acquisition, against its orbit's and season's baseline:
-worked ground (VH below its low by more than the pixel's own spread, *and* the VH/VV ratio
-below its low, VV not water-dark: spoil and bare gravel keep VV's surface return and lose the
-vegetation's volume return in VH, while water or a wet day moves both polarisations) or new
-open water (VV and VH water-dark
+worked ground (VH below its level by two of the pixel's own spreads, *and* the VH/VV ratio
+below its level by one, VV not water-dark: spoil and bare gravel keep VV's surface return and
+lose the vegetation's volume return in VH, while water or a wet day moves both polarisations)
+or new open water (VV and VH water-dark
 where the season's baseline never saw water, nor within :attr:`RadarThresholds.water_buffer_px`
 of it).
 
-The margins (:class:`RadarThresholds`) were set on simulated stacks of Sentinel-1's speckle
-(4.4 looks in 20 m cells on the 10 m grid, this filter, eight baseline acquisitions a season):
-on one acquisition 1.2 % of undisturbed grass pixels show evidence and a working that darkens
-VH by 4.5 dB shows it two times in three; a new flood, both polarisations dark, does not.
+The margins (:class:`RadarThresholds`) are in the pixel's own spreads, for a chosen rate of
+false alarms rather than a level: on simulated speckle (4.4 looks, this filter, eight baseline
+passes a season, whose median and spread are themselves noisy) 2.5 spreads of VH and one of
+the ratio flag 1.5 % of an undisturbed pixel's passes, and a pixel 3 dB darker in VH (VV 0.5
+dB darker) on 86 % of them, 2 dB darker on half. An earlier version measured from the season's 10th percentile and then
+took a spread more: the noise counted twice, and a working 2-4 dB darker than green grass in
+VH, as partly dug ground is in the rains, showed on only 3-23 % of passes (the long-rains
+accuracy archives, benchmarks/RESULTS.md).
 
 **Codes** (:func:`acquisition_codes`): each acquisition's evidence as the optical method's
 codes, for :mod:`kpgeo.methods.fusion`, which confirms it as RADD confirms its alerts.
@@ -50,10 +54,6 @@ from .detection import EVIDENCE, NO_EVIDENCE, UNOBSERVED
 
 #: Side of the speckle filter's window, in pixels.
 SPECKLE_WINDOW_PX = 3
-#: Percentile of the baseline that is a pixel's low: low enough that the season's darkest
-#: ordinary days (a dry week, a scorched field) are in it, high enough that one speckle
-#: outlier of the few acquisitions of a season is not.
-LOW_PERCENTILE = 10.0
 #: A robust standard deviation from the median absolute deviation (normal noise).
 MAD_TO_SD = 1.4826
 #: Fewest baseline acquisitions of a season and orbit before a pixel is judged.
@@ -64,16 +64,17 @@ MIN_BASELINE_ACQUISITIONS = 3
 class RadarThresholds:
     """How far below its baseline an acquisition must fall to be evidence of digging."""
 
+    vh_spread_factor: float = 2.5
+    """VH at least this many of the pixel's own spreads below its season's median. Worked
+    ground lies 2-5 dB below grass in VH (most in the rains, with the grass green)."""
     vh_drop_db: float = 1.5
-    """VH at least this far below the pixel's season low, or ``vh_spread_factor`` of its
-    spreads if more. Worked ground lies 2-5 dB below grass in VH (most in the rains, with the
-    grass green); the low already sits about 1.3 noise deviations below the pixel's mean."""
-    vh_spread_factor: float = 1.0
-    """The VH margin in the pixel's own spreads: a pixel that varies more must fall further."""
+    """...and at least this far (a floor for a pixel whose few baseline passes happened to
+    agree: its spread understates its noise)."""
+    ratio_spread_factor: float = 1.0
+    """The VH/VV ratio at least this many of its spreads below its median: it tells worked
+    ground (VV kept) from what darkens both polarisations (a dry spell, a wet day)..."""
     ratio_drop_db: float = 1.0
-    """...and the VH/VV ratio at least this far below its season low. A fixed margin: the
-    ratio, two speckled channels, is noisier than VH (about 1.7 against 1.2 dB after the
-    filter), and is there to tell worked ground (VV kept) from what darkens both."""
+    """...and at least this far."""
     water_vv_db: float = -17.0
     """Open water: VV below this (calm water lies at -20 dB or below, land above -14); worked
     ground is never this dark in VV (rough spoil keeps its surface return)..."""
@@ -94,9 +95,9 @@ class SeasonBaseline:
     """One orbit direction's and season's baseline of every pixel (dB; NaN: not enough
     acquisitions)."""
 
-    vh_low_db: np.ndarray
-    ratio_low_db: np.ndarray
-    """The low of VH/VV, in dB (VH dB minus VV dB)."""
+    vh_median_db: np.ndarray
+    ratio_median_db: np.ndarray
+    """The median of VH/VV, in dB (VH dB minus VV dB)."""
     vh_spread_db: np.ndarray
     ratio_spread_db: np.ndarray
     water: np.ndarray
@@ -157,16 +158,14 @@ def season_baseline(vv_db: np.ndarray, vh_db: np.ndarray, months: np.ndarray,
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         # numpy's "All-NaN slice": a pixel without data in a season is expected (NaN).
         warnings.simplefilter("ignore", RuntimeWarning)
-        vh_low = _nan_percentile(vh, LOW_PERCENTILE) if len(vh) else _nans(vh)
-        ratio_low = _nan_percentile(ratio, LOW_PERCENTILE) if len(vh) else _nans(vh)
-        vh_spread = _robust_sd(vh)
-        ratio_spread = _robust_sd(ratio)
+        vh_median, vh_spread = _median_and_spread(vh)
+        ratio_median, ratio_spread = _median_and_spread(ratio)
         water = np.any((vv < thresholds.water_vv_db) & (vh < thresholds.water_vh_db), axis=0)
 
     def judged(layer: np.ndarray) -> np.ndarray:
         return np.where(enough, layer, np.nan).astype("float32")
 
-    return SeasonBaseline(judged(vh_low), judged(ratio_low), judged(vh_spread),
+    return SeasonBaseline(judged(vh_median), judged(ratio_median), judged(vh_spread),
                           judged(ratio_spread), water, count.astype("int16"))
 
 
@@ -184,13 +183,14 @@ def evidence(vv_db: np.ndarray, vh_db: np.ndarray, base: SeasonBaseline,
     ratio = vh_db - vv_db
     with np.errstate(invalid="ignore"):
         vh_margin = np.maximum(t.vh_drop_db, t.vh_spread_factor * base.vh_spread_db)
+        ratio_margin = np.maximum(t.ratio_drop_db, t.ratio_spread_factor * base.ratio_spread_db)
         wet = (vv_db < t.water_vv_db) & (vh_db < t.water_vh_db)
-        worked = ((vh_db < base.vh_low_db - vh_margin)
-                  & (ratio < base.ratio_low_db - t.ratio_drop_db) & ~(vv_db < t.water_vv_db))
+        worked = ((vh_db < base.vh_median_db - vh_margin)
+                  & (ratio < base.ratio_median_db - ratio_margin) & ~(vv_db < t.water_vv_db))
     seen = base.water
     if t.water_buffer_px > 0 and seen.any():
         seen = ndimage.binary_dilation(seen, iterations=t.water_buffer_px)
-    water = wet & ~seen & np.isfinite(base.vh_low_db)
+    water = wet & ~seen & np.isfinite(base.vh_median_db)
     return worked, water
 
 
@@ -244,35 +244,21 @@ def month_codes(passes: Sequence[np.ndarray], orbits: Sequence[str],
             continue
         vv, vh = decibels(read)
         worked, water = evidence(vv, vh, base, thresholds)
-        valid = np.isfinite(vv) & np.isfinite(vh) & np.isfinite(base.vh_low_db)
+        valid = np.isfinite(vv) & np.isfinite(vh) & np.isfinite(base.vh_median_db)
         found = worked[crop] | (water[crop] if water_possible is None
                                 else water[crop] & water_possible)
         codes[t] = acquisition_codes(found, valid[crop])
     return codes
 
 
-def _robust_sd(values: np.ndarray) -> np.ndarray:
-    """Median absolute deviation along the first axis, as a standard deviation."""
+def _median_and_spread(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median along the first axis, and the median absolute deviation as a standard deviation
+    (robust: a season's odd pass, a burn or a flooded day, moves neither much)."""
     if not len(values):
-        return _nans(values)
+        return _nans(values), _nans(values)
     # bottleneck's nanmedian: numpy's goes pixel by pixel in Python where there are NaNs.
     median = bottleneck.nanmedian(values, axis=0)
-    return MAD_TO_SD * bottleneck.nanmedian(np.abs(values - median), axis=0)
-
-
-def _nan_percentile(values: np.ndarray, q: float) -> np.ndarray:
-    """``np.nanpercentile(values, q, axis=0)`` (its linear interpolation) for every pixel at
-    once: numpy's goes pixel by pixel in Python where there are NaNs (100 s for a month's
-    chunk of 600 x 600 px)."""
-    ordered = np.sort(values, axis=0)  # NaN last
-    count = np.isfinite(values).sum(axis=0)
-    rank = q / 100.0 * np.maximum(count - 1, 0)
-    low = np.floor(rank).astype("intp")
-    high = np.minimum(low + 1, np.maximum(count - 1, 0))
-    below = np.take_along_axis(ordered, low[None], axis=0)[0]
-    above = np.take_along_axis(ordered, high[None], axis=0)[0]
-    out = below + (above - below) * (rank - low)
-    return np.where(count > 0, out, np.nan).astype(values.dtype, copy=False)
+    return median, MAD_TO_SD * bottleneck.nanmedian(np.abs(values - median), axis=0)
 
 
 def _nans(stack: np.ndarray) -> np.ndarray:
