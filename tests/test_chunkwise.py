@@ -245,13 +245,16 @@ def test_chunks_give_each_areas_radar_evidence_of_the_whole_grid(chunk: int) -> 
     assert by_evidence == {"optical+radar": [12], "radar": [8], "optical": [0, 0]}
     corner = max(areas.values(), key=lambda a: a.pixels)
     assert corner.evidence == "optical+radar" and corner.pixels == 35 + 12
+    assert (corner.first_detected, corner.confirmed) == ("2024-01", "2024-02")  # optical's
+    (alone,) = [a for a in areas.values() if a.evidence == "radar"]
+    assert (alone.first_detected, alone.confirmed) == ("2024-03", "2024-03")  # radar's month
 
     # The radar-only pixels are what change.tif says: radar-dated, not confirmed, mapped.
     band = {name: whole_layers[i] for i, name in enumerate(CHANGE_BANDS)}
     radar_only_px = (band["radar_since"] > 0) & (band["confirmed"] == 0) & (band["digging"] == 2)
     assert radar_only_px.sum() == sum(a.radar_pixels for a in areas.values())
     # The whole grid's own polygons give the same evidence.
-    found = digging_areas("s", GRID, pre, whole_new, state, radar=radar_only_px)
+    found = digging_areas("s", GRID, pre, whole_new, state, radar_since=band["radar_since"])
     assert {a.id: a.evidence for a in found} == {k: a.evidence for k, a in areas.items()}
 
 

@@ -260,12 +260,9 @@ def finish(advanced: Advanced, carry: Carry, baseline: ChunkBaseline, month: str
         "cumulative_new_dug_ha": float(np.nansum(dug[ground], dtype="float64")),
     }
     sums = {k: v * pixel_ha for k, v in sums.items()}
-    # The pixels radar alone dated (each digging area's evidence): pixel by pixel, so the
-    # same whatever the chunks.
-    radar = (None if advanced.radar is None
-             else new & radar_only(advanced.radar, state, baseline.exclude))
     pieces = area_pieces(np.where(new, numbers[advanced.labels], 0), *window, state,
-                         increment=increment, radar=radar)
+                         increment=increment,
+                         radar_since=None if advanced.radar is None else advanced.radar.since)
     return Finished(Carry(state, new if ok else previous_new, advanced.radar), sums, pieces,
                     layers={"change": change_layers(advanced.ndvi, advanced.hits, state, new,
                                                     baseline, advanced.radar)})

@@ -21,10 +21,13 @@ both are null for new digging. Each feature's ``measured_month`` names the month
 measured in (an earlier one in a gap month, :mod:`kpgeo.products.measured`).
 
 An area's ``evidence`` says what its digging rests on (:mod:`kpgeo.methods.fusion`): ``radar``
-when every pixel of it is *radar-only* (dated by Sentinel-1 in months optical imagery could not
-measure, and not optically confirmed since), ``optical`` when none is, ``optical+radar`` when
-some are; pre-existing digging is mapped from the optical baseline, ``optical``. Each piece of an
-area counts its radar-only pixels, so that chunks give the whole grid's evidence.
+when every pixel of it is *radar-only* (dated by Sentinel-1, ``radar_since`` > 0, and not
+optically confirmed), ``optical`` when none is, ``optical+radar`` when some are; pre-existing
+digging is mapped from the optical baseline, ``optical``. Each piece of an area counts its
+radar-only pixels, so that chunks give the whole grid's evidence. Radar detects and confirms
+too: a pixel's detection and confirmation months are the earlier of optical imagery's and the
+month radar dated it to, so a radar-only area has both, and a pixel optical imagery confirms
+after radar keeps its months (and its area its seed).
 
 Areas are counted in pixels of the UTM grid (100 m² each at 10 m), never from reprojected
 geometry. GeoJSON is written by hand rather than through GDAL's driver because the product needs
@@ -68,9 +71,11 @@ class DiggingArea:
     id: str
     status: Status
     first_detected: str | None
-    """Month (YYYY-MM) its first pixel was first detected; None for pre-existing digging."""
+    """Month (YYYY-MM) its first pixel was first detected (by optical imagery or radar); None
+    for pre-existing digging."""
     confirmed: str | None
-    """Month its first pixel was confirmed; None for pre-existing digging."""
+    """Month its seed pixel was confirmed (by optical imagery or radar); None for
+    pre-existing digging."""
     area_ha: float
     pixels: int
     geometry: shapely.Geometry
@@ -148,19 +153,20 @@ def dug_ground(footprint: np.ndarray, confirmed: np.ndarray, preexisting: np.nda
 def digging_areas(site: str, grid: GeoBox, preexisting: np.ndarray | Sequence[DiggingArea],
                   new: np.ndarray, state: DetectionState,
                   increment: np.ndarray | None = None,
-                  radar: np.ndarray | None = None) -> list[DiggingArea]:
+                  radar_since: np.ndarray | None = None) -> list[DiggingArea]:
     """The pre-existing and new digging areas of a site, ordered by status then id.
 
     ``preexisting`` and ``new`` are final pixel masks (already at the mapping unit);
     ``preexisting`` may also be its :func:`preexisting_areas`, which are the same every month
     of a baseline. ``increment``: the pixels new this month (each area's ``new_ha_this_month``;
-    None where not given); ``radar``: the radar-only pixels (each area's ``evidence``; none
-    where not given).
+    None where not given); ``radar_since``: the month radar dated each pixel to
+    (``change.tif``'s band: each area's ``evidence`` and radar's months; no radar when not
+    given).
     """
     if isinstance(preexisting, np.ndarray):
         preexisting = preexisting_areas(site, grid, preexisting)
     areas = list(preexisting) + _areas(site, grid, new, "new", state, increment=increment,
-                                       radar=radar)
+                                       radar_since=radar_since)
     return sorted(areas, key=lambda a: (a.status != "preexisting", a.id))
 
 
@@ -174,7 +180,7 @@ def preexisting_areas(site: str, grid: GeoBox, preexisting: np.ndarray,
 
 def _areas(site: str, grid: GeoBox, mask: np.ndarray, status: Status,
            state: DetectionState | None, increment: np.ndarray | None = None,
-           seasons: np.ndarray | None = None, radar: np.ndarray | None = None,
+           seasons: np.ndarray | None = None, radar_since: np.ndarray | None = None,
            ) -> list[DiggingArea]:
     occupied_rows, occupied_cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if occupied_rows.size == 0:
@@ -189,7 +195,8 @@ def _areas(site: str, grid: GeoBox, mask: np.ndarray, status: Status,
     return merge_pieces(site, grid, area_pieces(labels, grid, box[0], box[1], boxed,
                                                 None if increment is None else increment[box],
                                                 None if seasons is None else seasons[box],
-                                                None if radar is None else radar[box]),
+                                                None if radar_since is None
+                                                else radar_since[box]),
                         status)
 
 
@@ -202,7 +209,8 @@ class AreaPiece:
     pixels: int
     seed: tuple[int, int, int, int]
     """The piece's candidate seed: (first mapped, first confirmed, row, column) in the grid,
-    unmapped pixels last; the smallest over the pieces is the area's."""
+    unmapped pixels last; the smallest over the pieces is the area's. A radar-dated pixel's
+    confirmation month is the earlier of optical imagery's and radar's."""
     first_detected: int
     """Earliest ``first_detected`` of its pixels (YYYYMM; the int32 maximum where none)."""
     confirmed_at_seed: int
@@ -220,20 +228,27 @@ def area_pieces(labels: np.ndarray, grid: GeoBox, rows: slice, cols: slice,
                 state: DetectionState | None,
                 increment: np.ndarray | None = None,
                 seasons: np.ndarray | None = None,
-                radar: np.ndarray | None = None) -> list[AreaPiece]:
+                radar_since: np.ndarray | None = None) -> list[AreaPiece]:
     """The pieces of the areas ``labels`` (area numbers, 0 outside) of the window ``rows``,
     ``cols`` of ``grid``; ``state``: the window's detection state (None for pre-existing
     digging); ``increment``: the window's pixels new this month, whose count each piece
     keeps (new digging); ``seasons``: the window's seasons seen by the baseline (pre-existing
-    digging); ``radar``: the window's radar-only pixels, whose count each piece keeps (new
-    digging; none when not given). Pieces of one area from several chunks make it whole in
-    :func:`merge_pieces`."""
+    digging); ``radar_since``: the month radar dated each pixel of the window to (> 0; new
+    digging; no radar when not given): each piece counts its radar-only pixels (radar-dated,
+    not optically confirmed), and a radar-dated pixel's detection and confirmation months are
+    the earlier of optical imagery's and radar's. Pieces of one area from several chunks make
+    it whole in :func:`merge_pieces`."""
     ys, xs = np.nonzero(labels)
     if ys.size == 0:
         return []
     lab = labels[ys, xs]
     zeros = np.zeros_like(lab)
     confirmed = state.confirmed[ys, xs] if state is not None else zeros
+    dated = radar_since[ys, xs] if radar_since is not None else zeros
+    radar_only = (dated > 0) & (confirmed == 0)
+    # Radar confirms as optical imagery does: a pixel's confirmation is the earlier of the
+    # two, which a later optical confirmation leaves as it was (the seed stays).
+    confirmed = _earlier(confirmed, dated)
     since = state.mapped_since[ys, xs] if state is not None else zeros  # type: ignore[index]
     # Unmapped pixels (0) sort after mapped ones: a group joining an area never lends its seed.
     since = np.where(since > 0, since, np.iinfo("int32").max)
@@ -246,11 +261,10 @@ def area_pieces(labels: np.ndarray, grid: GeoBox, rows: slice, cols: slice,
     sizes = np.bincount(piece_of, minlength=numbers.size)
     increment_sizes = (None if increment is None else
                    np.bincount(piece_of, weights=increment[ys, xs], minlength=numbers.size))
-    radar_sizes = (np.zeros(numbers.size, "int64") if radar is None else
-                   np.bincount(piece_of, weights=radar[ys, xs], minlength=numbers.size))
+    radar_sizes = np.bincount(piece_of, weights=radar_only, minlength=numbers.size)
     never = np.iinfo("int32").max
     if state is not None:
-        detected = state.first_detected[ys, xs]
+        detected = _earlier(state.first_detected[ys, xs], dated)
         detected = np.where(detected > 0, detected, never)
         first_detected = np.full(numbers.size, never, dtype="int64")
         np.minimum.at(first_detected, piece_of, detected)
@@ -269,6 +283,14 @@ def area_pieces(labels: np.ndarray, grid: GeoBox, rows: slice, cols: slice,
                       None if increment_sizes is None else int(increment_sizes[i]),
                       tuple(int(c) for c in seen[i]), int(radar_sizes[i]))
             for i, (number, index) in enumerate(zip(numbers, first_of_label, strict=True))]
+
+
+def _earlier(months: np.ndarray, radar_months: np.ndarray) -> np.ndarray:
+    """Per pixel, the earlier of ``months`` and ``radar_months`` (YYYYMM; 0 or less: none)."""
+    radar = radar_months > 0
+    earlier: np.ndarray = np.where(radar & ((months <= 0) | (radar_months < months)),
+                                   radar_months, months)
+    return earlier
 
 
 def merge_pieces(site: str, grid: GeoBox, pieces: Sequence[AreaPiece],
