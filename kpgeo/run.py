@@ -167,8 +167,8 @@ MONTHS_COMPLETING = 2
 #: another version is recomputed (5: digging areas carry ``new_ha_this_month`` and
 #: ``measured_month``, and a gap month the areas as last measured; 6: ``baseline.tif`` keeps
 #: the seasons the baseline saw each pixel in, and the site's coverage; 7: ``change.tif``
-#: carries radar's state).
-METHOD_VERSION = 7
+#: carries radar's state; 8: digging areas carry their ``evidence``).
+METHOD_VERSION = 8
 
 
 def signature(site: Site, config: PipelineConfig) -> str:

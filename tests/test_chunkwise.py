@@ -22,8 +22,9 @@ from kpgeo.methods.chunkwise import (
     summarize,
 )
 from kpgeo.methods.detection import EIGHT, DetectionState, digging_signal
+from kpgeo.methods.fusion import RadarState, radar_only
 from kpgeo.methods.indices import compute_indices
-from kpgeo.methods.polygons import digging_areas, merge_pieces, new_digging_mask
+from kpgeo.methods.polygons import AreaPiece, digging_areas, merge_pieces, new_digging_mask
 from kpgeo.methods.reference import SeasonalReference
 from kpgeo.sources.base import REFLECTANCE_BANDS
 
@@ -74,19 +75,28 @@ def _chunk_baseline(pre: np.ndarray, inside: np.ndarray, rows: slice, cols: slic
 
 
 def _advanced(state: DetectionState, pre: np.ndarray, bands: dict[str, np.ndarray],
-              rows: slice, cols: slice) -> Advanced:
+              rows: slice, cols: slice, radar: RadarState | None = None,
+              inside: np.ndarray | None = None) -> Advanced:
+    """A chunk as :func:`advance` leaves it; with ``radar``, its radar-only pixels (eligible
+    within ``inside``) join the groups that may be new digging, as they do there."""
     from scipy import ndimage
 
     window = DetectionState(state.first_detected[rows, cols], state.confirmed[rows, cols],
                             state.mapped_since[rows, cols],  # type: ignore[index]
                             state.dug_share[rows, cols])  # type: ignore[index]
     dug = (window.confirmed > 0) & ~pre[rows, cols] & (window.dug_share >= 0.5)  # type: ignore[operator]
+    radar_window = None
+    if radar is not None:
+        assert inside is not None
+        radar_window = RadarState(radar.streak[rows, cols], radar.first[rows, cols],
+                                  radar.since[rows, cols])
+        dug |= radar_only(radar_window, window, (pre | ~inside)[rows, cols])
     labels, count = ndimage.label(dug, structure=EIGHT)
     chunk_bands = {b: v[rows, cols] for b, v in bands.items()}
     indices = compute_indices(chunk_bands)
     fresh, water = digging_signal(chunk_bands, PARAMS, indices, window.dug_share)
     return Advanced(np.zeros(dug.shape, "float32"), window, labels, count, indices["ndvi"],
-                    fresh, water, np.ones(dug.shape, bool))
+                    fresh, water, np.ones(dug.shape, bool), radar_window)
 
 
 @pytest.mark.parametrize("chunk", [CHUNK, 13, SIZE])
@@ -160,6 +170,92 @@ def test_chunks_give_the_new_digging_areas_and_sums_of_the_whole_grid(chunk: int
     # is no footprint), and the areas' increments add up to the month's new_ha.
     assert corner.new_ha_this_month == pytest.approx((corner.pixels - 8) * 0.01)
     assert sum(a.new_ha_this_month or 0.0 for a in areas) == pytest.approx(sums["new_ha"])
+
+
+def _chunked(state: DetectionState, pre: np.ndarray, inside: np.ndarray,
+             bands: dict[str, np.ndarray], radar: RadarState, chunk: int,
+             ) -> tuple[np.ndarray, list[AreaPiece], np.ndarray]:
+    """A month finished chunk by chunk of ``chunk`` px: its new digging, the pieces of its
+    digging areas and its ``change.tif`` bands, whole."""
+    starts = range(0, SIZE, chunk)
+    layout = Layout(tuple(slice(s, min(s + chunk, SIZE)) for s in starts),
+                    tuple(slice(s, min(s + chunk, SIZE)) for s in starts))
+    chunks = layout.chunks()
+    advanced = [_advanced(state, pre, bands, r, c, radar, inside) for r, c in chunks]
+    carries = [Carry(DetectionState.empty(a.labels.shape), np.zeros(a.labels.shape, bool),
+                     a.radar) for a in advanced]
+    baselines = [_chunk_baseline(pre, inside, r, c) for r, c in chunks]
+    summaries = [summarize(a, carry, b)
+                 for a, carry, b in zip(advanced, carries, baselines, strict=True)]
+    keep, numbers = merge_labels(layout, summaries, min_px=5)
+    new_edges = [{side: keep[i][labels] & s.inside_edges[side]
+                  for side, labels in s.edges.items()} for i, s in enumerate(summaries)]
+    old_edges = [s.previous_new_edges for s in summaries]
+    new = np.zeros((SIZE, SIZE), bool)
+    layers = np.zeros((10, SIZE, SIZE), "float32")
+    pieces: list[AreaPiece] = []
+    for i, (rows, cols) in enumerate(chunks):
+        done = finish(advanced[i], carries[i], baselines[i], MONTH, False, keep[i], numbers[i],
+                      {"new": ring_of(layout, i, new_edges),
+                       "previous_new": ring_of(layout, i, old_edges)}, PARAMS, 0.01,
+                      (GRID, rows, cols))
+        new[rows, cols] = keep[i][advanced[i].labels] & baselines[i].inside
+        layers[:, rows, cols] = done.layers["change"]
+        pieces += done.pieces
+    return new, pieces, layers
+
+
+@pytest.mark.parametrize("chunk", [CHUNK, 13])
+def test_chunks_give_each_areas_radar_evidence_of_the_whole_grid(chunk: int) -> None:
+    """A month optical imagery could not measure: radar-only pixels (radar-dated, not
+    optically confirmed) extend the area on the corner of four chunks (``optical+radar``) and
+    make an area of their own across a chunk edge (``radar``); the other areas are optical;
+    a withdrawn finding and a radar-dated pixel too small to map are no digging. Every area
+    has the evidence, pixel counts and outline the whole grid gives."""
+    from kpgeo.methods.change_bands import CHANGE_BANDS
+
+    state, pre, inside, bands = _world()
+    since = np.zeros((SIZE, SIZE), "int32")
+    since[23:25, 17:23] = 202402  # radar-only, below the corner area: 12 pixels
+    since[20, 20] = 202402  # radar-dated and optically confirmed: optical
+    since[10:12, 18:22] = 202403  # radar-only, across the vertical edge at 20: 8 pixels
+    since[2:4, 30:33] = -202402  # withdrawn by a clear optical view: no digging
+    since[27, 5] = 202403  # radar-only but below the mapping unit
+    radar = RadarState(np.where(since > 0, 2, 0).astype("int16"), np.abs(since), since)
+
+    new, pieces, layers = _chunked(state, pre, inside, bands, radar, chunk)
+    whole_new, whole_pieces, whole_layers = _chunked(state, pre, inside, bands, radar, SIZE)
+    np.testing.assert_array_equal(new, whole_new)
+    np.testing.assert_array_equal(layers, whole_layers)
+    assert new[23:25, 17:23].all() and new[10:12, 18:22].all()
+    assert not new[2:4, 30:33].any() and not new[27, 5]
+
+    areas = {a.id: a for a in merge_pieces("s", GRID, pieces, "new")}
+    whole = {a.id: a for a in merge_pieces("s", GRID, whole_pieces, "new")}
+    assert sorted(areas) == sorted(whole) and len(areas) == 4
+    for key, area in whole.items():
+        got = areas[key]
+        assert (got.pixels, got.radar_pixels, got.evidence, got.first_detected) == (
+            area.pixels, area.radar_pixels, area.evidence, area.first_detected), key
+        assert got.properties() == area.properties()
+        assert shapely.equals(got.geometry, area.geometry), key
+    by_evidence: dict[str, list[int]] = {}
+    for area in areas.values():
+        by_evidence.setdefault(area.evidence, []).append(area.radar_pixels)
+    assert by_evidence == {"optical+radar": [12], "radar": [8], "optical": [0, 0]}
+    corner = max(areas.values(), key=lambda a: a.pixels)
+    assert corner.evidence == "optical+radar" and corner.pixels == 35 + 12
+    assert (corner.first_detected, corner.confirmed) == ("2024-01", "2024-02")  # optical's
+    (alone,) = [a for a in areas.values() if a.evidence == "radar"]
+    assert (alone.first_detected, alone.confirmed) == ("2024-03", "2024-03")  # radar's month
+
+    # The radar-only pixels are what change.tif says: radar-dated, not confirmed, mapped.
+    band = {name: whole_layers[i] for i, name in enumerate(CHANGE_BANDS)}
+    radar_only_px = (band["radar_since"] > 0) & (band["confirmed"] == 0) & (band["digging"] == 2)
+    assert radar_only_px.sum() == sum(a.radar_pixels for a in areas.values())
+    # The whole grid's own polygons give the same evidence.
+    found = digging_areas("s", GRID, pre, whole_new, state, radar_since=band["radar_since"])
+    assert {a.id: a.evidence for a in found} == {k: a.evidence for k, a in areas.items()}
 
 
 @pytest.mark.parametrize("season", [2, 8])

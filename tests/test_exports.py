@@ -61,9 +61,10 @@ MONTHS = ("2024-01", "2024-02", "2024-03")
 TIMESERIES_COLUMNS = ["source_kind", "site", "month", "status", "scenes", "valid_pct", "preexisting_ha",
                       "new_ha", "cumulative_new_ha", "active_ha", "water_ha", "new_dug_ha",
                       "cumulative_new_dug_ha"]
-#: A feature's properties, in order: what the area is, this month's growth of it, how sure the
-#: pre-existing map is of it, and the month it was measured in (docs/product.md §8).
-PROPERTY_KEYS = ["site", "id", "status", "first_detected", "confirmed", "area_ha",
+#: A feature's properties, in order: what the area is and what it rests on, this month's growth
+#: of it, how sure the pre-existing map is of it, and the month it was measured in
+#: (docs/product.md §8).
+PROPERTY_KEYS = ["site", "id", "status", "first_detected", "confirmed", "evidence", "area_ha",
                  "new_ha_this_month", "baseline_seasons", "certainty", "measured_month"]
 MAX_DECIMALS = 6
 #: Tolerance of areas measured on reprojected polygons against pixel-counted areas.
@@ -146,6 +147,8 @@ def check_properties(doc: dict[str, Any], month: str | None = None) -> None:
         assert list(props) == PROPERTY_KEYS, props
         assert feature["id"] == props["id"]
         assert props["status"] in {"preexisting", "new"}
+        assert props["evidence"] in {"optical", "radar", "optical+radar"}
+        assert props["status"] == "new" or props["evidence"] == "optical"
         assert isinstance(props["area_ha"], float) and props["area_ha"] > 0
         # The month's increment: none in pre-existing digging; null where not measured.
         increment = props["new_ha_this_month"]

@@ -127,6 +127,16 @@ def _month(carry, optical: np.ndarray, radar: np.ndarray | None, month: str):
     return done, summary
 
 
+def _areas(done):  # type: ignore[no-untyped-def]
+    """The new digging areas of a one-chunk month (:func:`_month`)."""
+    from odc.geo.geobox import GeoBox
+
+    from kpgeo.methods.polygons import merge_pieces
+
+    grid = GeoBox.from_bbox((700000, 949800, 700200, 950000), "EPSG:32630", resolution=10)
+    return merge_pieces("s", grid, done.pieces, "new")
+
+
 def test_digging_radar_finds_in_the_rains_is_mapped_then_confirmed_or_withdrawn() -> None:
     from kpgeo.methods.chunkwise import Carry
 
@@ -142,6 +152,11 @@ def test_digging_radar_finds_in_the_rains_is_mapped_then_confirmed_or_withdrawn(
     dug = august.carry.state.mapped_since == 202408
     assert dug.sum() == 24 and dug[4:8, 4:10].all()
     assert august.sums["new_ha"] == pytest.approx(0.24)
+    (area,) = _areas(august)
+    assert (area.pixels, area.radar_pixels, area.properties()["evidence"]) == (24, 24, "radar")
+    # Radar detected and confirmed it: the month radar dated it to.
+    assert (area.first_detected, area.confirmed) == ("2024-08", "2024-08")
+    august_id = area.id
     # November, clear: optical sees the working's right half dug (twice: confirmed) and its
     # left half clear without evidence: the left half was not digging (a flood, say).
     optical = np.full((2, *shape), N, "int8")
@@ -153,6 +168,18 @@ def test_digging_radar_finds_in_the_rains_is_mapped_then_confirmed_or_withdrawn(
     assert (state.mapped_since[4:8, 4:7] == 0).all()
     assert (november.carry.radar.since[4:8, 4:7] == -202408).all()
     assert november.sums["cumulative_new_ha"] == pytest.approx(0.12)
+    # Optical imagery confirmed what is left of the area: it rests on optical evidence now.
+    (area,) = _areas(november)
+    assert (area.pixels, area.radar_pixels, area.evidence) == (12, 0, "optical")
+    assert (area.first_detected, area.confirmed) == ("2024-08", "2024-08")  # radar dated it
+    # Had November's clouds hidden the left half, both would be used: radar for the half
+    # optical imagery has not seen, optical for the half it confirmed.
+    optical[:, 4:8, 4:7] = U
+    cloudy, _ = _month(august.carry, optical, np.full((3, *shape), N, "int8"), "2024-11")
+    (area,) = _areas(cloudy)
+    assert (area.pixels, area.radar_pixels, area.evidence) == (24, 12, "optical+radar")
+    # Optical confirmation of part of it moves neither its months nor its seed.
+    assert (area.first_detected, area.confirmed, area.id) == ("2024-08", "2024-08", august_id)
 
 
 def test_without_radar_a_month_is_what_it_was() -> None:

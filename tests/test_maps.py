@@ -35,7 +35,9 @@ from kpgeo.products.maps import (
     CLASS_CHANGE,
     CLASS_DIGGING,
     CLASS_MONTH,
+    CLASS_RADAR,
     OSM_TILES,
+    RADAR_LAYER,
     TILES_NOTE,
     pick_baseline_month,
     write_site_maps,
@@ -286,6 +288,121 @@ def test_baseline_month_is_the_same_calendar_month_when_seen(pages: Pages) -> No
     assert pick_baseline_month(pages.out, pages.site, "2025-01", ["2024-01"]) == "2024-01"
     assert pick_baseline_month(pages.out, pages.site, "2024-03", ["2024-01", "2024-02"]) \
         == "2024-02"
+
+
+# ---- radar -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RadarMap:
+    """A month's map made from :func:`pages`' products with radar's findings planted in its
+    ``change.tif`` (the shared archive's run has no radar) and its composite a radar month's."""
+
+    page: Path
+    radar_only: int
+    """Pixels of new digging planted as radar-only."""
+    withdrawn: int
+
+
+@pytest.fixture(scope="module")
+def radar_map(pages: Pages, tmp_path_factory: pytest.TempPathFactory) -> RadarMap:
+    import numpy as np
+    import rasterio
+    from odc.geo.geobox import GeoBox
+
+    from kpgeo.methods.change_bands import CHANGE_BANDS, DIGGING_NEW, DIGGING_NONE
+    from kpgeo.products.export import write_cog
+
+    out = tmp_path_factory.mktemp("radar") / "OUT"
+    shutil.copytree(pages.out / pages.site, out / pages.site)
+    month = MONTHS[-1]
+    folder = out / pages.site / month
+    with rasterio.open(folder / "change.tif") as src:
+        bands = {name: src.read(i + 1) for i, name in enumerate(CHANGE_BANDS)}
+        grid = GeoBox((src.height, src.width), src.transform, src.crs)
+        descriptions, tags = list(src.descriptions), src.tags()
+    new = bands["digging"] == DIGGING_NEW
+    cols = np.nonzero(new)[1]
+    # The western part of the new digging rests on radar alone (as in a month clouds hid)...
+    only = new & (np.arange(new.shape[1])[None, :] <= np.median(cols))
+    bands["confirmed"][only] = 0
+    bands["radar_since"][only] = 202403
+    # ... and a block of untouched ground is a finding a clear view withdrew.
+    rows, columns = np.nonzero(bands["digging"] == DIGGING_NONE)
+    r, c = int(np.median(rows)), int(np.median(columns))
+    withdrawn = np.zeros_like(new)
+    withdrawn[r:r + 12, c:c + 12] = bands["digging"][r:r + 12, c:c + 12] == DIGGING_NONE
+    bands["radar_since"][withdrawn] = -202402
+    (folder / "change.tif").unlink()
+    write_cog(folder / "change.tif", [bands[n] for n in CHANGE_BANDS], grid,
+              descriptions=descriptions, tags=tags, resampling="nearest", predictor=False)
+    with rasterio.open(folder / "composite.tif", "r+", IGNORE_COG_LAYOUT_BREAK="YES") as dst:
+        dst.update_tags(status="radar")
+    areas = json.loads((folder / "disturbed.geojson").read_text(encoding="utf-8"))
+    for feature in areas["features"]:
+        if feature["properties"]["status"] == "new":
+            feature["properties"]["evidence"] = "radar"
+    (folder / "disturbed.geojson").write_text(json.dumps(areas), encoding="utf-8")
+    page = write_site_month_map(out, pages.site, pages.title, month, MONTHS,
+                                pick_baseline_month(out, pages.site, month, [MONTHS[0]]),
+                                outline=pages.outline)
+    return RadarMap(page, int(only.sum()), int(withdrawn.sum()))
+
+
+def test_radar_findings_are_coloured_solid_or_striped() -> None:
+    """Radar-only new digging (radar-dated, not optically confirmed, mapped new) is solid
+    blue; a withdrawn finding striped; radar-dated digging optical imagery confirmed, radar
+    below the mapping unit and no data are transparent."""
+    import numpy as np
+
+    from kpgeo.methods.change_bands import DIGGING_NEW, DIGGING_NONE
+    from kpgeo.products.map_layers import (
+        RADAR_ALPHA,
+        RADAR_COLOUR,
+        radar_colour,
+        radar_findings,
+    )
+
+    since = np.array([[202408, 202408, 202408, -202408, np.nan, 0]] * 6, "float32")
+    confirmed = np.array([[0, 202411, 0, 0, 0, 0]] * 6, "float32")
+    digging = np.array([[DIGGING_NEW, DIGGING_NEW, DIGGING_NONE, DIGGING_NONE, 0, 0]] * 6,
+                       "float32")
+    only, withdrawn = radar_findings(since, confirmed, digging)
+    assert only[:, 0].all() and not only[:, 1:].any()
+    assert withdrawn[:, 3].all() and not withdrawn[:, [0, 1, 2, 4, 5]].any()
+    rgba = radar_colour(only, withdrawn)
+    assert (rgba[:, 0, 3] == RADAR_ALPHA).all()
+    assert rgba[0, 0, :3].tolist() == [int(RADAR_COLOUR[i:i + 2], 16) for i in (1, 3, 5)]
+    stripes = rgba[:, 3, 3]
+    assert 0 < np.count_nonzero(stripes) < len(stripes)  # striped, with clear gaps
+    assert not rgba[:, [1, 2, 4, 5], 3].any()
+
+
+def test_a_run_without_radar_has_no_radar_layer(pages: Pages) -> None:
+    from kpgeo.products.map_layers import radar_image
+
+    for month, page in pages.maps.items():
+        assert radar_image(pages.out / pages.site / month / "change.tif") is None
+        html = page.read_text(encoding="utf-8")
+        assert RADAR_LAYER not in html and CLASS_RADAR not in html, month
+        assert "resting on radar" not in html
+
+
+def test_radar_layer_and_legend_say_what_rests_on_radar(radar_map: RadarMap) -> None:
+    from kpgeo.products.map_layers import radar_image
+
+    assert radar_map.radar_only > 0 and radar_map.withdrawn > 0
+    image = radar_image(radar_map.page.parent / "change.tif")
+    assert image is not None and image.withdrawn
+    # Drawn at the demo's native resolution: every planted pixel shows, give or take the
+    # reprojection to Web Mercator.
+    from kpgeo.products.map_layers import RADAR_ALPHA
+
+    solid = int((image.rgba[..., 3] == RADAR_ALPHA).sum())
+    assert solid == pytest.approx(radar_map.radar_only, rel=0.15)
+    html = radar_map.page.read_text(encoding="utf-8")
+    assert html.count(f'"{RADAR_LAYER}"') == 1 and f'"className": "{CLASS_RADAR}"' in html
+    assert "kpgeo-legend-radar" in html and "kpgeo-legend-radar-withdrawn" in html
+    assert "new digging radar alone dated" in html and "radar finding withdrawn" in html
+    assert "resting on radar: " in html and "on Sentinel-1 radar alone" in html
 
 
 # ---- in the browser --------------------------------------------------------------------------
@@ -541,3 +658,29 @@ def test_map_layers_of_a_large_raster_come_from_its_overviews(tmp_path: Path) ->
     assert max(image.shape[1:]) <= 500
     assert sorted(np.unique(image[np.isfinite(image)]).round(3).tolist()) == pytest.approx([0.1, 0.3])
     assert np.nanmean(image) == pytest.approx(np.nanmean(full), abs=0.01)
+
+
+def test_radar_layer_is_shown_in_a_radar_month_and_switches_off(browser: Any,
+                                                              radar_map: RadarMap) -> None:
+    """A radar month's map starts with radar's findings shown (an overlay of the layer
+    control); an area resting on radar says so in its popup."""
+    logs = _open_map(browser, radar_map.page)
+    assert [m for m in _severe(logs) if not TILE_FAILURE.match(m)] == []
+    radar = f"img.{CLASS_RADAR}"
+    _wait(browser, f"return document.querySelectorAll({radar!r}).length === 1")
+    assert browser.find_element("css selector", ".kpgeo-legend-radar").is_displayed()
+    assert browser.find_element("css selector", ".kpgeo-status").text.startswith("radar")
+    _toggle(browser, RADAR_LAYER)
+    _wait(browser, f"return document.querySelectorAll({radar!r}).length === 0")
+    _toggle(browser, RADAR_LAYER)
+    _wait(browser, f"return document.querySelectorAll({radar!r}).length === 1")
+    browser.execute_script(f"""
+        const path = document.querySelector('path.{CLASS_DIGGING}');
+        const box = path.getBoundingClientRect();
+        const at = {{bubbles: true, clientX: box.x + box.width / 2, clientY: box.y + box.height / 2}};
+        path.dispatchEvent(new MouseEvent('click', at));""")
+    _wait(browser, "return document.querySelector('.kpgeo-popup') !== null")
+    text = browser.find_element("css selector", ".kpgeo-popup").get_attribute("textContent")
+    assert "evidenceSentinel-1 radar alone" in text
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "map-radar.png"))

@@ -120,7 +120,7 @@ def test_export_formats_hold_the_same_features_and_areas(run_out: Path, fmt: str
     assert sorted(ids) == sorted(geojson["id"])
     a = geojson.set_index("id").sort_index()
     b = other.assign(id=list(ids)).set_index("id").sort_index()
-    for column in ("site", "status", "first_detected", "confirmed"):
+    for column in ("site", "status", "first_detected", "confirmed", "evidence"):
         assert [None if v in (None, "") or v != v else v for v in b[column]] == \
                [None if v in (None, "") or v != v else v for v in a[column]]
     np.testing.assert_allclose(b["area_ha"].astype(float), a["area_ha"].astype(float))

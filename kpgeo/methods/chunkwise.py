@@ -12,7 +12,8 @@ Per chunk, in order (:mod:`kpgeo.compute.month_graph` makes them tasks):
 4. The run merges labels that touch across chunk edges (:func:`merge_labels`): a group is kept
    when the whole of it reaches the mapping unit, wherever the chunk edges cut it.
 5. :func:`finish`: the month's new digging, the state recorded, the time-series areas (sums
-   over the chunk), the pieces of the digging areas' polygons and the chunk's product tiles.
+   over the chunk), the pieces of the digging areas' polygons (with their radar-only pixels,
+   each area's ``evidence``) and the chunk's product tiles.
 
 Every step gives the same pixels as the whole grid would: the mapping unit and the dug
 ground's one-pixel edge see across chunk edges (the labels merged, a ring of the neighbours'
@@ -260,7 +261,8 @@ def finish(advanced: Advanced, carry: Carry, baseline: ChunkBaseline, month: str
     }
     sums = {k: v * pixel_ha for k, v in sums.items()}
     pieces = area_pieces(np.where(new, numbers[advanced.labels], 0), *window, state,
-                         increment=increment)
+                         increment=increment,
+                         radar_since=None if advanced.radar is None else advanced.radar.since)
     return Finished(Carry(state, new if ok else previous_new, advanced.radar), sums, pieces,
                     layers={"change": change_layers(advanced.ndvi, advanced.hits, state, new,
                                                     baseline, advanced.radar)})

@@ -20,6 +20,15 @@ it: ``baseline_seasons``, the median of its pixels' seasons seen (0-12), and ``c
 both are null for new digging. Each feature's ``measured_month`` names the month its areas were
 measured in (an earlier one in a gap month, :mod:`kpgeo.products.measured`).
 
+An area's ``evidence`` says what its digging rests on (:mod:`kpgeo.methods.fusion`): ``radar``
+when every pixel of it is *radar-only* (dated by Sentinel-1, ``radar_since`` > 0, and not
+optically confirmed), ``optical`` when none is, ``optical+radar`` when some are; pre-existing
+digging is mapped from the optical baseline, ``optical``. Each piece of an area counts its
+radar-only pixels, so that chunks give the whole grid's evidence. Radar detects and confirms
+too: a pixel's detection and confirmation months are the earlier of optical imagery's and the
+month radar dated it to, so a radar-only area has both, and a pixel optical imagery confirms
+after radar keeps its months (and its area its seed).
+
 Areas are counted in pixels of the UTM grid (100 m² each at 10 m), never from reprojected
 geometry. GeoJSON is written by hand rather than through GDAL's driver because the product needs
 a top-level foreign member (``kpgeo``) and must be byte-identical across reruns.
@@ -45,6 +54,11 @@ from .baseline_seasons import certainty, histograms, median_seasons
 from .detection import EIGHT, DetectionState, label_month, remove_small
 
 Status = Literal["preexisting", "new"]
+Evidence = Literal["optical", "radar", "optical+radar"]
+#: Values of a digging area's ``evidence``: none of its pixels radar-only, all, some.
+EVIDENCE_OPTICAL: Evidence = "optical"
+EVIDENCE_RADAR: Evidence = "radar"
+EVIDENCE_BOTH: Evidence = "optical+radar"
 #: Decimal places of GeoJSON coordinates (RFC 7946 §11.2: about 0.1 m).
 COORDINATE_DECIMALS = 6
 
@@ -57,9 +71,11 @@ class DiggingArea:
     id: str
     status: Status
     first_detected: str | None
-    """Month (YYYY-MM) its first pixel was first detected; None for pre-existing digging."""
+    """Month (YYYY-MM) its first pixel was first detected (by optical imagery or radar); None
+    for pre-existing digging."""
     confirmed: str | None
-    """Month its first pixel was confirmed; None for pre-existing digging."""
+    """Month its seed pixel was confirmed (by optical imagery or radar); None for
+    pre-existing digging."""
     area_ha: float
     pixels: int
     geometry: shapely.Geometry
@@ -70,13 +86,23 @@ class DiggingArea:
     baseline_seasons: int | None = None
     """Pre-existing digging: the median of its pixels' seasons seen by the baseline
     (:mod:`~.baseline_seasons`); None for new digging or where not known."""
+    radar_pixels: int = 0
+    """Of its pixels, those radar alone dated (:func:`~.fusion.radar_only`: radar-dated, not
+    optically confirmed); 0 for pre-existing digging."""
+
+    @property
+    def evidence(self) -> Evidence:
+        """What the area rests on: ``radar`` (all its pixels radar-only), ``optical`` (none;
+        pre-existing digging always), ``optical+radar`` (some)."""
+        return area_evidence(self.status, self.pixels, self.radar_pixels)
 
     def properties(self) -> dict[str, Any]:
         """The feature's properties but its ``measured_month`` (:func:`feature_collection`):
-        what the area is, then this month's growth of it, then how sure the pre-existing map
-        is of it (kpgeo.methods.baseline_seasons)."""
+        what the area is and what it rests on, then this month's growth of it, then how sure
+        the pre-existing map is of it (kpgeo.methods.baseline_seasons)."""
         return {"site": self.site, "id": self.id, "status": self.status,
                 "first_detected": self.first_detected, "confirmed": self.confirmed,
+                "evidence": self.evidence,
                 "area_ha": self.area_ha, "new_ha_this_month": self.new_ha_this_month,
                 "baseline_seasons": self.baseline_seasons,
                 "certainty": certainty(self.baseline_seasons)}
@@ -84,6 +110,21 @@ class DiggingArea:
     def geojson_geometry(self, crs: Any) -> dict[str, Any]:
         """:func:`rfc7946_geometry` of the area (shared: do not modify it)."""
         return _rfc7946_of_wkb(shapely.to_wkb(self.geometry), str(crs))
+
+
+def area_evidence(status: Status, pixels: int, radar_pixels: int) -> Evidence:
+    """A digging area's ``evidence`` from its size and radar-only pixels.
+
+    Examples
+    --------
+    >>> area_evidence("new", 12, 12), area_evidence("new", 12, 0), area_evidence("new", 12, 5)
+    ('radar', 'optical', 'optical+radar')
+    >>> area_evidence("preexisting", 12, 0)
+    'optical'
+    """
+    if status != "new" or radar_pixels <= 0:
+        return EVIDENCE_OPTICAL
+    return EVIDENCE_RADAR if radar_pixels >= pixels else EVIDENCE_BOTH
 
 
 def new_digging_mask(state: DetectionState, preexisting: np.ndarray, min_area_ha: float,
@@ -111,17 +152,21 @@ def dug_ground(footprint: np.ndarray, confirmed: np.ndarray, preexisting: np.nda
 
 def digging_areas(site: str, grid: GeoBox, preexisting: np.ndarray | Sequence[DiggingArea],
                   new: np.ndarray, state: DetectionState,
-                  increment: np.ndarray | None = None) -> list[DiggingArea]:
+                  increment: np.ndarray | None = None,
+                  radar_since: np.ndarray | None = None) -> list[DiggingArea]:
     """The pre-existing and new digging areas of a site, ordered by status then id.
 
     ``preexisting`` and ``new`` are final pixel masks (already at the mapping unit);
     ``preexisting`` may also be its :func:`preexisting_areas`, which are the same every month
     of a baseline. ``increment``: the pixels new this month (each area's ``new_ha_this_month``;
-    None where not given).
+    None where not given); ``radar_since``: the month radar dated each pixel to
+    (``change.tif``'s band: each area's ``evidence`` and radar's months; no radar when not
+    given).
     """
     if isinstance(preexisting, np.ndarray):
         preexisting = preexisting_areas(site, grid, preexisting)
-    areas = list(preexisting) + _areas(site, grid, new, "new", state, increment=increment)
+    areas = list(preexisting) + _areas(site, grid, new, "new", state, increment=increment,
+                                       radar_since=radar_since)
     return sorted(areas, key=lambda a: (a.status != "preexisting", a.id))
 
 
@@ -135,7 +180,7 @@ def preexisting_areas(site: str, grid: GeoBox, preexisting: np.ndarray,
 
 def _areas(site: str, grid: GeoBox, mask: np.ndarray, status: Status,
            state: DetectionState | None, increment: np.ndarray | None = None,
-           seasons: np.ndarray | None = None,
+           seasons: np.ndarray | None = None, radar_since: np.ndarray | None = None,
            ) -> list[DiggingArea]:
     occupied_rows, occupied_cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if occupied_rows.size == 0:
@@ -149,7 +194,9 @@ def _areas(site: str, grid: GeoBox, mask: np.ndarray, status: Status,
         state.first_detected[box], state.confirmed[box], state.mapped_since[box])  # type: ignore[index]
     return merge_pieces(site, grid, area_pieces(labels, grid, box[0], box[1], boxed,
                                                 None if increment is None else increment[box],
-                                                None if seasons is None else seasons[box]),
+                                                None if seasons is None else seasons[box],
+                                                None if radar_since is None
+                                                else radar_since[box]),
                         status)
 
 
@@ -162,7 +209,8 @@ class AreaPiece:
     pixels: int
     seed: tuple[int, int, int, int]
     """The piece's candidate seed: (first mapped, first confirmed, row, column) in the grid,
-    unmapped pixels last; the smallest over the pieces is the area's."""
+    unmapped pixels last; the smallest over the pieces is the area's. A radar-dated pixel's
+    confirmation month is the earlier of optical imagery's and radar's."""
     first_detected: int
     """Earliest ``first_detected`` of its pixels (YYYYMM; the int32 maximum where none)."""
     confirmed_at_seed: int
@@ -172,23 +220,35 @@ class AreaPiece:
     seasons: tuple[int, ...] = ()
     """Pre-existing digging: how many of its pixels the baseline saw in 0, 1, ... 12
     seasons (:func:`~.baseline_seasons.histograms`); empty when not known."""
+    radar_pixels: int = 0
+    """Its radar-only pixels (:attr:`DiggingArea.radar_pixels`)."""
 
 
 def area_pieces(labels: np.ndarray, grid: GeoBox, rows: slice, cols: slice,
                 state: DetectionState | None,
                 increment: np.ndarray | None = None,
-                seasons: np.ndarray | None = None) -> list[AreaPiece]:
+                seasons: np.ndarray | None = None,
+                radar_since: np.ndarray | None = None) -> list[AreaPiece]:
     """The pieces of the areas ``labels`` (area numbers, 0 outside) of the window ``rows``,
     ``cols`` of ``grid``; ``state``: the window's detection state (None for pre-existing
     digging); ``increment``: the window's pixels new this month, whose count each piece
     keeps (new digging); ``seasons``: the window's seasons seen by the baseline (pre-existing
-    digging). Pieces of one area from several chunks make it whole in :func:`merge_pieces`."""
+    digging); ``radar_since``: the month radar dated each pixel of the window to (> 0; new
+    digging; no radar when not given): each piece counts its radar-only pixels (radar-dated,
+    not optically confirmed), and a radar-dated pixel's detection and confirmation months are
+    the earlier of optical imagery's and radar's. Pieces of one area from several chunks make
+    it whole in :func:`merge_pieces`."""
     ys, xs = np.nonzero(labels)
     if ys.size == 0:
         return []
     lab = labels[ys, xs]
     zeros = np.zeros_like(lab)
     confirmed = state.confirmed[ys, xs] if state is not None else zeros
+    dated = radar_since[ys, xs] if radar_since is not None else zeros
+    radar_only = (dated > 0) & (confirmed == 0)
+    # Radar confirms as optical imagery does: a pixel's confirmation is the earlier of the
+    # two, which a later optical confirmation leaves as it was (the seed stays).
+    confirmed = _earlier(confirmed, dated)
     since = state.mapped_since[ys, xs] if state is not None else zeros  # type: ignore[index]
     # Unmapped pixels (0) sort after mapped ones: a group joining an area never lends its seed.
     since = np.where(since > 0, since, np.iinfo("int32").max)
@@ -201,9 +261,10 @@ def area_pieces(labels: np.ndarray, grid: GeoBox, rows: slice, cols: slice,
     sizes = np.bincount(piece_of, minlength=numbers.size)
     increment_sizes = (None if increment is None else
                    np.bincount(piece_of, weights=increment[ys, xs], minlength=numbers.size))
+    radar_sizes = np.bincount(piece_of, weights=radar_only, minlength=numbers.size)
     never = np.iinfo("int32").max
     if state is not None:
-        detected = state.first_detected[ys, xs]
+        detected = _earlier(state.first_detected[ys, xs], dated)
         detected = np.where(detected > 0, detected, never)
         first_detected = np.full(numbers.size, never, dtype="int64")
         np.minimum.at(first_detected, piece_of, detected)
@@ -220,8 +281,16 @@ def area_pieces(labels: np.ndarray, grid: GeoBox, rows: slice, cols: slice,
                       int(first_detected[i]) if state is not None else never,
                       int(confirmed[index]), tuple(shapes[int(number)]),
                       None if increment_sizes is None else int(increment_sizes[i]),
-                      tuple(int(c) for c in seen[i]))
+                      tuple(int(c) for c in seen[i]), int(radar_sizes[i]))
             for i, (number, index) in enumerate(zip(numbers, first_of_label, strict=True))]
+
+
+def _earlier(months: np.ndarray, radar_months: np.ndarray) -> np.ndarray:
+    """Per pixel, the earlier of ``months`` and ``radar_months`` (YYYYMM; 0 or less: none)."""
+    radar = radar_months > 0
+    earlier: np.ndarray = np.where(radar & ((months <= 0) | (radar_months < months)),
+                                   radar_months, months)
+    return earlier
 
 
 def merge_pieces(site: str, grid: GeoBox, pieces: Sequence[AreaPiece],
@@ -257,6 +326,7 @@ def merge_pieces(site: str, grid: GeoBox, pieces: Sequence[AreaPiece],
             geometry=geometry,
             new_ha_this_month=new_ha_this_month,
             baseline_seasons=median_seasons(np.sum(seen, axis=0)) if seen and not new else None,
+            radar_pixels=sum(p.radar_pixels for p in parts) if new else 0,
         ))
     return out
 

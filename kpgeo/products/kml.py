@@ -42,7 +42,8 @@ from .synthetic_label import EXPLANATION, LABEL, is_synthetic, labelled
 KML_NS = "http://www.opengis.net/kml/2.2"
 #: The placemarks' fields (``ExtendedData``), with their KML schema types.
 FIELDS = (("site", "string"), ("status", "string"), ("first_detected", "string"),
-          ("confirmed", "string"), ("area_ha", "double"), ("new_ha_this_month", "double"),
+          ("confirmed", "string"), ("evidence", "string"), ("area_ha", "double"),
+          ("new_ha_this_month", "double"),
           ("baseline_seasons", "int"), ("certainty", "string"), ("measured_month", "string"))
 SCHEMA_ID = "digging"
 #: Status folders, in this order, and their names; other statuses follow under their own name.
@@ -218,7 +219,9 @@ def _description(meta: Mapping[str, Any], detection: Sequence[str],
              f"(dug by the end of the baseline) in sky blue, paler where the baseline saw it in "
              f"too few seasons to be sure (certainty low); new digging coloured by the month "
              f"it was first detected, {_text(ramp)}. Each area's new_ha_this_month is its "
-             f"digging new this month.</p>")
+             f"digging new this month; its evidence says what it rests on: optical "
+             f"(Sentinel-2), radar (Sentinel-1 alone, in months clouds hid: to be confirmed or "
+             f"withdrawn by a later clear optical view) or optical+radar.</p>")
     parts = [
         *([f"<p><b>{LABEL}</b>: {_text(EXPLANATION)}.</p>"] if synthetic else []),
         intro,

@@ -11,7 +11,9 @@ data.
 Colours (colour-blind safe, and never shared between what they encode): the change score is a
 sequential viridis ramp, the digging areas categorical Okabe-Ito colours, sky blue for
 pre-existing and orange to reddish purple, by first-detection month, for new digging (no
-viridis stop is orange, red or pink). Every outline is drawn over a dark casing
+viridis stop is orange, red or pink); radar's findings (:func:`radar_image`) Okabe-Ito blue,
+solid where radar alone dated new digging and striped where a later clear optical view
+withdrew it. Every outline is drawn over a dark casing
 (:data:`CASING_COLOUR`), so it stays visible on bright bare ground and on white clouds.
 """
 
@@ -37,7 +39,7 @@ from rasterio.warp import (
     transform_geom,
 )
 
-from ..methods.change_bands import CHANGE_BANDS
+from ..methods.change_bands import CHANGE_BANDS, DIGGING_NEW
 from .encoding import decode
 
 WEB_MERCATOR = "EPSG:3857"
@@ -77,6 +79,12 @@ SITE_OUTLINE_COLOUR = "#ffffff"
 #: stripes :data:`NO_VIEW_STRIPE_PX` wide (no ground looks striped).
 NO_VIEW_HATCH = ("#4d4d4d", "#a6a6a6")
 NO_VIEW_STRIPE_PX = 3
+#: Radar's findings: Okabe-Ito blue, darker than the pre-existing sky blue and apart from
+#: viridis's blues. Radar-only new digging solid; a finding a later clear optical view
+#: withdrew in stripes of it, :data:`NO_VIEW_STRIPE_PX` wide, with clear gaps.
+RADAR_COLOUR = "#0072b2"
+#: Opacity (0-255) of radar-only new digging and of a withdrawn finding's stripes.
+RADAR_ALPHA, RADAR_WITHDRAWN_ALPHA = 210, 170
 
 
 @dataclass(frozen=True)
@@ -173,6 +181,64 @@ def change_image(change: str | Path) -> MapImage:
     """The change-score overlay of a ``change.tif``."""
     (score,), bounds = read_web_mercator(change, [CHANGE_BANDS.index("change_score") + 1])
     return MapImage(change_colour(score), bounds)
+
+
+@dataclass(frozen=True)
+class RadarImage(MapImage):
+    """The radar overlay (:func:`radar_image`), and whether it shows withdrawn findings."""
+
+    withdrawn: bool
+
+
+def radar_image(change: str | Path) -> RadarImage | None:
+    """The radar overlay of a ``change.tif``: new digging radar alone dated (radar-dated,
+    not optically confirmed, mapped as new digging) and the findings a later clear optical view
+    withdrew (:mod:`kpgeo.methods.fusion`); None when the file has no radar bands (an older
+    product) or radar found neither there (a run without radar)."""
+    with rasterio.open(change) as src:
+        if src.count < len(CHANGE_BANDS):
+            return None
+    (since, confirmed, digging), bounds = read_web_mercator(
+        change, [CHANGE_BANDS.index(name) + 1 for name in ("radar_since", "confirmed",
+                                                            "digging")])
+    only, withdrawn = radar_findings(since, confirmed, digging)
+    if not (only.any() or withdrawn.any()):
+        return None
+    return RadarImage(radar_colour(only, withdrawn), bounds, bool(withdrawn.any()))
+
+
+def radar_findings(since: np.ndarray, confirmed: np.ndarray,
+                   digging: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """From ``change.tif``'s ``radar_since``, ``confirmed`` and ``digging`` bands (NaN: no
+    data), the new digging radar alone dated (the pixels each area's ``evidence`` counts) and
+    the findings withdrawn (``radar_since`` < 0)."""
+    with np.errstate(invalid="ignore"):
+        only = (since > 0) & (confirmed == 0) & (digging == DIGGING_NEW)
+        withdrawn = since < 0
+    return only, withdrawn
+
+
+def radar_colour(only: np.ndarray, withdrawn: np.ndarray) -> np.ndarray:
+    """RGBA ``uint8`` of radar's findings (:func:`radar_findings`): :data:`RADAR_COLOUR`
+    where radar alone dated new digging, in stripes where a finding was withdrawn,
+    transparent elsewhere."""
+    diagonal = np.arange(only.shape[0])[:, None] + np.arange(only.shape[1])[None, :]
+    stripe = (diagonal // NO_VIEW_STRIPE_PX) % 2 == 0
+    out = np.zeros((*only.shape, 4), dtype="uint8")
+    out[..., :3] = _hex_rgb(RADAR_COLOUR)
+    out[..., 3] = np.where(only, RADAR_ALPHA,
+                           np.where(withdrawn & stripe, RADAR_WITHDRAWN_ALPHA, 0))
+    return out
+
+
+def radar_css(withdrawn: bool = False) -> str:
+    """A CSS background like :func:`radar_colour`'s (for the legend): solid, or striped for
+    withdrawn findings."""
+    r, g, b = _hex_rgb(RADAR_COLOUR)
+    if not withdrawn:
+        return f"rgba({r}, {g}, {b}, {RADAR_ALPHA / 255:.2f})"
+    colour = f"rgba({r}, {g}, {b}, {RADAR_WITHDRAWN_ALPHA / 255:.2f})"
+    return f"repeating-linear-gradient(135deg, {colour} 0 3px, transparent 3px 6px)"
 
 
 def true_colour(red: np.ndarray, green: np.ndarray, blue: np.ndarray,

@@ -18,6 +18,14 @@ function kpgeoPopup(p) {
               ["new this month", increment],
               ["first detected", p.first_detected || "\u2014"],
               ["confirmed", p.confirmed || "\u2014"]];
+  if (p.status === "new" && p.evidence) {
+    /* What the area rests on (kpgeo/methods/polygons.py): radar alone until a clear optical
+       view confirms or withdraws it. */
+    rows.push(["evidence", p.evidence === "radar"
+      ? "Sentinel-1 radar alone: to be confirmed or withdrawn by a clear optical view"
+      : p.evidence === "optical+radar" ? "optical, and radar alone for part of it"
+      : String(p.evidence)]);
+  }
   if (p.status === "preexisting" && typeof p.baseline_seasons === "number") {
     /* How much of the year the baseline saw it in (kpgeo/methods/baseline_seasons.py). */
     rows.push(["seen in baseline", p.baseline_seasons + " of 12 seasons"

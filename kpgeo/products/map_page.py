@@ -87,7 +87,18 @@ _BODY = _ENV.from_string("""
   {% else %}
   <div class="kpgeo-muted kpgeo-increment-entry">no new digging this month</div>
   {% endif %}
+  {% if evidence %}<div class="kpgeo-evidence">{{ evidence }}</div>{% endif %}
   {% if coverage %}<div class="kpgeo-coverage">{{ coverage }}</div>{% endif %}
+  {% if radar %}
+  <h2>Radar (Sentinel-1)</h2>
+  <div class="kpgeo-legend-radar"><i class="kpgeo-swatch kpgeo-fill" style="background: {{ radar }}"></i>
+    new digging radar alone dated, in months clouds hid from optical imagery: to be confirmed
+    or withdrawn by a clear optical view (layer &#8220;{{ radar_layer }}&#8221;)</div>
+  {% if radar_withdrawn %}
+  <div class="kpgeo-legend-radar-withdrawn"><i class="kpgeo-swatch kpgeo-fill" style="background: {{ radar_withdrawn }}"></i>
+    radar finding withdrawn: a later clear optical view saw no digging there</div>
+  {% endif %}
+  {% endif %}
   <h2>Imagery</h2>
   {% if outline %}
   <div class="kpgeo-legend-outline"><i class="kpgeo-swatch kpgeo-line" style="border-color: {{ outline }}; outline-color: {{ casing }}"></i>
@@ -201,6 +212,20 @@ def summary_text(features: Sequence[Mapping[str, Any]], measured: bool = True,
             return "not measured this month; no month measured yet"
         return f"not measured this month; as measured in {measured_month}, {areas}"
     return f"{areas}, {total('new', 'new_ha_this_month'):.2f} ha of it this month"
+
+
+#: What a digging area's ``evidence`` says, in the legend's words (kpgeo.methods.polygons).
+EVIDENCE_WORDS = {"radar": "on Sentinel-1 radar alone", "optical+radar": "partly on radar"}
+
+
+def evidence_text(features: Sequence[Mapping[str, Any]]) -> str:
+    """``"resting on radar: 2 areas on Sentinel-1 radar alone, 1 partly on radar"``; empty
+    when every area rests on optical imagery."""
+    counts = {key: sum(1 for f in features if (f.get("properties") or {}).get("evidence") == key)
+              for key in EVIDENCE_WORDS}
+    parts = [f"{n} area{'s' if n != 1 else ''} {EVIDENCE_WORDS[key]}"
+             for key, n in counts.items() if n]
+    return f"resting on radar: {', '.join(parts)}" if parts else ""
 
 
 def seasons_text(seasons_min: int, seen: str = "seen") -> str:

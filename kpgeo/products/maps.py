@@ -7,6 +7,10 @@ rarely to be sure) over a dark casing, the month's increment (the areas that gre
 this month, ``new_ha_this_month`` > 0) outlined over them as a layer of its own, the site's
 outline, popups, a legend (with how well the baseline saw the site), a layer control, a scale
 bar, a measuring tool in hectares, and links to the previous and next month and to the index.
+A run with radar adds radar's findings as a layer (:func:`~.map_layers.radar_image`: new
+digging Sentinel-1 alone dated, and findings a later clear optical view withdrew), shown at
+first in a month radar measured, with its legend entries; each area's popup names its
+``evidence``.
 A gap month's areas are those last measured (:mod:`kpgeo.products.measured`): its title bar
 says so and claims no figure of the month. Everything is read from the month's
 ``composite.tif``, ``change.tif`` and ``disturbed.geojson`` (and the site's outline is given);
@@ -47,11 +51,14 @@ from .map_layers import (
     PREEXISTING_COLOUR,
     SITE_OUTLINE_COLOUR,
     MapImage,
+    RadarImage,
     change_image,
     css_gradient,
     detection_colour,
     hatch_css,
     image_data_uri,
+    radar_css,
+    radar_image,
     true_colour_image,
 )
 from .measured import ALL_MEASURED
@@ -71,8 +78,11 @@ LEGEND_MAX_MONTHS = 6
 _PRODUCTS = ("composite.tif", "change.tif", "disturbed.geojson")
 _MONTH_DIR = re.compile(r"^\d{4}-\d{2}$")
 #: Class names the page's own script and the tests find the layers by.
-CLASS_MONTH, CLASS_BASELINE, CLASS_CHANGE, CLASS_DIGGING, CLASS_INCREMENT = (
-    "kpgeo-month", "kpgeo-baseline", "kpgeo-change", "kpgeo-digging", "kpgeo-increment")
+CLASS_MONTH, CLASS_BASELINE, CLASS_CHANGE, CLASS_DIGGING, CLASS_INCREMENT, CLASS_RADAR = (
+    "kpgeo-month", "kpgeo-baseline", "kpgeo-change", "kpgeo-digging", "kpgeo-increment",
+    "kpgeo-radar")
+#: The radar layer's name in the layer control.
+RADAR_LAYER = "Radar (Sentinel-1) findings"
 
 #: Leaflet style of a digging area; its colour is set per area.
 AREA_STYLE = {"weight": 2, "opacity": 0.95, "fillOpacity": 0.25}
@@ -161,9 +171,11 @@ def write_site_month_map(out_dir: str | Path, site_name: str, site_title: str, m
     detection = _detection_months(areas, months)
     synthetic = is_synthetic(areas)
     image = true_colour_image(composite)
+    radar = radar_image(change)
     m, tiles = _base_map(image, show_tiles=not offline)
     images = _add_overlays(m, month, image, baseline_month,
-                           baseline if baseline.is_file() else None, change)
+                           baseline if baseline.is_file() else None, change, radar,
+                           show_radar=status.get("status") == "radar")
     digging = _digging_layer()
     digging.add_to(m)
     increment = _increment_layer()
@@ -180,7 +192,7 @@ def write_site_month_map(out_dir: str | Path, site_name: str, site_title: str, m
                                 synthetic=LABEL if synthetic else ""),
         body_html=_body(site_title, month, months, baseline_month, baseline.is_file(),
                         status, features, detection, measured, measured_month, synthetic,
-                        _coverage(areas, site_name), outline is not None),
+                        _coverage(areas, site_name), outline is not None, radar),
         end_html=map_page.end_script(
             {"title": site_title, "month": month, "bounds": image.bounds,
              "highlight": HIGHLIGHT_STYLE, "areas": _styled(features, detection),
@@ -322,8 +334,10 @@ def _base_map(image: MapImage, show_tiles: bool = True) -> tuple[folium.Map, fol
 
 
 def _add_overlays(m: folium.Map, month: str, month_image: MapImage, baseline_month: str,
-                  baseline: Path | None, change: Path) -> dict[str, str]:
-    """True colour of the month (shown), of the baseline month and the change score (hidden).
+                  baseline: Path | None, change: Path, radar: RadarImage | None = None,
+                  show_radar: bool = False) -> dict[str, str]:
+    """True colour of the month (shown), of the baseline month and the change score (hidden),
+    and radar's findings when there are any (shown when ``show_radar``).
 
     folium gets a placeholder URL for each image; the returned placeholder -> image data URI
     pairs go into the page after rendering (:func:`kpgeo.products.map_page.assemble`).
@@ -333,6 +347,8 @@ def _add_overlays(m: folium.Map, month: str, month_image: MapImage, baseline_mon
         layers.append((f"Baseline true colour {baseline_month}", true_colour_image(baseline),
                        CLASS_BASELINE, False))
     layers.append(("Change score (vegetation loss)", change_image(change), CLASS_CHANGE, False))
+    if radar is not None:
+        layers.append((RADAR_LAYER, radar, CLASS_RADAR, show_radar))
     images = {}
     for name, image, class_name, show in layers:
         placeholder = f"data:,{class_name}"
@@ -436,7 +452,7 @@ def _body(site_title: str, month: str, months: Sequence[str], baseline_month: st
           has_baseline: bool, status: Mapping[str, str], features: Sequence[Mapping[str, Any]],
           detection: Sequence[str], measured: bool, measured_month: str | None,
           synthetic: bool = False, coverage: Mapping[str, Any] | None = None,
-          has_outline: bool = False) -> str:
+          has_outline: bool = False, radar: RadarImage | None = None) -> str:
     ordered = sorted(set(months) | {month})
     i = ordered.index(month)
     state, status_text = map_page.status_text(status)
@@ -465,4 +481,6 @@ def _body(site_title: str, month: str, months: Sequence[str], baseline_month: st
                                        "not seen"),
         dashes=LOW_CERTAINTY_DASHES,
         casing=CASING_COLOUR, outline=SITE_OUTLINE_COLOUR if has_outline else "",
-        hatch=hatch_css())
+        hatch=hatch_css(), radar=radar_css() if radar is not None else "",
+        radar_withdrawn=radar_css(withdrawn=True) if radar is not None and radar.withdrawn
+        else "", radar_layer=RADAR_LAYER, evidence=map_page.evidence_text(features))
