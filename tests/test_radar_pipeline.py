@@ -71,3 +71,16 @@ def test_radars_state_is_in_change_tif_and_its_findings_are_reviewed(wet_run: Pa
     # The clear month reviewed them: some withdrawn, never un-withdrawn.
     assert (september < 0).any()
     assert ((september < 0) | (august >= 0)).all()
+
+
+def test_the_rains_areas_say_they_rest_on_radar(wet_run: Path) -> None:
+    import json
+
+    doc = json.loads((wet_run / "exports" / "disturbed-2024-08.geojson").read_text())
+    assert doc["kpgeo"]["sites"]["tortiya"]["status"] == "radar"
+    new = [f["properties"] for f in doc["features"]
+           if f["properties"]["status"] == "new"]
+    assert new and {p["evidence"] for p in new} <= {"radar", "optical+radar", "optical"}
+    assert any(p["evidence"] != "optical" for p in new)
+    page = (wet_run / "tortiya" / "2024-08" / "map.html").read_text(encoding="utf-8")
+    assert "Radar (Sentinel-1) findings" in page
