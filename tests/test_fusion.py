@@ -211,3 +211,20 @@ def test_long_rains_of_a_synthetic_archive_must_be_month_ranges(tmp_path) -> Non
     assert "synthetic.long_rains '2024-13..2024-14'" in result.output
     assert 'long_rains = ["2024-07..2024-10"]' in result.output
     assert not (tmp_path / "OUT").exists()
+
+
+def test_a_radar_finding_the_months_clear_view_contradicts_waits_unmapped() -> None:
+    from kpgeo.methods.chunkwise import Carry
+
+    shape = (12, 12)
+    carry = Carry(DetectionState.empty(shape), np.zeros(shape, bool))
+    # October: clear; radar sees a 4 x 4 drop twice, optical sees the ground without evidence.
+    radar = np.full((2, *shape), N, "int8")
+    radar[:, 2:6, 2:6] = H
+    october, _ = _month(carry, np.full((2, *shape), N, "int8"), radar, "2024-10")
+    assert (october.carry.radar.since[2:6, 2:6] == 202410).all()  # dated, not withdrawn
+    assert october.sums["cumulative_new_ha"] == 0  # but not mapped against the clear view
+    # November: clear again, still nothing: withdrawn.
+    november, _ = _month(october.carry, np.full((2, *shape), N, "int8"),
+                         np.full((2, *shape), N, "int8"), "2024-11")
+    assert (november.carry.radar.since[2:6, 2:6] == -202410).all()

@@ -97,15 +97,20 @@ class RadarState:
         pixels radar dated before ``month`` that optical imagery ``observed`` in it (a
         valid observation) without any optical evidence are withdrawn. A month's own
         radar findings wait for a later month: its clear views may predate the digging."""
-        silent = (optical.first_detected == 0) & (optical.confirmed == 0)
         earlier = self.dated & (self.since < month_label(month))
-        withdrawn = earlier & observed & silent
+        withdrawn = earlier & silent_in(optical, observed)
         return RadarState(self.streak, self.first,
                           np.where(withdrawn, -self.since, self.since).astype("int32"))
 
     def withdrawn_in(self, before: RadarState) -> np.ndarray:
         """Pixels withdrawn since ``before`` (this month's review)."""
         return (self.since < 0) & (before.since > 0)
+
+
+def silent_in(optical: DetectionState, observed: np.ndarray) -> np.ndarray:
+    """Pixels optical imagery ``observed`` (a valid view this month) with no evidence of
+    digging in its state (neither a candidate nor confirmed)."""
+    return observed & (optical.first_detected == 0) & (optical.confirmed == 0)
 
 
 def radar_only(radar: RadarState, optical: DetectionState, exclude: np.ndarray) -> np.ndarray:
