@@ -435,14 +435,14 @@ class ProductWriter:
 
     def assemble(self, quality: MonthQuality, areas: Mapping[str, float] | None = None,
                  products: Sequence[str] = ("composite", "indices")) -> list[Delayed]:
-        """Tasks making the month's COGs from the tiles: ``products``, then (``areas`` given;
-        after them: it marks the month done) the change. None for a site of one chunk."""
+        """Tasks making the month's COGs from the tiles: ``products`` and (``areas`` given)
+        the change, side by side (the month's record, written after them all, is what marks it
+        done: :mod:`kpgeo.saved`). None for a site of one chunk."""
         if self.whole:
             return []
         tasks = [_delayed(self._assemble)(name, quality, None) for name in products]
         if areas is not None:
-            tasks.append(_delayed(_after)(list(tasks), self._assemble, "change", quality,
-                                          dict(areas)))
+            tasks.append(_delayed(self._assemble)("change", quality, dict(areas)))
         return tasks
 
     def _assemble(self, product: str, quality: MonthQuality,
@@ -489,12 +489,6 @@ PRODUCTS: dict[str, dict[str, Any]] = {
 def _delayed(function: Callable[..., Any]) -> Any:
     """``dask.delayed`` without hashing the arguments for the key (chunks of arrays)."""
     return dask.delayed(function, pure=False)
-
-
-def _after(done: Sequence[Any], function: Callable[..., Any], *args: Any,
-           **kwargs: Any) -> Any:
-    """``function(*args, **kwargs)`` once ``done`` are (their results are not used)."""
-    return function(*args, **kwargs)
 
 
 @dataclass(frozen=True)
