@@ -130,6 +130,16 @@ def sh_config_for(source: SourceConfig, client_id: str, client_secret: str) -> S
     )
 
 
+def client_and_cache(source: SourceConfig,
+                     sh_config: SHConfig) -> tuple[BoundedClient, ResponseCache]:
+    """The client every request of ``source`` goes through (retries and waits within its
+    ``sh_*`` bounds) and the cache of its answers: the optical and the radar source's."""
+    policy = RetryPolicy(max_attempts=source.sh_max_attempts, backoff_s=source.sh_backoff_s,
+                         max_wait_s=source.sh_max_wait_s, budget_s=source.sh_request_budget_s)
+    return (BoundedClient(config=sh_config, policy=policy),
+            ResponseCache(source.sh_cache or DEFAULT_SH_CACHE))
+
+
 def s2l2a_collection(base_url: str) -> DataCollection:
     """Sentinel-2 L2A defined against ``base_url``: the built-in collection is pinned to
     services.sentinel-hub.com and would override the configured URL."""
@@ -186,12 +196,7 @@ class SentinelHubSource:
         check_sh_settings(self.source)
         if self.sh_config is None:
             self.sh_config = sh_config_for(self.source, *credentials_from_env())
-        policy = RetryPolicy(max_attempts=self.source.sh_max_attempts,
-                             backoff_s=self.source.sh_backoff_s,
-                             max_wait_s=self.source.sh_max_wait_s,
-                             budget_s=self.source.sh_request_budget_s)
-        self._client = BoundedClient(config=self.sh_config, policy=policy)
-        self._cache = ResponseCache(self.source.sh_cache or DEFAULT_SH_CACHE)
+        self._client, self._cache = client_and_cache(self.source, self.sh_config)
         self._collection = s2l2a_collection(self.sh_config.sh_base_url)
         self._use_clm = self.source.sh_use_clm
 

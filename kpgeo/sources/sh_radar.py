@@ -50,10 +50,16 @@ from ..errors import ConfigError, SourceError
 from ..months import MonthRange
 from .base import RadarReads, utc
 from .radar_reader import to_power
-from .sentinelhub import CATALOG_PAGE, check_sh_settings, credentials_from_env, sh_config_for
-from .sh_cache import DEFAULT_SH_CACHE, ResponseCache, request_key
+from .sentinelhub import (
+    CATALOG_PAGE,
+    check_sh_settings,
+    client_and_cache,
+    credentials_from_env,
+    sh_config_for,
+)
+from .sh_cache import ResponseCache, request_key
 from .sh_catalog import search_features, to_item
-from .sh_client import BoundedClient, RequestFailed, RetryPolicy
+from .sh_client import BoundedClient, RequestFailed
 from .sh_process import ACQUISITION_PAD, TIFF_MAGIC
 from .stac_radar import RADAR_PAD_PX, PaddedChunk, padded_chunks, passes, relative_orbit
 
@@ -147,12 +153,7 @@ class SentinelHubRadarSource:
         check_radar_chunks(self.source, self.chunk_px)
         if self.sh_config is None:
             self.sh_config = sh_config_for(self.source, *credentials_from_env())
-        policy = RetryPolicy(max_attempts=self.source.sh_max_attempts,
-                             backoff_s=self.source.sh_backoff_s,
-                             max_wait_s=self.source.sh_max_wait_s,
-                             budget_s=self.source.sh_request_budget_s)
-        self._client = BoundedClient(config=self.sh_config, policy=policy)
-        self._cache = ResponseCache(self.source.sh_cache or DEFAULT_SH_CACHE)
+        self._client, self._cache = client_and_cache(self.source, self.sh_config)
         self._collection = s1_iw_collection(self.sh_config.sh_base_url)
 
     @property
