@@ -210,3 +210,17 @@ def range_server(root: str | Path, faults: dict[str, str] | None = None, *,
         stop.set()
         server.shutdown()
         server.server_close()
+
+
+def radar_pass_on_grid(reads: Any, t: int) -> np.ndarray:
+    """Pass ``t`` of :class:`~kpgeo.sources.base.RadarReads` on the whole site grid, from
+    its chunks' padded reads (each cropped to its chunk)."""
+    import dask
+
+    rows = max(y.stop for y, _, _, _ in reads.chunks)
+    cols = max(x.stop for _, x, _, _ in reads.chunks)
+    out = np.full((2, rows, cols), np.nan, dtype="float32")
+    parts = dask.compute(*[r[t] for _, _, _, r in reads.chunks])
+    for (y, x, crop, _), part in zip(reads.chunks, parts, strict=True):
+        out[:, y, x] = part[:, crop[0], crop[1]]
+    return out

@@ -21,6 +21,7 @@ from kpgeo.sources.radar_reader import to_power
 from kpgeo.sources.stac_radar import RADAR_PAD_PX, StacRadarSource
 from kpgeo.synth import SynthResult, write_archive
 
+from .builders import radar_pass_on_grid
 from .conftest import TORTIYA
 
 MONTHS = "2024-08..2024-09"
@@ -30,17 +31,6 @@ MONTHS = "2024-08..2024-09"
 def radar_archive(small_site: Site, tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
     return write_archive(small_site, parse_month_range(MONTHS),
                          tmp_path_factory.mktemp("radar") / "tortiya", seed=3, radar=True)
-
-
-def _compute(reads, t: int) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Pass ``t`` on the whole grid, from its chunks' padded reads."""
-    rows = max(y.stop for y, _, _, _ in reads.chunks)
-    cols = max(x.stop for _, x, _, _ in reads.chunks)
-    out = np.full((2, rows, cols), np.nan, dtype="float32")
-    parts = dask.compute(*[r[t] for _, _, _, r in reads.chunks])
-    for (y, x, crop, _), part in zip(reads.chunks, parts, strict=True):
-        out[:, y, x] = part[:, crop[0], crop[1]]
-    return out
 
 
 def test_static_rtc_collection_is_read_on_the_site_grid_pass_by_pass(
@@ -60,7 +50,7 @@ def test_static_rtc_collection_is_read_on_the_site_grid_pass_by_pass(
     assert crop == (slice(0, y.stop - y.start), slice(0, x.stop - x.start))
     part = dask.compute(parts[0])[0]
     assert part.shape == (2, y.stop - y.start + 3, x.stop - x.start + 3)  # padded inside
-    gamma0 = _compute(reads, 0)
+    gamma0 = radar_pass_on_grid(reads, 0)
     assert gamma0.shape == (2, *small_site.grid.shape.yx)
     assert np.isfinite(gamma0).all() and (gamma0 > 0).all()
     # The 20 m cells interpolated onto the 10 m grid: the mean power is the COG's.
@@ -132,7 +122,8 @@ def test_planetary_computer_search_signing_and_reads_through_loopback(
     assert radar_archive.radar is not None
     september = parse_month_range("2024-09..2024-09")
     local = StacRadarSource.from_config(RadarConfig(catalog=str(radar_archive.radar)))
-    expected = _compute(local.read_chunks(local.search(small_site, september), small_site), 0)
+    expected = radar_pass_on_grid(
+        local.read_chunks(local.search(small_site, september), small_site), 0)
     with planetary_server(radar_archive.radar.parent) as pc:
         monkeypatch.setenv("GDAL_HTTP_PROXY", pc.proxy)  # the blob storage's host, on loopback
         monkeypatch.setattr(Settings.get(), "sas_url", pc.url + "/api/sas/v1/token")
@@ -142,12 +133,12 @@ def test_planetary_computer_search_signing_and_reads_through_loopback(
         items = source.search(small_site, september)
         assert [i.id for i in items] == [i.id for i in local.search(small_site, september)]
         assert all("blob.core.windows.net" in i.assets["vv"].href for i in items)
-        gamma0 = _compute(source.read_chunks(items, small_site), 0)
+        gamma0 = radar_pass_on_grid(source.read_chunks(items, small_site), 0)
         assert pc.tokens and pc.signed and not pc.refused
         np.testing.assert_allclose(gamma0, expected, rtol=1e-6)
         unsigned = StacRadarSource.from_config(RadarConfig(catalog=config.catalog),
                                                http_timeout_s=10)
         with pytest.raises(rasterio.errors.RasterioIOError):
-            _compute(unsigned.read_chunks(items[:1], small_site), 0)
+            radar_pass_on_grid(unsigned.read_chunks(items[:1], small_site), 0)
         assert pc.refused
 

@@ -28,6 +28,7 @@ from kpgeo.sources.sentinelhub import SentinelHubSource
 from kpgeo.sources.sh_radar import S1_PROCESSING, SentinelHubRadarSource
 from kpgeo.sources.stac_radar import RADAR_PAD_PX, padded_chunks
 
+from .builders import radar_pass_on_grid
 from .conftest import REPO, TORTIYA
 from .sentinelhub_server import SentinelHubTestServer, plane_gamma0
 
@@ -97,17 +98,6 @@ def _source(server, cache: Path, monkeypatch, **changes: Any) -> SentinelHubRada
 
 def _no_compute(*args: Any, **kwargs: Any) -> None:
     raise AssertionError("a dask computation ran where reads should stay lazy")
-
-
-def _whole(reads, t: int) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Pass ``t`` on the whole grid, from its chunks' padded reads."""
-    rows = max(y.stop for y, _, _, _ in reads.chunks)
-    cols = max(x.stop for _, x, _, _ in reads.chunks)
-    out = np.full((2, rows, cols), np.nan, dtype="float32")
-    parts = dask.compute(*[r[t] for _, _, _, r in reads.chunks])
-    for (y, x, crop, _), part in zip(reads.chunks, parts, strict=True):
-        out[:, y, x] = part[:, crop[0], crop[1]]
-    return out
 
 
 # ---- search ----------------------------------------------------------------------------------
@@ -188,7 +178,7 @@ def test_reads_are_linear_power_on_the_padded_chunk_grid(server, small_site: Sit
         np.testing.assert_allclose(part, plane_gamma0([items[3]], padded), rtol=1e-6)
         assert part[:, crop[0], crop[1]].shape[1:] == (rows.stop - rows.start,
                                                         cols.stop - cols.start)
-    whole = _whole(reads, 0)
+    whole = radar_pass_on_grid(reads, 0)
     np.testing.assert_allclose(whole, plane_gamma0([items[0]], grid), rtol=1e-6)
     # Linear power, not dB: gamma0 of a few hundredths, VH a fifth of VV.
     assert 0.005 < float(np.median(whole[0])) < 0.1
@@ -210,7 +200,7 @@ def test_no_data_reads_as_nan_not_as_dark_water(radar_collection: Path, small_si
     with SentinelHubTestServer(radar=radar_collection, gamma0=edge_of_swath).running() as srv:
         source = _source(srv, tmp_path / "cache", monkeypatch)
         reads = source.read_chunks(source.search(small_site, AUGUST)[:1], small_site)
-        whole = _whole(reads, 0)
+        whole = radar_pass_on_grid(reads, 0)
     assert np.isnan(whole[:, :, :half]).all()
     assert np.isfinite(whole[:, :, half:]).all() and (whole[:, :, half:] > 0).all()
 
@@ -223,7 +213,7 @@ def test_a_repeat_comes_from_the_cache_without_a_request(radar_collection: Path,
     with SentinelHubTestServer(radar=radar_collection).running() as srv:
         first = _source(srv, cache, monkeypatch)
         items = first.search(small_site, AUGUST)
-        before = _whole(first.read_chunks(items, small_site), 1)
+        before = radar_pass_on_grid(first.read_chunks(items, small_site), 1)
         again = SentinelHubRadarSource(_config(srv, cache), chunk_px=128)
         asked = len(srv.requests)
         again.read_chunks(items, small_site)
@@ -231,7 +221,7 @@ def test_a_repeat_comes_from_the_cache_without_a_request(radar_collection: Path,
         config = _config(srv, cache)
     offline = SentinelHubRadarSource(config, chunk_px=128)  # nothing listens there any more
     items_again = offline.search(small_site, AUGUST)
-    after = _whole(offline.read_chunks(items_again, small_site), 1)
+    after = radar_pass_on_grid(offline.read_chunks(items_again, small_site), 1)
     assert [i.id for i in items_again] == [i.id for i in items]
     assert offline.retries == [] and offline.skipped == []
     np.testing.assert_array_equal(after, before)
