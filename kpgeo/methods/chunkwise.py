@@ -39,10 +39,9 @@ from .detection import (
     DetectionState,
     digging_signal,
     month_dug_share,
-    month_label,
     observation_evidence,
 )
-from .fusion import RadarState, radar_only, silent_in, unmapped
+from .fusion import RadarState, radar_month
 from .indices import compute_indices
 from .polygons import AreaPiece, area_pieces, dug_ground
 from .reference import SeasonalReference
@@ -195,20 +194,12 @@ def advance(observed: Observed, carry: Carry, baseline: ChunkBaseline, month: st
         dug &= state.dug_share >= params.footprint_share_min  # type: ignore[operator]
     radar, radar_seen = carry.radar, None
     if radar is not None or observed.radar is not None:
-        radar = radar or RadarState.empty(observed.count.shape)
         if observed.radar is not None:
-            radar = radar.advance(observed.radar, month, exclude=baseline.exclude)
             radar_seen = np.any(observed.radar != UNOBSERVED, axis=0)
-        reviewed = radar.reviewed(state, observed.count > 0, month)
-        state = unmapped(state, reviewed.withdrawn_in(radar))
-        radar = reviewed
-        # Radar's findings count until optical imagery withdraws them; they have no dug
-        # share (optical measures it), so the footprint share does not apply to them. One
-        # radar dated to this month that this month's optical views saw without evidence
-        # waits: the views may predate the digging (so no withdrawal yet), but the month's
-        # map does not rest on radar against optical imagery that looked.
-        doubted = (radar.since == month_label(month)) & silent_in(state, observed.count > 0)
-        dug |= radar_only(radar, state, baseline.exclude) & ~doubted
+        radar, state, found = radar_month(radar or RadarState.empty(observed.count.shape),
+                                          state, observed.radar, observed.count > 0, month,
+                                          baseline.exclude)
+        dug |= found
     labels, count = ndimage.label(dug, structure=EIGHT)
     hits = (np.zeros(observed.count.shape, "float32") if len(observed.evidence) == 0
             else np.sum(observed.evidence == EVIDENCE, axis=0, dtype="float32"))

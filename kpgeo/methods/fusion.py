@@ -127,3 +127,26 @@ def unmapped(optical: DetectionState, withdrawn: np.ndarray) -> DetectionState:
     radar_mapped = withdrawn & (optical.confirmed == 0)
     since = np.where(radar_mapped, 0, optical.mapped_since).astype("int32")
     return DetectionState(optical.first_detected, optical.confirmed, since, optical.dug_share)
+
+
+def radar_month(radar: RadarState, optical: DetectionState, codes: np.ndarray | None,
+                observed: np.ndarray, month: Month | str, exclude: np.ndarray,
+                ) -> tuple[RadarState, DetectionState, np.ndarray]:
+    """Radar's part of a chunk's month, once ``optical`` has taken the month's optical
+    evidence: radar's state advanced by the month's acquisition ``codes`` (None: radar saw
+    nothing), its findings reviewed against the pixels optical imagery ``observed``, the
+    optical state with the withdrawn ones unmapped, and the pixels radar adds to the month's
+    new digging.
+
+    Radar's findings count until optical imagery withdraws them; they have no dug share
+    (optical measures it), so the footprint share does not apply to them. One radar dated to
+    this month that this month's optical views saw without evidence waits: the views may
+    predate the digging (so no withdrawal yet), but the month's map does not rest on radar
+    against optical imagery that looked.
+    """
+    if codes is not None:
+        radar = radar.advance(codes, month, exclude=exclude)
+    reviewed = radar.reviewed(optical, observed, month)
+    optical = unmapped(optical, reviewed.withdrawn_in(radar))
+    doubted = (reviewed.since == month_label(month)) & silent_in(optical, observed)
+    return reviewed, optical, radar_only(reviewed, optical, exclude) & ~doubted
